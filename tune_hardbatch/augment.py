@@ -1,0 +1,71 @@
+"""Batched augmentation on the device: pad-crop and flip on uint8, then normalise and resize.
+
+No per-sample Python: one gather for the crops of a whole batch, one `where` for the flips.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+DIGIT_DATA = ("digits", "mnist", "svhn")  # flipping a digit changes its meaning: crop only
+
+
+def augment_mode(data_cfg) -> tuple[bool, bool]:
+    """(crop, flip) for `data.augment`; auto = crop+flip, crop only for digit data."""
+    mode = data_cfg.augment
+    if mode == "auto":
+        mode = "crop" if data_cfg.name in DIGIT_DATA else "crop_flip"
+    return mode in ("crop", "crop_flip"), mode in ("flip", "crop_flip")
+
+
+def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad by `pad` and crop back to H x W at a random offset per sample (torchvision's RandomCrop)."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=x.device)
+    rows = (dy + torch.arange(h, device=x.device))[:, :, None]  # [B, H, 1]
+    cols = (dx + torch.arange(w, device=x.device))[:, None, :]  # [B, 1, W]
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # [B, H, W, C] -> [B, C, H, W]
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each sample left-right with probability 1/2."""
+    mask = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+    return torch.where(mask[:, None, None, None], x.flip(3), x)
+
+
+class Augment:
+    """Turns uint8 batches into normalised float batches of the model's input size."""
+
+    def __init__(self, data_cfg, train_x: torch.Tensor, channels_last: bool):
+        self.crop, self.flip = augment_mode(data_cfg)
+        side = train_x.shape[-1]
+        self.pad = data_cfg.pad if data_cfg.pad is not None else max(1, side // 8)
+        self.size = data_cfg.image_size
+        self.channels_last = channels_last
+        stats = train_x.float().div_(255)
+        self.mean = stats.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)  # per-channel, from the training data
+        self.std = stats.std(dim=(0, 2, 3)).clamp_min(1e-3).view(1, -1, 1, 1)
+        del stats
+
+    def _finish(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float().div_(255) - self.mean) / self.std
+        if self.size is not None and x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False,
+                              antialias=self.size < x.shape[-1])
+        if self.channels_last:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous()
+
+    def train(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.crop and self.pad > 0:
+            x = random_crop(x, self.pad, generator)
+        if self.flip:
+            x = random_flip(x, generator)
+        return self._finish(x)
+
+    def eval(self, x: torch.Tensor) -> torch.Tensor:
+        return self._finish(x)

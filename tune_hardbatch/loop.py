@@ -1,0 +1,245 @@
+"""The training loop: stages of epochs of back-propagations, a report after each epoch-equivalent.
+
+`Trainer(cfg).run()` yields one report dict per epoch of the strategy's own plan (every N
+back-propagations; every stage epoch for step-wise runs). Between reports the caller may take
+`state_dict()` and a later `Trainer(cfg).load_state_dict(state)` continues exactly there.
+This module knows nothing of Ray or MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .augment import Augment
+from .data import Dataset, load_dataset
+from .errors import UserError
+from .metrics import NAN, convergence_epoch, epochs_to_target
+from .models import create_model, is_depthwise_heavy
+from .schedules import lr_at
+from .strategies.hard_batch import make_sampler
+from .strategies.stepwise import make_plan, nested_subsets
+from .strategies.trim import Trimmer, num_kept
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device", "cuda was asked for but this machine has no usable CUDA GPU; "
+                        "allowed here: auto, cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Position:
+    """Where the run is: everything needed (with the samplers and RNGs) to continue exactly."""
+
+    stage: int = 0
+    stage_epoch: int = 0  # epochs finished in the current stage
+    epoch: int = 0  # epochs finished in all stages
+    backprops: int = 0
+    samples_forward: int = 0
+    samples_with_grad: int = 0
+    time_train_s: float = 0.0
+    time_eval_s: float = 0.0
+    finished: bool = False
+    diverged: bool = False
+
+
+class Trainer:
+    def __init__(self, cfg, dataset: Optional[Dataset] = None):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.cuda = self.device.type == "cuda"
+        self.data = dataset if dataset is not None else load_dataset(cfg.data, cfg.seed, self.device)
+        torch.manual_seed(cfg.seed)  # model initialisation
+        side = cfg.data.image_size or self.data.train_x.shape[-1]
+        self.model = create_model(cfg.model, self.data.num_classes, self.data.in_chans, side).to(self.device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            bench = cfg.cudnn_benchmark
+            torch.backends.cudnn.benchmark = not is_depthwise_heavy(self.model) if bench is None else bench
+        self.optimizer = make_optimizer(cfg.optim, self.model)
+        self.augment = Augment(cfg.data, self.data.train_x, channels_last=self.cuda)
+        self.trimmer = Trimmer(cfg.trim)
+        self.plan = make_plan(cfg)
+        self.total_epochs = sum(st.epochs for st in self.plan)
+        self.num_train = len(self.data.train_y)
+        self.data_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)  # shuffles, augmentation
+        self.samplers = self._make_samplers()
+        self.pos = Position()
+        self.history: list[dict] = []
+
+    def _make_samplers(self):
+        """One sampler per stage, over nested subsets; the partitions come from one seeded CPU generator."""
+        part_gen = torch.Generator().manual_seed(self.cfg.seed)
+        samplers = []
+        for st, subset in zip(self.plan, nested_subsets(self.num_train, self.plan, part_gen)):
+            batch = self.cfg.optim.batch_size * st.batch_multiplier
+            if len(subset) < batch:
+                where = f"stage {st.index + 1} ({len(subset)} samples)" if len(self.plan) > 1 else \
+                    f"the training set ({len(subset)} samples)"
+                raise UserError("optim.batch_size", f"batch of {batch} is larger than {where}; "
+                                "allowed: a batch size that gives at least one full batch")
+            samplers.append(make_sampler(subset.to(self.device), batch, self.cfg.hard_batch.delta,
+                                         self.data_gen, part_gen))
+        return samplers
+
+    # -----------------------------------------------------------------------------------------------
+    # The loop
+
+    def run(self) -> Iterator[dict]:
+        """Train to the end of the plan (or divergence), yielding a report per epoch."""
+        cfg, model, opt = self.cfg, self.model, self.optimizer
+        model.train()
+        while not self.pos.finished:
+            st = self.plan[self.pos.stage]
+            sampler = self.samplers[st.index]
+            steps = sampler.num_batches  # N: one epoch of this stage
+            batch = cfg.optim.batch_size * st.batch_multiplier
+            peak_lr = cfg.optim.lr * st.lr_multiplier
+            p = self.trimmer.p(self.pos.epoch, self.total_epochs)
+            kept = num_kept(p, batch) if self.trimmer.enabled else batch
+            loss_sum = torch.zeros((), device=self.device)
+            correct = torch.zeros((), dtype=torch.long, device=self.device)
+            start = time.perf_counter()
+            for i in range(steps):
+                lr = lr_at(cfg.optim.schedule, self.pos.stage_epoch * steps + i, st.epochs * steps,
+                           peak_lr, cfg.optim.warmup)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                idx = sampler.next()
+                x = self.augment.train(self.data.train_x[idx], self.data_gen)
+                y = self.data.train_y[idx]
+                with self._autocast():
+                    logits = model(x)
+                losses = F.cross_entropy(logits.float(), y, reduction="none",
+                                         label_smoothing=cfg.optim.label_smoothing)
+                loss = self.trimmer.loss(losses, p)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                batch_loss = losses.detach().mean()
+                sampler.record(batch_loss)
+                loss_sum += batch_loss * batch
+                correct += (logits.detach().argmax(1) == y).sum()
+            train_loss, train_correct = torch.stack([loss_sum, correct.float()]).tolist()  # one sync
+            elapsed = time.perf_counter() - start
+            self._advance(steps, batch, kept, elapsed)
+            yield self._report(st, steps * batch, train_loss / (steps * batch),
+                               100 * train_correct / (steps * batch), lr, p, elapsed)
+
+    def _advance(self, steps: int, batch: int, kept: int, elapsed: float) -> None:
+        pos = self.pos
+        pos.backprops += steps
+        pos.samples_forward += steps * batch
+        pos.samples_with_grad += steps * kept
+        pos.time_train_s += elapsed
+        pos.epoch += 1
+        pos.stage_epoch += 1
+        if pos.stage_epoch == self.plan[pos.stage].epochs:
+            pos.stage, pos.stage_epoch = pos.stage + 1, 0
+        pos.finished = pos.stage == len(self.plan)
+
+    def _autocast(self):
+        if self.cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Untrimmed loss, top-1 and top-5 (percent) on the whole test set, in eval() mode."""
+        self.model.eval()
+        x_all, y_all = self.data.test_x, self.data.test_y
+        k = min(5, self.data.num_classes)
+        totals = torch.zeros(3, device=self.device)
+        for i in range(0, len(y_all), self.cfg.eval_batch_size):
+            y = y_all[i : i + self.cfg.eval_batch_size]
+            with self._autocast():
+                logits = self.model(self.augment.eval(x_all[i : i + self.cfg.eval_batch_size])).float()
+            top = logits.topk(k, dim=1).indices
+            totals += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
+                                   (top[:, 0] == y).sum().float(), (top == y[:, None]).any(1).sum().float()])
+        self.model.train()
+        loss, top1, top5 = (totals / len(y_all)).tolist()
+        return {"test_loss": loss, "test_top1": 100 * top1, "test_top5": 100 * top5}
+
+    def _report(self, st, forwarded: int, train_loss: float, train_top1: float, lr: float, p: float,
+                elapsed: float) -> dict:
+        pos, cfg = self.pos, self.cfg
+        start = time.perf_counter()
+        test = self.evaluate()
+        pos.time_eval_s += time.perf_counter() - start
+        pos.diverged = not math.isfinite(train_loss)
+        pos.finished = pos.finished or pos.diverged
+        report = {
+            "epoch": pos.epoch,
+            "epoch_equiv": pos.samples_forward / self.num_train,
+            "backprops": pos.backprops,
+            "samples_forward": pos.samples_forward,
+            "samples_with_grad": pos.samples_with_grad,
+            "train_loss": train_loss,
+            "train_top1": train_top1,
+            **test,
+            "lr": lr,
+            "p": p,
+            "delta": NAN if cfg.hard_batch.delta is None else cfg.hard_batch.delta,
+            "stage": st.index + 1,
+            "time_train_s": pos.time_train_s,
+            "time_eval_s": pos.time_eval_s,
+            "img_per_s": forwarded / elapsed if elapsed > 0 else NAN,
+            "diverged": int(pos.diverged),
+        }
+        self.history.append(report)
+        losses = [r["train_loss"] for r in self.history]
+        ees = [r["epoch_equiv"] for r in self.history]
+        report["convergence_epoch"], report["converged"] = convergence_epoch(
+            losses, ees, cfg.convergence.tol, cfg.convergence.patience, final=pos.finished)
+        report["epochs_to_target"] = epochs_to_target([r["test_top1"] for r in self.history], ees,
+                                                      cfg.target_top1)
+        return report
+
+    # -----------------------------------------------------------------------------------------------
+    # Checkpointing
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "position": asdict(self.pos),
+            "history": self.history,
+            "samplers": [s.state_dict() for s in self.samplers],
+            "data_gen": self.data_gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if self.cuda else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.pos = Position(**state["position"])
+        self.history = list(state["history"])
+        for sampler, s in zip(self.samplers, state["samplers"]):
+            sampler.load_state_dict(s)
+        self.data_gen.set_state(state["data_gen"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.cuda and state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+
+
+def make_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov, weight decay) or AdamW; no decay on norms and biases."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                               nesterov=cfg.nesterov and cfg.momentum > 0)
+    return torch.optim.AdamW(groups, lr=cfg.lr)

@@ -1,0 +1,54 @@
+"""Pure metric functions: convergence epoch, epochs to target, confidence intervals.
+
+Convergence epoch (the papers' "e", which none of them defines in code): the first report t whose train
+loss is not bettered by more than `tol` x (first reported train loss) within the next `patience` reports.
+It is only known `patience` reports after t; before that it is NaN. If a run ends without one, the value
+is the last epoch_equiv and `converged` is 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+NAN = float("nan")
+
+
+def convergence_epoch(train_losses: Sequence[float], epoch_equivs: Sequence[float], tol: float = 0.01,
+                      patience: int = 3, final: bool = False) -> tuple[float, int]:
+    """(epoch_equiv of convergence or NaN, converged 0/1) given the reports so far.
+
+    `final=True` means no more reports will come: an unknown convergence becomes the last epoch_equiv.
+    """
+    if not train_losses:
+        return NAN, 0
+    margin = tol * train_losses[0]
+    for t in range(len(train_losses) - patience):
+        window = train_losses[t + 1 : t + 1 + patience]
+        if all(not (loss < train_losses[t] - margin) for loss in window):
+            return float(epoch_equivs[t]), 1
+    return (float(epoch_equivs[-1]), 0) if final else (NAN, 0)
+
+
+def epochs_to_target(test_top1s: Sequence[float], epoch_equivs: Sequence[float], target) -> float:
+    """First epoch_equiv with test top-1 >= target (percent), NaN if never or no target."""
+    if target is None:
+        return NAN
+    for acc, ee in zip(test_top1s, epoch_equivs):
+        if acc >= target:
+            return float(ee)
+    return NAN
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of the two-sided Student-t interval across seeds (NaN width for one value)."""
+    n = len(values)
+    if n == 0:
+        return NAN, NAN
+    mean = sum(values) / n
+    if n == 1:
+        return mean, NAN
+    from scipy.stats import t as student_t
+
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, float(student_t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)

@@ -1,0 +1,125 @@
+"""Hard mini-batch selection (Sahayam, Zakkam & Jayaraman 2023, "Can we learn better with hard samples?").
+
+The training set is partitioned once into N = floor(M / B) fixed mini-batches. Round 0 trains all of them
+in partition order; every later round trains the k = max(1, floor(delta * N)) batches with the highest
+stored loss, in ascending batch id, refreshing only their stored losses. The caller stops after exactly
+E * N back-propagations, so the last round may be partial.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def num_selected(num_batches: int, delta: float) -> int:
+    """k = max(1, floor(delta * N)); the epsilon keeps 0.7 * 10 from flooring to 6."""
+    return max(1, math.floor(delta * num_batches + 1e-9))
+
+
+def partition(num_samples: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """A seeded permutation cut into N = floor(M / B) rows of B sample indices (remainder dropped)."""
+    n = num_samples // batch_size
+    perm = torch.randperm(num_samples, generator=generator, device=generator.device)
+    return perm[: n * batch_size].view(n, batch_size)
+
+
+def select_hardest(stored_losses: torch.Tensor, delta: float) -> torch.Tensor:
+    """Ids of the k batches with the highest stored loss (stable: ties go to the lower id), ascending."""
+    k = num_selected(stored_losses.numel(), delta)
+    order = torch.sort(stored_losses, descending=True, stable=True).indices[:k]
+    return torch.sort(order).values
+
+
+class HardBatchSampler:
+    """Hands out the sample indices of the next batch to train and records the loss it trained with.
+
+    Everything stays on the device: selection, indices and stored losses; nothing synchronises the host.
+    Only the batches of the current round are gathered (`loaded` counts them).
+    """
+
+    def __init__(self, batches: torch.Tensor, delta: float):
+        self.batches = batches  # [N, B] sample indices, fixed for the whole stage
+        self.delta = delta
+        self.stored = torch.zeros(len(batches), device=batches.device)  # L_i, per batch
+        self.round = -1
+        self.ids = torch.empty(0, dtype=torch.long, device=batches.device)  # this round's batch ids
+        self.pos = 0
+        self.loaded = 0
+
+    @property
+    def num_batches(self) -> int:
+        return len(self.batches)
+
+    def _start_round(self) -> None:
+        self.round += 1
+        if self.round == 0:
+            self.ids = torch.arange(self.num_batches, device=self.batches.device)
+        else:
+            self.ids = select_hardest(self.stored, self.delta)
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos == len(self.ids):
+            self._start_round()
+        self.pos += 1
+        self.loaded += 1
+        return self.batches[self.ids[self.pos - 1]]  # gathers only this batch's row
+
+    def record(self, batch_loss: torch.Tensor) -> None:
+        """Store L_i (mean untrimmed loss, before the update) for the batch just handed out."""
+        self.stored.index_copy_(0, self.ids[self.pos - 1 : self.pos], batch_loss.detach().float().view(1))
+
+    def state_dict(self) -> dict:
+        return {"stored": self.stored, "round": self.round, "ids": self.ids, "pos": self.pos,
+                "loaded": self.loaded}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self.batches.device
+        self.stored = state["stored"].to(device)
+        self.ids = state["ids"].to(device)
+        self.round, self.pos, self.loaded = state["round"], state["pos"], state["loaded"]
+
+
+class ShuffledSampler:
+    """Plain mini-batch SGD: a fresh permutation every N batches (drop_last), the practitioner's baseline."""
+
+    def __init__(self, subset: torch.Tensor, batch_size: int, generator: torch.Generator):
+        self.subset = subset  # sample indices this sampler draws from
+        self.batch_size = batch_size
+        self.generator = generator
+        self.order = torch.empty(0, batch_size, dtype=torch.long, device=subset.device)
+        self.pos = 0
+        self.loaded = 0
+
+    @property
+    def num_batches(self) -> int:
+        return len(self.subset) // self.batch_size
+
+    def next(self) -> torch.Tensor:
+        if self.pos == len(self.order):
+            self.order = self.subset[partition(len(self.subset), self.batch_size, self.generator)]
+            self.pos = 0
+        self.pos += 1
+        self.loaded += 1
+        return self.order[self.pos - 1]
+
+    def record(self, batch_loss: torch.Tensor) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {"order": self.order, "pos": self.pos, "loaded": self.loaded}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order = state["order"].to(self.subset.device)
+        self.pos, self.loaded = state["pos"], state["loaded"]
+
+
+def make_sampler(subset: torch.Tensor, batch_size: int, delta, data_gen: torch.Generator,
+                 partition_gen: torch.Generator):
+    """delta None -> reshuffled SGD; otherwise hard-batch selection over a fixed partition of `subset`."""
+    if delta is None:
+        return ShuffledSampler(subset, batch_size, data_gen)
+    rows = partition(len(subset), batch_size, partition_gen).to(subset.device)
+    return HardBatchSampler(subset[rows], delta)

@@ -1,0 +1,115 @@
+"""One training run with files and a progress bar: `tune-hardbatch train`. Imports neither Ray nor MLflow."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from .config import Config, to_yaml
+from .loop import Trainer
+
+STRATEGY_KEYS = ("hard_batch.delta", "trim.schedule", "stepwise.fractions")
+
+
+def strategy_name(cfg: Config) -> str:
+    """A short label of the strategies a config turns on, e.g. 'delta=0.5+trim-linear'."""
+    parts = []
+    if cfg.hard_batch.delta is not None:
+        parts.append(f"delta={cfg.hard_batch.delta:g}")
+    if cfg.trim.schedule != "none":
+        parts.append(f"trim-{cfg.trim.schedule}")
+    if cfg.stepwise.fractions is not None:
+        f = cfg.stepwise.fractions
+        parts.append("splits=" + (f if isinstance(f, str) else "-".join(f"{x:g}" for x in f)))
+    return "+".join(parts) or "plain"
+
+
+def json_safe(value):
+    """NaN and infinities become null: metrics.jsonl is standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value
+
+
+def summarize(reports: list[dict], wall_time_s: float, diverged: bool) -> dict:
+    """Final and best metrics, counts and wall time of a finished (or diverged) run."""
+    final = reports[-1] if reports else {}
+    best = max(reports, key=lambda r: r["test_top1"] if math.isfinite(r["test_top1"]) else -1, default={})
+    return {
+        "status": "diverged" if diverged else "finished",
+        "reports": len(reports),
+        "final": final,
+        "best_test_top1": best.get("test_top1"),
+        "best_epoch_equiv": best.get("epoch_equiv"),
+        "convergence_epoch": final.get("convergence_epoch"),
+        "converged": final.get("converged"),
+        "epochs_to_target": final.get("epochs_to_target"),
+        "backprops": final.get("backprops"),
+        "samples_forward": final.get("samples_forward"),
+        "samples_with_grad": final.get("samples_with_grad"),
+        "time_train_s": final.get("time_train_s"),
+        "time_eval_s": final.get("time_eval_s"),
+        "wall_time_s": wall_time_s,
+    }
+
+
+def run_training(cfg: Config, out: Optional[str] = None, progress: bool = True,
+                 on_report: Optional[Callable[[dict], None]] = None) -> dict:
+    """Train `cfg`; with `out`, write config.yaml, metrics.jsonl, summary.json and curves.png there."""
+    start = time.perf_counter()
+    out_dir = Path(out).resolve() if out else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(to_yaml(cfg))
+    trainer = Trainer(cfg)
+    bar = _progress_bar(trainer, progress)
+    reports = []
+    metrics_file = open(out_dir / "metrics.jsonl", "w") if out_dir else None
+    try:
+        for report in trainer.run():
+            reports.append(report)
+            line = json.dumps(json_safe(report))
+            if metrics_file:
+                metrics_file.write(line + "\n")
+                metrics_file.flush()
+            if on_report:
+                on_report(report)
+            if bar is not None:
+                bar.update(report["backprops"] - bar.n)
+                bar.set_postfix(loss=f"{report['train_loss']:.3f}", top1=f"{report['test_top1']:.1f}")
+                bar.write(line)
+            else:
+                print(line, flush=True)
+    finally:
+        if metrics_file:
+            metrics_file.close()
+        if bar is not None:
+            bar.close()
+    summary = summarize(reports, time.perf_counter() - start, trainer.pos.diverged)
+    summary["strategy"] = strategy_name(cfg)
+    summary["device"] = str(trainer.device)
+    if out_dir:
+        (out_dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2) + "\n")
+        if reports:
+            from .plots import learning_curves
+
+            learning_curves(reports, out_dir / "curves.png", title=f"{cfg.data.name} {cfg.model.name} "
+                            f"{summary['strategy']} seed {cfg.seed}")
+    return summary
+
+
+def _progress_bar(trainer: Trainer, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    total = sum(s.num_batches * st.epochs for s, st in zip(trainer.samplers, trainer.plan))
+    return tqdm(total=total, unit="step", desc="train", file=sys.stderr, dynamic_ncols=True,
+                disable=os.environ.get("TUNE_HARDBATCH_NO_PROGRESS") == "1")
