@@ -7,6 +7,7 @@ with the same function (`apply_overrides`). Every bad key or value raises `UserE
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -159,7 +160,7 @@ def apply_overrides(cfg: Config, dotted: dict[str, Any]) -> Config:
         section, _, name = key.rpartition(".")
         owner = getattr(cfg, section) if section else cfg
         if section and not _is_section(section) or not _has_field(owner, name) or _is_section(key):
-            raise UserError(key, f"unknown key; allowed: {', '.join(all_keys())}")
+            raise UserError(key, unknown_key_message(key))
         coerced = _coerce(value, _field_type(type(owner), name), key)
         (sections.setdefault(section, {}) if section else top)[name] = coerced
     for section, values in sections.items():
@@ -183,6 +184,18 @@ def to_yaml(cfg: Config) -> str:
 def flat_dict(cfg: Config) -> dict[str, Any]:
     """Dotted keys -> values (MLflow params, results tables)."""
     return flatten(to_dict(cfg))
+
+
+def unknown_key_message(key: str) -> str:
+    """'unknown key; did you mean X? allowed in <section>: ...' (only the keys of the nearest section)."""
+    keys = all_keys()
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    section = key.rpartition(".")[0]
+    siblings = [k for k in keys if k.rpartition(".")[0] == section] if _is_section(section) else \
+        [k for k in keys if "." not in k] + [f.name + ".*" for f in dataclasses.fields(Config)
+                                             if _is_section(f.name)]
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown key; {hint}allowed{' in ' + section if _is_section(section) else ''}: {', '.join(siblings)}"
 
 
 def all_keys() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import timm
 import torch.nn as nn
 from timm.models.resnet import ResNet
@@ -12,7 +14,7 @@ from .errors import UserError
 def create_model(cfg, num_classes: int, in_chans: int, image_side: int) -> nn.Module:
     """`timm.create_model(name, num_classes, in_chans)`, randomly initialised (no hub download)."""
     if not timm.is_model(cfg.name):
-        close = timm.list_models(f"*{cfg.name[:6]}*")[:5]
+        close = difflib.get_close_matches(cfg.name, timm.list_models(), n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UserError("model.name", f"unknown model {cfg.name!r}; allowed: any timm model name{hint}")
     model = timm.create_model(cfg.name, pretrained=False, num_classes=num_classes, in_chans=in_chans)

@@ -1,0 +1,66 @@
+"""Mini-batch trimming (SPEC section 2): r, gradient equivalence, schedules."""
+
+import math
+
+import pytest
+import torch
+
+from tune_hardbatch.strategies.trim import Trimmer, num_kept, p_at, trim_loss
+from tune_hardbatch.config import TrimConfig
+
+
+@pytest.mark.parametrize("p,b,r", [(1.0, 64, 64), (0.5, 64, 32), (0.2, 10, 2), (0.5, 5, 3), (0.25, 6, 2),
+                                   (0.01, 10, 1), (0.2, 1, 1), (0.3, 7, 2)])
+def test_r_is_max_1_round_p_b(p, b, r):
+    assert num_kept(p, b) == r
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5, 0.2, 0.05])
+def test_gradient_equals_mean_of_the_r_largest_losses(p):
+    torch.manual_seed(0)
+    x = torch.randn(37, 5)
+    y = torch.randint(0, 3, (37,))
+    w1 = torch.randn(5, 3, requires_grad=True)
+    w2 = w1.detach().clone().requires_grad_(True)
+    losses = torch.nn.functional.cross_entropy(x @ w1, y, reduction="none")
+    trim_loss(losses, p).backward()
+    # manual: pick the r largest by sorting in Python, average them, differentiate
+    losses2 = torch.nn.functional.cross_entropy(x @ w2, y, reduction="none")
+    r = max(1, math.floor(p * 37 + 0.5))
+    top = sorted(range(37), key=lambda j: -float(losses2[j].detach()))[:r]
+    (sum(losses2[j] for j in top) / r).backward()
+    assert torch.allclose(w1.grad, w2.grad, atol=1e-6)
+    if p < 1:
+        assert not torch.allclose(w1.grad, torch.autograd.grad(
+            torch.nn.functional.cross_entropy(x @ w2, y), w2)[0], atol=1e-4)
+
+
+def test_linear_schedule_end_points_and_constant_within_epoch():
+    assert p_at("linear", 0, 10, 1.0, 0.2) == 1.0
+    assert math.isclose(p_at("linear", 9, 10, 1.0, 0.2), 0.2)
+    values = [p_at("linear", e, 10, 1.0, 0.2) for e in range(10)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+
+
+def test_other_schedules():
+    assert math.isclose(p_at("cosine", 0, 5, 0.9, 0.3), 0.9)
+    assert math.isclose(p_at("cosine", 4, 5, 0.9, 0.3), 0.3)
+    assert math.isclose(p_at("cosine", 2, 5, 0.9, 0.3), 0.6)
+    assert [p_at("step", e, 10, 1.0, 0.4) for e in range(10)] == [1.0] * 5 + [0.4] * 5
+    assert p_at("constant", 3, 10, 1.0, 0.35) == 0.35
+    assert p_at("none", 3, 10, 0.5, 0.2) == 1.0
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "step", "constant", "none"])
+def test_one_epoch_does_not_divide_by_zero(schedule):
+    p = p_at(schedule, 0, 1, 0.8, 0.2)
+    assert 0 < p <= 1
+
+
+def test_trimmer_applies_p_and_is_off_by_default():
+    losses = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert not Trimmer(TrimConfig()).enabled
+    t = Trimmer(TrimConfig(schedule="constant", p_end=0.5))
+    assert t.enabled and t.p(0, 3) == 0.5
+    assert float(t.loss(losses, 0.5)) == 3.5
+    assert float(t.loss(losses, 1.0)) == 2.5
