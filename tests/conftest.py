@@ -7,6 +7,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+# Local Ray clusters in tests: no token auth, no usage reporting (the machine has no internet).
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
 # --- cifar_subset: a small real CIFAR-10 JPEG ImageFolder (shared by data/train tests) -------------
 
 _CIFAR_PER_CLASS = {"train": 100, "test": 20}

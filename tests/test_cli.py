@@ -3,14 +3,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tune_hardbatch.cli import main
 
-ENV_NO_BAR = {"TUNE_HARDBATCH_NO_PROGRESS": "1"}
 
 
 def run_cli(*args, cwd=None, timeout=300):

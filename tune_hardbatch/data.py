@@ -17,7 +17,6 @@ import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import numpy as np

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -111,5 +110,4 @@ def _progress_bar(trainer: Trainer, enabled: bool):
     from tqdm import tqdm
 
     total = sum(s.num_batches * st.epochs for s, st in zip(trainer.samplers, trainer.plan))
-    return tqdm(total=total, unit="step", desc="train", file=sys.stderr, dynamic_ncols=True,
-                disable=os.environ.get("TUNE_HARDBATCH_NO_PROGRESS") == "1")
+    return tqdm(total=total, unit="step", desc="train", file=sys.stderr, dynamic_ncols=True)
