@@ -36,3 +36,76 @@ def learning_curves(reports: list[dict], path, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def curves_by_arm(curves: dict, path):
+    """Test top-1 against epoch-equivalents, one line per arm (mean across seeds, band = +-1 sd)."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for arm, (xs, mean, sd) in curves.items():
+        (line,) = ax.plot(xs, mean, label=arm)
+        ax.fill_between(xs, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)],
+                        color=line.get_color(), alpha=0.15)
+    ax.set(xlabel="epoch-equivalents (samples forwarded / M)", ylabel="test top-1 %",
+           title="test top-1 per arm (mean across seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def delta_effect(rows: list[dict], path):
+    """delta against final test top-1 and convergence epoch, 95% intervals across seeds as error bars."""
+    def x_of(r):
+        return 1.1 if r["delta"] is None else r["delta"]  # reshuffled SGD drawn right of delta = 1
+
+    rows = sorted(rows, key=x_of)
+    fig, (ax_acc, ax_conv) = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in ((ax_acc, "test_top1", "final test top-1 %"),
+                           (ax_conv, "convergence_epoch", "convergence epoch")):
+        for r in rows:
+            ax.errorbar(x_of(r), r[key], yerr=_finite_or_zero(r[key + "_ci95"]), fmt="o", capsize=4,
+                        color="C1" if r.get("baseline") else "C0")
+            ax.annotate(r["arm"][:28], (x_of(r), r[key]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set(xlabel="delta (1.1 = reshuffled SGD)", ylabel=label)
+        ax.grid(alpha=0.3)
+    fig.suptitle("hard mini-batch selection: effect of delta (95% t-interval across seeds)", fontsize=10)
+    return _save(fig, path)
+
+
+def pareto(trials: list[dict], path):
+    """Final test top-1 against compute (samples forwarded, trial seconds); the Pareto front marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    last = [t["history"][-1] for t in trials]
+    acc = [h["test_top1"] for h in last]
+    for ax, xs, label in ((axes[0], [h["samples_forward"] for h in last], "samples forwarded"),
+                          (axes[1], [h.get("time_train_s", 0) + h.get("time_eval_s", 0) for h in last],
+                           "trial seconds (train + eval)")):
+        ax.scatter(xs, acc, s=14, alpha=0.6, label="trials")
+        front = pareto_front(list(zip(xs, acc)))
+        ax.plot([p[0] for p in front], [p[1] for p in front], "r-o", ms=4, drawstyle="steps-post",
+                label="Pareto front")
+        ax.set(xlabel=label, ylabel="final test top-1 %")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("accuracy against compute", fontsize=10)
+    return _save(fig, path)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not beaten by any other with less or equal compute and higher accuracy, by compute."""
+    front, best = [], -float("inf")
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def _finite_or_zero(v: float) -> float:
+    return v if v == v and v not in (float("inf"), -float("inf")) else 0.0
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

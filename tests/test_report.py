@@ -1,0 +1,88 @@
+"""`report`: arms across seeds, t-intervals, change against the baseline, formats, plots."""
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from tune_hardbatch.errors import UserError
+from tune_hardbatch.plots import pareto_front
+from tune_hardbatch.report import arm_rows, build_report, find_experiment, load_trials, render
+
+
+def write_trial(exp, trial_id, params, strategy, accs, losses, conv, samples=1000):
+    d = exp / trial_id
+    d.mkdir(parents=True)
+    (d / "params.json").write_text(json.dumps({**params, "strategy": strategy}))
+    lines = []
+    for i, (acc, loss) in enumerate(zip(accs, losses)):
+        lines.append(json.dumps({"epoch_equiv": i + 1.0, "backprops": 10 * (i + 1), "test_top1": acc,
+                                 "train_top1": acc + 1, "train_loss": loss, "convergence_epoch": conv,
+                                 "samples_forward": samples * (i + 1), "time_train_s": 2.0 * (i + 1),
+                                 "time_eval_s": 0.5, "config": params}))
+    (d / "result.json").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    exp = tmp_path / "paper-grid"
+    exp.mkdir()
+    (exp / "search_space.yaml").write_text("resources: {cpu: 1, gpu: 0.25}\n")
+    statuses = {}
+    for seed, (a1, a5, c1, c5) in enumerate([(70.0, 69.0, 8.0, 6.0), (71.0, 70.0, 8.0, 7.0), (72.0, 68.0, 8.0, 8.0)]):
+        write_trial(exp, f"d1s{seed}", {"hard_batch.delta": 1.0, "seed": seed}, "delta=1", [50, a1], [1, .5], c1)
+        write_trial(exp, f"d5s{seed}", {"hard_batch.delta": 0.5, "seed": seed}, "delta=0.5", [50, a5], [1, .6], c5)
+        statuses[f"d1s{seed}"] = statuses[f"d5s{seed}"] = "finished"
+    write_trial(exp, "d2s0", {"hard_batch.delta": 0.2, "seed": 0}, "delta=0.2", [40], [1.2], float("nan"))
+    statuses["d2s0"] = "stopped_early"
+    with open(exp / "results.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["trial_id", "status"])
+        w.writerows(statuses.items())
+    return exp
+
+
+def test_arms_group_seeds_with_t_intervals_and_change_against_delta_1(experiment):
+    trials = load_trials(experiment)
+    assert len(trials) == 7
+    rows = {r["strategy"]: r for r in arm_rows(trials, gpu=0.25)}
+    d1, d5, d2 = rows["delta=1"], rows["delta=0.5"], rows["delta=0.2"]
+    assert d1["seeds"] == 3 and d1["baseline"] and not d5["baseline"]
+    assert d1["test_top1"] == pytest.approx(71.0)
+    assert d1["test_top1_ci95"] == pytest.approx(4.302652729911275 / math.sqrt(3))  # sd 1 across 3 seeds
+    assert d5["convergence_epoch"] == pytest.approx(7.0)
+    assert d5["convergence_change_pct"] == pytest.approx(-12.5)  # (7 - 8) / 8
+    assert d2["seeds"] == 0 and math.isnan(d2["test_top1"]) and "stopped_early" in d2["statuses"]
+    assert d1["samples_forward"] == 2000 and d1["trial_seconds"] == pytest.approx(3 * 4.5)
+    assert d1["gpu_seconds"] == pytest.approx(3 * 4.5 * 0.25)
+
+
+def test_formats(experiment):
+    rows = arm_rows(load_trials(experiment))
+    md = render(rows, "md", "t")
+    assert "| delta=1 | 3 |" in md and "71.00 ± 2.48" in md and "base" in md and "-12.5" in md
+    parsed = list(csv.DictReader(io.StringIO(render(rows, "csv"))))
+    assert {r["strategy"] for r in parsed} == {"delta=1", "delta=0.5", "delta=0.2"}
+    data = json.loads(render(rows, "json"))
+    assert data[0]["test_top1"] == pytest.approx(71.0) and data[-1]["test_top1"] is None
+
+
+def test_build_report_writes_markdown_and_plots(experiment):
+    _, _, report, plots = build_report(experiment)
+    assert report.read_text().startswith("# Search paper-grid")
+    assert {p.name for p in plots} == {"curves_by_arm.png", "delta_effect.png", "pareto.png"}
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in plots)
+
+
+def test_find_experiment_by_name_or_path(experiment, tmp_path):
+    assert find_experiment(str(experiment)) == experiment
+    assert find_experiment("paper-grid", out=str(tmp_path)) == experiment
+    with pytest.raises(UserError, match="no search 'nope'"):
+        find_experiment("nope", out=str(tmp_path))
+
+
+def test_pareto_front():
+    pts = [(1, 50), (2, 60), (2, 55), (3, 58), (4, 70), (5, 69)]
+    assert pareto_front(pts) == [(1, 50), (2, 60), (4, 70)]

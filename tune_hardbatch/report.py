@@ -1,0 +1,245 @@
+"""`tune-hardbatch report NAME|PATH`: tables (Markdown, CSV, JSON) and plots from a search's Ray results.
+
+Trials are grouped into arms: trials whose parameters agree except for `seed`. Per arm: train and test
+top-1 as mean and 95% t-interval across seeds, the convergence epoch and its change against the baseline
+arm in %, and compute (samples forwarded, trial seconds, GPU seconds). Works on a finished or running
+search (it reads the trial directories; results.csv adds the final statuses). Imports no Ray.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .errors import UserError
+from .metrics import t_interval
+
+RESULTS_FILE, SPACE_FILE, REPORT_FILE = "results.csv", "search_space.yaml", "report.md"
+PLOTS = ("curves_by_arm.png", "delta_effect.png", "pareto.png")
+NOT_ARM_KEYS = {"seed", "strategy"}
+
+
+def find_experiment(name_or_path: str, out: Optional[str] = None) -> Path:
+    """A search directory from a path, or a NAME under --out (default ./tune_results)."""
+    path = Path(name_or_path).expanduser()
+    candidates = [path, Path(out or "tune_results").expanduser() / name_or_path]
+    for c in candidates:
+        if (c / SPACE_FILE).is_file() or (c / RESULTS_FILE).is_file():
+            return c.resolve()
+    raise UserError("NAME", f"no search {name_or_path!r} found (looked in "
+                    f"{', '.join(str(c.resolve()) for c in candidates)})")
+
+
+def _read_json_lines(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line being written by a running trial
+    return out
+
+
+def load_trials(exp_dir: Path) -> list[dict]:
+    """Every trial directory: id, params, strategy, status, reported history (in order)."""
+    statuses = {}
+    if (exp_dir / RESULTS_FILE).is_file():
+        with open(exp_dir / RESULTS_FILE) as fh:
+            statuses = {row["trial_id"]: row["status"] for row in csv.DictReader(fh)}
+    trials = []
+    for result_file in sorted(exp_dir.glob("*/result.json")):
+        history = _read_json_lines(result_file)
+        params_file = result_file.parent / "params.json"
+        params = json.loads(params_file.read_text()) if params_file.is_file() else \
+            (history[0].get("config", {}) if history else {})
+        history = [{k: v for k, v in h.items() if k != "config"} for h in history]
+        trial_id = result_file.parent.name
+        trials.append({"trial_id": trial_id, "params": {k: v for k, v in params.items() if k != "strategy"},
+                       "strategy": params.get("strategy", "?"), "history": history,
+                       "status": statuses.get(trial_id, "running" if not statuses else "unfinished")})
+    return trials
+
+
+def gpu_fraction(exp_dir: Path) -> float:
+    space = yaml.safe_load((exp_dir / SPACE_FILE).read_text()) if (exp_dir / SPACE_FILE).is_file() else {}
+    return float(((space or {}).get("resources") or {}).get("gpu") or 0)
+
+
+def _arm_key(params: dict) -> tuple:
+    return tuple(sorted((k, json.dumps(v)) for k, v in params.items() if k not in NOT_ARM_KEYS))
+
+
+def _label(trial: dict) -> str:
+    extra = [f"{k.rpartition('.')[2]}={_short(v)}" for k, v in sorted(trial["params"].items())
+             if k not in NOT_ARM_KEYS and not k.startswith(("hard_batch.", "trim.schedule", "stepwise.fractions"))]
+    return " ".join([trial["strategy"], *extra])
+
+
+def _short(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _mean_ci(values: list) -> tuple[float, float]:
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return t_interval(values) if values else (math.nan, math.nan)
+
+
+def arm_rows(trials: list[dict], gpu: float = 0.0) -> list[dict]:
+    """One row per arm, computed from each trial's last report (finished trials for the accuracies)."""
+    groups = defaultdict(list)
+    for t in trials:
+        groups[_arm_key(t["params"])].append(t)
+    rows = []
+    for members in groups.values():
+        done = [t for t in members if t["history"] and t["status"] in ("finished", "running")]
+        last = [t["history"][-1] for t in done]
+        every = [t["history"][-1] for t in members if t["history"]]
+        seconds = [h.get("time_train_s", 0) + h.get("time_eval_s", 0) for h in every]
+        row = {"arm": _label(members[0]), "strategy": members[0]["strategy"],
+               "delta": members[0]["params"].get("hard_batch.delta"), "trials": len(members),
+               "seeds": len(done)}
+        for key, name in (("train_top1", "train_top1"), ("test_top1", "test_top1"),
+                          ("convergence_epoch", "convergence_epoch")):
+            row[name], row[name + "_ci95"] = _mean_ci([h.get(key) for h in last])
+        row["best_test_top1"] = _mean_ci([max((h["test_top1"] for h in t["history"]), default=math.nan)
+                                          for t in done])[0]
+        row["samples_forward"] = statistics.mean([h["samples_forward"] for h in every]) if every else math.nan
+        row["trial_seconds"] = sum(seconds)
+        row["gpu_seconds"] = sum(seconds) * gpu
+        row["statuses"] = ", ".join(f"{n} {s}" for s, n in sorted(_count(t["status"] for t in members).items()))
+        rows.append(row)
+    base = baseline(rows)
+    for row in rows:
+        b = base["convergence_epoch"] if base else math.nan
+        row["convergence_change_pct"] = 100 * (row["convergence_epoch"] - b) / b if base and b else math.nan
+        row["baseline"] = base is row
+    return sorted(rows, key=lambda r: -r["test_top1"] if math.isfinite(r["test_top1"]) else math.inf)
+
+
+def _count(items) -> dict:
+    out = defaultdict(int)
+    for i in items:
+        out[i] += 1
+    return dict(out)
+
+
+def baseline(rows: list[dict]) -> Optional[dict]:
+    """The paper's baseline arm (delta = 1, fixed partition) if present, else plain reshuffled SGD."""
+    for strategy in ("delta=1", "plain"):
+        found = [r for r in rows if r["strategy"] == strategy and r["seeds"]]
+        if found:
+            return max(found, key=lambda r: r["seeds"])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Formats
+
+COLUMNS = [("arm", "arm"), ("seeds", "seeds"), ("train_top1", "train top-1 %"), ("test_top1", "test top-1 %"),
+           ("convergence_epoch", "conv. epoch"), ("convergence_change_pct", "conv. vs base %"),
+           ("samples_forward", "samples fwd"), ("trial_seconds", "trial s"), ("gpu_seconds", "GPU s"),
+           ("statuses", "trials")]
+
+
+def _cell(row: dict, key: str) -> str:
+    v = row[key]
+    if key in ("train_top1", "test_top1", "convergence_epoch"):
+        ci = row[key + "_ci95"]
+        return "-" if not math.isfinite(v) else f"{v:.2f}" + (f" ± {ci:.2f}" if math.isfinite(ci) else "")
+    if key == "convergence_change_pct":
+        return "base" if row["baseline"] else ("-" if not math.isfinite(v) else f"{v:+.1f}")
+    if key == "samples_forward":
+        return "-" if not math.isfinite(v) else f"{v:,.0f}"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def to_markdown(rows: list[dict], title: str = "") -> str:
+    head = "| " + " | ".join(h for _, h in COLUMNS) + " |"
+    sep = "|" + "|".join("---" if k == "arm" else "---:" for k, _ in COLUMNS) + "|"
+    body = ["| " + " | ".join(_cell(r, k) for k, _ in COLUMNS) + " |" for r in rows]
+    notes = ("\nMean ± 95% t-interval across seeds (finished trials, last report). Convergence epoch: the first "
+             "report whose train loss is not bettered by more than tol x the first loss in the next `patience` "
+             "reports; change against the baseline arm (delta = 1 if present, else plain). Compute: samples "
+             "forwarded per trial (mean), trial and GPU seconds summed over the arm's trials.\n")
+    return (f"# {title}\n\n" if title else "") + "\n".join([head, sep, *body]) + "\n" + notes
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    keys = [k for k in rows[0] if k != "baseline"] + ["baseline"] if rows else []
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if isinstance(r[k], float) and not math.isfinite(r[k]) else r[k]) for k in keys})
+    return buf.getvalue()
+
+
+def to_json(rows: list[dict]) -> str:
+    clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows]
+    return json.dumps(clean, indent=2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plots
+
+
+def make_plots(trials: list[dict], rows: list[dict], out_dir: Path, max_arms: int = 10) -> list[Path]:
+    from . import plots  # matplotlib with the Agg backend
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [plots.curves_by_arm(_curves(trials, rows[:max_arms]), out_dir / PLOTS[0])]
+    deltas = [r for r in rows if r["seeds"] and math.isfinite(r["test_top1"])]
+    if len({r["delta"] for r in deltas}) >= 2:
+        paths.append(plots.delta_effect(deltas, out_dir / PLOTS[1]))
+    finished = [t for t in trials if t["history"] and t["status"] in ("finished", "running")]
+    if finished:
+        paths.append(plots.pareto(finished, out_dir / PLOTS[2]))
+    return paths
+
+
+def _curves(trials: list[dict], rows: list[dict]) -> dict[str, tuple[list, list, list]]:
+    """Per arm: epoch-equivalents, mean test top-1 and its spread across seeds (same plan -> same x)."""
+    out = {}
+    labels = {r["arm"] for r in rows}
+    by_arm = defaultdict(list)
+    for t in trials:
+        if t["history"] and _label(t) in labels:
+            by_arm[_label(t)].append(t["history"])
+    for arm, histories in by_arm.items():
+        n = min(len(h) for h in histories)
+        xs = [histories[0][i]["epoch_equiv"] for i in range(n)]
+        ys = [[h[i]["test_top1"] for h in histories] for i in range(n)]
+        out[arm] = (xs, [statistics.mean(y) for y in ys], [statistics.pstdev(y) for y in ys])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def build_report(exp_dir: Path) -> tuple[list[dict], list[dict], Path, list[Path]]:
+    """Write report.md and the plots into the search directory; return (trials, rows, report, plots)."""
+    trials = load_trials(exp_dir)
+    if not trials:
+        raise UserError("NAME", f"{exp_dir} holds no trials yet")
+    rows = arm_rows(trials, gpu_fraction(exp_dir))
+    plot_paths = make_plots(trials, rows, exp_dir)
+    report = exp_dir / REPORT_FILE
+    text = to_markdown(rows, f"Search {exp_dir.name}")
+    text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plot_paths) + "\n"
+    report.write_text(text)
+    return trials, rows, report, plot_paths
+
+
+def render(rows: list[dict], fmt: str, title: str = "") -> str:
+    return {"md": lambda: to_markdown(rows, title), "csv": lambda: to_csv(rows), "json": lambda: to_json(rows)}[fmt]()

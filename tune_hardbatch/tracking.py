@@ -1,0 +1,266 @@
+"""MLflow tracking of a search: one parent run per search, one nested child run per trial.
+
+Runs on the driver only (trials never talk to MLflow). The trial-to-run mapping is kept in
+`<experiment dir>/mlflow_runs.json` (written atomically), so resumes and retries reuse a trial's run.
+If the tracking server goes away mid-search, training goes on: a warning says so once, and
+`sync_experiment` (`tune-hardbatch report NAME --sync`) later uploads whatever is missing from the
+Ray results. Imports no Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from .errors import UserError
+
+MAP_FILE = "mlflow_runs.json"
+STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
+SKIP_METRICS = {"epoch", "trial_id", "done", "training_iteration", "timestamp", "time_this_iter_s",
+                "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
+                "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "date"}
+STATUS_TO_RUN = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged": "FAILED", "failed": "FAILED",
+                 "unfinished": "KILLED"}
+
+
+def default_uri(storage: str) -> tuple[str, str]:
+    """sqlite database and artifact folder under the search's output directory, as absolute paths."""
+    root = Path(storage).resolve()
+    return f"sqlite:///{root / 'mlflow.db'}", (root / "mlartifacts").as_uri()
+
+
+def resolve_uri(uri: Optional[str], storage: str) -> tuple[str, Optional[str]]:
+    """(tracking URI, artifact location for new experiments). Relative paths are made absolute."""
+    if uri is None:
+        return default_uri(storage)
+    if uri.startswith(("http://", "https://", "databricks")):
+        return uri, None
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):]).expanduser().resolve()
+        return f"sqlite:///{path}", (path.parent / "mlartifacts").as_uri()
+    if uri.startswith("file:") or "://" not in uri:
+        path = Path(uri[5:] if uri.startswith("file:") else uri).expanduser().resolve()
+        return path.as_uri(), None
+    raise UserError("tracking.uri", f"got {uri!r}; allowed: an http(s):// server, sqlite:///PATH or a directory")
+
+
+def _quiet_client_env() -> None:
+    """Fail fast instead of retrying for minutes when a server is gone."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
+def check_reachable(uri: str) -> None:
+    """A server that cannot be reached at the start is a user error (exit 2) before any trial runs."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
+            if resp.status != 200:
+                raise OSError(f"HTTP {resp.status}")
+    except (OSError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError("tracking.uri", f"cannot reach the MLflow server at {uri} ({reason}); start it "
+                        "(mlflow server --host 127.0.0.1 --port 5000) or set tracking.uri to a reachable "
+                        "server or a local sqlite:///PATH") from None
+
+
+def _metrics_of(result: dict) -> dict[str, float]:
+    out = {}
+    for key, value in result.items():
+        if key in SKIP_METRICS or key == "config" or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+class SearchTracker:
+    """Parent and child runs of one search; every MLflow call is guarded so training never stops."""
+
+    def __init__(self, uri: str, experiment: str, exp_dir, artifact_location: Optional[str] = None,
+                 log_checkpoint: bool = False, stream=None):
+        _quiet_client_env()
+        from mlflow.tracking import MlflowClient
+
+        self.uri, self.experiment_name = uri, experiment
+        self.exp_dir = Path(exp_dir)
+        self.client = MlflowClient(tracking_uri=uri)
+        self.artifact_location = artifact_location
+        self.log_checkpoint = log_checkpoint
+        self.stream = stream or sys.stderr
+        self.mapping = self._load_mapping()
+        self.down = False
+        self.logged_steps: dict[str, set] = {}
+
+    # ----------------------------------------------------------------------------------- mapping
+    def _load_mapping(self) -> dict:
+        path = self.exp_dir / MAP_FILE
+        if path.is_file():
+            return json.loads(path.read_text())
+        return {"tracking_uri": self.uri, "experiment_id": None, "parent": None, "trials": {}}
+
+    def _save_mapping(self) -> None:
+        path = self.exp_dir / MAP_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.mapping, indent=1))
+        os.replace(tmp, path)
+
+    # ----------------------------------------------------------------------------------- guards
+    def _guard(self, what: str, fn, *args, **kwargs):
+        if self.down:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any tracking failure must not stop training
+            self.down = True
+            print(f"warning: MLflow tracking at {self.uri} failed while {what} ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); training goes on, and "
+                  f"`tune-hardbatch report {self.exp_dir} --sync` uploads what is missing later",
+                  file=self.stream, flush=True)
+            return None
+
+    # ----------------------------------------------------------------------------------- search
+    def start(self, search_name: str, tags: dict, params: dict, space_file: Optional[Path]) -> None:
+        """Create the experiment (once) and the parent run, or reuse them on resume."""
+        self._guard("starting the search", self._start, search_name, tags, params, space_file)
+
+    def _start(self, search_name, tags, params, space_file):
+        if self.mapping["parent"] is None:
+            exp = self.client.get_experiment_by_name(self.experiment_name)
+            exp_id = exp.experiment_id if exp else self.client.create_experiment(
+                self.experiment_name, artifact_location=self.artifact_location)
+            parent = self.client.create_run(exp_id, run_name=search_name,
+                                            tags={**tags, "tune_hardbatch.kind": "search"})
+            self.mapping.update(experiment_id=exp_id, parent=parent.info.run_id)
+            self._save_mapping()
+            from mlflow.entities import Param
+
+            self.client.log_batch(parent.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+            if space_file is not None and space_file.is_file():
+                self.client.log_artifact(parent.info.run_id, str(space_file))
+        else:
+            self.client.update_run(self.mapping["parent"], status="RUNNING")
+
+    # ----------------------------------------------------------------------------------- trials
+    def trial_run(self, trial_id: str, params: dict, tags: dict) -> Optional[str]:
+        """The trial's child run: reused if the mapping has it, created (nested) otherwise."""
+        run_id = self.mapping["trials"].get(trial_id)
+        if run_id is not None:
+            return run_id
+        return self._guard(f"creating the run of trial {trial_id}", self._create_trial_run, trial_id, params,
+                           tags)
+
+    def _create_trial_run(self, trial_id, params, tags):
+        from mlflow.entities import Param
+
+        run = self.client.create_run(self.mapping["experiment_id"], run_name=trial_id, tags={
+            "mlflow.parentRunId": self.mapping["parent"], "trial_id": trial_id, "status": "running", **tags})
+        self.mapping["trials"][trial_id] = run.info.run_id
+        self._save_mapping()
+        self.client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def log_result(self, trial_id: str, result: dict) -> None:
+        """Log one report at step = backprops, once per step (a step re-reported after a restore is skipped)."""
+        run_id = self.mapping["trials"].get(trial_id)
+        if run_id is None or self.down:
+            return
+        seen = self.logged_steps.get(run_id)
+        if seen is None:  # first result of this run in this driver: what an earlier driver logged
+            history = self._guard("reading a metric history", self.client.get_metric_history, run_id, STEP_KEY)
+            seen = self.logged_steps[run_id] = {int(m.step) for m in history or []}
+        step = int(result.get(STEP_KEY, 0))
+        if step in seen or self.down:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for k, v in _metrics_of(result).items()]
+        self._guard(f"logging metrics of trial {trial_id}", self.client.log_batch, run_id, metrics=metrics)
+        if not self.down:
+            seen.add(step)
+
+    def end_trial(self, trial_id: str, status: str, artifacts: list = ()) -> None:
+        run_id = self.mapping["trials"].get(trial_id)
+        if run_id is None:
+            return
+        self._guard(f"ending the run of trial {trial_id}", self._end_run, run_id, status, artifacts)
+
+    def _end_run(self, run_id, status, artifacts):
+        self.client.set_tag(run_id, "status", status)
+        for path in artifacts:
+            if path and Path(path).exists():
+                self.client.log_artifact(run_id, str(path))
+        self.client.set_terminated(run_id, status=STATUS_TO_RUN.get(status, "FINISHED"))
+
+    # ----------------------------------------------------------------------------------- end
+    def finish(self, artifacts: list, status: str = "FINISHED") -> None:
+        parent = self.mapping["parent"]
+        if parent is None:
+            return
+        self._guard("finishing the search", self._finish, parent, artifacts, status)
+
+    def _finish(self, parent, artifacts, status):
+        for path in artifacts:
+            if path and Path(path).exists():
+                self.client.log_artifact(parent, str(path))
+        self.client.set_terminated(parent, status=status)
+
+
+def _param(value) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan"
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value))
+    return "null" if value is None else str(value)[:6000]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sync: upload what is missing from the Ray results (after an outage of the tracking server)
+
+
+def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str, tags: dict, params: dict,
+                    space_file: Optional[Path], parent_artifacts: list) -> dict:
+    """Make MLflow hold every trial's run, params, metric history and status. Returns counts.
+
+    `trials`: dicts with trial_id, params, tags, status, history (the reported results, in order) and
+    artifacts (paths). Steps already in MLflow (by `backprops`) are not logged again.
+    """
+    from mlflow.entities import Metric
+
+    tracker.down = False
+    tracker.start(search_name, tags, params, space_file)
+    counts = {"runs_created": 0, "metrics_logged": 0}
+    for t in trials:
+        had = t["trial_id"] in tracker.mapping["trials"]
+        run_id = tracker.trial_run(t["trial_id"], t["params"], t["tags"])
+        if run_id is None:
+            raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
+        counts["runs_created"] += not had
+        present = {int(m.step) for m in tracker.client.get_metric_history(run_id, STEP_KEY)}
+        now = int(time.time() * 1000)
+        batch = []
+        for result in t["history"]:
+            step = int(result.get(STEP_KEY, 0))
+            if step in present:
+                continue
+            present.add(step)
+            batch.extend(Metric(k, v, now, step) for k, v in _metrics_of(result).items())
+        for i in range(0, len(batch), 900):  # MLflow's log_batch takes at most 1000 metrics
+            tracker.client.log_batch(run_id, metrics=batch[i : i + 900])
+        counts["metrics_logged"] += len(batch)
+        tracker.end_trial(t["trial_id"], t["status"], t.get("artifacts", []))
+    tracker.finish(parent_artifacts)
+    if tracker.down:
+        raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
+    return counts
