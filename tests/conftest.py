@@ -4,6 +4,7 @@ import collections
 import os
 import tarfile
 from pathlib import Path, PurePosixPath
+from typing import Optional
 
 import pytest
 
@@ -45,3 +46,67 @@ def cifar_subset(tmp_path_factory) -> Path:
             if len(counts) == 20 and all(counts[s, c] == _CIFAR_PER_CLASS[s] for s, c in counts):
                 break
     return out
+
+
+# --- mlflow_server: a real `mlflow server` on 127.0.0.1 (sqlite + artifact folder), stopped by PID ---
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MlflowServer:
+    """`mlflow server` in its own process group; `stop()` kills the group by PID."""
+
+    def __init__(self, root: Path, port: Optional[int] = None):
+        self.root, self.port = root, port or free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, timeout: float = 90.0) -> "MlflowServer":
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        mlflow = Path(sys.executable).with_name("mlflow")
+        cmd = [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+               "--artifacts-destination", str(self.root / "artifacts")]
+        self.log = open(self.root / "server.log", "a")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(self.root / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.uri + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("mlflow server did not come up in time")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except Exception:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    server = MlflowServer(tmp_path / "mlflow-server").start()
+    yield server
+    server.stop()

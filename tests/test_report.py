@@ -29,7 +29,9 @@ def write_trial(exp, trial_id, params, strategy, accs, losses, conv, samples=100
 def experiment(tmp_path):
     exp = tmp_path / "paper-grid"
     exp.mkdir()
-    (exp / "search_space.yaml").write_text("resources: {cpu: 1, gpu: 0.25}\n")
+    (exp / "search_space.yaml").write_text(
+        "space:\n  hard_batch.delta: {grid: [1.0, 0.5, 0.2]}\n  seed: {grid: [0, 1, 2]}\n"
+        "search: {searcher: grid, scheduler: fifo}\nresources: {cpu: 1, gpu: 0.25}\n")
     statuses = {}
     for seed, (a1, a5, c1, c5) in enumerate([(70.0, 69.0, 8.0, 6.0), (71.0, 70.0, 8.0, 7.0), (72.0, 68.0, 8.0, 8.0)]):
         write_trial(exp, f"d1s{seed}", {"hard_batch.delta": 1.0, "seed": seed}, "delta=1", [50, a1], [1, .5], c1)

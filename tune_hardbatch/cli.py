@@ -24,6 +24,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config key (repeatable), e.g. --set hard_batch.delta=0.5")
     train.add_argument("--out", help="directory for config.yaml, metrics.jsonl, summary.json, curves.png")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    search = sub.add_parser("search", help="a hyperparameter search (Ray Tune, Optuna, ASHA)",
+                            description="Run a search space (default: the packaged search_spaces/default.yaml) "
+                            "as a Ray Tune run; writes OUT/NAME/results.csv and prints the best configuration "
+                            "last.")
+    search.add_argument("space", nargs="?", help="search-space YAML (default: the packaged default.yaml)")
+    search.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a space-file key (repeatable): search.num_samples=4, resources.cpu=1, "
+                        "run.name=x, base.epochs=3 (a plain config key means base.KEY; fixing a searched "
+                        "key drops its dimension), space.optim.lr='{loguniform: [0.01, 0.1]}'")
+    search.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: a local Ray)")
+    search.add_argument("--resume", metavar="NAME", help="continue the interrupted search OUT/NAME")
+    search.add_argument("--out", help="storage directory (default: run.storage, else ./tune_results)")
+    report = sub.add_parser("report", help="tables and plots from a finished or running search")
+    report.add_argument("name", metavar="NAME|PATH", help="a search name under --out, or its directory")
+    report.add_argument("--out", help="storage directory holding NAME (default ./tune_results)")
+    report.add_argument("--format", choices=("md", "csv", "json"), default="md", help="table format on stdout")
+    report.add_argument("--sync", action="store_true",
+                        help="first upload to MLflow whatever is missing (after a tracking-server outage)")
     return parser
 
 
@@ -37,10 +55,45 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    from .space import check_resources, local_resources, preflight, resolve_run
+    from .tracking import check_reachable, tracking_uri
+
+    spec, storage, _, _ = resolve_run(args.space, args.sets, args.resume, args.out)  # no Ray before this passes
+    if args.address is None:
+        preflight(spec)
+        check_resources(spec, *local_resources())
+    check_reachable(tracking_uri(spec.tracking, storage)[0])
+    from .search import SearchFailed, run_search
+
+    try:
+        run_search(args.space, args.sets, address=args.address, resume=args.resume, out=args.out)
+    except SearchFailed as exc:
+        print(f"search failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report, find_experiment, render
+
+    exp_dir = find_experiment(args.name, args.out)
+    if args.sync:
+        from .tracking import sync_search
+
+        counts = sync_search(exp_dir)
+        print(f"synced {exp_dir.name} to MLflow: {counts['runs_created']} runs created, "
+              f"{counts['metrics_logged']} metric values uploaded", file=sys.stderr)
+    _, rows, report, plots = build_report(exp_dir)
+    print(render(rows, args.format, f"Search {exp_dir.name}"), end="")
+    print(f"report: {report}; plots: {', '.join(str(p) for p in plots)}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train}[args.command](args)
+        return {"train": cmd_train, "search": cmd_search, "report": cmd_report}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

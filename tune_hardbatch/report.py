@@ -22,7 +22,9 @@ import yaml
 from .errors import UserError
 from .metrics import t_interval
 
-RESULTS_FILE, SPACE_FILE, REPORT_FILE = "results.csv", "search_space.yaml", "report.md"
+from .space import RESULTS_FILE, SPACE_FILE
+
+REPORT_FILE = "report.md"
 PLOTS = ("curves_by_arm.png", "delta_effect.png", "pareto.png")
 NOT_ARM_KEYS = {"seed", "strategy"}
 
@@ -48,12 +50,19 @@ def _read_json_lines(path: Path) -> list[dict]:
     return out
 
 
+def read_history(trial_dir: Path) -> list[dict]:
+    """A trial's reported results (without their config), from its result.json; [] if none yet."""
+    path = trial_dir / "result.json"
+    return [{k: v for k, v in h.items() if k != "config"} for h in _read_json_lines(path)] if path.is_file() else []
+
+
 def load_trials(exp_dir: Path) -> list[dict]:
     """Every trial directory: id, params, strategy, status, reported history (in order)."""
     statuses = {}
     if (exp_dir / RESULTS_FILE).is_file():
         with open(exp_dir / RESULTS_FILE) as fh:
             statuses = {row["trial_id"]: row["status"] for row in csv.DictReader(fh)}
+    label = _strategy_label(exp_dir)
     trials = []
     for result_file in sorted(exp_dir.glob("*/result.json")):
         history = _read_json_lines(result_file)
@@ -62,10 +71,20 @@ def load_trials(exp_dir: Path) -> list[dict]:
             (history[0].get("config", {}) if history else {})
         history = [{k: v for k, v in h.items() if k != "config"} for h in history]
         trial_id = result_file.parent.name
-        trials.append({"trial_id": trial_id, "params": {k: v for k, v in params.items() if k != "strategy"},
-                       "strategy": params.get("strategy", "?"), "history": history,
+        params = {k: v for k, v in params.items() if k != "strategy"}
+        trials.append({"trial_id": trial_id, "params": params, "strategy": label(params), "history": history,
                        "status": statuses.get(trial_id, "running" if not statuses else "unfinished")})
     return trials
+
+
+def _strategy_label(exp_dir: Path):
+    """A trial's strategy label from its params and the search's saved space."""
+    from .space import StrategyLabel, load_space
+
+    if not (exp_dir / SPACE_FILE).is_file():
+        return lambda params: "?"
+    spec = load_space(str(exp_dir / SPACE_FILE))
+    return StrategyLabel(spec.dims, spec.base_flat)
 
 
 def gpu_fraction(exp_dir: Path) -> float:

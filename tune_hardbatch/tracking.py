@@ -23,7 +23,7 @@ MAP_FILE = "mlflow_runs.json"
 STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
 SKIP_METRICS = {"epoch", "trial_id", "done", "training_iteration", "timestamp", "time_this_iter_s",
                 "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
-                "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "date"}
+                "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "date", "node_id"}
 STATUS_TO_RUN = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged": "FAILED", "failed": "FAILED",
                  "unfinished": "KILLED"}
 
@@ -49,8 +49,21 @@ def resolve_uri(uri: Optional[str], storage: str) -> tuple[str, Optional[str]]:
     raise UserError("tracking.uri", f"got {uri!r}; allowed: an http(s):// server, sqlite:///PATH or a directory")
 
 
+def tracking_uri(section: dict, storage: str) -> tuple[Optional[str], Optional[str]]:
+    """(URI, artifact location) from a space's `tracking` section; (None, None) when tracking is off."""
+    if not section.get("enabled", True):
+        return None, None
+    return resolve_uri(section.get("uri"), storage)
+
+
 def _quiet_client_env() -> None:
-    """Fail fast instead of retrying for minutes when a server is gone."""
+    """Fail fast instead of retrying for minutes when a server is gone; no sqlite set-up chatter; no
+    "View run ... at" lines on stdout per ended run (they would follow the best configuration)."""
+    import logging
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
@@ -58,7 +71,7 @@ def _quiet_client_env() -> None:
 
 def check_reachable(uri: str) -> None:
     """A server that cannot be reached at the start is a user error (exit 2) before any trial runs."""
-    if not uri.startswith(("http://", "https://")):
+    if uri is None or not uri.startswith(("http://", "https://")):
         return
     import urllib.error
     import urllib.request
@@ -198,9 +211,21 @@ class SearchTracker:
 
     def _end_run(self, run_id, status, artifacts):
         self.client.set_tag(run_id, "status", status)
-        for path in artifacts:
-            if path and Path(path).exists():
+        for path in map(Path, artifacts):
+            if path.is_dir():  # a checkpoint directory
+                self.client.log_artifacts(run_id, str(path), artifact_path="checkpoint")
+            elif path.exists():
                 self.client.log_artifact(run_id, str(path))
+        self.client.set_terminated(run_id, status=STATUS_TO_RUN.get(status, "FINISHED"))
+
+    def set_status(self, trial_id: str, status: str) -> None:
+        """The final status of a trial's run (from results.csv): tag and run state."""
+        run_id = self.mapping["trials"].get(trial_id)
+        if run_id is not None:
+            self._guard(f"setting the status of trial {trial_id}", self._set_status, run_id, status)
+
+    def _set_status(self, run_id, status):
+        self.client.set_tag(run_id, "status", status)
         self.client.set_terminated(run_id, status=STATUS_TO_RUN.get(status, "FINISHED"))
 
     # ----------------------------------------------------------------------------------- end
@@ -264,3 +289,68 @@ def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str
     if tracker.down:
         raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
     return counts
+
+
+# ---------------------------------------------------------------------------------------------------
+# What a search logs (shared by the live callback in search.py and by --sync)
+
+
+def search_params(spec) -> dict:
+    """The parent run's params: the search settings, resources and each dimension of the space."""
+    out = {f"search.{k}": v for k, v in spec.search.items()}
+    out.update({f"resources.{k}": v for k, v in spec.resources.items()})
+    out.update({f"space.{d.key}": d.describe() for d in spec.dims})
+    return out
+
+
+def search_tags(spec) -> dict:
+    return {"searcher": spec.search["searcher"], "scheduler": spec.search["scheduler"],
+            "question": (spec.question or "")[:5000]}
+
+
+def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
+    """(flattened resolved config as params, tags, Config) of a trial from its sampled params."""
+    from .config import flat_dict
+    from .space import trial_config
+    from .train import strategy_name
+
+    cfg = trial_config(spec.base_flat, params, spec.dims)
+    return flat_dict(cfg), {"strategy": strategy_name(cfg)}, cfg
+
+
+def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list[Path]:
+    """The resolved config and a learning-curve PNG of a trial, written into `out_dir`."""
+    from .config import to_yaml
+    from .plots import learning_curves
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "config.yaml"]
+    paths[0].write_text(to_yaml(cfg))
+    rows = [h for h in history if "epoch_equiv" in h and "test_top1" in h]
+    if rows:
+        paths.append(out_dir / "curves.png")
+        learning_curves(rows, paths[1], title=title)
+    return paths
+
+
+def sync_search(exp_dir: Path) -> dict:
+    """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not."""
+    from .report import PLOTS, REPORT_FILE, build_report, load_trials
+    from .space import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
+
+    spec = load_space(str(exp_dir / SPACE_FILE))
+    uri, artifacts = tracking_uri(spec.tracking, str(exp_dir.parent))
+    if uri is None:
+        raise UserError("tracking.enabled", f"tracking is off for search {exp_dir.name}; nothing to sync")
+    check_reachable(uri)
+    build_report(exp_dir)
+    tracker = SearchTracker(uri, spec.tracking["experiment"], exp_dir, artifacts)
+    trials = []
+    for t in load_trials(exp_dir):
+        params, tags, cfg = trial_record(spec, t["params"])
+        files = trial_artifacts(cfg, t["history"], exp_dir / t["trial_id"], f"trial {t['trial_id']} {tags['strategy']}")
+        trials.append({"trial_id": t["trial_id"], "params": params, "tags": tags, "status": t["status"],
+                       "history": t["history"], "artifacts": files})
+    parent = [exp_dir / f for f in (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)]
+    return sync_experiment(tracker, trials, exp_dir.name, search_tags(spec), search_params(spec),
+                           exp_dir / SPACE_FILE, parent)
