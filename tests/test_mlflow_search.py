@@ -1,0 +1,416 @@
+"""Searches tracked in a real `mlflow server` on 127.0.0.1 (sqlite + artifact folder), end to end.
+
+One module-scoped server is shared by the tests (the outage test stops and restarts it on the same port
+and database). Every search is a `tune-hardbatch` CLI subprocess in its own process group (each with its
+own local Ray), killed with its group afterwards; what MLflow holds is read back with `MlflowClient` and
+compared with the Ray results (results.csv, each trial's result.json). The browser test opens the MLflow UI
+in Debian's headless chromium (installed by `.ci/system-deps`).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import html
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import MlflowServer, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {k: v for k, v in os.environ.items() if k != "TUNE_HARDBATCH_TEST_CRASH"}
+ENV.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "TUNE_HARDBATCH_NO_PROGRESS": "1",
+            "TUNE_GLOBAL_CHECKPOINT_S": "1", "PYTHONUNBUFFERED": "1"})
+CLI = [sys.executable, "-m", "tune_hardbatch"]
+TINY = ["--set", "data.train_limit=640", "--set", "resources.cpu=1"]  # 640 samples, batch 64: 10 backprops/epoch
+RUN_STATE = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged": "FAILED", "failed": "FAILED"}
+CONTRACT_KEYS = ("seed", "epochs", "device", "data.name", "data.root", "data.image_size", "data.train_limit",
+                 "model.name", "model.cifar_stem", "optim.name", "optim.lr", "optim.momentum",
+                 "optim.weight_decay", "optim.batch_size", "optim.schedule", "hard_batch.delta", "trim.schedule",
+                 "trim.p_start", "trim.p_end", "stepwise.fractions", "stepwise.epochs",
+                 "stepwise.batch_multipliers", "stepwise.lr_multipliers", "convergence.tol",
+                 "convergence.patience", "target_top1")
+PARENT_FILES = {"results.csv", "report.md", "search_space.yaml", "best_config.yaml"}
+CHILD_FILES = {"config.yaml", "curves.png"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers: processes, Ray results, MLflow contents
+
+
+def _kill_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_cli(args, timeout):
+    """`tune-hardbatch ARGS` in its own process group, killed with the group afterwards."""
+    proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        _kill_group(proc)
+    return proc.returncode, out, err
+
+
+def start_cli(args, log: Path):
+    """A search in the background (stdout and stderr to `log`): stop it with `_kill_group`."""
+    fh = open(log, "w")
+    proc = subprocess.Popen(CLI + args, stdout=fh, stderr=subprocess.STDOUT, text=True, env=ENV,
+                            start_new_session=True)
+    fh.close()
+    return proc
+
+
+def wait_for(what: str, predicate, proc, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        assert proc.poll() is None, f"the search ended before {what}"
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def read_rows(path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def reports(trial_dir: Path) -> list[dict]:
+    """What a trial reported: Ray's result.json, one JSON object per line (a line being written is skipped)."""
+    path = Path(trial_dir) / "result.json"
+    out = []
+    for line in (path.read_text().splitlines() if path.is_file() else []):
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            break
+    return out
+
+
+def ray_state(exp: Path) -> dict:
+    """trial id -> Ray status from the newest experiment snapshot ({} while none is readable)."""
+    files = sorted(glob.glob(str(exp / "experiment_state-*.json")))
+    try:
+        data = json.loads(Path(files[-1]).read_text())
+        return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
+    except (IndexError, OSError, ValueError, KeyError):
+        return {}
+
+
+def mapped_trials(exp: Path) -> dict:
+    try:
+        return json.loads((exp / "mlflow_runs.json").read_text())["trials"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def tracked(uri: str, experiment: str):
+    """(client, experiment, the one parent run, {run name: child run}) with the nesting checked."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment!r}"
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1, [r.info.run_name for r in parents]
+    parent = parents[0]
+    assert parent.data.tags.get("tune_hardbatch.kind") == "search"
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    by_name = {c.info.run_name: c for c in children}
+    assert len(by_name) == len(children), "one child run per trial, no duplicates"
+    return client, exp, parent, by_name
+
+
+def check_history(client, run, trial_dir: Path, exact: bool) -> None:
+    """The child's metric histories hold every report of result.json at step = backprops, each step once.
+
+    `exact`: one entry per result.json line (an uninterrupted trial). After a resume, a trial restored from
+    its checkpoint may re-report steps in result.json, which MLflow must hold once.
+    """
+    lines = reports(trial_dir)
+    steps = [int(r["backprops"]) for r in lines]
+    last = {int(r["backprops"]): r for r in lines}
+    if exact:
+        assert steps == sorted(set(steps)), f"steps strictly increasing in {trial_dir}/result.json"
+    for key in ("backprops", "epoch_equiv", "samples_forward", "test_top1", "train_loss", "lr"):
+        history = client.get_metric_history(run.info.run_id, key)
+        logged = sorted(int(m.step) for m in history)
+        assert logged == sorted(last), (run.info.run_name, key, logged, steps)  # complete, each step once
+        if exact:
+            assert len(history) == len(lines)
+        for m in history:
+            want = float(last[int(m.step)][key])
+            assert m.value == pytest.approx(want, rel=1e-6, nan_ok=True), (run.info.run_name, key, m.step)
+    assert all(m.value == m.step for m in client.get_metric_history(run.info.run_id, "backprops"))
+
+
+def check_children(client, children: dict, exp: Path, rows: list[dict], exact: bool) -> None:
+    """One child per results.csv row: status and strategy tags, run state, histories, artifacts."""
+    assert sorted(children) == sorted(r["trial_id"] for r in rows)
+    for row in rows:
+        child = client.get_run(children[row["trial_id"]].info.run_id)
+        tags = child.data.tags
+        assert tags["trial_id"] == row["trial_id"]
+        assert tags["status"] == row["status"] and tags["strategy"] == row["strategy"], (tags, row)
+        assert child.info.status == RUN_STATE[row["status"]]
+        check_history(client, child, exp / row["trial_id"], exact)
+        assert {a.path for a in client.list_artifacts(child.info.run_id)} >= CHILD_FILES
+
+
+def check_parent(client, parent, exp: Path) -> None:
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.run_name == exp.name and parent.info.status == "FINISHED"
+    plots = {p.name for p in exp.glob("*.png")}
+    assert "curves_by_arm.png" in plots
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= PARENT_FILES | plots
+    local = client.download_artifacts(parent.info.run_id, "results.csv", str(exp.parent / "downloaded"))
+    assert Path(local).read_text() == (exp / "results.csv").read_text()
+
+
+def same_value(param: str, cell: str) -> bool:
+    """A child param against a results.csv cell (an empty cell is a None value, e.g. plain SGD's delta)."""
+    if cell == "":
+        return param == "null"
+    try:
+        return math.isclose(float(param), float(cell), rel_tol=1e-12)
+    except ValueError:
+        return param == cell
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = MlflowServer(tmp_path_factory.mktemp("mlflow-server"), port=free_port()).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def search(server, tmp_path_factory):
+    """The default space, 4 trials of 3 epochs on 640 digits (ASHA stops some), tracked in `server`."""
+    out = tmp_path_factory.mktemp("search")
+    code, stdout, stderr = run_cli(
+        ["search", "--out", str(out), "--set", "search.num_samples=4", "--set", "base.epochs=3", *TINY,
+         "--set", "space.seed={choice: [0, 1]}", "--set", "run.name=tracked",
+         "--set", f"tracking.uri={server.uri}", "--set", "tracking.experiment=t-search"], timeout=240)
+    assert code == 0, stderr[-3000:]
+    return {"exp": out / "tracked", "rows": read_rows(out / "tracked" / "results.csv"), "stdout": stdout,
+            "stderr": stderr, "experiment": "t-search"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tests
+
+
+@pytest.mark.timeout(90)
+def test_unreachable_tracking_server_exits_2_before_any_trial(tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    code, out, err = run_cli(["search", "--out", str(tmp_path / "out"), "--set", f"tracking.uri={uri}",
+                              "--set", "run.name=never"], timeout=80)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: tracking.uri: ") and uri in lines[0], err
+    assert not (tmp_path / "out" / "never").exists(), "no experiment directory, no trial"
+
+
+@pytest.mark.timeout(420)
+def test_search_makes_one_parent_and_one_child_per_trial(server, search):
+    exp, rows = search["exp"], search["rows"]
+    assert len(rows) == 4
+    client, _, parent, children = tracked(server.uri, search["experiment"])
+    check_children(client, children, exp, rows, exact=True)
+    check_parent(client, parent, exp)
+    assert parent.data.params["search.num_samples"] == "4" and "space.optim.lr" in parent.data.params
+    dims = list(rows[0])[list(rows[0]).index("strategy") + 1:list(rows[0]).index("final_test_top1")]
+    assert {"optim.lr", "hard_batch.delta", "seed"} <= set(dims)
+    for row in rows:  # params: the flattened resolved config, agreeing with results.csv
+        params = children[row["trial_id"]].data.params
+        assert set(CONTRACT_KEYS) <= set(params)
+        assert params["epochs"] == "3" and params["data.train_limit"] == "640" and params["data.name"] == "digits"
+        for key in ("optim.lr", "hard_batch.delta", "seed"):
+            assert same_value(params[key], row[key]), (row["trial_id"], key, params[key], row[key])
+    # stdout ends with the best configuration: MLflow prints no "View run" lines after it
+    lines = [line for line in search["stdout"].splitlines() if line.strip()]
+    start = max(i for i, line in enumerate(lines) if line.startswith("best configuration"))
+    assert all(line.startswith("  ") for line in lines[start + 1:]), lines[start:]
+    assert "View run" not in search["stdout"] and "warning: MLflow" not in search["stderr"]
+
+
+# --- the MLflow UI in headless chromium ------------------------------------------------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1600,4000"]
+
+
+def chromium_binary() -> str:
+    """Debian's chromium; installed with .ci/system-deps when missing (as root), else the test skips."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run([str(REPO / ".ci" / "system-deps")], timeout=300, capture_output=True)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("chromium is not installed and cannot be installed here (.ci/system-deps)")
+    return found
+
+
+def browse(binary: str, url: str, profile: Path, *action: str, budget_ms: int = 20000) -> str:
+    """Load `url` in a fresh headless profile, let the page run `budget_ms` of virtual time, then act."""
+    shutil.rmtree(profile, ignore_errors=True)
+    proc = subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                           f"--virtual-time-budget={budget_ms}", *action, url],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def page_text(dom: str) -> str:
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
+
+
+def rendered_chart(dom: str, metric: str, runs: list[str]) -> bool:
+    """The chart card titled `metric`: a Plotly SVG with at least one drawn line and every run in its legend."""
+    start = dom.find(f">{metric}<")
+    end = max((dom.rfind(f"{r} ({metric})") for r in runs), default=-1)
+    if start < 0 or end < start:
+        return False
+    card = dom[start:end]
+    return ('class="main-svg"' in card and re.search(r'class="js-line" d="M[-\d.,]+L', card) is not None
+            and all(f"{r} ({metric})" in dom for r in runs))
+
+
+@pytest.mark.timeout(420)
+def test_mlflow_ui_lists_child_runs_and_draws_metric_charts(server, search, tmp_path):
+    binary = chromium_binary()
+    client, exp, parent, children = tracked(server.uri, search["experiment"])
+    names = sorted(children)
+    # the experiment's training runs, sorted by test_top1 (a sorted table lists nested runs flat)
+    runs_url = (f"{server.uri}/#/experiments/{exp.experiment_id}/runs?orderByKey="
+                f"{quote('metrics.`test_top1`')}&orderByAsc=false")
+    chart_url = runs_url + "&compareRunsMode=CHART"
+    for budget in (15000, 30000, 60000):  # more virtual time when the machine is slow
+        table = page_text(browse(binary, runs_url, tmp_path / "profile", "--dump-dom", budget_ms=budget))
+        chart_dom = browse(binary, chart_url, tmp_path / "profile", "--dump-dom", budget_ms=budget)
+        if all(n in table for n in names) and rendered_chart(chart_dom, "test_top1", names):
+            break
+    assert "Training runs" in table and f"{len(names) + 1} matching runs" in table, table[:3000]
+    assert all(n in table for n in names + [parent.info.run_name]), (names, table[:3000])
+    assert rendered_chart(chart_dom, "test_top1", names), page_text(chart_dom)[:3000]
+    assert "Model metrics" in page_text(chart_dom)
+    shot = tmp_path / "mlflow-ui-charts.png"
+    browse(binary, chart_url, tmp_path / "profile", f"--screenshot={shot}", budget_ms=budget)
+    from PIL import Image
+
+    with Image.open(shot) as img:
+        assert img.size == (1600, 4000)
+        assert len(img.convert("L").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 50, "a blank page"
+    print(f"\nMLflow UI screenshot (runs and metric charts of search {search['exp'].name}): {shot}")
+
+
+# --- interruptions ---------------------------------------------------------------------------------
+
+
+def grid_space(path: Path, name: str, experiment: str, uri: str, seeds: list[int], epochs: int) -> list[str]:
+    """A grid over seeds with FIFO (every trial runs to the end); the CLI arguments that run it."""
+    path.write_text(yaml.safe_dump({
+        "base": {"data": {"name": "digits", "train_limit": 640}, "model": {"name": "test_resnet"},
+                 "device": "cpu", "epochs": epochs, "optim": {"batch_size": 64}},
+        "space": {"seed": {"grid": seeds}},
+        "search": {"searcher": "grid", "scheduler": "fifo"}, "resources": {"cpu": 1, "gpu": 0},
+        "tracking": {"uri": uri, "experiment": experiment}, "run": {"name": name, "max_failures": 1}}))
+    return ["search", str(path), "--out", str(path.parent / "out")]
+
+
+@pytest.mark.timeout(420)
+def test_resume_after_driver_sigkill_keeps_one_child_run_per_trial(server, tmp_path):
+    args = grid_space(tmp_path / "kill.yaml", "kill", "t-resume", server.uri, [0, 1, 2], epochs=8)
+    exp = tmp_path / "out" / "kill"
+    proc = start_cli(args, tmp_path / "first.log")
+    try:
+        def finished_and_one_running():
+            state = ray_state(exp)
+            done = [t for t, s in state.items() if s == "TERMINATED" and t in mapped_trials(exp)]
+            running = [t for t, s in state.items() if s == "RUNNING" and reports(exp / t)]
+            return done and running and (done, running)
+
+        done, running = wait_for("a finished trial and a running one", finished_and_one_running, proc, 200)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash would
+        proc.wait(timeout=10)
+    finally:
+        _kill_group(proc)  # then the Ray processes it left behind
+    assert not (exp / "results.csv").exists()
+    client, _, _, before = tracked(server.uri, "t-resume")
+    assert set(done) | set(running) <= set(before)
+
+    code, out, err = run_cli(args + ["--resume", "kill"], timeout=300)
+    assert code == 0, err[-3000:]
+    rows = read_rows(exp / "results.csv")
+    assert len(rows) == 3 and all(r["status"] == "finished" for r in rows)
+    client, _, parent, children = tracked(server.uri, "t-resume")
+    assert {t: children[t].info.run_id for t in before} == {t: r.info.run_id for t, r in before.items()}
+    check_children(client, children, exp, rows, exact=False)
+    check_parent(client, parent, exp)
+    assert all(int(r["backprops"]) == 8 * 10 for r in rows)  # every plan complete, and (above) in MLflow
+
+
+@pytest.mark.timeout(420)
+def test_server_down_mid_search_then_report_sync_uploads_the_rest(server, tmp_path):
+    args = grid_space(tmp_path / "outage.yaml", "outage", "t-outage", server.uri, [0, 1, 2], epochs=5)
+    exp = tmp_path / "out" / "outage"
+    proc = start_cli(args, tmp_path / "search.log")
+    try:
+        wait_for("the first report", lambda: any(reports(p.parent) for p in exp.glob("*/result.json"))
+                 and mapped_trials(exp), proc, 200)
+        server.stop()  # by PID, while the trials train
+        proc.wait(timeout=300)
+    finally:
+        _kill_group(proc)
+        if server.proc is None:
+            server.start()  # same port, same database
+    log = (tmp_path / "search.log").read_text()
+    assert proc.returncode == 0, log[-3000:]
+    assert log.count("warning: MLflow tracking at") == 1 and "--sync" in log, log[-3000:]
+    rows = read_rows(exp / "results.csv")
+    assert len(rows) == 3 and all(r["status"] == "finished" for r in rows)
+    client, _, parent, before = tracked(server.uri, "t-outage")
+    incomplete = [r["trial_id"] for r in rows if r["trial_id"] not in before or
+                  len(client.get_metric_history(before[r["trial_id"]].info.run_id, "backprops")) < 5]
+    assert incomplete, "the server went down after the search had logged everything"
+    assert client.get_run(parent.info.run_id).info.status == "RUNNING"
+
+    code, out, err = run_cli(["report", "outage", "--out", str(tmp_path / "out"), "--sync"], timeout=180)
+    assert code == 0, err[-3000:]
+    assert re.search(r"synced outage to MLflow: \d+ runs created, [1-9]\d* metric values uploaded", err), err
+    client, _, parent, children = tracked(server.uri, "t-outage")
+    check_children(client, children, exp, rows, exact=True)
+    check_parent(client, parent, exp)
+    code, _, err = run_cli(["report", "outage", "--out", str(tmp_path / "out"), "--sync"], timeout=180)
+    assert code == 0 and "0 runs created, 0 metric values uploaded" in err, err  # a second sync adds nothing
+    assert len(tracked(server.uri, "t-outage")[3]) == 3
