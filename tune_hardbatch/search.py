@@ -40,6 +40,7 @@ from typing import Any, Callable, Optional, Union
 import yaml
 import ray
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from .config import Config
 from .live import LiveView
@@ -406,7 +407,7 @@ def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, call
                     interval_s=live_interval_s, stream=stream,
                         label=StrategyLabel(spec.dims, spec.base_flat))
     extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
-    all_callbacks = [live, *extra]
+    all_callbacks = [live, *extra, _JsonLogger(), _CSVLogger()]
     _print_header(spec, exp_dir, resuming, concurrency, stream)
     trainable = _wrapped_trainable(spec)
     importlib.import_module(f"{__package__}.train")  # before the define-by-run labels need it
@@ -471,6 +472,28 @@ def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, call
 
 class LiveCallback(LiveView, tune.Callback):
     """The live view as a Ray Tune callback."""
+
+
+class _KeepLocalHistory:
+    """Ray's result loggers (result.json, progress.csv), except that a trial restarted by the same driver
+    (a retry after a crash) keeps the file this driver has been writing. Ray copies the stored file over
+    it whenever the trial has a checkpoint, but the stored copy is only synced now and then and can be
+    older: the retried trial then lost the reports it made before the crash (seen in bench/soak.py). A
+    new driver (--resume) has no local file yet and takes the stored one, as before."""
+
+    def _restore_from_remote(self, file_name: str, trial) -> None:
+        local = Path(trial.local_path, file_name)
+        if local.is_file() and local.stat().st_size > 0:
+            return
+        super()._restore_from_remote(file_name, trial)
+
+
+class _JsonLogger(_KeepLocalHistory, JsonLoggerCallback):
+    pass
+
+
+class _CSVLogger(_KeepLocalHistory, CSVLoggerCallback):
+    pass
 
 
 # ---------------------------------------------------------------------------------------------------
