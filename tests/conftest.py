@@ -50,6 +50,21 @@ def cifar_subset(tmp_path_factory) -> Path:
 
 # --- mlflow_server: a real `mlflow server` on 127.0.0.1 (sqlite + artifact folder), stopped by PID ---
 
+def kill_group(proc) -> None:
+    """SIGKILL a subprocess started with start_new_session=True, with everything it started."""
+    import signal
+    import subprocess
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 def free_port() -> int:
     import socket
 

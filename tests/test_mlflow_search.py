@@ -28,7 +28,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import MlflowServer, free_port
+from conftest import MlflowServer, free_port, kill_group
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if k != "TUNE_HARDBATCH_TEST_CRASH"}
@@ -51,17 +51,6 @@ CHILD_FILES = {"config.yaml", "curves.png"}
 # Helpers: processes, Ray results, MLflow contents
 
 
-def _kill_group(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-
-
 def run_cli(args, timeout):
     """`tune-hardbatch ARGS` in its own process group, killed with the group afterwards."""
     proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
@@ -69,7 +58,7 @@ def run_cli(args, timeout):
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     return proc.returncode, out, err
 
 
@@ -364,7 +353,7 @@ def test_resume_after_driver_sigkill_keeps_one_child_run_per_trial(server, tmp_p
         os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash would
         proc.wait(timeout=10)
     finally:
-        _kill_group(proc)  # then the Ray processes it left behind
+        kill_group(proc)  # then the Ray processes it left behind
     assert not (exp / "results.csv").exists()
     client, _, _, before = tracked(server.uri, "t-resume")
     assert set(done) | set(running) <= set(before)
@@ -391,7 +380,7 @@ def test_server_down_mid_search_then_report_sync_uploads_the_rest(server, tmp_pa
         server.stop()  # by PID, while the trials train
         proc.wait(timeout=300)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
         if server.proc is None:
             server.start()  # same port, same database
     log = (tmp_path / "search.log").read_text()

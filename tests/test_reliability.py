@@ -33,6 +33,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 from tune_hardbatch import search as S  # noqa: E402
 from tune_hardbatch import space as SP  # noqa: E402
 from tune_hardbatch.cli import main  # noqa: E402
+from conftest import kill_group  # noqa: E402
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
        "TUNE_HARDBATCH_NO_PROGRESS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
@@ -65,17 +66,6 @@ def history(trial_dir) -> list[dict]:
         except ValueError:  # a line being written
             break
     return lines
-
-
-def kill_group(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def newest_state(exp: Path) -> dict:

@@ -29,6 +29,7 @@ from tune_hardbatch import search as S  # noqa: E402
 from tune_hardbatch import space as SP  # noqa: E402
 from tune_hardbatch.config import build_config  # noqa: E402
 from tune_hardbatch.errors import UserError  # noqa: E402
+from conftest import kill_group  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
@@ -67,19 +68,8 @@ def run_cli(args, timeout, env=None, cwd=None):
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     return proc.returncode, out, err
-
-
-def _kill_group(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -387,7 +377,7 @@ def test_sigkill_then_resume_does_not_rerun_finished_trials(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash would
         proc.wait(timeout=10)
     finally:
-        _kill_group(proc)  # then whatever it left behind
+        kill_group(proc)  # then whatever it left behind
     done_before = {t for t, s in state.items() if s == "TERMINATED"}
     lines_before = {t: len(history(exp / t)) for t in done_before}
     assert not (exp / "results.csv").exists()
