@@ -131,12 +131,13 @@ def main() -> None:
     parser.add_argument("--out", help="storage directory (default: a new directory under /tmp)")
     args = parser.parse_args()
 
-    from tune_hardbatch import search as S
+    from tune_hardbatch.ray_backend import run_search
+    from tune_hardbatch.ray_backend.faults import CRASH_ENV
 
     out = Path(args.out or tempfile.mkdtemp(prefix="tune-hardbatch-soak-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     markers = out / "crash-markers"
-    os.environ[S.CRASH_ENV] = f"prob={args.prob},seed={args.seed},marker={markers}"
+    os.environ[CRASH_ENV] = f"prob={args.prob},seed={args.seed},marker={markers}"
     name = "soak-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     sets = [f"search.num_samples={args.trials}", f"base.data.train_limit={args.train_limit}",
             f"base.epochs={args.epochs}", "base.optim.batch_size=64", "search.grace_period=1",
@@ -149,7 +150,7 @@ def main() -> None:
     start = time.monotonic()
     log = open(out / "search.log", "w")
     try:
-        path = S.run_search(None, sets, out=str(out), callbacks=[progress], live_interval_s=60, stream=log)
+        path = run_search(None, sets, out=str(out), callbacks=[progress], live_interval_s=60, stream=log)
     finally:
         wall = time.monotonic() - start
         sampler.done.set()

@@ -48,6 +48,20 @@ def cifar_subset(tmp_path_factory) -> Path:
     return out
 
 
+# --- local_ray: one local Ray (2 CPUs) per test module that asks for it, shut down after the module ---
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    from tune_hardbatch.ray_backend.driver import init_ray, ray_env
+
+    ray_env(local=True)
+    init_ray(None, 2, 0)
+    yield
+    ray.shutdown()
+
+
 # --- mlflow_server: a real `mlflow server` on 127.0.0.1 (sqlite + artifact folder), stopped by PID ---
 
 def kill_group(proc) -> None:

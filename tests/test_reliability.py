@@ -30,14 +30,16 @@ import yaml
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from tune_hardbatch import search as S  # noqa: E402
-from tune_hardbatch import space as SP  # noqa: E402
+from tune_hardbatch import spec as SP  # noqa: E402
+from tune_hardbatch.ray_backend import SearchFailed, run_search  # noqa: E402
+from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
+from tune_hardbatch.ray_backend.worker import CHECKPOINT_FILE, load_checkpoint  # noqa: E402
 from tune_hardbatch.cli import main  # noqa: E402
 from conftest import kill_group  # noqa: E402
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
        "TUNE_HARDBATCH_NO_PROGRESS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
-ENV.pop(S.CRASH_ENV, None)
+ENV.pop(CRASH_ENV, None)
 CLI = [sys.executable, "-m", "tune_hardbatch", "search"]
 LIMIT = 640  # digits samples per trial: 10 back-propagations per epoch at batch 64
 BASE = {"data": {"name": "digits", "train_limit": LIMIT}, "model": {"name": "test_resnet"}, "device": "cpu",
@@ -99,7 +101,7 @@ def _bad(args, key, files=None, fragment=None, setup=None):
     return {"args": args, "key": key, "files": files or {}, "fragment": fragment, "setup": setup}
 
 
-# Distinct bad inputs of `tune-hardbatch search` beyond tests/test_search.py::BAD_CASES (13 there).
+# Distinct bad inputs of `tune-hardbatch search` beyond tests/spec/test_spec.py::BAD_CASES (13 there).
 # FILE is a space file written from `files`, OUT the --out directory.
 SEARCH_BAD = [
     _bad(["FILE"], "FILE", {"FILE": "- 1\n- 2\n"}, "must be a YAML mapping"),
@@ -177,7 +179,7 @@ def assert_one_error_line(code, err, key, fragment=None):
 
 @pytest.mark.timeout(150)
 def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
-    """>= 25 distinct bad inputs of `search` (with test_search.py's 13): exit 2, one `error: KEY` line, no
+    """>= 25 distinct bad inputs of `search` (with tests/spec/test_spec.py's 13): exit 2, one `error: KEY` line, no
     traceback, Ray never imported, nothing written."""
     out = tmp_path / "out"
     (out / "taken").mkdir(parents=True)
@@ -202,7 +204,7 @@ def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
         assert_one_error_line(code, err, key, fragment)
     assert not ray_imported, "bad input must be rejected before Ray is even imported"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written"
-    assert len(SEARCH_BAD) + 13 >= 25  # with tests/test_search.py::BAD_CASES
+    assert len(SEARCH_BAD) + 13 >= 25  # with tests/spec/test_spec.py::BAD_CASES
 
 
 class _Tmpfs:
@@ -335,16 +337,6 @@ def test_grayscale_rgba_rgb_mixed_folder_trains(capsys, tmp_path):
 # Faults during a search (real local Ray)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    S._ray_env(local=True)
-    S._init_ray(None, 2, 0)
-    yield
-    ray.shutdown()
-
-
 class _KillWorker(threading.Thread):
     """Kills (SIGKILL) the Ray worker process of the trial whose params.json matches `match` once that
     trial has reported `after` results: its pid is the `pid` field of its result.json."""
@@ -382,14 +374,14 @@ def faulty_search(local_ray, tmp_path_factory):
     exp = tmp / "faulty"
     killer = _KillWorker(exp, {"optim.batch_size": 32}, after=2)
     killer.start()
-    os.environ[S.CRASH_ENV] = "epoch=2,kind=oom,min_batch=64"
+    os.environ[CRASH_ENV] = "epoch=2,kind=oom,min_batch=64"
     stream = io.StringIO()
     try:
-        path = S.run_search(space(6, {"optim.batch_size": {"grid": [32, 64]}}, run={"name": "faulty",
+        path = run_search(space(6, {"optim.batch_size": {"grid": [32, 64]}}, run={"name": "faulty",
                                                                                     "max_failures": 1}),
                             out=str(tmp), live_interval_s=1000, stream=stream)
     finally:
-        os.environ.pop(S.CRASH_ENV, None)
+        os.environ.pop(CRASH_ENV, None)
         killer.stop.set()
         killer.join(timeout=10)
     rows = {int(r["optim.batch_size"]): r for r in read_rows(path)}
@@ -440,8 +432,8 @@ def test_worker_killed_with_max_failures_0_fails_the_trial(local_ray, tmp_path):
     killer = _KillWorker(exp, {"seed": 0}, after=1)
     killer.start()
     try:
-        with pytest.raises(S.SearchFailed):
-            S.run_search(space(4, {"seed": {"grid": [0]}}, run={"name": "nofail", "max_failures": 0}),
+        with pytest.raises(SearchFailed):
+            run_search(space(4, {"seed": {"grid": [0]}}, run={"name": "nofail", "max_failures": 0}),
                          out=str(tmp_path), live_interval_s=1000, stream=io.StringIO())
     finally:
         killer.stop.set()
@@ -460,7 +452,7 @@ def _truncate(path: Path) -> None:
 def _checkpoint_epoch(path: Path) -> int:
     import torch
 
-    return torch.load(path / S.CHECKPOINT_FILE, map_location="cpu", weights_only=False)["position"]["epoch"]
+    return torch.load(path / CHECKPOINT_FILE, map_location="cpu", weights_only=False)["position"]["epoch"]
 
 
 @pytest.mark.timeout(300)
@@ -499,15 +491,15 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
         earlier = sorted((p for p in (exp / trial).glob("checkpoint_*") if p.name < recorded.name), reverse=True)
         doomed = [recorded, *earlier] if seed == 0 else [recorded]
         for ckpt in doomed:
-            if (ckpt / S.CHECKPOINT_FILE).exists():
-                _truncate(ckpt / S.CHECKPOINT_FILE)
+            if (ckpt / CHECKPOINT_FILE).exists():
+                _truncate(ckpt / CHECKPOINT_FILE)
         usable = [p for p in earlier if p not in doomed]
         expected_start[seed] = _checkpoint_epoch(usable[0]) if usable else 0
     assert expected_start[0] == 0
     reported_before = {seed: len(history(exp / t)) for seed, t in ids.items()}
 
     stream = io.StringIO()
-    path = S.run_search(None, resume="corrupt", out=str(tmp_path / "out"), live_interval_s=1000, stream=stream)
+    path = run_search(None, resume="corrupt", out=str(tmp_path / "out"), live_interval_s=1000, stream=stream)
     out = stream.getvalue()
     rows = {int(r["seed"]): r for r in read_rows(path)}
     assert len(rows) == 2 and all(r["status"] == "finished" for r in rows.values()), rows
@@ -537,19 +529,19 @@ def test_unreadable_checkpoint_falls_back_to_the_newest_readable_earlier_one(tmp
     trial = tmp_path / "trial"
     for i in range(3):
         (trial / f"checkpoint_00000{i}").mkdir(parents=True)
-        torch.save({"position": {"epoch": i + 1}}, trial / f"checkpoint_00000{i}" / S.CHECKPOINT_FILE)
+        torch.save({"position": {"epoch": i + 1}}, trial / f"checkpoint_00000{i}" / CHECKPOINT_FILE)
     (trial / "checkpoint_000003").mkdir()  # newer than the one Ray names: never used
-    torch.save({"position": {"epoch": 4}}, trial / "checkpoint_000003" / S.CHECKPOINT_FILE)
+    torch.save({"position": {"epoch": 4}}, trial / "checkpoint_000003" / CHECKPOINT_FILE)
     latest = _StubCheckpoint(trial / "checkpoint_000002")
-    assert S._load_checkpoint(latest, "t")["position"]["epoch"] == 3 and capsys.readouterr().err == ""
-    _truncate(trial / "checkpoint_000002" / S.CHECKPOINT_FILE)
-    assert S._load_checkpoint(latest, "t")["position"]["epoch"] == 2
+    assert load_checkpoint(latest, "t")["position"]["epoch"] == 3 and capsys.readouterr().err == ""
+    _truncate(trial / "checkpoint_000002" / CHECKPOINT_FILE)
+    assert load_checkpoint(latest, "t")["position"]["epoch"] == 2
     err = capsys.readouterr().err
     assert err.startswith("warning: trial t: unreadable checkpoint") and "continuing from checkpoint_000001" in err
-    (trial / "checkpoint_000001" / S.CHECKPOINT_FILE).write_bytes(b"garbage")
-    assert S._load_checkpoint(latest, "t")["position"]["epoch"] == 1
+    (trial / "checkpoint_000001" / CHECKPOINT_FILE).write_bytes(b"garbage")
+    assert load_checkpoint(latest, "t")["position"]["epoch"] == 1
     shutil.rmtree(trial / "checkpoint_000000")  # pruned
-    assert S._load_checkpoint(latest, "t") is None
+    assert load_checkpoint(latest, "t") is None
     assert "starting the trial from the beginning" in capsys.readouterr().err
     shutil.rmtree(trial / "checkpoint_000002")  # the one Ray names is gone
-    assert S._load_checkpoint(latest, "t") is None
+    assert load_checkpoint(latest, "t") is None

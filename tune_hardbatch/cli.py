@@ -56,15 +56,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .space import check_resources, local_resources, preflight, resolve_run
-    from .tracking import check_reachable, tracking_uri
+    from .spec import check_resources, local_resources, preflight, resolve_run, tracking_uri
+    from .tracking import check_reachable
 
     spec, storage, _, _ = resolve_run(args.space, args.sets, args.resume, args.out)  # no Ray before this passes
     if args.address is None:
         preflight(spec)
         check_resources(spec, *local_resources())
     check_reachable(tracking_uri(spec.tracking, storage)[0])
-    from .search import SearchFailed, run_search
+    from .ray_backend import SearchFailed, run_search
 
     try:
         run_search(args.space, args.sets, address=args.address, resume=args.resume, out=args.out)

@@ -332,6 +332,6 @@ def validate(cfg: Config) -> None:
     _check(cfg.convergence.tol >= 0, "convergence.tol", f"got {cfg.convergence.tol}; allowed: >= 0")
     _check(cfg.convergence.patience >= 1, "convergence.patience",
            f"got {cfg.convergence.patience}; allowed: an integer >= 1")
-    from .strategies import validate_strategies  # local import: strategies import this module
+    from .strategies.rules import validate_strategies  # local import: strategies import this module
 
     validate_strategies(cfg)

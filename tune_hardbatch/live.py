@@ -1,4 +1,4 @@
-"""The live view of a running search: a compact table every ~10 s (`search.LiveCallback` feeds it).
+"""The live view of a running search: a compact table every ~10 s (fed by `ray_backend.callbacks`).
 
 Counts trials running, pending, finished, stopped early (by ASHA), diverged and failed, shows the best
 so far (by the search metric) with its key parameters and one line per running trial. Crashes and
@@ -13,27 +13,8 @@ import sys
 import time
 from typing import Optional
 
-
-
-def short_keys(keys: list[str]) -> dict[str, str]:
-    """Last dotted component, unless two keys share it (then the full key)."""
-    lasts = [k.rpartition(".")[2] for k in keys]
-    return {k: (last if lasts.count(last) == 1 else k) for k, last in zip(keys, lasts)}
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned text columns, two spaces apart."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if header else []
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows]]
-    return "\n".join(lines)
-
-
-def _num(v, digits: int = 4) -> str:
-    if isinstance(v, bool) or v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}" if math.isfinite(v) else "nan"
-    return str(v)
+from .console import format_table, num, short_keys
+from .results import oom_reason
 
 
 def classify(trial) -> str:
@@ -54,7 +35,7 @@ def classify(trial) -> str:
 
 
 class LiveView:
-    """Ray Tune callback methods (mixed into a `ray.tune.Callback` by `search.py`; no Ray here). Prints the search's progress every `interval_s` seconds (and failures at once). Picklable."""
+    """Ray Tune callback methods (mixed into a `ray.tune.Callback` by `ray_backend.callbacks`; no Ray here). Prints the search's progress every `interval_s` seconds (and failures at once). Picklable."""
 
     def __init__(self, dim_keys: list[str], metric: str, mode: str, num_trials: int, interval_s: float = 10.0,
                  stream=None, label=None):
@@ -112,8 +93,6 @@ class LiveView:
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
         if last.get("oom") == 1:
-            from .results import oom_reason
-
             self._print(f"  trial {trial.trial_id} failed: {oom_reason(last)}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
@@ -166,14 +145,14 @@ class LiveView:
         if scored:
             pick = max if self.mode == "max" else min
             score, best = pick(scored, key=lambda x: x[0])
-            lines.append(f"  best {self.metric} {score:.4g} at {_num((best.last_result or {}).get('epoch_equiv'), 3)}"
+            lines.append(f"  best {self.metric} {score:.4g} at {num((best.last_result or {}).get('epoch_equiv'), 3)}"
                          f" ee: trial {best.trial_id} {self.label(best.config or {})} {self._params(best, shorts)}")
         running = [t for t, k in zip(trials, kinds) if k == "running"]
         if running:
             rows = []
             for t in running:
                 last = t.last_result or {}
-                rows.append([t.trial_id, _num(last.get("epoch_equiv"), 3), _num(last.get(self.metric)),
+                rows.append([t.trial_id, num(last.get("epoch_equiv"), 3), num(last.get(self.metric)),
                              self.label(t.config or {}), self._params(t, shorts)])
             table = format_table(["  running", "ee", self.metric, "strategy", "params"], [["  " + r[0], *r[1:]]
                                                                                          for r in rows])
@@ -182,5 +161,5 @@ class LiveView:
 
     def _params(self, trial, shorts) -> str:
         cfg = trial.config or {}
-        return " ".join(f"{shorts[k]}={_num(cfg[k]) if not isinstance(cfg[k], str) else cfg[k]}"
+        return " ".join(f"{shorts[k]}={num(cfg[k]) if not isinstance(cfg[k], str) else cfg[k]}"
                         for k in self.dim_keys if k in cfg)

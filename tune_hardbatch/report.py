@@ -3,7 +3,7 @@
 Trials are grouped into arms: trials whose parameters agree except for `seed`. Per arm: train and test
 top-1 as mean and 95% t-interval across seeds, the convergence epoch and its change against the baseline
 arm in %, and compute (samples forwarded, trial seconds, GPU seconds). Works on a finished or running
-search (it reads the trial directories; results.csv adds the final statuses). Imports no Ray.
+search (`history.load_trials` reads the trial directories). Imports no Ray.
 """
 
 from __future__ import annotations
@@ -17,79 +17,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
-import yaml
-
 from .errors import UserError
+from .history import find_experiment, gpu_fraction, load_trials  # noqa: F401  (find_experiment: the CLI's)
 from .metrics import t_interval
-
-from .space import RESULTS_FILE, SPACE_FILE
 
 REPORT_FILE = "report.md"
 PLOTS = ("curves_by_arm.png", "delta_effect.png", "pareto.png")
 NOT_ARM_KEYS = {"seed", "strategy"}
-
-
-def find_experiment(name_or_path: str, out: Optional[str] = None) -> Path:
-    """A search directory from a path, or a NAME under --out (default ./tune_results)."""
-    path = Path(name_or_path).expanduser()
-    candidates = [path, Path(out or "tune_results").expanduser() / name_or_path]
-    for c in candidates:
-        if (c / SPACE_FILE).is_file() or (c / RESULTS_FILE).is_file():
-            return c.resolve()
-    raise UserError("NAME", f"no search {name_or_path!r} found (looked in "
-                    f"{', '.join(str(c.resolve()) for c in candidates)})")
-
-
-def _read_json_lines(path: Path) -> list[dict]:
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line being written by a running trial
-    return out
-
-
-def read_history(trial_dir: Path) -> list[dict]:
-    """A trial's reported results (without their config), from its result.json; [] if none yet."""
-    path = trial_dir / "result.json"
-    return [{k: v for k, v in h.items() if k != "config"} for h in _read_json_lines(path)] if path.is_file() else []
-
-
-def load_trials(exp_dir: Path) -> list[dict]:
-    """Every trial directory: id, params, strategy, status, reported history (in order)."""
-    statuses = {}
-    if (exp_dir / RESULTS_FILE).is_file():
-        with open(exp_dir / RESULTS_FILE) as fh:
-            statuses = {row["trial_id"]: row["status"] for row in csv.DictReader(fh)}
-    label = _strategy_label(exp_dir)
-    trials = []
-    for result_file in sorted(exp_dir.glob("*/result.json")):
-        history = _read_json_lines(result_file)
-        params_file = result_file.parent / "params.json"
-        params = json.loads(params_file.read_text()) if params_file.is_file() else \
-            (history[0].get("config", {}) if history else {})
-        history = [{k: v for k, v in h.items() if k != "config"} for h in history]
-        trial_id = result_file.parent.name
-        params = {k: v for k, v in params.items() if k != "strategy"}
-        trials.append({"trial_id": trial_id, "params": params, "strategy": label(params), "history": history,
-                       "status": statuses.get(trial_id, "running" if not statuses else "unfinished")})
-    return trials
-
-
-def _strategy_label(exp_dir: Path):
-    """A trial's strategy label from its params and the search's saved space."""
-    from .space import StrategyLabel, load_space
-
-    if not (exp_dir / SPACE_FILE).is_file():
-        return lambda params: "?"
-    spec = load_space(str(exp_dir / SPACE_FILE))
-    return StrategyLabel(spec.dims, spec.base_flat)
-
-
-def gpu_fraction(exp_dir: Path) -> float:
-    space = yaml.safe_load((exp_dir / SPACE_FILE).read_text()) if (exp_dir / SPACE_FILE).is_file() else {}
-    return float(((space or {}).get("resources") or {}).get("gpu") or 0)
 
 
 def _arm_key(params: dict) -> tuple:

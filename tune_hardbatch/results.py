@@ -1,4 +1,4 @@
-"""A search's results: per-trial status, rows of results.csv, the best trial, the printed summary.
+"""A search's results: per-trial status, rows of results.csv, the best trial (printing: `console.py`).
 
 Ray-free: works on a Ray `ResultGrid` passed in (duck-typed).
 """
@@ -13,7 +13,8 @@ from typing import Optional
 
 
 from .errors import UserError
-from .space import BEST_FILE, STATUSES, SearchSpec, active_params, decode, trial_config
+from .labels import strategy_name
+from .spec import SearchSpec, active_params, decode, trial_config
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -39,8 +40,6 @@ def _finite(v) -> bool:
 
 def collect_rows(spec: SearchSpec, results, statuses: dict) -> list[dict]:
     """One dict per trial from a Ray `ResultGrid` (and the final Trial statuses seen by the live view)."""
-    from .train import strategy_name
-
     metric = spec.search["metric"]
     rows = []
     for i in range(len(results)):
@@ -139,65 +138,3 @@ def best_row(rows: list[dict], spec: SearchSpec) -> Optional[dict]:
         if scored:
             return (max if mode == "max" else min)(scored, key=lambda r: r[key])
     return None
-
-
-def _fmt(v, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "nan"
-        return f"{v:.{digits}g}"
-    if isinstance(v, (list, tuple)):
-        return "-".join(f"{x:g}" for x in v)
-    return str(v)
-
-
-def _yaml_value(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, (list, tuple)):
-        return json.dumps(list(v))
-    return "null" if v is None else str(v)
-
-
-def print_summary(rows: list[dict], spec: SearchSpec, best: Optional[dict], path: Path, exp_dir: Path,
-                  stream) -> None:
-    """The results table (compact, best first), then the best configuration LAST."""
-    from .live import format_table, short_keys
-
-    metric, mode = spec.search["metric"], spec.search["mode"]
-    key = f"final_{metric}"
-    order = sorted(rows, key=lambda r: (r["status"] != "finished",
-                                        -(r[key] if _finite(r.get(key)) else -math.inf) if mode == "max"
-                                        else (r[key] if _finite(r.get(key)) else math.inf)))
-    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES + ("unfinished",)}
-    shorts = short_keys(spec.dim_keys)
-    header = ["trial", "status", "strategy", *[shorts[k] for k in spec.dim_keys], "top1", "best", "ee",
-              "backprops"] + ([metric] if metric != "test_top1" else [])
-    table = []
-    limit = 30
-    for r in order[:limit]:
-        table.append([r["trial_id"], r["status"], r["strategy"], *[_fmt(r[k]) for k in spec.dim_keys],
-                      _fmt(r["final_test_top1"]), _fmt(r["best_test_top1"]), _fmt(r["epoch_equiv"], 3),
-                      _fmt(r["backprops"])] + ([_fmt(r.get(key))] if metric != "test_top1" else []))
-    print("", file=stream)
-    print(f"results: {len(rows)} trials: " + ", ".join(f"{n} {s.replace('_', ' ')}"
-                                                       for s, n in counts.items() if n), file=stream)
-    print(format_table(header, table), file=stream)
-    if len(order) > limit:
-        print(f"... {len(order) - limit} more in {path}", file=stream)
-    print(f"results.csv: {path}", file=stream)
-    if best is None:
-        print(f"best configuration: none (no trial that did not fail reported a finite {metric})",
-              file=stream, flush=True)
-        return
-    lines = [f"best configuration ({'finished' if best['status'] == 'finished' else best['status']} trial "
-             f"{best['trial_id']}, {best['strategy']}): {metric} = {_fmt(best[key], 5)}"]
-    for k in spec.dim_keys:
-        if k in best["_active"]:
-            lines.append(f"  {k}: {_yaml_value(best[k])}")
-    if not spec.dim_keys:
-        lines.append("  (no search dimensions: the base config)")
-    lines.append(f"  full config: {exp_dir / BEST_FILE} (tune-hardbatch train {exp_dir / BEST_FILE})")
-    print("\n".join(lines), file=stream, flush=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UserError
+from .labels import strategy_name
+from .spec.uris import default_uri, resolve_uri, tracking_uri  # noqa: F401  (re-exported)
 
 MAP_FILE = "mlflow_runs.json"
 STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
@@ -26,34 +28,6 @@ SKIP_METRICS = {"epoch", "trial_id", "done", "training_iteration", "timestamp", 
                 "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "date", "node_id"}
 STATUS_TO_RUN = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged": "FAILED", "failed": "FAILED",
                  "unfinished": "KILLED"}
-
-
-def default_uri(storage: str) -> tuple[str, str]:
-    """sqlite database and artifact folder under the search's output directory, as absolute paths."""
-    root = Path(storage).resolve()
-    return f"sqlite:///{root / 'mlflow.db'}", (root / "mlartifacts").as_uri()
-
-
-def resolve_uri(uri: Optional[str], storage: str) -> tuple[str, Optional[str]]:
-    """(tracking URI, artifact location for new experiments). Relative paths are made absolute."""
-    if uri is None:
-        return default_uri(storage)
-    if uri.startswith(("http://", "https://", "databricks")):
-        return uri, None
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):]).expanduser().resolve()
-        return f"sqlite:///{path}", (path.parent / "mlartifacts").as_uri()
-    if uri.startswith("file:") or "://" not in uri:
-        path = Path(uri[5:] if uri.startswith("file:") else uri).expanduser().resolve()
-        return path.as_uri(), None
-    raise UserError("tracking.uri", f"got {uri!r}; allowed: an http(s):// server, sqlite:///PATH or a directory")
-
-
-def tracking_uri(section: dict, storage: str) -> tuple[Optional[str], Optional[str]]:
-    """(URI, artifact location) from a space's `tracking` section; (None, None) when tracking is off."""
-    if not section.get("enabled", True):
-        return None, None
-    return resolve_uri(section.get("uri"), storage)
 
 
 def _quiet_client_env() -> None:
@@ -292,7 +266,7 @@ def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str
 
 
 # ---------------------------------------------------------------------------------------------------
-# What a search logs (shared by the live callback in search.py and by --sync)
+# What a search logs (shared by the tracking callback of ray_backend and by --sync)
 
 
 def search_params(spec) -> dict:
@@ -311,8 +285,7 @@ def search_tags(spec) -> dict:
 def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
     """(flattened resolved config as params, tags, Config) of a trial from its sampled params."""
     from .config import flat_dict
-    from .space import trial_config
-    from .train import strategy_name
+    from .spec import trial_config
 
     cfg = trial_config(spec.base_flat, params, spec.dims)
     return flat_dict(cfg), {"strategy": strategy_name(cfg)}, cfg
@@ -335,8 +308,9 @@ def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list
 
 def sync_search(exp_dir: Path) -> dict:
     """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not."""
-    from .report import PLOTS, REPORT_FILE, build_report, load_trials
-    from .space import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
+    from .history import load_trials
+    from .report import PLOTS, REPORT_FILE, build_report
+    from .spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
 
     spec = load_space(str(exp_dir / SPACE_FILE))
     uri, artifacts = tracking_uri(spec.tracking, str(exp_dir.parent))

@@ -10,22 +10,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .config import Config, to_yaml
+from .labels import STRATEGY_KEYS, strategy_name  # noqa: F401  (re-exported)
 from .loop import Trainer
-
-STRATEGY_KEYS = ("hard_batch.delta", "trim.schedule", "stepwise.fractions")
-
-
-def strategy_name(cfg: Config) -> str:
-    """A short label of the strategies a config turns on, e.g. 'delta=0.5+trim-linear'."""
-    parts = []
-    if cfg.hard_batch.delta is not None:
-        parts.append(f"delta={cfg.hard_batch.delta:g}")
-    if cfg.trim.schedule != "none":
-        parts.append(f"trim-{cfg.trim.schedule}")
-    if cfg.stepwise.fractions is not None:
-        f = cfg.stepwise.fractions
-        parts.append("splits=" + (f if isinstance(f, str) else "-".join(f"{x:g}" for x in f)))
-    return "+".join(parts) or "plain"
 
 
 def json_safe(value):

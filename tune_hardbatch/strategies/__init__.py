@@ -1,25 +1,7 @@
-"""The three data-selection strategies: pure functions plus thin objects that apply them."""
+"""The three data-selection strategies: pure functions plus thin objects that apply them.
 
-from . import hard_batch, stepwise, trim
-from ..errors import UserError
+- `hard_batch`: hard mini-batch selection (delta), `trim`: mini-batch trimming (p), `stepwise`: step-wise
+  progressive data (splits); `plan` and `rules` are their torch-free parts (stage plans, config rules).
 
-
-def validate_strategies(cfg) -> None:
-    """Strategy rules for a Config; raises UserError naming the key."""
-    delta = cfg.hard_batch.delta
-    if delta is not None and not 0 < delta <= 1:
-        raise UserError("hard_batch.delta", f"got {delta}; allowed: 0 < delta <= 1, or null (reshuffled SGD)")
-    t = cfg.trim
-    for key in ("p_start", "p_end"):
-        p = getattr(t, key)
-        if not 0 < p <= 1:
-            raise UserError(f"trim.{key}", f"got {p}; allowed: 0 < p <= 1")
-    if t.schedule in ("linear", "cosine", "step") and t.p_end > t.p_start:
-        raise UserError("trim.p_end", f"got {t.p_end} > trim.p_start {t.p_start}; the {t.schedule} "
-                        "schedule decreases p (keep fewer samples later): p_end <= p_start")
-    if not 0 < t.step_at < 1:
-        raise UserError("trim.step_at", f"got {t.step_at}; allowed: 0 < step_at < 1")
-    stepwise.validate(cfg)
-
-
-__all__ = ["hard_batch", "stepwise", "trim", "validate_strategies"]
+Nothing is imported here, so `strategies.plan` and `strategies.rules` load without torch.
+"""

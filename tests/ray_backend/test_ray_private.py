@@ -1,0 +1,115 @@
+"""Every private Ray API the package uses (`ray_backend.ray_private`): still there, still behaving as the
+package assumes, and a loud `RayInternalsChanged` naming the Ray symbol when an upgrade removes it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tune_hardbatch.ray_backend import ray_private as RP
+
+
+def test_pruned_checkpoint_deletion_tolerates_a_missing_path(tmp_path):
+    import pyarrow.fs
+    from ray.train._internal import checkpoint_manager
+
+    RP.tolerate_pruned_checkpoints()
+    RP.tolerate_pruned_checkpoints()  # idempotent: wrapped once
+    delete = checkpoint_manager._delete_fs_path
+    assert delete.tolerant and not getattr(delete.__closure__[0].cell_contents, "tolerant", False)
+    (tmp_path / "checkpoint_000000").mkdir()
+    fs = pyarrow.fs.LocalFileSystem()
+    delete(fs=fs, fs_path=str(tmp_path / "checkpoint_000000"))
+    assert not (tmp_path / "checkpoint_000000").exists()
+    delete(fs=fs, fs_path=str(tmp_path / "checkpoint_000000"))  # already gone: no FileNotFoundError
+
+
+def test_pruned_checkpoint_patch_names_the_symbol_when_it_is_gone(monkeypatch):
+    from ray.train._internal import checkpoint_manager
+
+    monkeypatch.delattr(checkpoint_manager, "_delete_fs_path")
+    with pytest.raises(RP.RayInternalsChanged, match="_delete_fs_path"):
+        RP.tolerate_pruned_checkpoints()
+
+
+def _trial(tmp_path: Path):
+    return SimpleNamespace(local_path=str(tmp_path / "local"), checkpoint=object(),
+                           storage=SimpleNamespace(trial_fs_path=str(tmp_path / "stored"),
+                                                   storage_filesystem=None))
+
+
+def test_result_loggers_keep_the_local_history_on_a_retry(tmp_path):
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    loggers = RP.history_loggers()
+    assert isinstance(loggers[0], JsonLoggerCallback) and isinstance(loggers[1], CSVLoggerCallback)
+    trial = _trial(tmp_path)
+    (tmp_path / "local").mkdir()
+    (tmp_path / "stored").mkdir()
+    (tmp_path / "local" / "result.json").write_text('{"epoch": 1}\n{"epoch": 2}\n')
+    (tmp_path / "stored" / "result.json").write_text('{"epoch": 1}\n')  # an older synced copy
+    loggers[0]._restore_from_remote("result.json", trial)
+    assert (tmp_path / "local" / "result.json").read_text().count("epoch") == 2
+
+
+def test_result_loggers_take_the_stored_history_on_a_new_driver(tmp_path, monkeypatch):
+    """No local file (a --resume): Ray's own restore runs (here: its copy call is seen)."""
+    import pyarrow.fs
+
+    copied = []
+    monkeypatch.setattr(pyarrow.fs, "copy_files", lambda src, dst, **kw: copied.append((src, dst)))
+    RP.history_loggers()[0]._restore_from_remote("result.json", _trial(tmp_path))
+    assert copied and copied[0][0].endswith("stored/result.json")
+
+
+def test_result_logger_override_names_the_symbol_when_it_is_gone(monkeypatch):
+    from ray.tune.logger import logger
+
+    monkeypatch.delattr(logger.LoggerCallback, "_restore_from_remote")
+    with pytest.raises(RP.RayInternalsChanged, match="_restore_from_remote"):
+        RP.history_loggers()
+
+
+def test_restored_tuner_run_config_is_the_live_one(tmp_path):
+    from ray import tune
+
+    tuner = tune.Tuner(lambda config: None, run_config=tune.RunConfig(name="x", storage_path=str(tmp_path)))
+    run_config = RP.restored_run_config(tuner)
+    fresh = [tune.Callback()]
+    run_config.callbacks = fresh
+    assert RP.restored_run_config(tuner).callbacks is fresh
+    with pytest.raises(RP.RayInternalsChanged, match="_local_tuner"):
+        RP.restored_run_config(SimpleNamespace())
+
+
+def test_trial_error_filter_drops_only_the_traceback_record(monkeypatch):
+    RP.install_trial_error_filter()
+    RP.install_trial_error_filter()
+    log = logging.getLogger(RP.CONTROLLER_LOGGER)
+    filters = [f for f in log.filters if isinstance(f, RP.ShortTrialErrors)]
+    assert len(filters) == 1
+
+    def record(msg):
+        return logging.LogRecord(RP.CONTROLLER_LOGGER, logging.ERROR, __file__, 1, msg, None, None)
+
+    assert not filters[0].filter(record("Trial task failed for trial t_0001"))
+    assert filters[0].filter(record("something else"))
+    monkeypatch.setattr(RP, "TRIAL_ERROR_PREFIX", "A message Ray never logged")
+    with pytest.raises(RP.RayInternalsChanged, match="tune_controller"):
+        RP.install_trial_error_filter()
+
+
+def test_checkpoint_layout_sorts_by_age(tmp_path, monkeypatch):
+    names = [RP.checkpoint_dir_name(i) for i in (0, 3, 12)]
+    assert names == ["checkpoint_000000", "checkpoint_000003", "checkpoint_000012"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    assert [p.name for p in RP.earlier_checkpoints(tmp_path / names[2])] == names[1::-1]
+    from ray.train._internal.storage import StorageContext
+
+    monkeypatch.delattr(StorageContext, "_make_checkpoint_dir_name")
+    with pytest.raises(RP.RayInternalsChanged, match="_make_checkpoint_dir_name"):
+        RP.checkpoint_dir_name(0)

@@ -1,0 +1,177 @@
+"""`tune-hardbatch search` on a real local Ray Tune (the Ray backend), on digits.
+
+Ray runs use a module-scoped local Ray for the in-process tests and subprocesses (each with its own local
+Ray, killed with its process group) for the CLI and SIGKILL/--resume tests. Trials are short: a few
+epochs on digits with 1 CPU each.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+from tune_hardbatch import spec as SP  # noqa: E402
+from tune_hardbatch.ray_backend import run_search  # noqa: E402
+from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
+from tune_hardbatch.config import build_config  # noqa: E402
+from conftest import kill_group  # noqa: E402
+from search_helpers import BASE, CLI, ENV, N, REPO, history, read_rows, run_cli, space  # noqa: E402,F401
+
+
+def run(spec_dict, tmp_path, name, **kw) -> tuple[list[dict], Path]:
+    spec_dict = {**spec_dict, "run": {**spec_dict.get("run", {}), "name": name}}
+    path = run_search(spec_dict, out=str(tmp_path), live_interval_s=1000, **kw)
+    return read_rows(path), path.parent
+
+
+@pytest.mark.timeout(180)
+def test_grid_yields_exactly_its_arms(local_ray, tmp_path):
+    rows, exp = run(space(base={"epochs": 2, "data": {"name": "digits", "train_limit": 640}},
+                          space={"hard_batch.delta": {"grid": [1.0, 0.5]}, "seed": {"grid": [0, 1]}},
+                          search={"searcher": "grid", "scheduler": "fifo"}), tmp_path, "grid")
+    arms = sorted((float(r["hard_batch.delta"]), int(r["seed"])) for r in rows)
+    assert arms == sorted(itertools.product([1.0, 0.5], [0, 1]))
+    assert all(r["status"] == "finished" for r in rows)
+    assert {r["strategy"] for r in rows} == {"delta=1", "delta=0.5"}
+    assert {int(r["backprops"]) for r in rows} == {2 * (640 // 64)}  # equal back-propagations per arm
+    assert len({r["trial_id"] for r in rows}) == 4
+    for r in rows:
+        cfg = json.loads((exp / r["trial_id"] / "params.json").read_text())
+        assert "strategy" not in cfg  # derived from the params (Ray restores sample_from as placeholders)
+        assert all(not isinstance(v, str) for k, v in history(exp / r["trial_id"])[-1].items()
+                   if k not in ("date", "hostname", "node_ip", "node_id", "trial_id", "experiment_tag",
+                                "checkpoint_dir_name"))
+
+
+@pytest.mark.timeout(180)
+def test_asha_stops_bad_trials_early(local_ray, tmp_path):
+    rows, exp = run(space(base={"epochs": 4},
+                          space={"optim.lr": {"grid": [0.1, 0.0003, 0.0002, 0.0001]}},
+                          search={"searcher": "grid", "scheduler": "asha", "grace_period": 1,
+                                  "reduction_factor": 2, "max_concurrent": 1}), tmp_path, "asha")
+    assert len(rows) == 4
+    by_lr = {float(r["optim.lr"]): r for r in rows}
+    assert by_lr[0.1]["status"] == "finished" and int(by_lr[0.1]["backprops"]) == 4 * N
+    stopped = [r for r in rows if r["status"] == "stopped_early"]
+    assert stopped, [(r["optim.lr"], r["status"]) for r in rows]
+    for r in stopped:
+        assert int(r["backprops"]) < 4 * N
+        assert float(r["epoch_equiv"]) < 4 * 0.98
+        assert history(exp / r["trial_id"])[-1]["budget_done"] == 0
+
+
+@pytest.mark.timeout(180)
+def test_nan_trial_ends_diverged_and_is_not_retried(local_ray, tmp_path):
+    rows, exp = run(space(base={"epochs": 3, "data": {"name": "digits", "train_limit": 640}},
+                          space={"optim.lr": {"grid": [0.05, 1.0e6]}},
+                          search={"searcher": "grid", "scheduler": "fifo"}, run={"max_failures": 2}),
+                    tmp_path, "nan")
+    by_lr = {float(r["optim.lr"]): r for r in rows}
+    assert by_lr[0.05]["status"] == "finished" and int(by_lr[0.05]["backprops"]) == 3 * 10
+    bad = by_lr[1.0e6]
+    assert bad["status"] == "diverged"
+    reports = history(exp / bad["trial_id"])
+    assert len(reports) == 1 and reports[0]["diverged"] == 1  # really diverged, stopped, reported once
+    assert reports[0]["train_loss"] != reports[0]["train_loss"]  # NaN
+    assert not (exp / bad["trial_id"] / "error.txt").exists()  # returned normally: not retried
+
+
+@pytest.mark.timeout(180)
+def test_injected_crash_is_retried_from_its_checkpoint(local_ray, tmp_path, monkeypatch):
+    markers = tmp_path / "markers"
+    monkeypatch.setenv(CRASH_ENV, f"epoch=3,marker={markers}")
+    rows, exp = run(space(base={"epochs": 4, "data": {"name": "digits", "train_limit": 640}},
+                          space={"seed": {"grid": [0]}},
+                          search={"searcher": "grid", "scheduler": "fifo"}, run={"max_failures": 1}),
+                    tmp_path, "crash")
+    (row,) = rows
+    assert row["status"] == "finished" and int(row["backprops"]) == 4 * 10
+    assert (markers / f"{row['trial_id']}.crashed").exists()  # it did crash once
+    reports = history(exp / row["trial_id"])
+    assert [r["epoch"] for r in reports] == [1, 2, 3, 4]  # continued after epoch 2, no restart from 0
+    backprops = [r["backprops"] for r in reports]
+    assert backprops == sorted(set(backprops)) and backprops[0] == 10
+
+
+@pytest.mark.timeout(240)
+def test_default_space_via_cli(tmp_path):
+    code, out, err = run_cli(["--set", "search.num_samples=4", "--set", "base.epochs=3", "--set",
+                              "run.name=cli", "--out", str(tmp_path)], timeout=220, cwd=tmp_path)
+    assert code == 0, err[-3000:]
+    rows = read_rows(tmp_path / "cli" / "results.csv")
+    assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4
+    assert all(r["status"] in SP.STATUSES for r in rows)
+    assert {"trial_id", "status", "strategy", "optim.lr", "hard_batch.delta", "final_test_top1",
+            "best_test_top1", "convergence_epoch", "epoch_equiv", "backprops", "samples_forward",
+            "time_s"} <= set(rows[0])
+    lines = [line for line in out.splitlines() if line.strip()]
+    start = max(i for i, line in enumerate(lines) if line.startswith("best configuration"))
+    assert all(line.startswith("  ") for line in lines[start + 1:]), "the best configuration is printed last"
+    assert any(line.strip().startswith("optim.lr:") for line in lines[start + 1:])
+    assert lines.index(next(line for line in lines if line.startswith("results:"))) < start
+    best = yaml.safe_load((tmp_path / "cli" / "best_config.yaml").read_text())
+    build_config(best)  # a valid training config
+
+
+def _state(exp: Path) -> dict:
+    """trial id -> Ray status from the newest experiment snapshot ({} while none is readable)."""
+    files = sorted(glob.glob(str(exp / "experiment_state-*.json")))
+    if not files:
+        return {}
+    try:
+        data = json.loads(Path(files[-1]).read_text())
+        return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+@pytest.mark.timeout(300)
+def test_sigkill_then_resume_does_not_rerun_finished_trials(tmp_path):
+    space_file = tmp_path / "kill.yaml"
+    space_file.write_text(yaml.safe_dump(space(base={"epochs": 8}, space={"seed": {"grid": [0, 1, 2, 3]}},
+                                               search={"searcher": "grid", "scheduler": "fifo"},
+                                               run={"name": "kill", "max_failures": 1})))
+    exp = tmp_path / "out" / "kill"
+    args = [str(space_file), "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 150
+        state = {}
+        while time.time() < deadline and proc.poll() is None:
+            state = _state(exp)
+            if "TERMINATED" in state.values() and "RUNNING" in state.values():
+                break
+            time.sleep(0.3)
+        assert proc.poll() is None, "the search ended before it could be interrupted"
+        assert "TERMINATED" in state.values(), state
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash would
+        proc.wait(timeout=10)
+    finally:
+        kill_group(proc)  # then whatever it left behind
+    done_before = {t for t, s in state.items() if s == "TERMINATED"}
+    lines_before = {t: len(history(exp / t)) for t in done_before}
+    assert not (exp / "results.csv").exists()
+
+    code, out, err = run_cli(args + ["--resume", "kill"], timeout=200)
+    assert code == 0, err[-3000:]
+    rows = read_rows(exp / "results.csv")
+    assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)
+    assert all(int(r["backprops"]) == 8 * N for r in rows)
+    for t in done_before:  # finished before the kill: not run again
+        assert len(history(exp / t)) == lines_before[t] == 8
+    for r in rows:  # every trial completed its plan (running ones continue from their last snapshot)
+        epochs = [h["epoch"] for h in history(exp / r["trial_id"])]
+        assert epochs[-1] == 8 and sorted(set(epochs)) == list(range(1, 9))

@@ -1,0 +1,53 @@
+"""Shared helpers of the search tests (spec validation, Ray runs, the CLI): a digits base config and
+small space mappings, results.csv and result.json readers, a CLI subprocess killed with its group."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import kill_group
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+       "TUNE_HARDBATCH_NO_PROGRESS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+CLI = [sys.executable, "-m", "tune_hardbatch", "search"]
+BASE = {"data": {"name": "digits"}, "model": {"name": "test_resnet"}, "device": "cpu",
+        "optim": {"batch_size": 64}}  # 1437 training samples -> 22 back-propagations per epoch
+N = 1437 // 64
+
+
+def read_rows(path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def history(trial_dir) -> list[dict]:
+    """Every result a trial reported (Ray's result.json: one JSON object per line, NaN allowed)."""
+    with open(Path(trial_dir) / "result.json") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def space(**sections) -> dict:
+    out = {"base": dict(BASE), "resources": {"cpu": 1, "gpu": 0}, "run": {"max_failures": 1}}
+    for key, value in sections.items():
+        if key == "base":
+            out["base"] = {**BASE, **value}
+        else:
+            out[key] = value
+    return out
+
+
+def run_cli(args, timeout, env=None, cwd=None):
+    """A CLI subprocess in its own process group; the whole group is killed afterwards."""
+    proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env or ENV, cwd=cwd, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc)
+    return proc.returncode, out, err

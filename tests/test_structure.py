@@ -1,0 +1,176 @@
+"""The package's architecture, checked: import graph (no circles, dependencies one way), who imports Ray,
+MLflow and torch, and the size of modules and functions."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "tune_hardbatch"
+
+# Layers, lowest first: a module may import its own layer or lower ones only (searched by longest prefix).
+LAYERS = [
+    ("errors", "labels", "metrics", "schedules", "plots", "augment"),
+    ("config", "strategies"),
+    ("data", "models", "loop", "train"),
+    ("spec",),
+    ("history", "results"),
+    ("console", "live", "report", "tracking"),
+    ("ray_backend",),
+    ("cli", "__main__"),
+]
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in PKG.rglob("*.py"):
+        parts = path.relative_to(PKG).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imported(mod: str, path: Path, node, known) -> list[str]:
+    """Package modules an import statement (at any depth, incl. inside functions) refers to."""
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+        return [n[len("tune_hardbatch."):] for n in names if n.startswith("tune_hardbatch.")]
+    if not node.level:
+        target = node.module or ""
+        if not target.startswith("tune_hardbatch"):
+            return []
+        base = target[len("tune_hardbatch"):].lstrip(".")
+    else:
+        here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        here = [p for p in here if p]
+        base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
+    out = []
+    for alias in node.names:
+        full = f"{base}.{alias.name}".lstrip(".")
+        out.append(full if full in known else base)
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    known = modules()
+    graph = {}
+    for mod, path in known.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                deps.update(d for d in _imported(mod, path, node, known) if d in known and d != mod)
+        graph[mod] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def layer(mod: str) -> int:
+    top = mod.split(".")[0]
+    for i, names in enumerate(LAYERS):
+        if top in names or (mod == "" and "" in names):
+            return i
+    if mod == "":
+        return 0
+    raise AssertionError(f"module {mod!r} is in no layer of tests/test_structure.py::LAYERS")
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circles():
+    assert cycles(import_graph()) == []
+
+
+def test_dependencies_point_one_way():
+    wrong = [f"{a} -> {b}" for a, deps in import_graph().items() for b in deps
+             if a and b and layer(a) < layer(b)]
+    assert wrong == [], f"imports against the layering {LAYERS}: {wrong}"
+
+
+def _third_party(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+@pytest.mark.parametrize("library, allowed", [("ray", ("ray_backend",)), ("mlflow", ("tracking",)),
+                                              ("optuna", ("ray_backend",))])
+def test_each_library_has_one_importer(library, allowed):
+    importers = sorted(m for m, p in modules().items() if library in _third_party(p))
+    assert importers and all(m.split(".")[0] in allowed for m in importers), importers
+
+
+def test_modules_and_functions_are_small():
+    big = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = []
+    for mod, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long.append(f"{mod}.{node.name} ({n} lines)")
+    assert not big and not long, (big, long)
+
+
+def test_validating_a_search_imports_neither_torch_nor_timm(tmp_path):
+    """`tune-hardbatch search` with a bad input, and loading a valid space with its resources checked,
+    never import torch, timm, Ray or MLflow (bad input must answer fast)."""
+    script = (
+        "import contextlib, io, json, sys\n"
+        "from tune_hardbatch.cli import main\n"
+        "from tune_hardbatch import spec\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        "    code = main(['search', '--set', 'search.num_samples=0'])\n"
+        "s = spec.load_space(None)\n"
+        "spec.check_resources(s, *spec.local_resources())\n"
+        "print(json.dumps({'code': code, 'err': err.getvalue(), 'loaded': sorted(m for m in "
+        "('torch', 'timm', 'ray', 'mlflow', 'optuna', 'sklearn') if m in sys.modules)}))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["code"] == 2 and out["err"].startswith("error: search.num_samples")
+    assert out["loaded"] == []

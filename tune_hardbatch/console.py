@@ -1,0 +1,125 @@
+"""What a search prints: text tables, the header when it starts and the summary when it ends.
+
+The live view during the search is `live.py`. Pure text (no Ray): `print_summary` prints the results
+table (compact, best first) and then the best configuration LAST.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .spec import BEST_FILE, STATUSES, SearchSpec
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """Last dotted component, unless two keys share it (then the full key)."""
+    lasts = [k.rpartition(".")[2] for k in keys]
+    return {k: (last if lasts.count(last) == 1 else k) for k, last in zip(keys, lasts)}
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned text columns, two spaces apart."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if header else []
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows]]
+    return "\n".join(lines)
+
+
+def num(v, digits: int = 4) -> str:
+    if isinstance(v, bool) or v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}" if math.isfinite(v) else "nan"
+    return str(v)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _fmt(v, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "nan"
+        return f"{v:.{digits}g}"
+    if isinstance(v, (list, tuple)):
+        return "-".join(f"{x:g}" for x in v)
+    return str(v)
+
+
+def _yaml_value(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return json.dumps(list(v))
+    return "null" if v is None else str(v)
+
+
+def print_summary(rows: list[dict], spec: SearchSpec, best: Optional[dict], path: Path, exp_dir: Path,
+                  stream) -> None:
+    """The results table (compact, best first), then the best configuration LAST."""
+    metric, mode = spec.search["metric"], spec.search["mode"]
+    key = f"final_{metric}"
+    order = sorted(rows, key=lambda r: (r["status"] != "finished",
+                                        -(r[key] if _finite(r.get(key)) else -math.inf) if mode == "max"
+                                        else (r[key] if _finite(r.get(key)) else math.inf)))
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES + ("unfinished",)}
+    shorts = short_keys(spec.dim_keys)
+    header = ["trial", "status", "strategy", *[shorts[k] for k in spec.dim_keys], "top1", "best", "ee",
+              "backprops"] + ([metric] if metric != "test_top1" else [])
+    table = []
+    limit = 30
+    for r in order[:limit]:
+        table.append([r["trial_id"], r["status"], r["strategy"], *[_fmt(r[k]) for k in spec.dim_keys],
+                      _fmt(r["final_test_top1"]), _fmt(r["best_test_top1"]), _fmt(r["epoch_equiv"], 3),
+                      _fmt(r["backprops"])] + ([_fmt(r.get(key))] if metric != "test_top1" else []))
+    print("", file=stream)
+    print(f"results: {len(rows)} trials: " + ", ".join(f"{n} {s.replace('_', ' ')}"
+                                                       for s, n in counts.items() if n), file=stream)
+    print(format_table(header, table), file=stream)
+    if len(order) > limit:
+        print(f"... {len(order) - limit} more in {path}", file=stream)
+    print(f"results.csv: {path}", file=stream)
+    if best is None:
+        print(f"best configuration: none (no trial that did not fail reported a finite {metric})",
+              file=stream, flush=True)
+        return
+    lines = [f"best configuration ({'finished' if best['status'] == 'finished' else best['status']} trial "
+             f"{best['trial_id']}, {best['strategy']}): {metric} = {_fmt(best[key], 5)}"]
+    for k in spec.dim_keys:
+        if k in best["_active"]:
+            lines.append(f"  {k}: {_yaml_value(best[k])}")
+    if not spec.dim_keys:
+        lines.append("  (no search dimensions: the base config)")
+    lines.append(f"  full config: {exp_dir / BEST_FILE} (tune-hardbatch train {exp_dir / BEST_FILE})")
+    print("\n".join(lines), file=stream, flush=True)
+
+
+def print_header(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, stream) -> None:
+    s, r = spec.search, spec.resources
+    lines = []
+    if spec.question:
+        lines.append(spec.question)
+    lines.append(f"{'resuming' if resuming else 'search'} {exp_dir.name}: {spec.num_trials} trials, "
+                 f"searcher {s['searcher']}, scheduler {s['scheduler']}"
+                 + (f" (grace {s['grace_period']:g}, reduction {s['reduction_factor']:g}, "
+                    f"max_t {math.ceil(spec.budget)} epoch-equivalents)" if s["scheduler"] == "asha" else "")
+                 + f", {s['metric']} {s['mode']}, {concurrency} at a time, {r['cpu']:g} CPU"
+                 + (f" + {r['gpu']:g} GPU" if r["gpu"] else "") + " per trial")
+    for d in spec.dims:
+        lines.append(f"  {d.key}: {d.describe()}")
+    for note in spec.notes:
+        lines.append(f"  note: {note}")
+    lines.append(f"  results under {exp_dir} (continue an interrupted search with --resume {exp_dir.name})")
+    print("\n".join(lines), file=stream, flush=True)
+
+
+def space_yaml(spec: SearchSpec) -> str:
+    header = f"# {spec.question}\n\n" if spec.question else ""
+    return header + f"# resolved search space (from {spec.source}); used by --resume\n" + \
+        yaml.safe_dump(spec.raw, sort_keys=False)

@@ -1,0 +1,19 @@
+"""The Ray backend: the only part of the package that imports Ray.
+
+- `driver`: `run_search` connects to (or starts) Ray, runs the Tuner, writes results.csv and the best
+  configuration, and prints the summary;
+- `tuner`: the searcher (Optuna TPE, random, grid), the scheduler (ASHA, FIFO) and the Tuner, new or
+  restored for `--resume`;
+- `worker`: the function trainable that runs one trial inside a Ray worker, with its checkpoints;
+- `callbacks`: the live view and MLflow tracking as Ray Tune callbacks;
+- `ray_private`: every use of a private Ray API, each with its why and a check that names the symbol;
+- `faults`: the test hook that makes trials fail on purpose.
+
+Python: `run_search(space, sets, address, resume, out, callbacks=...)` returns the results.csv path;
+`callbacks` adds `ray.tune.Callback`s, or is a function `(spec, experiment_dir)` returning them.
+`spec.load_space` validates without running.
+"""
+
+from .driver import SearchFailed, run_search
+
+__all__ = ["SearchFailed", "run_search"]

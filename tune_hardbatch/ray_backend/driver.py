@@ -1,0 +1,163 @@
+"""The driver side: `run_search` connects to (or starts) Ray, runs the Tuner and writes the results.
+
+Results: `<storage>/<name>/results.csv` (one row per trial: id, status in {finished, stopped_early,
+diverged, failed}, strategy label, the sampled parameters, final and best test_top1, convergence_epoch,
+epoch_equiv, backprops, samples_forward, time), `best_config.yaml` (the full training config of the best
+finished trial, for `tune-hardbatch train`) and `search_space.yaml` (the resolved space, used by --resume).
+The results table and then the best configuration (its dotted parameters and metric) are printed last.
+
+Interruptions: `--resume NAME` continues `<storage>/NAME` after the driver died (even by SIGKILL) or was
+stopped with Ctrl-C: finished trials are kept, unfinished and errored ones continue from their last
+checkpoint; with a SPACE or --set, they must match what NAME was started with. Ctrl-C writes a partial
+results.csv (status `unfinished`) and exits 130. A crashed trial (an exception, or its worker process
+killed) is retried `run.max_failures` times from its last checkpoint (see `worker.py` for what is not).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import ray
+
+from ..config import to_yaml
+from ..console import print_header, print_summary, space_yaml
+from ..errors import UserError
+from ..results import best_row, collect_rows, write_results
+from ..spec import (BEST_FILE, RESULTS_FILE, SearchSpec, StrategyLabel, abs_storage, check_resources, local_resources, preflight,
+                    resolve_run, trial_config, tracking_uri)
+from ..tracking import check_reachable
+from . import ray_private
+from .callbacks import LiveCallback, TrackingCallback, finish_tracking, start_tracking
+from .tuner import new_tuner, restored_tuner
+
+
+class SearchFailed(RuntimeError):
+    """Every trial failed (exit 1, not a user error)."""
+
+
+def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional[list[str] | dict] = None,
+               address: Optional[str] = None, resume: Optional[str] = None, out: Optional[str] = None,
+               callbacks: Union[list, Callable[[SearchSpec, Path], list], None] = None,
+               live_interval_s: float = 10.0, stream=None) -> Path:
+    """Run (or with `resume`, continue) a search; return the path of its results.csv.
+
+    `space`: a YAML path, a mapping, or None for the packaged default. `sets`: `--set` overrides.
+    `address`: "auto" or "HOST:PORT" joins a Ray cluster; otherwise a local Ray sized to this machine
+    (an already initialised Ray in this process is used as it is). `out`: the storage directory.
+    `callbacks`: extra `ray.tune.Callback`s, or a function `(spec, experiment_dir) -> [callbacks]`
+    (e.g. MLflow tracking). Raises `UserError` for bad input before anything starts.
+    """
+    spec, storage, name, resuming = resolve_run(space, sets, resume, out)
+    local = None
+    if address is None:  # everything local is checked before Ray is even imported
+        preflight(spec)
+        local = local_resources()
+        check_resources(spec, *local)
+    tracking = tracking_uri(spec.tracking, storage)
+    check_reachable(tracking[0])  # a tracking server that is down: exit 2 before any trial runs
+    ray_private.tolerate_pruned_checkpoints()
+    started, concurrency = connect(spec, address, local)
+    try:
+        return _run(spec, Path(storage) / name, resuming, concurrency, callbacks, live_interval_s,
+                    stream or sys.stdout, tracking)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def connect(spec: SearchSpec, address: Optional[str], local: Optional[tuple]) -> tuple[bool, int]:
+    """Start a local Ray (or join `address`); (whether this started Ray, concurrent trials)."""
+    if address is None and not ray.is_initialized():
+        ray_env(local=True)
+        init_ray(None, *local)
+        return True, check_resources(spec, *local)
+    ray_env(local=False)  # a cluster (or a Ray this process already runs): check against what it has
+    started = not ray.is_initialized()
+    if started:
+        init_ray(address, None, None)
+    try:
+        return started, cluster_concurrency(spec)
+    except UserError as exc:
+        if spec.search["max_concurrent"]:  # an autoscaling cluster (workers from zero) grows on demand
+            print(f"warning: {exc} now; waiting for the autoscaler to add nodes "
+                  f"(search.max_concurrent {spec.search['max_concurrent']})", file=sys.stderr, flush=True)
+            return started, spec.search["max_concurrent"]
+        if started:
+            ray.shutdown()
+        raise UserError(exc.key, f"{str(exc).partition(': ')[2]} (on an autoscaling cluster, set "
+                        "search.max_concurrent to wait for nodes)") from None
+
+
+def cluster_concurrency(spec: SearchSpec) -> int:
+    """`check_resources` against the live nodes of the Ray cluster this process is connected to."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    total = ray.cluster_resources()
+    return check_resources(
+        spec, max((float(n.get("CPU", 0)) for n in nodes), default=0.0),
+        max((float(n.get("GPU", 0)) for n in nodes), default=0.0),
+        where="the largest node of the Ray cluster" if len(nodes) > 1 else "the Ray cluster",
+        total_cpus=float(total.get("CPU", 0)), total_gpus=float(total.get("GPU", 0)))
+
+
+def ray_env(local: bool) -> None:
+    if local:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment snapshots for --resume
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_WARN_SLOW_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "600")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def init_ray(address: Optional[str], cpus: Optional[float], gpus: Optional[float]) -> None:
+    if address is not None:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        return
+    ray.init(address="local", include_dashboard=False, num_cpus=int(cpus), num_gpus=int(gpus),
+             object_store_memory=256 * 1024**2, logging_level=logging.WARNING, log_to_driver=False)
+
+
+def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, callbacks, live_interval_s,
+         stream, tracking: tuple) -> Path:
+    live = LiveCallback(spec.dim_keys, spec.search["metric"], spec.search["mode"], spec.num_trials,
+                        interval_s=live_interval_s, stream=stream, label=StrategyLabel(spec.dims, spec.base_flat))
+    extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
+    all_callbacks = [live, *extra, *ray_private.history_loggers()]
+    print_header(spec, exp_dir, resuming, concurrency, stream)
+    if resuming:
+        tuner = restored_tuner(spec, exp_dir, all_callbacks)
+    else:
+        tuner = new_tuner(spec, exp_dir, concurrency, all_callbacks, space_yaml(spec))
+    tracker = start_tracking(spec, exp_dir, tracking)  # after search_space.yaml exists: it is logged
+    if tracker is not None:
+        all_callbacks.append(TrackingCallback(tracker, spec, exp_dir))  # the Tuner holds this very list
+    ray_private.install_trial_error_filter()
+    results = tuner.fit()
+    return _finish(spec, exp_dir, collect_rows(spec, results, live.final_status), tracker, stream)
+
+
+def _finish(spec: SearchSpec, exp_dir: Path, rows: list[dict], tracker, stream) -> Path:
+    """results.csv, best_config.yaml, the printed summary, MLflow's end; raise on interruption."""
+    path = exp_dir / RESULTS_FILE
+    write_results(rows, spec, path)
+    best = best_row(rows, spec)
+    if best is not None:
+        cfg = trial_config(spec.base_flat, best["_params"], spec.dims)
+        (exp_dir / BEST_FILE).write_text(f"# best trial {best['trial_id']} of search {exp_dir.name}: "
+                                         f"{spec.search['metric']} {best['final_' + spec.search['metric']]}\n"
+                                         + to_yaml(cfg))
+    print_summary(rows, spec, best, path, exp_dir, stream)
+    unfinished = [r for r in rows if r["status"] == "unfinished"]
+    finish_tracking(tracker, rows, exp_dir, "KILLED" if unfinished else "FINISHED")
+    if unfinished:
+        out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
+        print(f"interrupted with {len(unfinished)} trials unfinished; continue with the same command and "
+              f"--resume {exp_dir.name}{out_arg}", file=sys.stderr, flush=True)
+        raise KeyboardInterrupt  # the CLI exits 130
+    if rows and all(r["status"] == "failed" for r in rows):
+        raise SearchFailed(f"all {len(rows)} trials failed; see the error.txt files under {exp_dir}")
+    return path

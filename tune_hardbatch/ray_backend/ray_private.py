@@ -1,0 +1,154 @@
+"""Every use of a private Ray API (Ray 2.60), in one place: what it is, why we need it, and a check.
+
+Each use goes through `_require`, which raises `RayInternalsChanged` naming the Ray symbol when an
+upgrade removes or renames it; `tests/ray_backend/test_ray_private.py` exercises every one, so such an
+upgrade fails there, loudly, instead of deep inside a search.
+
+1. `PRUNE`: the checkpoint manager's `_delete_fs_path`. After a driver SIGKILL the restored experiment
+   state can name a checkpoint that the trial already pruned (num_to_keep); Ray deletes it again and
+   `_delete_fs_path` raises FileNotFoundError from `_is_directory`, outside the try/except with which Ray
+   means failed deletions to be harmless, and the resumed search dies. A missing checkpoint counts as
+   deleted.
+2. `HISTORY`: the result loggers' `_restore_from_remote`. A trial restarted by the same driver (a retry
+   after a crash) must keep the result.json/progress.csv this driver has been writing: Ray copies the
+   stored file over it whenever the trial has a checkpoint, but the stored copy is synced only now and
+   then and can be older, so the retried trial lost its earlier reports (seen in bench/soak.py).
+3. `RUN_CONFIG`: the restored Tuner's `_local_tuner` (its run config). `Tuner.restore` unpickles the old
+   run's callbacks; `--resume` needs fresh ones (live view, MLflow) and Ray has no public setter.
+4. `TRIAL_ERROR_LOG`: the tune controller's "Trial task failed" log record: a multi-screen traceback per
+   failed trial, replaced by the live view's one line (message and the path of the trial's error.txt).
+5. `CHECKPOINT_LAYOUT`: `StorageContext._make_checkpoint_dir_name`: checkpoints are the trial directory's
+   `checkpoint_<6-digit index>` folders, so names sort by age; a trial whose newest checkpoint cannot be
+   read falls back to the newest readable earlier one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from pathlib import Path
+
+PRUNE = "ray.train._internal.checkpoint_manager._delete_fs_path"
+HISTORY = "ray.tune.logger.logger.LoggerCallback._restore_from_remote"
+RUN_CONFIG = "ray.tune.Tuner._local_tuner (TunerInternal.get_run_config)"
+TRIAL_ERROR_LOG = "ray.tune.execution.tune_controller: 'Trial task failed'"
+CHECKPOINT_LAYOUT = "ray.train._internal.storage.StorageContext._make_checkpoint_dir_name"
+
+CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
+TRIAL_ERROR_PREFIX = "Trial task failed"
+
+
+class RayInternalsChanged(RuntimeError):
+    """A private Ray API that this package relies on is gone or changed (see the module docstring)."""
+
+
+def _require(obj, name: str, symbol: str):
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        import ray
+
+        raise RayInternalsChanged(f"{symbol} is gone in Ray {ray.__version__}; tune_hardbatch.ray_backend."
+                                  "ray_private needs updating") from None
+
+
+def _module(path: str, symbol: str):
+    try:
+        return importlib.import_module(path)
+    except ImportError:
+        raise RayInternalsChanged(f"{symbol}: module {path} is gone; tune_hardbatch.ray_backend.ray_private "
+                                  "needs updating") from None
+
+
+# 1 ---------------------------------------------------------------------------------------------------
+def tolerate_pruned_checkpoints() -> None:
+    """Make the checkpoint manager treat an already-deleted checkpoint as deleted (idempotent)."""
+    manager = _module("ray.train._internal.checkpoint_manager", PRUNE)
+    original = _require(manager, "_delete_fs_path", PRUNE)
+    if getattr(original, "tolerant", False):
+        return
+    if list(inspect.signature(original).parameters) != ["fs", "fs_path"]:
+        raise RayInternalsChanged(f"{PRUNE} no longer takes (fs, fs_path)")
+
+    def delete(fs, fs_path):
+        try:
+            original(fs=fs, fs_path=fs_path)
+        except FileNotFoundError:
+            pass
+
+    delete.tolerant = True
+    manager._delete_fs_path = delete
+
+
+# 2 ---------------------------------------------------------------------------------------------------
+class KeepLocalHistory:
+    """Mixin for Ray's result loggers: keep a non-empty local history file instead of the stored copy.
+
+    A new driver (--resume) has no local file yet and takes the stored one, as before.
+    """
+
+    def _restore_from_remote(self, file_name: str, trial) -> None:
+        local = Path(trial.local_path, file_name)
+        if local.is_file() and local.stat().st_size > 0:
+            return
+        super()._restore_from_remote(file_name, trial)
+
+
+def history_loggers() -> list:
+    """JSON and CSV result loggers (result.json, progress.csv) that keep the local history on retries."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    base = _module("ray.tune.logger.logger", HISTORY).LoggerCallback
+    restore = _require(base, "_restore_from_remote", HISTORY)
+    if list(inspect.signature(restore).parameters) != ["self", "file_name", "trial"]:
+        raise RayInternalsChanged(f"{HISTORY} no longer takes (file_name, trial)")
+    json_logger = type("JsonLogger", (KeepLocalHistory, JsonLoggerCallback), {"__module__": __name__})
+    csv_logger = type("CSVLogger", (KeepLocalHistory, CSVLoggerCallback), {"__module__": __name__})
+    return [json_logger(), csv_logger()]
+
+
+# 3 ---------------------------------------------------------------------------------------------------
+def restored_run_config(tuner):
+    """The live RunConfig of a restored Tuner, whose `callbacks` may be replaced before `fit()`."""
+    internal = _require(tuner, "_local_tuner", RUN_CONFIG)
+    run_config = _require(internal, "get_run_config", RUN_CONFIG)()
+    if not hasattr(run_config, "callbacks"):
+        raise RayInternalsChanged(f"{RUN_CONFIG}: the run config has no callbacks")
+    return run_config
+
+
+# 4 ---------------------------------------------------------------------------------------------------
+class ShortTrialErrors(logging.Filter):
+    """Drops the controller's per-trial traceback record (the live view prints one line instead)."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith(TRIAL_ERROR_PREFIX)
+
+
+def install_trial_error_filter() -> None:
+    """Add `ShortTrialErrors` to the controller's logger once; check that Ray still logs that record."""
+    controller = _module(CONTROLLER_LOGGER, TRIAL_ERROR_LOG)
+    if f'"{TRIAL_ERROR_PREFIX}' not in inspect.getsource(controller) and \
+            f"'{TRIAL_ERROR_PREFIX}" not in inspect.getsource(controller):
+        raise RayInternalsChanged(f"{TRIAL_ERROR_LOG}: the record is no longer logged there")
+    log = logging.getLogger(CONTROLLER_LOGGER)
+    if not any(isinstance(f, ShortTrialErrors) for f in log.filters):
+        log.addFilter(ShortTrialErrors())
+
+
+# 5 ---------------------------------------------------------------------------------------------------
+def checkpoint_dir_name(index: int) -> str:
+    """Ray's name of a trial's checkpoint folder number `index` ('checkpoint_000003')."""
+    storage = _module("ray.train._internal.storage", CHECKPOINT_LAYOUT)
+    context = _require(storage, "StorageContext", CHECKPOINT_LAYOUT)
+    return _require(context, "_make_checkpoint_dir_name", CHECKPOINT_LAYOUT)(index)
+
+
+def earlier_checkpoints(path: Path) -> list[Path]:
+    """The trial's checkpoint folders older than `path` (a checkpoint folder), newest first."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    prefix = checkpoint_dir_name(0).rstrip("0")  # "checkpoint_": zero-padded indices sort by age
+    return sorted((p for p in path.parent.glob(f"{prefix}*") if p.name < path.name), reverse=True)

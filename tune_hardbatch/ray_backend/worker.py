@@ -1,0 +1,169 @@
+"""The worker side: one trial inside a Ray worker process (the function trainable and what it needs).
+
+A trial is a `Trainer` on `apply_overrides(base, params)` with a report and a checkpoint per epoch. It
+continues exactly from `ray.tune.get_checkpoint()` when Ray restores it (a retry or --resume); an
+unreadable checkpoint (truncated, corrupt) is skipped with a warning and the trial continues from its
+newest readable earlier checkpoint (Ray keeps two), else from the start. A diverged run (NaN/inf loss)
+reports `diverged: 1` and returns normally: it is not retried. Out of GPU memory
+(`torch.OutOfMemoryError`: the same settings on the same GPU share run out again) likewise: it reports
+its last metrics again with `oom: 1` (no checkpoint) and returns; results.csv lists it as failed with
+the advice. Every report carries `budget_done` (1 once the plan's budget is trained), so a trial that
+ends without it was stopped early by the scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Optional
+
+import ray
+from ray import tune
+
+from ..config import Config
+from ..spec import trial_config
+from . import ray_private
+from .faults import CRASH_ENV, CrashHook
+
+CHECKPOINT_FILE = "trainer.pt"
+
+_DATA_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()  # (DataConfig, seed, device) -> Dataset
+_DATA_CACHE_SIZE = 2  # a reused actor keeps the data of its last two configs (seeds of one arm, say)
+
+
+def cached_dataset(cfg: Config, device):
+    """Decoded data for reused actors: a small per-process LRU keyed by (data config, seed, device)."""
+    from ..data import load_dataset
+
+    key = (cfg.data, cfg.seed, str(device))
+    if key in _DATA_CACHE:
+        _DATA_CACHE.move_to_end(key)
+        return _DATA_CACHE[key]
+    dataset = load_dataset(cfg.data, cfg.seed, device)
+    _DATA_CACHE[key] = dataset
+    while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
+        _DATA_CACHE.popitem(last=False)
+    return dataset
+
+
+def load_checkpoint(checkpoint, trial_id: str) -> Optional[dict]:
+    """The trainer state in a trial's checkpoint, or None (start afresh).
+
+    A checkpoint that cannot be read (truncated, corrupt, gone) is skipped with a warning on the worker's
+    stderr: the newest readable earlier checkpoint of the trial is used instead, else the trial starts
+    from the beginning. Its next report then repeats an epoch, which the live view reports on the
+    driver's console.
+    """
+    import torch
+
+    def load(path: Path) -> dict:
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+    with checkpoint.as_directory() as d:
+        first = Path(d) / CHECKPOINT_FILE
+        try:
+            return load(first)
+        except Exception as exc:  # truncated zip, unpickling error, missing file, ...
+            problems = [f"{first} ({short_error(exc)})"]
+    for path in ray_private.earlier_checkpoints(Path(checkpoint.path)):
+        try:
+            state = load(path / CHECKPOINT_FILE)
+        except Exception as exc:
+            problems.append(f"{path / CHECKPOINT_FILE} ({short_error(exc)})")
+            continue
+        print(f"warning: trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; continuing from "
+              f"{path.name} (epoch {state['position']['epoch']})", file=sys.stderr, flush=True)
+        return state
+    print(f"warning: trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; no earlier one readable: "
+          "starting the trial from the beginning", file=sys.stderr, flush=True)
+    return None
+
+
+def short_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+
+
+def _no_report(trainer) -> dict:
+    """What an out-of-memory trial reports when it ran out before its first report."""
+    nan = float("nan")
+    pos = trainer.pos if trainer is not None else None
+    return {"epoch": pos.epoch if pos else 0,
+            "epoch_equiv": pos.samples_forward / trainer.num_train if pos else 0.0,
+            "backprops": pos.backprops if pos else 0, "samples_forward": pos.samples_forward if pos else 0,
+            "samples_with_grad": pos.samples_with_grad if pos else 0, "diverged": 0,
+            **{k: nan for k in ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
+                                "convergence_epoch", "epochs_to_target")}}
+
+
+def _prepare(cfg: Config, setup: dict):
+    """Threads, device and its memory share for this trial's process."""
+    import torch
+
+    from ..loop import resolve_device
+
+    torch.set_num_threads(max(1, int(setup["cpu"])))
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and 0 < setup["gpu"] < 1:
+        torch.cuda.set_per_process_memory_fraction(setup["gpu"])
+    return device
+
+
+def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str) -> None:
+    """Resume from Ray's checkpoint if any, then report (with a checkpoint) once per epoch."""
+    import torch
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, trial_id)
+        if state is not None:
+            trainer.load_state_dict(state)
+    for report in trainer.run():
+        if crash is not None:
+            crash.check(report["epoch"], trial_id, trainer.total_epochs, trainer.cfg.optim.batch_size)
+        metrics = dict(report)
+        metrics["budget_done"] = int(trainer.pos.finished and not trainer.pos.diverged)
+        metrics["node_id"] = node_id  # which Ray node ran it (clusters)
+        with tempfile.TemporaryDirectory(prefix="tune-hardbatch-ckpt-") as d:
+            torch.save(trainer.state_dict(), os.path.join(d, CHECKPOINT_FILE))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def trainable(config: dict, setup: dict) -> None:
+    """One trial (see the module docstring); `setup` holds the base config, dims, resources, test hook.
+
+    Test hook: `setup["crash"]` (the driver's `TUNE_HARDBATCH_TEST_CRASH`, else the worker's), e.g.
+    "epoch=3,marker=/abs/dir": see `faults.CrashHook`. Never set it outside tests.
+    """
+    import torch
+
+    from ..loop import Trainer
+
+    cfg = trial_config(setup["base"], config, setup["dims"])
+    device = _prepare(cfg, setup)
+    trial_id = tune.get_context().get_trial_id()
+    crash_text = setup.get("crash") or os.environ.get(CRASH_ENV)
+    crash = CrashHook(crash_text) if crash_text else None
+    node_id = ray.get_runtime_context().get_node_id()
+    trainer, oom = None, None
+    try:
+        trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
+        _train(trainer, crash, trial_id, node_id)
+    except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
+        oom = short_error(exc)
+    if oom is not None:  # outside the handler: the exception's frames (and their tensors) are freed
+        _report_oom(trainer, oom, device, cfg, setup["gpu"], trial_id, node_id)
+
+
+def _report_oom(trainer, oom: str, device, cfg: Config, gpu: float, trial_id: str, node_id: str) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    print(f"error: trial {trial_id}: {oom} (optim.batch_size {cfg.optim.batch_size}, "
+          f"resources.gpu {gpu:g}); not retried", file=sys.stderr, flush=True)
+    last = trainer.history[-1] if trainer is not None and trainer.history else _no_report(trainer)
+    tune.report({**last, "budget_done": 0, "node_id": node_id, "oom": 1})

@@ -1,0 +1,154 @@
+"""A search-space YAML (or mapping) becomes a validated `SearchSpec`: every section checked, nothing started.
+
+A search-space file (all sections optional; unknown keys are errors)::
+
+    # first line(s): a comment saying what question this space answers
+    base: {...}       # a training config: the keys of `tune-hardbatch train` (nested or dotted)
+    space: {...}      # dotted config key -> exactly one distribution (`distributions.py`)
+    search: {...}     # searcher, scheduler, metric, ... (`sections.py`)
+    resources: {...}  # cpu, gpu per trial
+    tracking: {...}   # MLflow
+    run: {...}        # storage, name, max_failures
+
+A key in both `base` and `space` is searched (the trial's value wins). `data.root` and `data.cache_dir`
+are made absolute (trials change directory).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+from ..config import Config, build_config, flatten, load_yaml
+from ..errors import UserError
+from . import sections
+from .corners import validate_corners
+from .dims import Dim
+from .distributions import dim_raw, parse_dims
+from .schema import DEFAULT_SPACE, SEARCH_DEFAULTS, RESOURCE_DEFAULTS, RUN_DEFAULTS, SECTIONS, TRACKING_DEFAULTS
+from .sets import apply_space_sets
+
+
+@dataclass
+class SearchSpec:
+    """A validated search space: everything `run_search` needs, nothing started."""
+
+    question: str  # the leading comment of the file ("" for a dict)
+    source: str  # file path or "<dict>"
+    raw: dict  # the resolved mapping (after --set), as saved to search_space.yaml
+    base_flat: dict  # dotted training-config keys given in `base` (paths made absolute)
+    base_cfg: Config
+    dims: list[Dim]
+    search: dict
+    resources: dict
+    tracking: dict
+    run: dict
+    budget: float  # largest epoch-equivalent budget of any trial: ASHA's max_t
+    num_trials: int  # trials the search will run
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dim_keys(self) -> list[str]:
+        return [d.key for d in self.dims]
+
+
+def load_space(space: Union[str, os.PathLike, dict, None] = None, sets: Optional[list[str] | dict] = None
+               ) -> SearchSpec:
+    """Read (path), copy (dict) or take the default space; apply `--set` overrides; validate it all."""
+    if space is None:
+        space = DEFAULT_SPACE
+    if isinstance(space, dict):
+        raw, question, source = copy.deepcopy(space), "", "<dict>"
+    else:
+        path = Path(space)
+        raw = load_yaml(str(path))
+        raw = {} if raw is None else raw
+        question, source = _leading_comment(path), str(path)
+        if not isinstance(raw, dict):
+            raise UserError(str(path), f"must be a YAML mapping with sections {', '.join(SECTIONS)}, "
+                            f"got {type(raw).__name__}")
+    notes: list[str] = []
+    if sets:
+        raw = apply_space_sets(raw, sets, notes)
+    spec = validate_space(raw, question, source)
+    spec.notes[:0] = notes
+    return spec
+
+
+def _leading_comment(path: Path) -> str:
+    lines = []
+    try:
+        for line in path.read_text().splitlines():
+            if not line.startswith("#"):
+                break
+            lines.append(line.lstrip("#").strip())
+    except OSError:
+        pass
+    return " ".join(x for x in lines if x)
+
+
+def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> SearchSpec:
+    """Check every section of a raw space mapping; return the validated `SearchSpec`."""
+    unknown = [k for k in raw if k not in SECTIONS]
+    if unknown:
+        raise UserError(str(unknown[0]), f"unknown section; allowed: {', '.join(SECTIONS)}")
+    base_flat, base_cfg = _validate_base(raw.get("base"))
+    search = sections.section(raw, "search", SEARCH_DEFAULTS)
+    resources = sections.section(raw, "resources", RESOURCE_DEFAULTS)
+    tracking = sections.section(raw, "tracking", TRACKING_DEFAULTS)
+    run = sections.section(raw, "run", RUN_DEFAULTS)
+    sections.validate_search(search)
+    sections.validate_resources(resources)
+    sections.validate_tracking(tracking)
+    sections.validate_run(run)
+    dims = parse_dims(raw.get("space"), search["searcher"])
+    budget = validate_corners(base_cfg, dims)
+    if search["scheduler"] == "asha" and search["grace_period"] > budget:
+        raise UserError("search.grace_period", f"got {search['grace_period']}, more than the budget of "
+                        f"{budget:g} epoch-equivalents; allowed: 0 < grace_period <= {budget:g}")
+    if search["searcher"] == "grid":
+        num_trials = math.prod(len(d.values) for d in dims)
+    else:
+        grid = math.prod(len(d.values) for d in dims if d.kind == "grid")
+        num_trials = grid * search["num_samples"]
+    resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in dims}, "search": search,
+                "resources": resources, "tracking": tracking, "run": run}
+    return SearchSpec(question=question, source=source, raw=resolved, base_flat=base_flat, base_cfg=base_cfg,
+                      dims=dims, search=search, resources=resources, tracking=tracking, run=run,
+                      budget=budget, num_trials=num_trials)
+
+
+def _rekey(exc: UserError, prefix: str) -> UserError:
+    message = str(exc)
+    if exc.key and message.startswith(f"{exc.key}: "):
+        message = message[len(exc.key) + 2:]
+    return UserError(f"{prefix}{exc.key}" if exc.key else prefix.rstrip("."), message)
+
+
+def _validate_base(base) -> tuple[dict, Config]:
+    if base is None:
+        base = {}
+    if not isinstance(base, dict):
+        raise UserError("base", f"must be a mapping of training-config keys, got {type(base).__name__}")
+    flat = flatten(base)
+    for key in ("data.root", "data.cache_dir"):  # trials change directory: make paths absolute
+        if isinstance(flat.get(key), str):
+            flat[key] = os.path.abspath(os.path.expanduser(flat[key]))
+    try:
+        cfg = build_config(None, flat)
+    except UserError as exc:
+        raise _rekey(exc, "base.") from None
+    return flat, cfg
+
+
+def _nest(flat: dict) -> dict:
+    out: dict = {}
+    for key, value in flat.items():
+        section, _, name = key.rpartition(".")
+        (out.setdefault(section, {}) if section else out)[name] = list(value) if isinstance(value, tuple) \
+            else value
+    return out

@@ -1,0 +1,69 @@
+"""Resources: what a trial asks for against what this machine (or a Ray cluster) has. No Ray, no torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from ..errors import UserError
+from .load import SearchSpec
+
+
+def local_resources() -> tuple[float, float]:
+    """(CPUs, GPUs) of this machine, without importing torch (validation stays fast)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return float(cpus), float(local_gpus())
+
+
+def local_gpus(proc_dir: str = "/proc/driver/nvidia/gpus") -> int:
+    """NVIDIA GPUs this process may use: the driver's device list, narrowed by CUDA_VISIBLE_DEVICES.
+
+    What Ray counts for `ray.init()` on this machine too; 0 without an NVIDIA driver.
+    """
+    found = len(list(Path(proc_dir).iterdir())) if Path(proc_dir).is_dir() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return found
+    ids = [v.strip() for v in visible.split(",") if v.strip()]
+    if ids and ids[0].startswith("-"):  # "-1": none visible
+        return 0
+    return min(found, len(ids))
+
+
+def check_resources(spec: SearchSpec, cpus: float, gpus: float, where: str = "this machine",
+                    total_cpus: Optional[float] = None, total_gpus: Optional[float] = None) -> int:
+    """Reject what cannot run; return the number of concurrent trials (search.max_concurrent or what fits).
+
+    `cpus`/`gpus`: what the largest node has (a trial runs on one node); `total_*`: the whole cluster.
+    """
+    cpu, gpu = spec.resources["cpu"], spec.resources["gpu"]
+    total_cpus = cpus if total_cpus is None else total_cpus
+    total_gpus = gpus if total_gpus is None else total_gpus
+    if cpu > cpus:
+        raise UserError("resources.cpu", f"{cpu:g} CPUs per trial but {where} has {cpus:g}; "
+                        f"allowed: 0 < cpu <= {cpus:g}")
+    if gpu > 0 and gpus == 0:
+        raise UserError("resources.gpu", f"{gpu:g} GPU per trial but {where} has 0 GPUs; allowed: 0")
+    if gpu > gpus:
+        raise UserError("resources.gpu", f"{gpu:g} GPUs per trial but {where} has {gpus:g}; "
+                        f"allowed: 0 <= gpu <= {gpus:g}")
+    if spec.base_cfg.device == "cuda" and gpu == 0:
+        raise UserError("resources.gpu", "base.device is cuda but resources.gpu is 0: a trial sees no GPU; "
+                        "allowed: a GPU share > 0, or base.device auto/cpu")
+    fits = int(total_cpus / cpu + 1e-9)
+    if gpu > 0:
+        fits = min(fits, int(total_gpus / gpu + 1e-9))
+    fits = max(1, fits)
+    return spec.search["max_concurrent"] or fits
+
+
+def preflight(spec: SearchSpec) -> None:
+    """Local checks of the data location (a cluster's workers may see other paths)."""
+    d = spec.base_cfg.data
+    if d.name == "imagefolder" and d.root is not None and not os.path.isdir(d.root):
+        raise UserError("base.data.root", f"{d.root} does not exist; point it at the image folder "
+                        "(ROOT/train/<class>/*, ROOT/test/<class>/*) with --set base.data.root=ROOT")

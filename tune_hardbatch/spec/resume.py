@@ -1,0 +1,97 @@
+"""Where a search runs: its storage directory and name, checked writable; `--resume` of an earlier one.
+
+Relative paths (`--out`, `run.storage`) are taken from the current directory and made absolute, since
+trials run in their own directories. Remote storage URIs are not supported (use a shared filesystem).
+The storage directory must be writable with at least 16 MiB free (`check_writable`, before anything
+starts: a full disk or a read-only path is one error line, not a failure of every trial).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import UserError
+from .load import SearchSpec, load_space
+from .schema import SPACE_FILE
+
+
+def resolve_run(space, sets, resume, out) -> tuple[SearchSpec, str, str, bool]:
+    """The spec, absolute storage directory, run name and whether this resumes an existing search."""
+    if resume is None:
+        spec = load_space(space, sets)
+        storage = abs_storage(out or spec.run["storage"] or "tune_results", "--out" if out else "run.storage")
+        name = spec.run["name"] or default_name(spec)
+        if (Path(storage) / name).exists():
+            raise UserError("run.name", f"{Path(storage) / name} already exists; continue it with "
+                            f"--resume {name}, or choose another run.name")
+        check_writable(storage, "--out" if out else "run.storage")
+        spec.run["storage"], spec.run["name"] = storage, name
+        spec.raw["run"] = dict(spec.run)
+        return spec, storage, name, False
+    given = space is not None or bool(sets)
+    new = load_space(space, sets) if given else None
+    storage = abs_storage(out or (new.run["storage"] if new else None) or "tune_results", "--out" if out else "run.storage")
+    exp_dir = Path(storage) / resume
+    saved_path = exp_dir / SPACE_FILE
+    if not saved_path.is_file():
+        found = sorted(p.parent.name for p in Path(storage).glob(f"*/{SPACE_FILE}")) \
+            if Path(storage).is_dir() else []
+        raise UserError("--resume", f"no search named {resume!r} under {storage}"
+                        + (f"; found: {', '.join(found)}" if found else ""))
+    check_writable(str(exp_dir), "--resume")
+    saved = load_space(str(saved_path))
+    saved.question = (new.question if new else "") or saved.question
+    if new is not None:
+        for section in ("base", "space", "search", "resources"):
+            if new.raw[section] != saved.raw[section]:
+                raise UserError("--resume", f"the space's {section} differs from the one {resume!r} was started "
+                                "with; resume with the same SPACE and --set, or with neither")
+    return saved, storage, resume, True
+
+
+def abs_storage(path: str, key: str = "run.storage") -> str:
+    if "://" in path:
+        raise UserError(key, f"got {path!r}: remote storage URIs are not supported; allowed: a directory "
+                        "path (on a multi-node cluster, one that every node mounts, e.g. NFS)")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+MIN_FREE_BYTES = 16 * 1024**2  # a search writes checkpoints, results and (by default) an MLflow sqlite file
+
+
+def check_writable(storage: str, key: str) -> None:
+    """A full disk or a path that cannot be written is one error line before anything starts, not a crash
+    of every trial: the storage directory (or, until it exists, its nearest existing parent, so nothing
+    is created here) must be a directory where a small file can be written and synced, with at least
+    `MIN_FREE_BYTES` free."""
+    probe = Path(storage)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(key, f"cannot create {storage}: {probe} is a file, not a directory; allowed: a "
+                        "directory path that can be written")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tune-hardbatch-write-test-", dir=probe)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+        st = os.statvfs(probe)
+    except OSError as exc:
+        raise UserError(key, f"cannot write to {probe} ({exc.strerror or exc}); allowed: a writable directory "
+                        "with free space") from None
+    free = st.f_bavail * st.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise UserError(key, f"only {free / 1024**2:.1f} MiB free on the file system of {probe}; a search needs "
+                        f"at least {MIN_FREE_BYTES // 1024**2} MiB (checkpoints, results, MLflow): free some "
+                        "space or choose another directory")
+
+
+def default_name(spec: SearchSpec) -> str:
+    stem = Path(spec.source).stem if spec.source != "<dict>" else "search"
+    return f"{stem}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"

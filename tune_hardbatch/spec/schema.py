@@ -1,0 +1,30 @@
+"""The search-space file's sections, their keys and defaults, and the names of a search's files.
+
+Pure data: every other room of `spec/` (and the search side) reads its constants here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SPACE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+DEFAULT_SPACE = SPACE_DIR / "default.yaml"
+RESULTS_FILE = "results.csv"
+SPACE_FILE = "search_space.yaml"
+BEST_FILE = "best_config.yaml"
+
+SECTIONS = ("base", "space", "search", "resources", "tracking", "run")
+KINDS = ("uniform", "loguniform", "int", "choice", "grid")
+SEARCHERS = ("optuna", "random", "grid")
+SCHEDULERS = ("asha", "fifo")
+METRICS = ("test_top1", "test_top5", "test_loss", "train_top1", "train_loss", "convergence_epoch",
+           "epochs_to_target")
+SEARCH_DEFAULTS = {"searcher": "optuna", "scheduler": "asha", "num_samples": None, "max_concurrent": None,
+                   "metric": "test_top1", "mode": "max", "grace_period": 1, "reduction_factor": 2, "seed": 0,
+                   "startup_trials": None}
+RESOURCE_DEFAULTS = {"cpu": 1, "gpu": 0}
+TRACKING_DEFAULTS = {"enabled": True, "uri": None, "experiment": "tune-hardbatch", "log_checkpoint": False}
+RUN_DEFAULTS = {"storage": None, "name": None, "max_failures": 1}
+SECTION_DEFAULTS = {"search": SEARCH_DEFAULTS, "resources": RESOURCE_DEFAULTS, "tracking": TRACKING_DEFAULTS,
+                    "run": RUN_DEFAULTS}
+STATUSES = ("finished", "stopped_early", "diverged", "failed")

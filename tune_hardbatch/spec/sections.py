@@ -1,0 +1,105 @@
+"""The `search`, `resources`, `tracking` and `run` sections: known keys, defaults, allowed values.
+
+    search:                     # the defaults:
+      searcher: optuna          # optuna | random | grid
+      scheduler: asha           # asha | fifo
+      num_samples: null         # null = 12 (optuna, random; random runs grid x num_samples), 1 (grid: only 1)
+      max_concurrent: null      # null = as many trials as the resources fit
+      metric: test_top1         # test_top1 | test_top5 | test_loss | train_top1 | train_loss | ...
+      mode: max                 # max | min
+      grace_period: 1           # ASHA: epoch-equivalents before a trial can be stopped (<= the budget)
+      reduction_factor: 2       # ASHA: > 1
+      seed: 0                   # Optuna TPE / random sampling seed (null: unseeded)
+      startup_trials: null      # TPE's random start-up trials; null = num_samples / 3, within 2..10
+    resources: {cpu: 1, gpu: 0}  # per trial; gpu may be a fraction (0.25 = four trials per GPU)
+    tracking:                   # MLflow: one parent run per search, a nested child run per trial
+      enabled: true
+      uri: null                 # null: sqlite:///<storage>/mlflow.db, artifacts in <storage>/mlartifacts
+      experiment: tune-hardbatch
+      log_checkpoint: false     # also log each trial's final checkpoint as an artifact
+    run: {storage: null, name: null, max_failures: 1}  # storage: --out, else this, else ./tune_results;
+                                                      # name: null = <space file stem>-<date-time>
+"""
+
+from __future__ import annotations
+
+from ..errors import UserError
+from .distributions import is_int, is_num
+from .schema import METRICS, SCHEDULERS, SEARCHERS
+from .uris import resolve_uri
+
+
+def section(raw: dict, name: str, defaults: dict) -> dict:
+    given = raw.get(name)
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise UserError(name, f"must be a mapping with keys {', '.join(defaults)}, got {type(given).__name__}")
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        raise UserError(f"{name}.{unknown[0]}", f"unknown key; allowed: {', '.join(defaults)}")
+    return {**defaults, **given}
+
+
+def validate_search(s: dict) -> None:
+    if s["searcher"] not in SEARCHERS:
+        raise UserError("search.searcher", f"got {s['searcher']!r}; allowed: {', '.join(SEARCHERS)}")
+    if s["scheduler"] not in SCHEDULERS:
+        raise UserError("search.scheduler", f"got {s['scheduler']!r}; allowed: {', '.join(SCHEDULERS)}")
+    if s["num_samples"] is None:  # default: 12 samples; the grid searcher runs each point once
+        s["num_samples"] = 1 if s["searcher"] == "grid" else 12
+    if not is_int(s["num_samples"]) or s["num_samples"] < 1:
+        raise UserError("search.num_samples", f"got {s['num_samples']!r}; allowed: an integer >= 1")
+    if s["searcher"] == "grid" and s["num_samples"] != 1:
+        raise UserError("search.num_samples", f"got {s['num_samples']}; the grid searcher runs each point "
+                        "once (allowed: 1, or leave it out); repeat with a grid over seed")
+    if s["max_concurrent"] is not None and (not is_int(s["max_concurrent"]) or s["max_concurrent"] < 1):
+        raise UserError("search.max_concurrent", f"got {s['max_concurrent']!r}; allowed: an integer >= 1, "
+                        "or null (as many as the resources fit)")
+    if s["metric"] not in METRICS:
+        raise UserError("search.metric", f"got {s['metric']!r}; allowed: {', '.join(METRICS)}")
+    if s["mode"] not in ("max", "min"):
+        raise UserError("search.mode", f"got {s['mode']!r}; allowed: max, min")
+    if not is_num(s["grace_period"]) or s["grace_period"] <= 0:
+        raise UserError("search.grace_period", f"got {s['grace_period']!r}; allowed: a number of "
+                        "epoch-equivalents > 0")
+    if not is_num(s["reduction_factor"]) or s["reduction_factor"] <= 1:
+        raise UserError("search.reduction_factor", f"got {s['reduction_factor']!r}; allowed: a number > 1")
+    if s["seed"] is not None and (not is_int(s["seed"]) or s["seed"] < 0):
+        raise UserError("search.seed", f"got {s['seed']!r}; allowed: an integer >= 0, or null")
+    if s["startup_trials"] is not None and (not is_int(s["startup_trials"]) or s["startup_trials"] < 0):
+        raise UserError("search.startup_trials", f"got {s['startup_trials']!r}; allowed: an integer >= 0 "
+                        "(Optuna TPE's random start-up trials), or null (a third of num_samples, 2..10)")
+
+
+def validate_resources(r: dict) -> None:
+    if not is_num(r["cpu"]) or r["cpu"] <= 0:
+        raise UserError("resources.cpu", f"got {r['cpu']!r}; allowed: a number of CPUs per trial > 0")
+    gpu = r["gpu"]
+    if not is_num(gpu) or gpu < 0 or (gpu > 1 and not float(gpu).is_integer()):
+        raise UserError("resources.gpu", f"got {gpu!r}; allowed: 0, a fraction of one GPU (0 < gpu <= 1) "
+                        "or a whole number of GPUs per trial")
+
+
+def validate_tracking(t: dict) -> None:
+    if t["uri"] is not None and (not isinstance(t["uri"], str) or not t["uri"].strip()):
+        raise UserError("tracking.uri", f"got {t['uri']!r}; allowed: an MLflow tracking URI string, or null")
+    if not isinstance(t["experiment"], str) or not t["experiment"].strip():
+        raise UserError("tracking.experiment", f"got {t['experiment']!r}; allowed: a non-empty string")
+    for key in ("enabled", "log_checkpoint"):
+        if not isinstance(t[key], bool):
+            raise UserError(f"tracking.{key}", f"got {t[key]!r}; allowed: true, false")
+    if t["uri"] is not None:
+        resolve_uri(t["uri"], ".")  # the scheme is checked here
+
+
+def validate_run(r: dict) -> None:
+    if r["storage"] is not None and (not isinstance(r["storage"], str) or not r["storage"].strip()):
+        raise UserError("run.storage", f"got {r['storage']!r}; allowed: a directory path, or null")
+    name = r["name"]
+    if name is not None:
+        if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
+            raise UserError("run.name", f"got {name!r}; allowed: a directory name (no '/'), or null")
+    if not is_int(r["max_failures"]) or r["max_failures"] < -1:
+        raise UserError("run.max_failures", f"got {r['max_failures']!r}; allowed: an integer >= 0 "
+                        "(retries of a crashed trial), or -1 (retry forever)")

@@ -1,0 +1,57 @@
+"""`--set` overrides of a space file, applied to its raw mapping before validation.
+
+`search.num_samples=4`, `resources.cpu=1`, `run.name=x`, `tracking.uri=...`, `base.epochs=3`,
+`base.data.root=/data/cifar10`, `space.optim.lr={loguniform: [0.01, 0.1]}` (a new distribution),
+`space.trim.p_end=null` (drops that dimension). A key whose first part is not one of the sections is a
+training-config key and means `base.<key>` (`--set epochs=3` == `--set base.epochs=3`). A `base` override
+of a key that is also a space dimension fixes it: the dimension is dropped (a note says so).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Optional, Union
+
+from ..config import flatten, parse_sets
+from ..errors import UserError
+from .schema import SECTION_DEFAULTS, SECTIONS
+
+
+def apply_space_sets(raw: dict, sets: Union[list[str], dict], notes: Optional[list[str]] = None) -> dict:
+    """Apply `--set` overrides to a raw space mapping (see the module docstring for the rules)."""
+    raw = copy.deepcopy(raw)
+    items = parse_sets(sets) if isinstance(sets, list) else dict(sets)
+    for key, value in items.items():
+        section, _, rest = key.partition(".")
+        if section not in SECTIONS:
+            section, rest = "base", key
+        if section in ("base", "space", "search", "resources", "tracking", "run") and not rest:
+            raise UserError(key, f"--set needs a key inside the section, e.g. {section}.<key>=value")
+        target = raw.get(section)
+        if target is None:
+            target = raw[section] = {}
+        if not isinstance(target, dict):
+            raise UserError(section, f"must be a mapping, got {type(target).__name__}")
+        if section == "base":
+            flat = flatten(target)
+            flat[rest] = value
+            raw["base"] = flat
+            dims = raw.get("space")
+            if isinstance(dims, dict) and rest in dims:
+                del dims[rest]
+                if notes is not None:
+                    notes.append(f"--set {key} fixes {rest}: dimension removed from the space")
+        elif section == "space":
+            if value is None:
+                target.pop(rest, None)
+            else:
+                target[rest] = value
+        else:
+            if "." in rest:
+                raise UserError(key, f"unknown key; allowed: {', '.join(_section_keys(section))}")
+            target[rest] = value
+    return raw
+
+
+def _section_keys(section: str) -> list[str]:
+    return list(SECTION_DEFAULTS[section])
