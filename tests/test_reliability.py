@@ -142,7 +142,8 @@ SEARCH_BAD = [
     _bad(["--set", "base.optim.nope=1"], "base.optim.nope"),
     _bad(["--set", "base.epochs=0"], "base.epochs"),
     _bad(["--out", "s3://bucket/runs"], "--out", fragment="remote storage"),
-    _bad(["--resume", "old", "--set", "search.num_samples=3"], "--resume", fragment="differs", setup="old"),
+    _bad(["--resume", "old", "--set", "search.num_samples=3"], "search.num_samples", fragment="cannot apply",
+         setup="old"),
 ]
 
 
@@ -509,6 +510,8 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
         assert new[0]["epoch"] == expected_start[seed] + 1, (seed, [r["epoch"] for r in new])
         assert [r["epoch"] for r in new] == list(range(expected_start[seed] + 1, epochs + 1))
         assert f"warning: trial {trial} went back from" in out, out
+        # the worker's own warning reaches the driver's console, once, with the trial id
+        assert out.count(f"warning: trial {trial}: unreadable checkpoint") == 1, out
 
 
 class _StubCheckpoint:

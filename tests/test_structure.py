@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parent.parent / "tune_hardbatch"
 LAYERS = [
     ("errors", "labels", "metrics", "schedules", "plots", "augment"),
     ("config", "strategies"),
-    ("data", "models", "loop", "train"),
+    ("data", "models", "inputs", "loop", "train"),
     ("spec",),
     ("history", "results"),
     ("console", "live", "report", "tracking"),

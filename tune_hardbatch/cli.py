@@ -50,24 +50,26 @@ def cmd_train(args) -> int:
     from .train import json_safe, run_training
 
     cfg = config_from_file(args.config, args.sets)
+    if args.out:
+        from .spec import check_writable
+
+        check_writable(args.out, "--out")
+    from .inputs import check_inputs
+
+    check_inputs([cfg])  # data, batches and model, one line each: before anything is decoded or trained
     summary = run_training(cfg, args.out, progress=not args.quiet)
     print(json.dumps(json_safe({k: v for k, v in summary.items() if k != "final"})), flush=True)
     return 0
 
 
 def cmd_search(args) -> int:
-    from .spec import check_resources, local_resources, preflight, resolve_run, tracking_uri
-    from .tracking import check_reachable
+    from .spec import prepare_search
 
-    spec, storage, _, _ = resolve_run(args.space, args.sets, args.resume, args.out)  # no Ray before this passes
-    if args.address is None:
-        preflight(spec)
-        check_resources(spec, *local_resources())
-    check_reachable(tracking_uri(spec.tracking, storage)[0])
+    prepared = prepare_search(args.space, args.sets, args.resume, args.out, args.address)  # before Ray
     from .ray_backend import SearchFailed, run_search
 
     try:
-        run_search(args.space, args.sets, address=args.address, resume=args.resume, out=args.out)
+        run_search(prepared=prepared)
     except SearchFailed as exc:
         print(f"search failed: {exc}", file=sys.stderr)
         return 1

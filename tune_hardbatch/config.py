@@ -158,9 +158,10 @@ def apply_overrides(cfg: Config, dotted: dict[str, Any]) -> Config:
     top: dict[str, Any] = {}
     for key, value in dotted.items():
         section, _, name = key.rpartition(".")
-        owner = getattr(cfg, section) if section else cfg
-        if section and not _is_section(section) or not _has_field(owner, name) or _is_section(key):
+        if section and not _is_section(section) or _is_section(key) or \
+                not _has_field(getattr(cfg, section) if section else cfg, name):
             raise UserError(key, unknown_key_message(key))
+        owner = getattr(cfg, section) if section else cfg
         coerced = _coerce(value, _field_type(type(owner), name), key)
         (sections.setdefault(section, {}) if section else top)[name] = coerced
     for section, values in sections.items():
@@ -186,16 +187,26 @@ def flat_dict(cfg: Config) -> dict[str, Any]:
     return flatten(to_dict(cfg))
 
 
+def closest(key: str, candidates) -> Optional[str]:
+    """The candidate most like `key` (a typo's likely meaning), or None when nothing is close."""
+    found = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 def unknown_key_message(key: str) -> str:
     """'unknown key; did you mean X? allowed in <section>: ...' (only the keys of the nearest section)."""
     keys = all_keys()
-    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    close = [c] if (c := closest(key, keys)) else []
     section = key.rpartition(".")[0]
-    siblings = [k for k in keys if k.rpartition(".")[0] == section] if _is_section(section) else \
-        [k for k in keys if "." not in k] + [f.name + ".*" for f in dataclasses.fields(Config)
-                                             if _is_section(f.name)]
+    siblings = [k for k in keys if k.rpartition(".")[0] == section] if _is_section(section) else key_summary()
     hint = f"did you mean {close[0]}? " if close else ""
     return f"unknown key; {hint}allowed{' in ' + section if _is_section(section) else ''}: {', '.join(siblings)}"
+
+
+def key_summary() -> list[str]:
+    """Top-level keys and sections ('seed', ..., 'data.*', 'model.*', ...): what a config takes, briefly."""
+    return [k for k in all_keys() if "." not in k] + [f.name + ".*" for f in dataclasses.fields(Config)
+                                                      if _is_section(f.name)]
 
 
 def all_keys() -> list[str]:

@@ -14,7 +14,7 @@ import time
 from typing import Optional
 
 from .console import format_table, num, short_keys
-from .results import oom_reason
+from .results import ended_fatally, oom_reason
 
 
 def classify(trial) -> str:
@@ -24,7 +24,7 @@ def classify(trial) -> str:
     if status == "ERROR":
         return "failed"
     if status == "TERMINATED":
-        if last.get("oom") == 1:  # out of GPU memory: the trial returned, not retried
+        if ended_fatally(last):  # out of GPU memory or a user error: the trial returned, not retried
             return "failed"
         if last.get("diverged") == 1:
             return "diverged"
@@ -50,6 +50,7 @@ class LiveView:
         self._start = time.time()
         self._last_print = 0.0
         self.final_status: dict[str, str] = {}  # trial id -> Ray status at the end
+        self._warned: set = set()  # (trial id, warning) already shown
 
     def __getstate__(self):  # Ray pickles callbacks into tuner.pkl: no stream
         state = dict(self.__dict__)
@@ -82,10 +83,15 @@ class LiveView:
             self._print(self.render(trials))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        for text in filter(None, str(result.get("warnings") or "").split(" | ")):  # sent once by the worker
+            if (trial.trial_id, text) not in self._warned:
+                self._warned.add((trial.trial_id, text))
+                self._print(f"  warning: {text}" if text.startswith("trial ") else
+                            f"  warning: trial {trial.trial_id}: {text}")
         # a trial that reports fewer back-propagations than before restarted from an older state than its
-        # last report: its latest checkpoint could not be read (the worker fell back; see search.py)
+        # last report: its latest checkpoint could not be read (the worker fell back; see ray_backend.worker)
         before, now = (trial.last_result or {}).get("backprops"), result.get("backprops")
-        if result.get("oom") != 1 and isinstance(before, int) and isinstance(now, int) and now <= before:
+        if not ended_fatally(result) and isinstance(before, int) and isinstance(now, int) and now <= before:
             self._print(f"  warning: trial {trial.trial_id} went back from {before} to {now} back-propagations: "
                         "its latest checkpoint could not be read, so it continues from an earlier checkpoint "
                         "(or from the start)")
@@ -94,6 +100,8 @@ class LiveView:
         last = trial.last_result or {}
         if last.get("oom") == 1:
             self._print(f"  trial {trial.trial_id} failed: {oom_reason(last)}")
+        elif last.get("user_error") == 1:
+            self._print(f"  trial {trial.trial_id} failed (not retried): {last.get('fatal_error')}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self._print(f"  trial {trial.trial_id} crashed; retrying from its last checkpoint: "

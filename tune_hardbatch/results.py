@@ -23,7 +23,7 @@ from .spec import SearchSpec, active_params, decode, trial_config
 
 def trial_status(status: Optional[str], last: dict, error: bool) -> str:
     """finished | stopped_early | diverged | failed (or unfinished for an interrupted search)."""
-    if error or status == "ERROR" or last.get("oom") == 1:  # out of GPU memory: ended, not retried
+    if error or status == "ERROR" or ended_fatally(last):  # out of GPU memory, or a UserError: not retried
         return "failed"
     if last.get("diverged") == 1:
         return "diverged"
@@ -84,12 +84,19 @@ def collect_rows(spec: SearchSpec, results, statuses: dict) -> list[dict]:
             row[f"final_{metric}"] = last.get(metric)
             row[f"best_{metric}"] = best_of(metric, spec.search["mode"])
         row["error"] = _error_line(r.error) if r.error is not None else None
+        if r.error is None and last.get("user_error") == 1:
+            row["error"] = str(last.get("fatal_error", "a user error"))[:300]
         if r.error is None and last.get("oom") == 1:
             row["error"] = oom_reason(last, params.get("optim.batch_size", spec.base_cfg.optim.batch_size),
                                       spec.resources["gpu"])
         row["_params"], row["_active"] = params, active
         rows.append(row)
     return rows
+
+
+def ended_fatally(last: dict) -> bool:
+    """The trial returned after an error that a retry repeats (out of GPU memory, a user error)."""
+    return last.get("oom") == 1 or last.get("user_error") == 1
 
 
 def oom_reason(last: dict, batch_size: Optional[int] = None, gpu: Optional[float] = None) -> str:

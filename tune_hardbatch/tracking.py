@@ -19,7 +19,7 @@ from typing import Optional
 
 from .errors import UserError
 from .labels import strategy_name
-from .spec.uris import default_uri, resolve_uri, tracking_uri  # noqa: F401  (re-exported)
+from .spec.uris import check_reachable, default_uri, resolve_uri, tracking_uri  # noqa: F401  (re-exported)
 
 MAP_FILE = "mlflow_runs.json"
 STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
@@ -43,22 +43,21 @@ def _quiet_client_env() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 
 
-def check_reachable(uri: str) -> None:
-    """A server that cannot be reached at the start is a user error (exit 2) before any trial runs."""
-    if uri is None or not uri.startswith(("http://", "https://")):
-        return
-    import urllib.error
-    import urllib.request
+def check_experiment(uri: str, name: str) -> None:
+    """A tracking experiment of that name that was deleted (MLflow keeps it, and refuses new runs in it)
+    is one error line before Ray starts, not a tracking failure in the middle of the search."""
+    _quiet_client_env()
+    from mlflow.tracking import MlflowClient
 
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
-            if resp.status != 200:
-                raise OSError(f"HTTP {resp.status}")
-    except (OSError, urllib.error.URLError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError("tracking.uri", f"cannot reach the MLflow server at {uri} ({reason}); start it "
-                        "(mlflow server --host 127.0.0.1 --port 5000) or set tracking.uri to a reachable "
-                        "server or a local sqlite:///PATH") from None
+        exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
+    except Exception as exc:  # noqa: BLE001 - an unusable store is the same mistake as an unreachable one
+        raise UserError("tracking.uri", f"cannot use the MLflow tracking store {uri} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    if exp is not None and exp.lifecycle_stage == "deleted":
+        raise UserError("tracking.experiment", f"experiment {name!r} is deleted in {uri}; restore it "
+                        f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or choose another "
+                        "tracking.experiment")
 
 
 def _metrics_of(result: dict) -> dict[str, float]:
@@ -311,7 +310,9 @@ def sync_search(exp_dir: Path) -> dict:
     from .history import load_trials
     from .report import PLOTS, REPORT_FILE, build_report
     from .spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
+    from .spec.lock import check_free
 
+    check_free(exp_dir, "--sync")  # marking a running search's live child runs as finished would be wrong
     spec = load_space(str(exp_dir / SPACE_FILE))
     uri, artifacts = tracking_uri(spec.tracking, str(exp_dir.parent))
     if uri is None:

@@ -27,9 +27,9 @@ from ..config import to_yaml
 from ..console import print_header, print_summary, space_yaml
 from ..errors import UserError
 from ..results import best_row, collect_rows, write_results
-from ..spec import (BEST_FILE, RESULTS_FILE, SearchSpec, StrategyLabel, abs_storage, check_resources, local_resources, preflight,
-                    resolve_run, trial_config, tracking_uri)
-from ..tracking import check_reachable
+from ..spec import (BEST_FILE, RESULTS_FILE, Prepared, SearchSpec, StrategyLabel, abs_storage, check_resources,
+                    lock, prepare_search, trial_config)
+from ..tracking import check_experiment
 from . import ray_private
 from .callbacks import LiveCallback, TrackingCallback, finish_tracking, start_tracking
 from .tuner import new_tuner, restored_tuner
@@ -42,29 +42,28 @@ class SearchFailed(RuntimeError):
 def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional[list[str] | dict] = None,
                address: Optional[str] = None, resume: Optional[str] = None, out: Optional[str] = None,
                callbacks: Union[list, Callable[[SearchSpec, Path], list], None] = None,
-               live_interval_s: float = 10.0, stream=None) -> Path:
+               live_interval_s: float = 10.0, stream=None, prepared: Optional[Prepared] = None) -> Path:
     """Run (or with `resume`, continue) a search; return the path of its results.csv.
 
     `space`: a YAML path, a mapping, or None for the packaged default. `sets`: `--set` overrides.
     `address`: "auto" or "HOST:PORT" joins a Ray cluster; otherwise a local Ray sized to this machine
     (an already initialised Ray in this process is used as it is). `out`: the storage directory.
     `callbacks`: extra `ray.tune.Callback`s, or a function `(spec, experiment_dir) -> [callbacks]`
-    (e.g. MLflow tracking). Raises `UserError` for bad input before anything starts.
+    (e.g. MLflow tracking). `prepared`: the result of `spec.prepare_search` when the caller (the CLI)
+    already ran it. Raises `UserError` for bad input before anything starts.
     """
-    spec, storage, name, resuming = resolve_run(space, sets, resume, out)
-    local = None
-    if address is None:  # everything local is checked before Ray is even imported
-        preflight(spec)
-        local = local_resources()
-        check_resources(spec, *local)
-    tracking = tracking_uri(spec.tracking, storage)
-    check_reachable(tracking[0])  # a tracking server that is down: exit 2 before any trial runs
+    p = prepared or prepare_search(space, sets, resume, out, address)
+    if p.tracking[0] is not None:
+        check_experiment(p.tracking[0], p.spec.tracking["experiment"])
     ray_private.tolerate_pruned_checkpoints()
-    started, concurrency = connect(spec, address, local)
+    started, concurrency = connect(p.spec, p.address, p.local)
+    p.exp_dir.mkdir(parents=True, exist_ok=True)
+    lock.acquire(p.exp_dir)
     try:
-        return _run(spec, Path(storage) / name, resuming, concurrency, callbacks, live_interval_s,
-                    stream or sys.stdout, tracking)
+        return _run(p.spec, p.exp_dir, p.resuming, concurrency, callbacks, live_interval_s,
+                    stream or sys.stdout, p.tracking)
     finally:
+        lock.release(p.exp_dir)
         if started:
             ray.shutdown()
 
@@ -78,7 +77,11 @@ def connect(spec: SearchSpec, address: Optional[str], local: Optional[tuple]) ->
     ray_env(local=False)  # a cluster (or a Ray this process already runs): check against what it has
     started = not ray.is_initialized()
     if started:
-        init_ray(address, None, None)
+        try:
+            init_ray(address, None, None)
+        except ConnectionError as exc:  # e.g. --address auto with no Ray running on this machine
+            raise UserError("--address", f"{str(exc).strip().splitlines()[0][:200]}; start a cluster "
+                            "(ray start --head) or give its HOST:PORT") from None
     try:
         return started, cluster_concurrency(spec)
     except UserError as exc:

@@ -114,5 +114,7 @@ def restored_tuner(spec: SearchSpec, exp_dir: Path, callbacks: list):
         raise UserError("--resume", f"{exp_dir} holds no Ray Tune experiment state to resume")
     tuner = tune.Tuner.restore(str(exp_dir), trainable=wrapped_trainable(spec), resume_unfinished=True,
                                resume_errored=True)
-    ray_private.restored_run_config(tuner).callbacks = callbacks
+    run_config = ray_private.restored_run_config(tuner)
+    run_config.callbacks = callbacks
+    run_config.failure_config = tune.FailureConfig(max_failures=spec.run["max_failures"])  # may change
     return tuner

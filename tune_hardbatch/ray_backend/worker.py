@@ -5,10 +5,11 @@ continues exactly from `ray.tune.get_checkpoint()` when Ray restores it (a retry
 unreadable checkpoint (truncated, corrupt) is skipped with a warning and the trial continues from its
 newest readable earlier checkpoint (Ray keeps two), else from the start. A diverged run (NaN/inf loss)
 reports `diverged: 1` and returns normally: it is not retried. Out of GPU memory
-(`torch.OutOfMemoryError`: the same settings on the same GPU share run out again) likewise: it reports
-its last metrics again with `oom: 1` (no checkpoint) and returns; results.csv lists it as failed with
-the advice. Every report carries `budget_done` (1 once the plan's budget is trained), so a trial that
-ends without it was stopped early by the scheduler.
+(`torch.OutOfMemoryError`: the same settings on the same GPU share run out again) and a `UserError`
+likewise: it reports its last metrics again with `oom: 1` or `user_error: 1` and the `fatal_error` (no
+checkpoint) and returns; results.csv lists it as failed with the reason. Every report carries
+`budget_done` (1 once the plan's budget is trained), so a trial that ends without it was stopped early
+by the scheduler. Warnings of a trial travel with its next report (`warnings`) to the driver's console.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
@@ -24,6 +26,7 @@ import ray
 from ray import tune
 
 from ..config import Config
+from ..errors import UserError
 from ..spec import trial_config
 from . import ray_private
 from .faults import CRASH_ENV, CrashHook
@@ -49,15 +52,49 @@ def cached_dataset(cfg: Config, device):
     return dataset
 
 
-def load_checkpoint(checkpoint, trial_id: str) -> Optional[dict]:
+class TrialWarnings:
+    """Warnings of one trial, each sent once with its next report (`warnings`), so that the driver's
+    console shows them (workers' own output is not forwarded: log_to_driver is off). Python warnings
+    raised while the trial trains are collected too."""
+
+    def __init__(self):
+        self.pending: list[str] = []
+        self.seen: set[str] = set()
+        self._saved = None
+
+    def add(self, text: str) -> None:
+        print(f"warning: {text}", file=sys.stderr, flush=True)  # the worker's log keeps it too
+        if text not in self.seen:
+            self.seen.add(text)
+            self.pending.append(text)
+
+    def take(self) -> dict:
+        """`{"warnings": "a | b"}` for the next report (empty when there is nothing new)."""
+        out = {"warnings": " | ".join(self.pending)} if self.pending else {}
+        self.pending = []
+        return out
+
+    def __enter__(self):
+        self._saved = warnings.showwarning
+        warnings.showwarning = lambda message, category, *args, **kwargs: self.add(
+            f"{category.__name__}: {message}")
+        return self
+
+    def __exit__(self, *exc):
+        warnings.showwarning = self._saved
+
+
+def load_checkpoint(checkpoint, trial_id: str, warn=None) -> Optional[dict]:
     """The trainer state in a trial's checkpoint, or None (start afresh).
 
     A checkpoint that cannot be read (truncated, corrupt, gone) is skipped with a warning on the worker's
     stderr: the newest readable earlier checkpoint of the trial is used instead, else the trial starts
     from the beginning. Its next report then repeats an epoch, which the live view reports on the
-    driver's console.
+    driver's console. `warn`: where the warning goes (default: the worker's stderr).
     """
     import torch
+
+    warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
 
     def load(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)
@@ -74,11 +111,11 @@ def load_checkpoint(checkpoint, trial_id: str) -> Optional[dict]:
         except Exception as exc:
             problems.append(f"{path / CHECKPOINT_FILE} ({short_error(exc)})")
             continue
-        print(f"warning: trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; continuing from "
-              f"{path.name} (epoch {state['position']['epoch']})", file=sys.stderr, flush=True)
+        warn(f"trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; continuing from {path.name} "
+             f"(epoch {state['position']['epoch']})")
         return state
-    print(f"warning: trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; no earlier one readable: "
-          "starting the trial from the beginning", file=sys.stderr, flush=True)
+    warn(f"trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; no earlier one readable: starting "
+         "the trial from the beginning")
     return None
 
 
@@ -112,19 +149,19 @@ def _prepare(cfg: Config, setup: dict):
     return device
 
 
-def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str) -> None:
+def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, notes: TrialWarnings) -> None:
     """Resume from Ray's checkpoint if any, then report (with a checkpoint) once per epoch."""
     import torch
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, trial_id)
+        state = load_checkpoint(checkpoint, trial_id, warn=notes.add)
         if state is not None:
             trainer.load_state_dict(state)
     for report in trainer.run():
         if crash is not None:
             crash.check(report["epoch"], trial_id, trainer.total_epochs, trainer.cfg.optim.batch_size)
-        metrics = dict(report)
+        metrics = {**report, **notes.take()}
         metrics["budget_done"] = int(trainer.pos.finished and not trainer.pos.diverged)
         metrics["node_id"] = node_id  # which Ray node ran it (clusters)
         with tempfile.TemporaryDirectory(prefix="tune-hardbatch-ckpt-") as d:
@@ -135,6 +172,8 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str) -> 
 def trainable(config: dict, setup: dict) -> None:
     """One trial (see the module docstring); `setup` holds the base config, dims, resources, test hook.
 
+    A `UserError` inside a trial (data a worker node cannot see, say) ends it `failed` with its one line,
+    like running out of GPU memory: the same config fails again, so it is not retried.
     Test hook: `setup["crash"]` (the driver's `TUNE_HARDBATCH_TEST_CRASH`, else the worker's), e.g.
     "epoch=3,marker=/abs/dir": see `faults.CrashHook`. Never set it outside tests.
     """
@@ -148,22 +187,26 @@ def trainable(config: dict, setup: dict) -> None:
     crash_text = setup.get("crash") or os.environ.get(CRASH_ENV)
     crash = CrashHook(crash_text) if crash_text else None
     node_id = ray.get_runtime_context().get_node_id()
-    trainer, oom = None, None
-    try:
-        trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
-        _train(trainer, crash, trial_id, node_id)
-    except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
-        oom = short_error(exc)
-    if oom is not None:  # outside the handler: the exception's frames (and their tensors) are freed
-        _report_oom(trainer, oom, device, cfg, setup["gpu"], trial_id, node_id)
+    trainer, end = None, None
+    with TrialWarnings() as notes:
+        try:
+            trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
+            _train(trainer, crash, trial_id, node_id, notes)
+        except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
+            end = {"oom": 1, "fatal_error": f"{short_error(exc)} (optim.batch_size {cfg.optim.batch_size}, "
+                                      f"resources.gpu {setup['gpu']:g})"}
+        except UserError as exc:
+            end = {"user_error": 1, "fatal_error": str(exc)}
+        if end is not None:  # outside the handler: the exception's frames (and their tensors) are freed
+            _report_end(trainer, end, device, trial_id, node_id, notes)
 
 
-def _report_oom(trainer, oom: str, device, cfg: Config, gpu: float, trial_id: str, node_id: str) -> None:
+def _report_end(trainer, end: dict, device, trial_id: str, node_id: str, notes: TrialWarnings) -> None:
+    """The last report of a trial that cannot go on (`oom` or `user_error`, and `fatal_error`): not retried."""
     import torch
 
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    print(f"error: trial {trial_id}: {oom} (optim.batch_size {cfg.optim.batch_size}, "
-          f"resources.gpu {gpu:g}); not retried", file=sys.stderr, flush=True)
+    print(f"error: trial {trial_id}: {end['fatal_error']}; not retried", file=sys.stderr, flush=True)
     last = trainer.history[-1] if trainer is not None and trainer.history else _no_report(trainer)
-    tune.report({**last, "budget_done": 0, "node_id": node_id, "oom": 1})
+    tune.report({**last, **notes.take(), "budget_done": 0, "node_id": node_id, **end})

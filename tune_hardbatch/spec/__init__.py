@@ -11,7 +11,8 @@ The rooms, in dependency order:
 - `sets`: `--set` overrides of a space file;
 - `load`: `load_space` / `validate_space` -> `SearchSpec`;
 - `resources`: a trial's resources against this machine or a cluster;
-- `resume`: the storage directory and name of a search, and `--resume`.
+- `resume`: the storage directory and name of a search, and `--resume`; `lock`: which driver runs it;
+- `prepare`: everything `search` checks before Ray starts, in order of cost.
 
 Everything is checked before Ray starts: keys, types, the bounds of every distribution against the config
 rules, and the resources against the machine (or the cluster given by `--address`). Each problem is one
@@ -20,13 +21,15 @@ rules, and the resources against the machine (or the cluster given by `--address
 
 from .dims import Dim, DefineByRun, StrategyLabel, active_params, decode, encode, is_active, trial_config
 from .load import SearchSpec, load_space, validate_space
+from .prepare import Prepared, prepare_search
 from .resources import check_resources, local_resources, preflight
 from .resume import abs_storage, check_writable, resolve_run
 from .schema import BEST_FILE, DEFAULT_SPACE, RESULTS_FILE, SPACE_DIR, SPACE_FILE, STATUSES
 from .sets import apply_space_sets
-from .uris import resolve_uri, tracking_uri
+from .uris import check_reachable, resolve_uri, tracking_uri
 
-__all__ = ["BEST_FILE", "DEFAULT_SPACE", "DefineByRun", "Dim", "RESULTS_FILE", "SPACE_DIR", "SPACE_FILE",
-           "STATUSES", "SearchSpec", "StrategyLabel", "abs_storage", "active_params", "apply_space_sets",
-           "check_resources", "check_writable", "decode", "encode", "is_active", "load_space", "local_resources",
-           "preflight", "resolve_run", "resolve_uri", "tracking_uri", "trial_config", "validate_space"]
+__all__ = ["abs_storage", "active_params", "apply_space_sets", "BEST_FILE", "check_reachable",
+           "check_resources", "check_writable", "decode", "DEFAULT_SPACE", "DefineByRun", "Dim", "encode",
+           "is_active", "load_space", "local_resources", "preflight", "prepare_search", "Prepared",
+           "resolve_run", "resolve_uri", "RESULTS_FILE", "SearchSpec", "SPACE_DIR", "SPACE_FILE", "STATUSES",
+           "StrategyLabel", "tracking_uri", "trial_config", "validate_space"]

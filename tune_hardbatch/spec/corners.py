@@ -19,13 +19,27 @@ from .dims import Dim, is_active, sampling_order
 MAX_CORNERS = 20000  # corner combinations validated exhaustively up to this many
 
 
-def validate_corners(base: Config, dims: list[Dim]) -> float:
-    """Build and validate every combination of corner values; return the largest epoch-equivalent budget.
+def validate_corners(base: Config, dims: list[Dim]) -> tuple[float, list[tuple[dict, Config]]]:
+    """Build and validate every combination of corner values: (the largest epoch-equivalent budget, the
+    distinct corners as (active values, config)).
 
     Inactive parameters are skipped exactly as in a trial. Above `MAX_CORNERS` combinations, each
     dimension's corners are checked with the other dimensions at their first corner.
     """
-    dims = sampling_order(dims)
+    budget, corners = float(base.epochs), []
+    for values in _corner_values(base, sampling_order(dims)):
+        try:
+            cfg = apply_overrides(base, values)
+            validate(cfg)
+        except UserError as exc:
+            raise corner_error(exc, values, dims) from None
+        budget = max(budget, plan_budget(cfg))
+        corners.append((values, cfg))
+    return budget, corners
+
+
+def _corner_values(base: Config, dims: list[Dim]) -> Iterable[dict]:
+    """Each distinct combination of the dimensions' corner values that a trial could apply."""
     corners = [d.corners() for d in dims]
     total = math.prod(len(c) for c in corners)
     if total <= MAX_CORNERS:
@@ -33,26 +47,19 @@ def validate_corners(base: Config, dims: list[Dim]) -> float:
     else:
         first = [c[0] for c in corners]
         combos = (tuple(first[:i] + [v] + first[i + 1:]) for i, c in enumerate(corners) for v in c)
-    budget, seen = float(base.epochs), set()
+    seen = set()
     for combo in combos:
         values: dict = {}
         for dim, value in zip(dims, combo):
             if is_active(dim.key, values, base):
                 values[dim.key] = value
         marker = json.dumps(values, sort_keys=True, default=str)
-        if marker in seen:
-            continue
-        seen.add(marker)
-        try:
-            cfg = apply_overrides(base, values)
-            validate(cfg)
-        except UserError as exc:
-            raise _corner_error(exc, values, dims) from None
-        budget = max(budget, plan_budget(cfg))
-    return budget
+        if marker not in seen:
+            seen.add(marker)
+            yield values
 
 
-def _corner_error(exc: UserError, values: dict, dims: list[Dim]) -> UserError:
+def corner_error(exc: UserError, values: dict, dims: list[Dim]) -> UserError:
     message = str(exc)[len(exc.key) + 2:] if exc.key and str(exc).startswith(f"{exc.key}: ") else str(exc)
     by_key = {d.key: d for d in dims}
     others = {k: v for k, v in values.items() if k != exc.key}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import typing
 
-from ..config import Config, all_keys, apply_overrides
+from ..config import Config, all_keys, apply_overrides, closest
 from ..errors import UserError
 from .dims import Dim, encode, decode
 from .schema import KINDS
@@ -34,7 +34,9 @@ def parse_dims(space, searcher: str) -> list[Dim]:
     for key, spec in space.items():
         where = f"space.{key}"
         if key not in config_keys:
-            raise UserError(where, f"unknown config key; allowed: {', '.join(config_keys)}")
+            hint = closest(key, config_keys)
+            raise UserError(where, f"unknown config key; {f'did you mean space.{hint}? ' if hint else ''}"
+                            f"allowed: {', '.join(config_keys)}")
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in KINDS:
             raise UserError(where, f"got {spec!r}; allowed: {USAGE}")
         kind, args = next(iter(spec.items()))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from ..config import Config, build_config, flatten, load_yaml
+from ..config import Config, build_config, closest, flatten, load_yaml
 from ..errors import UserError
 from . import sections
 from .corners import validate_corners
@@ -49,6 +49,7 @@ class SearchSpec:
     run: dict
     budget: float  # largest epoch-equivalent budget of any trial: ASHA's max_t
     num_trials: int  # trials the search will run
+    corners: list = field(default_factory=list)  # (active space values, Config) of every corner
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -95,7 +96,9 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
     """Check every section of a raw space mapping; return the validated `SearchSpec`."""
     unknown = [k for k in raw if k not in SECTIONS]
     if unknown:
-        raise UserError(str(unknown[0]), f"unknown section; allowed: {', '.join(SECTIONS)}")
+        hint = closest(str(unknown[0]), SECTIONS)
+        raise UserError(str(unknown[0]), f"unknown section; {f'did you mean {hint}? ' if hint else ''}"
+                        f"allowed: {', '.join(SECTIONS)}")
     base_flat, base_cfg = _validate_base(raw.get("base"))
     search = sections.section(raw, "search", SEARCH_DEFAULTS)
     resources = sections.section(raw, "resources", RESOURCE_DEFAULTS)
@@ -106,10 +109,8 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
     sections.validate_tracking(tracking)
     sections.validate_run(run)
     dims = parse_dims(raw.get("space"), search["searcher"])
-    budget = validate_corners(base_cfg, dims)
-    if search["scheduler"] == "asha" and search["grace_period"] > budget:
-        raise UserError("search.grace_period", f"got {search['grace_period']}, more than the budget of "
-                        f"{budget:g} epoch-equivalents; allowed: 0 < grace_period <= {budget:g}")
+    budget, corners = validate_corners(base_cfg, dims)
+    _check_search_against_space(search, budget, corners)
     if search["searcher"] == "grid":
         num_trials = math.prod(len(d.values) for d in dims)
     else:
@@ -119,7 +120,24 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
                 "resources": resources, "tracking": tracking, "run": run}
     return SearchSpec(question=question, source=source, raw=resolved, base_flat=base_flat, base_cfg=base_cfg,
                       dims=dims, search=search, resources=resources, tracking=tracking, run=run,
-                      budget=budget, num_trials=num_trials)
+                      budget=budget, num_trials=num_trials, corners=corners)
+
+
+def _check_search_against_space(search: dict, budget: float, corners: list) -> None:
+    """What the search section asks of the trials must be possible in every corner of the space."""
+    if search["scheduler"] == "asha" and search["grace_period"] > budget:
+        raise UserError("search.grace_period", f"got {search['grace_period']}, more than the budget of "
+                        f"{budget:g} epoch-equivalents; allowed: 0 < grace_period <= {budget:g}")
+    configs = [cfg for _, cfg in corners]
+    if search["metric"] == "epochs_to_target" and any(c.target_top1 is None for c in configs):
+        raise UserError("search.metric", "epochs_to_target is NaN for every trial without a target: set "
+                        "base.target_top1 (a test top-1 in %), or choose another metric")
+    patience = max(c.convergence.patience for c in configs)
+    if search["metric"] == "convergence_epoch" and search["scheduler"] == "asha" and \
+            search["grace_period"] < patience + 1:
+        raise UserError("search.grace_period", f"got {search['grace_period']:g}: convergence_epoch is NaN until "
+                        f"convergence.patience ({patience}) reports after it, so ASHA would compare NaNs; "
+                        f"allowed: grace_period >= {patience + 1}, or search.scheduler fifo")
 
 
 def _rekey(exc: UserError, prefix: str) -> UserError:

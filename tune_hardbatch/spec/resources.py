@@ -61,9 +61,35 @@ def check_resources(spec: SearchSpec, cpus: float, gpus: float, where: str = "th
     return spec.search["max_concurrent"] or fits
 
 
-def preflight(spec: SearchSpec) -> None:
-    """Local checks of the data location (a cluster's workers may see other paths)."""
-    d = spec.base_cfg.data
-    if d.name == "imagefolder" and d.root is not None and not os.path.isdir(d.root):
-        raise UserError("base.data.root", f"{d.root} does not exist; point it at the image folder "
-                        "(ROOT/train/<class>/*, ROOT/test/<class>/*) with --set base.data.root=ROOT")
+def preflight(spec: SearchSpec, local: bool = True) -> float:
+    """Data, batches and model of every corner of the space (`inputs.check_inputs`), before Ray starts;
+    returns the seconds it took. `local` False (a cluster): data this machine cannot see is skipped.
+
+    Builds each distinct model once on the CPU (this imports torch and timm, so it runs after the fast
+    checks). An error names the key, with the corner's space values when there are any.
+    """
+    import time
+
+    from ..inputs import InputChecker
+    from .corners import corner_error
+
+    start = time.perf_counter()
+    checker = InputChecker(local)
+    try:
+        checker.check(spec.base_cfg)
+    except UserError as exc:
+        raise UserError(f"base.{exc.key}", _message(exc)) from None
+    for values, cfg in spec.corners:
+        try:
+            checker.check(cfg)
+        except UserError as exc:
+            if exc.key in values:
+                raise corner_error(exc, values, spec.dims) from None
+            where = f" (with {', '.join(f'{k}={v!r}' for k, v in values.items())})" if values else ""
+            raise UserError(f"base.{exc.key}", f"{_message(exc)}{where}") from None
+    return time.perf_counter() - start
+
+
+def _message(exc: UserError) -> str:
+    text = str(exc)
+    return text[len(exc.key) + 2:] if exc.key and text.startswith(f"{exc.key}: ") else text

@@ -15,25 +15,38 @@ from pathlib import Path
 
 from ..errors import UserError
 from .load import SearchSpec, load_space
+from .lock import check_free
 from .schema import SPACE_FILE
 
 
 def resolve_run(space, sets, resume, out) -> tuple[SearchSpec, str, str, bool]:
     """The spec, absolute storage directory, run name and whether this resumes an existing search."""
-    if resume is None:
-        spec = load_space(space, sets)
-        storage = abs_storage(out or spec.run["storage"] or "tune_results", "--out" if out else "run.storage")
-        name = spec.run["name"] or default_name(spec)
-        if (Path(storage) / name).exists():
-            raise UserError("run.name", f"{Path(storage) / name} already exists; continue it with "
-                            f"--resume {name}, or choose another run.name")
-        check_writable(storage, "--out" if out else "run.storage")
-        spec.run["storage"], spec.run["name"] = storage, name
-        spec.raw["run"] = dict(spec.run)
-        return spec, storage, name, False
-    given = space is not None or bool(sets)
-    new = load_space(space, sets) if given else None
-    storage = abs_storage(out or (new.run["storage"] if new else None) or "tune_results", "--out" if out else "run.storage")
+    if resume is not None:
+        return _resume(space, sets, resume, out)
+    spec = load_space(space, sets)
+    storage = abs_storage(out or spec.run["storage"] or "tune_results", "--out" if out else "run.storage")
+    name = spec.run["name"] or default_name(spec)
+    if (Path(storage) / name).exists():
+        raise UserError("run.name", f"{Path(storage) / name} already exists; continue it with "
+                        f"--resume {name}, or choose another run.name")
+    check_writable(storage, "--out" if out else "run.storage")
+    spec.run["storage"], spec.run["name"] = storage, name
+    spec.raw["run"] = dict(spec.run)
+    return spec, storage, name, False
+
+
+RESUME_CHANGEABLE = ("run.max_failures",)  # what --resume may change; everything else must stay as it was
+
+
+def _resume(space, sets, resume: str, out) -> tuple[SearchSpec, str, str, bool]:
+    """`--resume NAME`: the saved space, with the overrides that may change applied (others refused).
+
+    SPACE and --set are compared with what NAME was started with (no SPACE: --set applies to the saved
+    space), so the same command plus --resume continues it as it was.
+    """
+    given = load_space(space, sets) if space is not None else None
+    storage = abs_storage(out or (given.run["storage"] if given else None) or "tune_results",
+                          "--out" if out else "run.storage")
     exp_dir = Path(storage) / resume
     saved_path = exp_dir / SPACE_FILE
     if not saved_path.is_file():
@@ -42,14 +55,39 @@ def resolve_run(space, sets, resume, out) -> tuple[SearchSpec, str, str, bool]:
         raise UserError("--resume", f"no search named {resume!r} under {storage}"
                         + (f"; found: {', '.join(found)}" if found else ""))
     check_writable(str(exp_dir), "--resume")
+    check_free(exp_dir, "--resume")
     saved = load_space(str(saved_path))
-    saved.question = (new.question if new else "") or saved.question
-    if new is not None:
-        for section in ("base", "space", "search", "resources"):
-            if new.raw[section] != saved.raw[section]:
-                raise UserError("--resume", f"the space's {section} differs from the one {resume!r} was started "
-                                "with; resume with the same SPACE and --set, or with neither")
+    changed = given if given is not None else (load_space(str(saved_path), sets) if sets else None)
+    if changed is not None:
+        _apply_changes(saved, changed, resume, from_space=given is not None)
+    saved.question = (given.question if given else "") or saved.question
     return saved, storage, resume, True
+
+
+def _apply_changes(saved: SearchSpec, changed: SearchSpec, resume: str, from_space: bool) -> None:
+    """Differences on --resume: applied when the key may change (RESUME_CHANGEABLE), refused otherwise."""
+    for key, old, new in _differences(saved.raw, changed.raw):
+        if key in ("run.name", "run.storage") and (new is None or (key == "run.storage" and
+                                                           abs_storage(new) == old)):
+            continue  # NAME and --out locate the search; a space file's null means "the default"
+        if key not in RESUME_CHANGEABLE:
+            what = f"the space gives {key} = {new!r}" if from_space else f"--set {key}={new!r} cannot apply"
+            raise UserError(key, f"--resume {resume} continues the search as it was started ({key} = {old!r}): "
+                            f"{what}; allowed on --resume: {', '.join(RESUME_CHANGEABLE)} (or start a new search)")
+        section, _, name = key.partition(".")
+        getattr(saved, section)[name] = new
+        saved.raw[section][name] = new
+        saved.notes.append(f"--resume applies {key} = {new!r} (was {old!r})")
+
+
+def _differences(a: dict, b: dict, prefix: str = ""):
+    """(dotted key, value in a, value in b) wherever two nested mappings differ."""
+    for key in sorted(set(a) | set(b), key=str):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            yield from _differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            yield f"{prefix}{key}", x, y
 
 
 def abs_storage(path: str, key: str = "run.storage") -> str:

@@ -19,8 +19,9 @@ SEARCHERS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")
 METRICS = ("test_top1", "test_top5", "test_loss", "train_top1", "train_loss", "convergence_epoch",
            "epochs_to_target")
+MINIMISED = ("test_loss", "train_loss", "convergence_epoch", "epochs_to_target")  # the others are maximised
 SEARCH_DEFAULTS = {"searcher": "optuna", "scheduler": "asha", "num_samples": None, "max_concurrent": None,
-                   "metric": "test_top1", "mode": "max", "grace_period": 1, "reduction_factor": 2, "seed": 0,
+                   "metric": "test_top1", "mode": None, "grace_period": 1, "reduction_factor": 2, "seed": 0,
                    "startup_trials": None}
 RESOURCE_DEFAULTS = {"cpu": 1, "gpu": 0}
 TRACKING_DEFAULTS = {"enabled": True, "uri": None, "experiment": "tune-hardbatch", "log_checkpoint": False}

@@ -6,7 +6,7 @@
       num_samples: null         # null = 12 (optuna, random; random runs grid x num_samples), 1 (grid: only 1)
       max_concurrent: null      # null = as many trials as the resources fit
       metric: test_top1         # test_top1 | test_top5 | test_loss | train_top1 | train_loss | ...
-      mode: max                 # max | min
+      mode: null                # max | min; null: min for losses and epochs, max for accuracies
       grace_period: 1           # ASHA: epoch-equivalents before a trial can be stopped (<= the budget)
       reduction_factor: 2       # ASHA: > 1
       seed: 0                   # Optuna TPE / random sampling seed (null: unseeded)
@@ -23,9 +23,10 @@
 
 from __future__ import annotations
 
+from ..config import closest
 from ..errors import UserError
 from .distributions import is_int, is_num
-from .schema import METRICS, SCHEDULERS, SEARCHERS
+from .schema import METRICS, MINIMISED, SCHEDULERS, SEARCHERS
 from .uris import resolve_uri
 
 
@@ -37,7 +38,9 @@ def section(raw: dict, name: str, defaults: dict) -> dict:
         raise UserError(name, f"must be a mapping with keys {', '.join(defaults)}, got {type(given).__name__}")
     unknown = [k for k in given if k not in defaults]
     if unknown:
-        raise UserError(f"{name}.{unknown[0]}", f"unknown key; allowed: {', '.join(defaults)}")
+        hint = closest(f"{name}.{unknown[0]}", [f"{name}.{k}" for k in defaults])
+        raise UserError(f"{name}.{unknown[0]}", f"unknown key; {f'did you mean {hint}? ' if hint else ''}"
+                        f"allowed: {', '.join(defaults)}")
     return {**defaults, **given}
 
 
@@ -58,8 +61,14 @@ def validate_search(s: dict) -> None:
                         "or null (as many as the resources fit)")
     if s["metric"] not in METRICS:
         raise UserError("search.metric", f"got {s['metric']!r}; allowed: {', '.join(METRICS)}")
+    natural = "min" if s["metric"] in MINIMISED else "max"
+    if s["mode"] is None:  # inferred: losses and epochs are minimised, accuracies maximised
+        s["mode"] = natural
     if s["mode"] not in ("max", "min"):
-        raise UserError("search.mode", f"got {s['mode']!r}; allowed: max, min")
+        raise UserError("search.mode", f"got {s['mode']!r}; allowed: max, min (or null: {natural} for {s['metric']})")
+    if s["mode"] != natural:
+        raise UserError("search.mode", f"got {s['mode']} for {s['metric']}, which is better when "
+                        f"{'smaller' if natural == 'min' else 'larger'}; allowed: {natural} (or leave mode out)")
     if not is_num(s["grace_period"]) or s["grace_period"] <= 0:
         raise UserError("search.grace_period", f"got {s['grace_period']!r}; allowed: a number of "
                         "epoch-equivalents > 0")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Optional, Union
 
-from ..config import flatten, parse_sets
+from ..config import all_keys, closest, flatten, key_summary, parse_sets
 from ..errors import UserError
 from .schema import SECTION_DEFAULTS, SECTIONS
 
@@ -24,6 +24,7 @@ def apply_space_sets(raw: dict, sets: Union[list[str], dict], notes: Optional[li
     for key, value in items.items():
         section, _, rest = key.partition(".")
         if section not in SECTIONS:
+            _check_base_key(key)
             section, rest = "base", key
         if section in ("base", "space", "search", "resources", "tracking", "run") and not rest:
             raise UserError(key, f"--set needs a key inside the section, e.g. {section}.<key>=value")
@@ -47,11 +48,28 @@ def apply_space_sets(raw: dict, sets: Union[list[str], dict], notes: Optional[li
             else:
                 target[rest] = value
         else:
-            if "." in rest:
-                raise UserError(key, f"unknown key; allowed: {', '.join(_section_keys(section))}")
+            if "." in rest or rest not in SECTION_DEFAULTS[section]:
+                raise UserError(key, unknown_space_key(section, rest))
             target[rest] = value
     return raw
 
 
-def _section_keys(section: str) -> list[str]:
-    return list(SECTION_DEFAULTS[section])
+def space_keys() -> list[str]:
+    """Every dotted key a space file takes outside `space`: section keys and training-config keys."""
+    return [f"{s}.{k}" for s, keys in SECTION_DEFAULTS.items() for k in keys] + all_keys()
+
+
+def unknown_space_key(section: str, name: str) -> str:
+    """'unknown key; did you mean search.num_samples? allowed: ...' for a key of a space section."""
+    hint = closest(f"{section}.{name}", [f"{section}.{k}" for k in SECTION_DEFAULTS[section]])
+    return (f"unknown key; {f'did you mean {hint}? ' if hint else ''}allowed in {section}: "
+            f"{', '.join(SECTION_DEFAULTS[section])}")
+
+
+def _check_base_key(key: str) -> None:
+    """A key outside the sections means `base.<key>`: it must then be a training-config key."""
+    if key in all_keys():
+        return
+    hint = closest(key, space_keys())
+    raise UserError(key, f"unknown key; {f'did you mean {hint}? ' if hint else ''}allowed: a section key "
+                    f"({', '.join(f'{s}.*' for s in SECTIONS)}) or a training-config key ({', '.join(key_summary())})")

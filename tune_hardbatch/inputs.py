@@ -1,0 +1,151 @@
+"""What a training config needs of its data and model, checked before anything trains.
+
+`check_inputs(configs)` answers, for each distinct data and model of the configs (a `train` run, or every
+corner of a search space before Ray starts), with one `UserError` naming the key:
+- the data is where the config says (an image folder's train/ and test/, torchvision's files);
+- every stage has at least one full batch (`optim.batch_size` x the stage's multiplier <= its samples);
+- the model takes the input: it is built once on the CPU and runs one forward pass (eval mode, no
+  gradient) at the configured size, so a timm model with a fixed input size, or an image too small for
+  a network's downsampling, is one line instead of a traceback in every trial.
+Shapes and sizes come from each dataset's known layout or the folder's listing: nothing is decoded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from .config import Config, DataConfig
+from .errors import UserError
+from .strategies.plan import make_plan, stage_sizes
+
+# (training samples, channels, height, width, classes) of the datasets with a fixed layout
+KNOWN = {"digits": (1437, 1, 8, 8, 10), "cifar10": (50000, 3, 32, 32, 10), "cifar100": (50000, 3, 32, 32, 100),
+         "mnist": (60000, 1, 28, 28, 10), "fashion_mnist": (60000, 1, 28, 28, 10),
+         "svhn": (73257, 3, 32, 32, 10), "stl10": (5000, 3, 96, 96, 10)}
+TV_FILES = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "mnist": "MNIST/raw",
+            "fashion_mnist": "FashionMNIST/raw", "svhn": "train_32x32.mat", "stl10": "stl10_binary"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    num_train: int  # after data.train_limit
+    channels: int
+    height: int
+    width: int
+    classes: int
+
+
+def data_shape(d: DataConfig, local: bool = True) -> Optional[Shape]:
+    """The shape of a dataset without decoding it; None when its files are not visible here (`local`
+    False: a cluster's workers may see other paths)."""
+    if d.name == "synthetic":
+        c, h, w = d.synthetic_shape
+        return _limited(Shape(d.synthetic_train, c, h, w, d.synthetic_classes), d)
+    if d.name in KNOWN:
+        if d.name != "digits" and not d.download and not _tv_present(d):
+            if local:
+                raise UserError("data.root", f"{d.name} not found under {_root(d)}; put the torchvision files "
+                                f"there (e.g. {_root(d)}/{TV_FILES[d.name]}) or set data.download=true when online")
+            return None
+        return _limited(Shape(*KNOWN[d.name]), d)
+    return _imagefolder_shape(d, local)
+
+
+def _root(d: DataConfig) -> str:
+    from .data import DEFAULT_ROOT
+
+    return os.path.abspath(os.path.expanduser(d.root if d.root is not None else DEFAULT_ROOT))
+
+
+def _tv_present(d: DataConfig) -> bool:
+    return os.path.exists(os.path.join(_root(d), TV_FILES[d.name]))
+
+
+def _limited(shape: Shape, d: DataConfig) -> Shape:
+    n = min(shape.num_train, d.train_limit) if d.train_limit else shape.num_train
+    return Shape(n, shape.channels, shape.height, shape.width, shape.classes)
+
+
+def _imagefolder_shape(d: DataConfig, local: bool) -> Optional[Shape]:
+    from .data import _listing, _split_dirs
+
+    if not local and (d.root is None or not os.path.isdir(d.root)):
+        return None
+    train_dir, test_dir = _split_dirs(_root(d))
+    samples, classes = _listing(train_dir)
+    _listing(test_dir)  # a test/ (or val/) split without images is the same mistake
+    if d.image_size:
+        h = w = d.image_size
+    else:
+        from PIL import Image
+
+        try:
+            with Image.open(samples[0][0]) as img:  # reads the header only
+                w, h = img.size
+        except Exception as exc:  # the same words as the decoder's (data._decode_one)
+            raise UserError("data.root", f"cannot read image {samples[0][0]}: {exc}") from None
+    return _limited(Shape(len(samples), 3, h, w, len(classes)), d)
+
+
+def check_batches(cfg: Config, shape: Shape) -> None:
+    """Every step-wise stage (or the whole training set) holds at least one full batch."""
+    plan = make_plan(cfg)
+    for st, size in zip(plan, stage_sizes(shape.num_train, plan)):
+        batch = cfg.optim.batch_size * st.batch_multiplier
+        if size < batch:
+            where = f"step-wise stage {st.index + 1} ({size} of {shape.num_train} samples)" if len(plan) > 1 \
+                else f"the training set ({size} samples{' after data.train_limit' if cfg.data.train_limit else ''})"
+            raise UserError("optim.batch_size", f"a batch of {batch} is larger than {where}; allowed: a batch "
+                            "size that gives at least one full batch in every stage")
+
+
+def check_model(cfg: Config, shape: Shape) -> None:
+    """Build the model on the CPU and run one forward pass at the configured input size."""
+    import torch
+
+    from .models import create_model
+
+    side = cfg.data.image_size or shape.width
+    h, w = (cfg.data.image_size,) * 2 if cfg.data.image_size else (shape.height, shape.width)
+    model = create_model(cfg.model, shape.classes, shape.channels, side).eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, shape.channels, h, w))
+    except Exception as exc:  # timm's assertions, too-small feature maps, shape mismatches
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError("model.name", f"{cfg.model.name} cannot take {shape.channels}x{h}x{w} input ({text}); "
+                        "allowed: a model that fits this input size, or another data.image_size") from None
+    if tuple(out.shape) != (1, shape.classes):
+        raise UserError("model.name", f"{cfg.model.name} gives outputs of shape {tuple(out.shape)} for one "
+                        f"{shape.channels}x{h}x{w} image, not (1, {shape.classes}); allowed: a classifier")
+
+
+class InputChecker:
+    """`check(cfg)` for many configs: each dataset is looked at once and each distinct model built once."""
+
+    def __init__(self, local: bool = True):
+        self.local = local
+        self.shapes: dict = {}
+        self.built: set = set()
+
+    def check(self, cfg: Config) -> None:
+        if cfg.data not in self.shapes:
+            self.shapes[cfg.data] = data_shape(cfg.data, self.local)
+        shape = self.shapes[cfg.data]
+        if shape is None:
+            return
+        check_batches(cfg, shape)
+        key = (cfg.model, cfg.data.image_size, shape)
+        if key not in self.built:
+            check_model(cfg, shape)
+            self.built.add(key)
+
+
+def check_inputs(configs: Iterable[Config], local: bool = True) -> int:
+    """Data, batches and model of each config; returns how many distinct models were built."""
+    checker = InputChecker(local)
+    for cfg in configs:
+        checker.check(cfg)
+    return len(checker.built)

@@ -1,0 +1,70 @@
+"""Everything `search` checks before Ray starts, in order of cost: one `UserError` line for any mistake.
+
+`prepare_search` resolves the space, storage and name (or the search to resume), checks the resources
+against this machine, the `--address` of a cluster (something must answer there), the tracking server,
+that no other driver runs the search, and then the data and models of every corner of the space
+(`resources.preflight`: this one imports torch and timm, so it comes last).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..errors import UserError
+from .load import SearchSpec
+from .resources import check_resources, local_resources, preflight
+from .resume import resolve_run
+from .uris import check_reachable, tracking_uri
+
+ADDRESS_TIMEOUT_S = 5.0  # a cluster head answers in milliseconds; a wrong address should not cost more
+
+
+@dataclass
+class Prepared:
+    spec: SearchSpec
+    storage: str
+    name: str
+    resuming: bool
+    address: Optional[str]
+    local: Optional[tuple[float, float]]  # (CPUs, GPUs) of this machine for a local Ray, else None
+    tracking: tuple  # (MLflow URI, artifact location), (None, None) when off
+    preflight_s: float = 0.0
+
+    @property
+    def exp_dir(self) -> Path:
+        return Path(self.storage) / self.name
+
+
+def prepare_search(space=None, sets=None, resume: Optional[str] = None, out: Optional[str] = None,
+                   address: Optional[str] = None) -> Prepared:
+    spec, storage, name, resuming = resolve_run(space, sets, resume, out)
+    local = None
+    if address is None:
+        local = local_resources()
+        check_resources(spec, *local)
+    else:
+        check_address(address)
+    tracking = tracking_uri(spec.tracking, storage)
+    check_reachable(tracking[0])  # a tracking server that is down: exit 2 before any trial runs
+    seconds = preflight(spec, local=address is None)
+    return Prepared(spec, storage, name, resuming, address, local, tracking, seconds)
+
+
+def check_address(address: str) -> None:
+    """`--address`: auto, HOST:PORT or ray://HOST:PORT, where something answers within a few seconds."""
+    if address == "auto":
+        return  # Ray finds a cluster started on this machine, or says at once that there is none
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UserError("--address", f"got {address!r}; allowed: auto, HOST:PORT (the head's GCS port, "
+                        "e.g. 10.0.0.5:6379) or ray://HOST:10001")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise UserError("--address", f"no Ray cluster answers at {host}:{port} "
+                        f"({exc.strerror or type(exc).__name__}, within {ADDRESS_TIMEOUT_S:g} s); start one "
+                        "(ray start --head prints its address) or check the address") from None
