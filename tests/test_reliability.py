@@ -303,9 +303,9 @@ def test_bad_image_folder_through_train_exit_2(capsys, tmp_path, fault):
     if fault == "empty_class_folder":
         (root / "train" / "c_empty").mkdir()
         needle = "c_empty"
-    elif fault == "unreadable_image":
+    elif fault == "unreadable_image":  # a batch that fits: the batch check comes before decoding
         (root / "train" / "b" / "broken.png").write_bytes(b"not a png" * 20)
-        needle = "broken.png"
+        needle, sets = "broken.png", ["--set", "optim.batch_size=2"]
     elif fault == "empty_test_split":
         shutil.rmtree(root / "test")
         (root / "test").mkdir()
@@ -379,7 +379,8 @@ def faulty_search(local_ray, tmp_path_factory):
     stream = io.StringIO()
     try:
         path = run_search(space(6, {"optim.batch_size": {"grid": [32, 64]}}, run={"name": "faulty",
-                                                                                    "max_failures": 1}),
+                                                                                    "max_failures": 1,
+                                                                                    "checkpoint_every": 1}),
                             out=str(tmp), live_interval_s=1000, stream=stream)
     finally:
         os.environ.pop(CRASH_ENV, None)
@@ -464,7 +465,8 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
     epochs = 6
     space_file = tmp_path / "corrupt.yaml"
     space_file.write_text(yaml.safe_dump(space(epochs, {"seed": {"grid": [0, 1]}},
-                                               run={"name": "corrupt", "max_failures": 1})))
+                                               run={"name": "corrupt", "max_failures": 1,
+                                                                    "checkpoint_every": 1})))
     exp = tmp_path / "out" / "corrupt"
     proc = subprocess.Popen(CLI + [str(space_file), "--out", str(tmp_path / "out")], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
@@ -509,9 +511,9 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
         new = history(exp / trial)[reported_before[seed]:]
         assert new[0]["epoch"] == expected_start[seed] + 1, (seed, [r["epoch"] for r in new])
         assert [r["epoch"] for r in new] == list(range(expected_start[seed] + 1, epochs + 1))
-        assert f"warning: trial {trial} went back from" in out, out
-        # the worker's own warning reaches the driver's console, once, with the trial id
+        # the worker's own warning reaches the driver's console, once, with the trial id and where it went on
         assert out.count(f"warning: trial {trial}: unreadable checkpoint") == 1, out
+        assert ("no earlier one readable" if seed == 0 else "continuing from checkpoint_") in out, out
 
 
 class _StubCheckpoint:

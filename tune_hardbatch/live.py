@@ -88,13 +88,6 @@ class LiveView:
                 self._warned.add((trial.trial_id, text))
                 self._print(f"  warning: {text}" if text.startswith("trial ") else
                             f"  warning: trial {trial.trial_id}: {text}")
-        # a trial that reports fewer back-propagations than before restarted from an older state than its
-        # last report: its latest checkpoint could not be read (the worker fell back; see ray_backend.worker)
-        before, now = (trial.last_result or {}).get("backprops"), result.get("backprops")
-        if not ended_fatally(result) and isinstance(before, int) and isinstance(now, int) and now <= before:
-            self._print(f"  warning: trial {trial.trial_id} went back from {before} to {now} back-propagations: "
-                        "its latest checkpoint could not be read, so it continues from an earlier checkpoint "
-                        "(or from the start)")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}

@@ -3,6 +3,7 @@
 `Trainer(cfg).run()` yields one report dict per epoch of the strategy's own plan (every N
 back-propagations; every stage epoch for step-wise runs). Between reports the caller may take
 `state_dict()` and a later `Trainer(cfg).load_state_dict(state)` continues exactly there.
+The host reads from the device once per report, never inside an epoch (tests/test_syncs.py counts it).
 This module knows nothing of Ray or MLflow.
 """
 
@@ -21,7 +22,7 @@ from .augment import Augment
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .metrics import NAN, convergence_epoch, epochs_to_target
-from .models import create_model, is_depthwise_heavy
+from .models import create_model, cudnn_benchmark
 from .schedules import lr_at
 from .strategies.hard_batch import make_sampler
 from .strategies.stepwise import make_plan, nested_subsets
@@ -35,6 +36,33 @@ def resolve_device(name: str) -> torch.device:
         raise UserError("device", "cuda was asked for but this machine has no usable CUDA GPU; "
                         "allowed here: auto, cpu")
     return torch.device(name)
+
+
+class Clock:
+    """Seconds between marks without a host sync of their own: CUDA events on a GPU, read after the
+    report's sync (when they have completed); `time.perf_counter` on the CPU, which runs in step."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.marks: list = []
+        self.mark()
+
+    def mark(self) -> None:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.marks.append(event)
+        else:
+            self.marks.append(time.perf_counter())
+
+    def seconds(self) -> list[float]:
+        """Seconds between consecutive marks. Call it after the report's host read: on CUDA the last
+        event has then completed, and the `synchronize` (there in case) returns at once."""
+        pairs = list(zip(self.marks, self.marks[1:]))
+        if self.cuda:
+            self.marks[-1].synchronize()
+            return [start.elapsed_time(end) / 1000 for start, end in pairs]
+        return [end - start for start, end in pairs]
 
 
 @dataclass
@@ -64,8 +92,7 @@ class Trainer:
         self.model = create_model(cfg.model, self.data.num_classes, self.data.in_chans, side).to(self.device)
         if self.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
-            bench = cfg.cudnn_benchmark
-            torch.backends.cudnn.benchmark = not is_depthwise_heavy(self.model) if bench is None else bench
+            torch.backends.cudnn.benchmark = cudnn_benchmark(self.model, cfg.cudnn_benchmark)
         self.optimizer = make_optimizer(cfg.optim, self.model)
         self.augment = Augment(cfg.data, self.data.train_x, channels_last=self.cuda)
         self.trimmer = Trimmer(cfg.trim)
@@ -96,52 +123,67 @@ class Trainer:
     # The loop
 
     def run(self) -> Iterator[dict]:
-        """Train to the end of the plan (or divergence), yielding a report per epoch."""
-        cfg, model, opt = self.cfg, self.model, self.optimizer
-        model.train()
+        """Train to the end of the plan (or divergence), yielding a report per epoch.
+
+        The host reads from the device once per report (the training and test sums together); the
+        steps in between only queue work, so the host never waits for the device inside an epoch.
+        """
+        self.model.train()
         while not self.pos.finished:
             st = self.plan[self.pos.stage]
-            sampler = self.samplers[st.index]
-            steps = sampler.num_batches  # N: one epoch of this stage
-            batch = cfg.optim.batch_size * st.batch_multiplier
-            peak_lr = cfg.optim.lr * st.lr_multiplier
+            steps = self.samplers[st.index].num_batches  # N: one epoch of this stage
+            batch = self.cfg.optim.batch_size * st.batch_multiplier
             p = self.trimmer.p(self.pos.epoch, self.total_epochs)
+            clock = Clock(self.device)
+            train_sums, lr = self._train_epoch(st, steps, batch, p)
+            clock.mark()
+            test_sums = self._test_sums()
+            clock.mark()
+            loss_sum, correct, *test = torch.cat([train_sums, test_sums]).tolist()  # the report's one sync
+            train_s, eval_s = clock.seconds()
             kept = num_kept(p, batch) if self.trimmer.enabled else batch
-            loss_sum = torch.zeros((), device=self.device)
-            correct = torch.zeros((), dtype=torch.long, device=self.device)
-            start = time.perf_counter()
-            for i in range(steps):
-                lr = lr_at(cfg.optim.schedule, self.pos.stage_epoch * steps + i, st.epochs * steps,
-                           peak_lr, cfg.optim.warmup)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                idx = sampler.next()
-                x = self.augment.train(self.data.train_x[idx], self.data_gen)
-                y = self.data.train_y[idx]
-                with self._autocast():
-                    logits = model(x)
-                losses = F.cross_entropy(logits.float(), y, reduction="none",
-                                         label_smoothing=cfg.optim.label_smoothing)
-                loss = self.trimmer.loss(losses, p)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                batch_loss = losses.detach().mean()
-                sampler.record(batch_loss)
-                loss_sum += batch_loss * batch
-                correct += (logits.detach().argmax(1) == y).sum()
-            train_loss, train_correct = torch.stack([loss_sum, correct.float()]).tolist()  # one sync
-            elapsed = time.perf_counter() - start
-            self._advance(steps, batch, kept, elapsed)
-            yield self._report(st, steps * batch, train_loss / (steps * batch),
-                               100 * train_correct / (steps * batch), lr, p, elapsed)
+            self._advance(steps, batch, kept, train_s, eval_s)
+            yield self._report(st, steps * batch, loss_sum / (steps * batch), 100 * correct / (steps * batch),
+                               lr, p, train_s, self._test_metrics(test))
 
-    def _advance(self, steps: int, batch: int, kept: int, elapsed: float) -> None:
+    def _train_epoch(self, st, steps: int, batch: int, p: float) -> tuple[torch.Tensor, float]:
+        """`steps` back-propagations of stage `st`; (device sums [untrimmed loss x batch, correct], last lr).
+
+        No host read: the sampler hands out device indices, the losses and counts stay on the device.
+        """
+        cfg, model, opt, sampler = self.cfg, self.model, self.optimizer, self.samplers[st.index]
+        peak_lr = cfg.optim.lr * st.lr_multiplier
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        for i in range(steps):
+            lr = lr_at(cfg.optim.schedule, self.pos.stage_epoch * steps + i, st.epochs * steps,
+                       peak_lr, cfg.optim.warmup)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = sampler.next()
+            x = self.augment.train(self.data.train_x[idx], self.data_gen)
+            y = self.data.train_y[idx]
+            with self._autocast():
+                logits = model(x)
+            losses = F.cross_entropy(logits.float(), y, reduction="none",
+                                     label_smoothing=cfg.optim.label_smoothing)
+            loss = self.trimmer.loss(losses, p)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            batch_loss = losses.detach().mean()
+            sampler.record(batch_loss)
+            loss_sum += batch_loss * batch
+            correct += (logits.detach().argmax(1) == y).sum()
+        return torch.stack([loss_sum, correct.float()]), lr
+
+    def _advance(self, steps: int, batch: int, kept: int, train_s: float, eval_s: float) -> None:
         pos = self.pos
         pos.backprops += steps
         pos.samples_forward += steps * batch
         pos.samples_with_grad += steps * kept
-        pos.time_train_s += elapsed
+        pos.time_train_s += train_s
+        pos.time_eval_s += eval_s
         pos.epoch += 1
         pos.stage_epoch += 1
         if pos.stage_epoch == self.plan[pos.stage].epochs:
@@ -153,30 +195,35 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    @torch.no_grad()
     def evaluate(self) -> dict:
         """Untrimmed loss, top-1 and top-5 (percent) on the whole test set, in eval() mode."""
+        return self._test_metrics(self._test_sums().tolist())
+
+    @torch.no_grad()
+    def _test_sums(self) -> torch.Tensor:
+        """Device sums [loss, top-1 hits, top-5 hits] over the whole test set (no drop_last); no host read."""
         self.model.eval()
-        x_all, y_all = self.data.test_x, self.data.test_y
+        x_all, y_all, size = self.data.test_x, self.data.test_y, self.cfg.eval_batch_size
         k = min(5, self.data.num_classes)
         totals = torch.zeros(3, device=self.device)
-        for i in range(0, len(y_all), self.cfg.eval_batch_size):
-            y = y_all[i : i + self.cfg.eval_batch_size]
+        for i in range(0, len(y_all), size):
+            y = y_all[i : i + size]
             with self._autocast():
-                logits = self.model(self.augment.eval(x_all[i : i + self.cfg.eval_batch_size])).float()
+                logits = self.model(self.augment.eval(x_all[i : i + size])).float()
             top = logits.topk(k, dim=1).indices
             totals += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
                                    (top[:, 0] == y).sum().float(), (top == y[:, None]).any(1).sum().float()])
         self.model.train()
-        loss, top1, top5 = (totals / len(y_all)).tolist()
+        return totals
+
+    def _test_metrics(self, sums) -> dict:
+        n = len(self.data.test_y)
+        loss, top1, top5 = (float(v) / n for v in sums)
         return {"test_loss": loss, "test_top1": 100 * top1, "test_top5": 100 * top5}
 
     def _report(self, st, forwarded: int, train_loss: float, train_top1: float, lr: float, p: float,
-                elapsed: float) -> dict:
+                elapsed: float, test: dict) -> dict:
         pos, cfg = self.pos, self.cfg
-        start = time.perf_counter()
-        test = self.evaluate()
-        pos.time_eval_s += time.perf_counter() - start
         pos.diverged = not math.isfinite(train_loss)
         pos.finished = pos.finished or pos.diverged
         report = {

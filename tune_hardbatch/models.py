@@ -45,8 +45,34 @@ def apply_cifar_stem(model: ResNet) -> None:
     model.maxpool = nn.Identity()
 
 
+# Depthwise share of the spatial convolutions from which a net counts as depthwise-heavy: MobileNets and
+# EfficientNets are at 0.7-1.0, ResNets, ResNeXts, Res2Nets and RegNets at 0; a quarter keeps a net that
+# mixes in a few depthwise stages on the cheap side (each depthwise shape costs seconds to autotune).
+DEPTHWISE_HEAVY_SHARE = 0.25
+
+
+def is_depthwise(conv: nn.Conv2d) -> bool:
+    """One input channel per group (groups == in_channels > 1): MobileNet/EfficientNet's depthwise conv.
+
+    Grouped convolutions with several channels per group (ResNeXt 32x4d: 4 to 32) are not depthwise.
+    """
+    return conv.groups > 1 and conv.groups == conv.in_channels
+
+
 def is_depthwise_heavy(model: nn.Module) -> bool:
-    """Depthwise/grouped convolutions dominate (MobileNet, EfficientNet): cudnn autotuning costs most there."""
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    grouped = sum(1 for m in convs if m.groups > 1)
-    return grouped * 4 >= len(convs)
+    """Whether at least `DEPTHWISE_HEAVY_SHARE` of the spatial (k > 1) convolutions are depthwise.
+
+    cuDNN's autotuner times every algorithm for each new convolution shape; for depthwise shapes most
+    algorithms are slow or fall back to per-group loops, so autotuning them takes tens of seconds for
+    little gain. Pointwise (1x1) and squeeze-excitation convolutions are dense and autotune quickly: they
+    are left out of the count, or they would hide the depthwise ones (EfficientNet-B0: 16 of 81 convs,
+    but 16 of its 17 spatial ones).
+    """
+    spatial = [m for m in model.modules() if isinstance(m, nn.Conv2d) and max(m.kernel_size) > 1]
+    depthwise = sum(1 for m in spatial if is_depthwise(m))
+    return bool(spatial) and depthwise >= DEPTHWISE_HEAVY_SHARE * len(spatial)
+
+
+def cudnn_benchmark(model: nn.Module, setting) -> bool:
+    """`cudnn_benchmark`: true/false as set; null (auto) = autotune unless the net is depthwise-heavy."""
+    return (not is_depthwise_heavy(model)) if setting is None else bool(setting)

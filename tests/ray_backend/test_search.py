@@ -56,6 +56,23 @@ def test_grid_yields_exactly_its_arms(local_ray, tmp_path):
 
 
 @pytest.mark.timeout(180)
+def test_checkpoints_when_due_and_ended_trials_keep_only_the_best_ones(local_ray, tmp_path):
+    """run.checkpoint_every 3: checkpoints at epoch-equivalents 1, 4, 7 and the last (8); after the search
+    only the best trial keeps one (its final) checkpoint; Ray's TensorBoard logger is not added."""
+    rows, exp = run(space(base={"epochs": 8, "data": {"name": "digits", "train_limit": 640}},
+                          space={"seed": {"grid": [0, 1]}}, search={"searcher": "grid", "scheduler": "fifo"},
+                          run={"checkpoint_every": 3}), tmp_path, "ckpt")
+    best = (exp / "best_config.yaml").read_text().split()[3]  # "# best trial <id> of search ..."
+    for r in rows:
+        reports = history(exp / r["trial_id"])
+        assert [h["epoch"] for h in reports if h.get("checkpoint_dir_name")] == [1, 4, 7, 8]
+        assert reports[-1]["checkpoint_s"] > 0 and "report_blocked_s" in reports[-1]
+        left = sorted(p.name for p in (exp / r["trial_id"]).glob("checkpoint_*"))
+        assert left == (["checkpoint_000003"] if r["trial_id"] == best else []), (r["trial_id"], left)
+    assert not list(exp.rglob("events.out.tfevents*")), "no TensorBoard logger on top of JSON and CSV"
+
+
+@pytest.mark.timeout(180)
 def test_asha_stops_bad_trials_early(local_ray, tmp_path):
     rows, exp = run(space(base={"epochs": 4},
                           space={"optim.lr": {"grid": [0.1, 0.0003, 0.0002, 0.0001]}},
@@ -94,7 +111,8 @@ def test_injected_crash_is_retried_from_its_checkpoint(local_ray, tmp_path, monk
     monkeypatch.setenv(CRASH_ENV, f"epoch=3,marker={markers}")
     rows, exp = run(space(base={"epochs": 4, "data": {"name": "digits", "train_limit": 640}},
                           space={"seed": {"grid": [0]}},
-                          search={"searcher": "grid", "scheduler": "fifo"}, run={"max_failures": 1}),
+                          search={"searcher": "grid", "scheduler": "fifo"},
+                          run={"max_failures": 1, "checkpoint_every": 1}),  # every report: the next epoch
                     tmp_path, "crash")
     (row,) = rows
     assert row["status"] == "finished" and int(row["backprops"]) == 4 * 10

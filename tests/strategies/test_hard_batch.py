@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from sync_counter import SyncCounter
 from tune_hardbatch.strategies.hard_batch import (HardBatchSampler, ShuffledSampler, num_selected, partition,
                                                   select_hardest)
 
@@ -116,3 +117,17 @@ def test_sampler_state_round_trips_mid_round():
     assert all(torch.equal(x, y) for x, y in zip(ra, rb))
     assert a.loaded == b.loaded == n + 9
     assert math.isclose(float(a.stored.sum()), float(b.stored.sum()))
+
+
+@pytest.mark.parametrize("delta", [None, 1.0, 0.5])
+def test_samplers_never_read_the_device_on_the_host(delta):
+    """next/record across rounds (selection included) queue device work only: no .item(), no mask."""
+    subset, batch = torch.arange(60), 6
+    if delta is None:
+        sampler = ShuffledSampler(subset, batch, torch.Generator().manual_seed(0))
+    else:
+        sampler = HardBatchSampler(partition(60, batch, torch.Generator().manual_seed(0)), delta)
+    with SyncCounter() as syncs:
+        for _ in range(35):  # 3.5 epochs of 10 batches: several rounds and a partial one
+            sampler.record(sampler.next().float().mean())
+    assert syncs.total == 0, dict(syncs.where)

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from sync_counter import SyncCounter
 from tune_hardbatch.strategies.trim import Trimmer, num_kept, p_at, trim_loss
 from tune_hardbatch.config import TrimConfig
 
@@ -64,3 +65,11 @@ def test_trimmer_applies_p_and_is_off_by_default():
     assert t.enabled and t.p(0, 3) == 0.5
     assert float(t.loss(losses, 0.5)) == 3.5
     assert float(t.loss(losses, 1.0)) == 2.5
+
+
+def test_trimming_reads_nothing_on_the_host():
+    losses = torch.rand(37, requires_grad=True)
+    with SyncCounter() as syncs:
+        for p in (1.0, 0.5, 0.05):
+            Trimmer(TrimConfig(schedule="constant", p_end=p)).loss(losses, p).backward()
+    assert syncs.total == 0, dict(syncs.where)

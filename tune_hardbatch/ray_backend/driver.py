@@ -29,9 +29,10 @@ from ..errors import UserError
 from ..results import best_row, collect_rows, write_results
 from ..spec import (BEST_FILE, RESULTS_FILE, Prepared, SearchSpec, StrategyLabel, abs_storage, check_resources,
                     lock, prepare_search, trial_config)
-from ..tracking import check_experiment
+from ..tracking import BackgroundTracker, check_experiment
 from . import ray_private
-from .callbacks import LiveCallback, TrackingCallback, finish_tracking, start_tracking
+from .callbacks import (CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, prune_ended,
+                        start_tracking)
 from .tuner import new_tuner, restored_tuner
 
 
@@ -97,20 +98,20 @@ def connect(spec: SearchSpec, address: Optional[str], local: Optional[tuple]) ->
 
 def cluster_concurrency(spec: SearchSpec) -> int:
     """`check_resources` against the live nodes of the Ray cluster this process is connected to."""
-    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    total = ray.cluster_resources()
+    nodes = [(float(n.get("Resources", {}).get("CPU", 0)), float(n.get("Resources", {}).get("GPU", 0)))
+             for n in ray.nodes() if n.get("Alive")]
     return check_resources(
-        spec, max((float(n.get("CPU", 0)) for n in nodes), default=0.0),
-        max((float(n.get("GPU", 0)) for n in nodes), default=0.0),
-        where="the largest node of the Ray cluster" if len(nodes) > 1 else "the Ray cluster",
-        total_cpus=float(total.get("CPU", 0)), total_gpus=float(total.get("GPU", 0)))
+        spec, max((c for c, _ in nodes), default=0.0), max((g for _, g in nodes), default=0.0),
+        where="the largest node of the Ray cluster" if len(nodes) > 1 else "the Ray cluster", nodes=nodes)
 
 
 def ray_env(local: bool) -> None:
     if local:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment snapshots for --resume
+    # the result loggers are ours (ray_private.history_loggers): no TensorBoard logger on top of them
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # experiment snapshots (for --resume): Ray's own period ("auto": at most ~5% of the driver's time)
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_WARN_SLOW_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "600")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -129,21 +130,23 @@ def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, call
     live = LiveCallback(spec.dim_keys, spec.search["metric"], spec.search["mode"], spec.num_trials,
                         interval_s=live_interval_s, stream=stream, label=StrategyLabel(spec.dims, spec.base_flat))
     extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
-    all_callbacks = [live, *extra, *ray_private.history_loggers()]
+    all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir)]
     print_header(spec, exp_dir, resuming, concurrency, stream)
     if resuming:
         tuner = restored_tuner(spec, exp_dir, all_callbacks)
     else:
         tuner = new_tuner(spec, exp_dir, concurrency, all_callbacks, space_yaml(spec))
     tracker = start_tracking(spec, exp_dir, tracking)  # after search_space.yaml exists: it is logged
-    if tracker is not None:
-        all_callbacks.append(TrackingCallback(tracker, spec, exp_dir))  # the Tuner holds this very list
+    background = BackgroundTracker() if tracker is not None else None
+    if tracker is not None:  # the Tuner holds this very list
+        all_callbacks.append(TrackingCallback(tracker, spec, exp_dir, background))
     ray_private.install_trial_error_filter()
     results = tuner.fit()
-    return _finish(spec, exp_dir, collect_rows(spec, results, live.final_status), tracker, stream)
+    rows = collect_rows(spec, results, live.final_status)
+    return _finish(spec, exp_dir, rows, (tracker, background), stream)
 
 
-def _finish(spec: SearchSpec, exp_dir: Path, rows: list[dict], tracker, stream) -> Path:
+def _finish(spec: SearchSpec, exp_dir: Path, rows: list[dict], tracking: tuple, stream) -> Path:
     """results.csv, best_config.yaml, the printed summary, MLflow's end; raise on interruption."""
     path = exp_dir / RESULTS_FILE
     write_results(rows, spec, path)
@@ -155,7 +158,9 @@ def _finish(spec: SearchSpec, exp_dir: Path, rows: list[dict], tracker, stream) 
                                          + to_yaml(cfg))
     print_summary(rows, spec, best, path, exp_dir, stream)
     unfinished = [r for r in rows if r["status"] == "unfinished"]
-    finish_tracking(tracker, rows, exp_dir, "KILLED" if unfinished else "FINISHED")
+    finish_tracking(tracking[0], rows, exp_dir, "KILLED" if unfinished else "FINISHED", background=tracking[1])
+    if not unfinished:  # after tracking (it may upload checkpoints); an interrupted search keeps all
+        prune_ended(exp_dir, rows, {best["trial_id"]} if best else set())
     if unfinished:
         out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
         print(f"interrupted with {len(unfinished)} trials unfinished; continue with the same command and "

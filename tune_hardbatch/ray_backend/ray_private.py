@@ -145,10 +145,16 @@ def checkpoint_dir_name(index: int) -> str:
     return _require(context, "_make_checkpoint_dir_name", CHECKPOINT_LAYOUT)(index)
 
 
+def trial_checkpoints(trial_dir: Path) -> list[Path]:
+    """A trial directory's checkpoint folders, newest first."""
+    trial_dir = Path(trial_dir)
+    if not trial_dir.is_dir():
+        return []
+    prefix = checkpoint_dir_name(0).rstrip("0")  # "checkpoint_": zero-padded indices sort by age
+    return sorted((p for p in trial_dir.glob(f"{prefix}*") if p.is_dir()), reverse=True)
+
+
 def earlier_checkpoints(path: Path) -> list[Path]:
     """The trial's checkpoint folders older than `path` (a checkpoint folder), newest first."""
     path = Path(path)
-    if not path.parent.is_dir():
-        return []
-    prefix = checkpoint_dir_name(0).rstrip("0")  # "checkpoint_": zero-padded indices sort by age
-    return sorted((p for p in path.parent.glob(f"{prefix}*") if p.name < path.name), reverse=True)
+    return [p for p in trial_checkpoints(path.parent) if p.name < path.name]

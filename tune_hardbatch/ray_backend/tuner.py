@@ -80,7 +80,8 @@ def build_scheduler(spec: SearchSpec):
 def wrapped_trainable(spec: SearchSpec):
     """`worker.trainable` with its setup (base config, dims, resources, test hook) and resources."""
     setup = {"base": spec.base_flat, "dims": spec.dims, "cpu": spec.resources["cpu"],
-             "gpu": spec.resources["gpu"], "crash": os.environ.get(CRASH_ENV)}
+             "gpu": spec.resources["gpu"], "crash": os.environ.get(CRASH_ENV),
+             "checkpoint_every": spec.run["checkpoint_every"]}
     wrapped = tune.with_parameters(trainable, setup=setup)
     return tune.with_resources(wrapped, {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]})
 

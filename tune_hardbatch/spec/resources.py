@@ -35,14 +35,14 @@ def local_gpus(proc_dir: str = "/proc/driver/nvidia/gpus") -> int:
 
 
 def check_resources(spec: SearchSpec, cpus: float, gpus: float, where: str = "this machine",
-                    total_cpus: Optional[float] = None, total_gpus: Optional[float] = None) -> int:
+                    nodes: Optional[list[tuple[float, float]]] = None) -> int:
     """Reject what cannot run; return the number of concurrent trials (search.max_concurrent or what fits).
 
-    `cpus`/`gpus`: what the largest node has (a trial runs on one node); `total_*`: the whole cluster.
+    `cpus`/`gpus`: what the largest node has (a trial runs on one node); `nodes`: (CPUs, GPUs) of every
+    node of a cluster. What fits is the sum over nodes of what fits on each: `gpu: 0.3` on 16 one-GPU
+    nodes is 3 per node, 48, not the 53 that the cluster's totals would suggest.
     """
     cpu, gpu = spec.resources["cpu"], spec.resources["gpu"]
-    total_cpus = cpus if total_cpus is None else total_cpus
-    total_gpus = gpus if total_gpus is None else total_gpus
     if cpu > cpus:
         raise UserError("resources.cpu", f"{cpu:g} CPUs per trial but {where} has {cpus:g}; "
                         f"allowed: 0 < cpu <= {cpus:g}")
@@ -54,11 +54,16 @@ def check_resources(spec: SearchSpec, cpus: float, gpus: float, where: str = "th
     if spec.base_cfg.device == "cuda" and gpu == 0:
         raise UserError("resources.gpu", "base.device is cuda but resources.gpu is 0: a trial sees no GPU; "
                         "allowed: a GPU share > 0, or base.device auto/cpu")
-    fits = int(total_cpus / cpu + 1e-9)
-    if gpu > 0:
-        fits = min(fits, int(total_gpus / gpu + 1e-9))
-    fits = max(1, fits)
+    fits = max(1, sum(trials_per_node(cpu, gpu, c, g) for c, g in (nodes or [(cpus, gpus)])))
     return spec.search["max_concurrent"] or fits
+
+
+def trials_per_node(cpu: float, gpu: float, node_cpus: float, node_gpus: float) -> int:
+    """How many trials of (cpu, gpu) one node holds."""
+    fits = int(node_cpus / cpu + 1e-9)
+    if gpu > 0:
+        fits = min(fits, int(node_gpus / gpu + 1e-9))
+    return fits
 
 
 def preflight(spec: SearchSpec, local: bool = True) -> float:

@@ -35,7 +35,7 @@ def resolve_run(space, sets, resume, out) -> tuple[SearchSpec, str, str, bool]:
     return spec, storage, name, False
 
 
-RESUME_CHANGEABLE = ("run.max_failures",)  # what --resume may change; everything else must stay as it was
+RESUME_CHANGEABLE = ("run.max_failures", "run.checkpoint_every")  # what --resume may change; everything else must stay as it was
 
 
 def _resume(space, sets, resume: str, out) -> tuple[SearchSpec, str, str, bool]:

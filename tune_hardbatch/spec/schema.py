@@ -25,7 +25,7 @@ SEARCH_DEFAULTS = {"searcher": "optuna", "scheduler": "asha", "num_samples": Non
                    "startup_trials": None}
 RESOURCE_DEFAULTS = {"cpu": 1, "gpu": 0}
 TRACKING_DEFAULTS = {"enabled": True, "uri": None, "experiment": "tune-hardbatch", "log_checkpoint": False}
-RUN_DEFAULTS = {"storage": None, "name": None, "max_failures": 1}
+RUN_DEFAULTS = {"storage": None, "name": None, "max_failures": 1, "checkpoint_every": None}
 SECTION_DEFAULTS = {"search": SEARCH_DEFAULTS, "resources": RESOURCE_DEFAULTS, "tracking": TRACKING_DEFAULTS,
                     "run": RUN_DEFAULTS}
 STATUSES = ("finished", "stopped_early", "diverged", "failed")

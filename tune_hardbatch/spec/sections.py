@@ -17,8 +17,11 @@
       uri: null                 # null: sqlite:///<storage>/mlflow.db, artifacts in <storage>/mlartifacts
       experiment: tune-hardbatch
       log_checkpoint: false     # also log each trial's final checkpoint as an artifact
-    run: {storage: null, name: null, max_failures: 1}  # storage: --out, else this, else ./tune_results;
-                                                      # name: null = <space file stem>-<date-time>
+    run:                        # storage: --out, else this, else ./tune_results
+      storage: null
+      name: null                # null = <space file stem>-<date-time>
+      max_failures: 1           # retries of a crashed trial, from its last checkpoint (-1: forever)
+      checkpoint_every: null    # epoch-equivalents between checkpoints; null = auto (see ray_backend.worker)
 """
 
 from __future__ import annotations
@@ -109,6 +112,10 @@ def validate_run(r: dict) -> None:
     if name is not None:
         if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
             raise UserError("run.name", f"got {name!r}; allowed: a directory name (no '/'), or null")
+    every = r["checkpoint_every"]
+    if every is not None and (not is_num(every) or every <= 0):
+        raise UserError("run.checkpoint_every", f"got {every!r}; allowed: epoch-equivalents between checkpoints "
+                        "(> 0), or null (auto: checkpoints cost at most 2% of a trial's time)")
     if not is_int(r["max_failures"]) or r["max_failures"] < -1:
         raise UserError("run.max_failures", f"got {r['max_failures']!r}; allowed: an integer >= 0 "
                         "(retries of a crashed trial), or -1 (retry forever)")

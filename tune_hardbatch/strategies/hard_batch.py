@@ -35,8 +35,10 @@ def select_hardest(stored_losses: torch.Tensor, delta: float) -> torch.Tensor:
 class HardBatchSampler:
     """Hands out the sample indices of the next batch to train and records the loss it trained with.
 
-    Everything stays on the device: selection, indices and stored losses; nothing synchronises the host.
-    Only the batches of the current round are gathered (`loaded` counts them).
+    Everything stays on the device: selection, indices and stored losses. Nothing reads a device value
+    on the host: a round's rows are gathered with one tensor index when it starts, and each step takes
+    its row by a Python position (indexing with a 0-d device tensor would call `.item()` every step).
+    Only the batches of the current round are gathered (`loaded` counts the ones handed out).
     """
 
     def __init__(self, batches: torch.Tensor, delta: float):
@@ -45,6 +47,7 @@ class HardBatchSampler:
         self.stored = torch.zeros(len(batches), device=batches.device)  # L_i, per batch
         self.round = -1
         self.ids = torch.empty(0, dtype=torch.long, device=batches.device)  # this round's batch ids
+        self.rows = batches[self.ids]  # [len(ids), B]: this round's sample indices
         self.pos = 0
         self.loaded = 0
 
@@ -58,6 +61,7 @@ class HardBatchSampler:
             self.ids = torch.arange(self.num_batches, device=self.batches.device)
         else:
             self.ids = select_hardest(self.stored, self.delta)
+        self.rows = self.batches[self.ids]  # gathers only this round's rows (k x B indices)
         self.pos = 0
 
     def next(self) -> torch.Tensor:
@@ -65,7 +69,7 @@ class HardBatchSampler:
             self._start_round()
         self.pos += 1
         self.loaded += 1
-        return self.batches[self.ids[self.pos - 1]]  # gathers only this batch's row
+        return self.rows[self.pos - 1]  # a view, by Python position: no host read
 
     def record(self, batch_loss: torch.Tensor) -> None:
         """Store L_i (mean untrimmed loss, before the update) for the batch just handed out."""
@@ -79,11 +83,15 @@ class HardBatchSampler:
         device = self.batches.device
         self.stored = state["stored"].to(device)
         self.ids = state["ids"].to(device)
+        self.rows = self.batches[self.ids]
         self.round, self.pos, self.loaded = state["round"], state["pos"], state["loaded"]
 
 
 class ShuffledSampler:
-    """Plain mini-batch SGD: a fresh permutation every N batches (drop_last), the practitioner's baseline."""
+    """Plain mini-batch SGD: a fresh permutation every N batches (drop_last), the practitioner's baseline.
+
+    The permutation is drawn on the device; rows are taken by Python position (no host read).
+    """
 
     def __init__(self, subset: torch.Tensor, batch_size: int, generator: torch.Generator):
         self.subset = subset  # sample indices this sampler draws from

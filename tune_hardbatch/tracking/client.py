@@ -1,10 +1,8 @@
-"""MLflow tracking of a search: one parent run per search, one nested child run per trial.
+"""MLflow client side of a search: the parent and child runs, every call guarded (training never stops).
 
-Runs on the driver only (trials never talk to MLflow). The trial-to-run mapping is kept in
-`<experiment dir>/mlflow_runs.json` (written atomically), so resumes and retries reuse a trial's run.
-If the tracking server goes away mid-search, training goes on: a warning says so once, and
-`sync_experiment` (`tune-hardbatch report NAME --sync`) later uploads whatever is missing from the
-Ray results. Imports no Ray.
+The trial-to-run mapping is kept in `<experiment dir>/mlflow_runs.json` (written atomically), so resumes
+and retries reuse a trial's run. If the tracking server goes away mid-search, training goes on: a warning
+says so once, and `report NAME --sync` later uploads whatever is missing.
 """
 
 from __future__ import annotations
@@ -17,9 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .errors import UserError
-from .labels import strategy_name
-from .spec.uris import check_reachable, default_uri, resolve_uri, tracking_uri  # noqa: F401  (re-exported)
+from ..errors import UserError
 
 MAP_FILE = "mlflow_runs.json"
 STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
@@ -30,7 +26,7 @@ STATUS_TO_RUN = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged"
                  "unfinished": "KILLED"}
 
 
-def _quiet_client_env() -> None:
+def quiet_client_env() -> None:
     """Fail fast instead of retrying for minutes when a server is gone; no sqlite set-up chatter; no
     "View run ... at" lines on stdout per ended run (they would follow the best configuration)."""
     import logging
@@ -46,7 +42,7 @@ def _quiet_client_env() -> None:
 def check_experiment(uri: str, name: str) -> None:
     """A tracking experiment of that name that was deleted (MLflow keeps it, and refuses new runs in it)
     is one error line before Ray starts, not a tracking failure in the middle of the search."""
-    _quiet_client_env()
+    quiet_client_env()
     from mlflow.tracking import MlflowClient
 
     try:
@@ -60,7 +56,7 @@ def check_experiment(uri: str, name: str) -> None:
                         "tracking.experiment")
 
 
-def _metrics_of(result: dict) -> dict[str, float]:
+def metrics_of(result: dict) -> dict[str, float]:
     out = {}
     for key, value in result.items():
         if key in SKIP_METRICS or key == "config" or isinstance(value, bool):
@@ -75,7 +71,7 @@ class SearchTracker:
 
     def __init__(self, uri: str, experiment: str, exp_dir, artifact_location: Optional[str] = None,
                  log_checkpoint: bool = False, stream=None):
-        _quiet_client_env()
+        quiet_client_env()
         from mlflow.tracking import MlflowClient
 
         self.uri, self.experiment_name = uri, experiment
@@ -171,7 +167,7 @@ class SearchTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in _metrics_of(result).items()]
+        metrics = [Metric(k, v, now, step) for k, v in metrics_of(result).items()]
         self._guard(f"logging metrics of trial {trial_id}", self.client.log_batch, run_id, metrics=metrics)
         if not self.down:
             seen.add(step)
@@ -221,111 +217,3 @@ def _param(value) -> str:
     if isinstance(value, (list, tuple)):
         return json.dumps(list(value))
     return "null" if value is None else str(value)[:6000]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Sync: upload what is missing from the Ray results (after an outage of the tracking server)
-
-
-def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str, tags: dict, params: dict,
-                    space_file: Optional[Path], parent_artifacts: list) -> dict:
-    """Make MLflow hold every trial's run, params, metric history and status. Returns counts.
-
-    `trials`: dicts with trial_id, params, tags, status, history (the reported results, in order) and
-    artifacts (paths). Steps already in MLflow (by `backprops`) are not logged again.
-    """
-    from mlflow.entities import Metric
-
-    tracker.down = False
-    tracker.start(search_name, tags, params, space_file)
-    counts = {"runs_created": 0, "metrics_logged": 0}
-    for t in trials:
-        had = t["trial_id"] in tracker.mapping["trials"]
-        run_id = tracker.trial_run(t["trial_id"], t["params"], t["tags"])
-        if run_id is None:
-            raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
-        counts["runs_created"] += not had
-        present = {int(m.step) for m in tracker.client.get_metric_history(run_id, STEP_KEY)}
-        now = int(time.time() * 1000)
-        batch = []
-        for result in t["history"]:
-            step = int(result.get(STEP_KEY, 0))
-            if step in present:
-                continue
-            present.add(step)
-            batch.extend(Metric(k, v, now, step) for k, v in _metrics_of(result).items())
-        for i in range(0, len(batch), 900):  # MLflow's log_batch takes at most 1000 metrics
-            tracker.client.log_batch(run_id, metrics=batch[i : i + 900])
-        counts["metrics_logged"] += len(batch)
-        tracker.end_trial(t["trial_id"], t["status"], t.get("artifacts", []))
-    tracker.finish(parent_artifacts)
-    if tracker.down:
-        raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
-    return counts
-
-
-# ---------------------------------------------------------------------------------------------------
-# What a search logs (shared by the tracking callback of ray_backend and by --sync)
-
-
-def search_params(spec) -> dict:
-    """The parent run's params: the search settings, resources and each dimension of the space."""
-    out = {f"search.{k}": v for k, v in spec.search.items()}
-    out.update({f"resources.{k}": v for k, v in spec.resources.items()})
-    out.update({f"space.{d.key}": d.describe() for d in spec.dims})
-    return out
-
-
-def search_tags(spec) -> dict:
-    return {"searcher": spec.search["searcher"], "scheduler": spec.search["scheduler"],
-            "question": (spec.question or "")[:5000]}
-
-
-def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
-    """(flattened resolved config as params, tags, Config) of a trial from its sampled params."""
-    from .config import flat_dict
-    from .spec import trial_config
-
-    cfg = trial_config(spec.base_flat, params, spec.dims)
-    return flat_dict(cfg), {"strategy": strategy_name(cfg)}, cfg
-
-
-def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list[Path]:
-    """The resolved config and a learning-curve PNG of a trial, written into `out_dir`."""
-    from .config import to_yaml
-    from .plots import learning_curves
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "config.yaml"]
-    paths[0].write_text(to_yaml(cfg))
-    rows = [h for h in history if "epoch_equiv" in h and "test_top1" in h]
-    if rows:
-        paths.append(out_dir / "curves.png")
-        learning_curves(rows, paths[1], title=title)
-    return paths
-
-
-def sync_search(exp_dir: Path) -> dict:
-    """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not."""
-    from .history import load_trials
-    from .report import PLOTS, REPORT_FILE, build_report
-    from .spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
-    from .spec.lock import check_free
-
-    check_free(exp_dir, "--sync")  # marking a running search's live child runs as finished would be wrong
-    spec = load_space(str(exp_dir / SPACE_FILE))
-    uri, artifacts = tracking_uri(spec.tracking, str(exp_dir.parent))
-    if uri is None:
-        raise UserError("tracking.enabled", f"tracking is off for search {exp_dir.name}; nothing to sync")
-    check_reachable(uri)
-    build_report(exp_dir)
-    tracker = SearchTracker(uri, spec.tracking["experiment"], exp_dir, artifacts)
-    trials = []
-    for t in load_trials(exp_dir):
-        params, tags, cfg = trial_record(spec, t["params"])
-        files = trial_artifacts(cfg, t["history"], exp_dir / t["trial_id"], f"trial {t['trial_id']} {tags['strategy']}")
-        trials.append({"trial_id": t["trial_id"], "params": params, "tags": tags, "status": t["status"],
-                       "history": t["history"], "artifacts": files})
-    parent = [exp_dir / f for f in (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)]
-    return sync_experiment(tracker, trials, exp_dir.name, search_tags(spec), search_params(spec),
-                           exp_dir / SPACE_FILE, parent)

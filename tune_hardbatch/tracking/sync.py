@@ -1,0 +1,75 @@
+"""`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not (after an outage)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from ..errors import UserError
+from ..spec.uris import check_reachable, tracking_uri
+from .client import STEP_KEY, SearchTracker, metrics_of
+from .records import search_params, search_tags, trial_artifacts, trial_record
+
+
+def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str, tags: dict, params: dict,
+                    space_file: Optional[Path], parent_artifacts: list) -> dict:
+    """Make MLflow hold every trial's run, params, metric history and status. Returns counts.
+
+    `trials`: dicts with trial_id, params, tags, status, history (the reported results, in order) and
+    artifacts (paths). Steps already in MLflow (by `backprops`) are not logged again.
+    """
+    from mlflow.entities import Metric
+
+    tracker.down = False
+    tracker.start(search_name, tags, params, space_file)
+    counts = {"runs_created": 0, "metrics_logged": 0}
+    for t in trials:
+        had = t["trial_id"] in tracker.mapping["trials"]
+        run_id = tracker.trial_run(t["trial_id"], t["params"], t["tags"])
+        if run_id is None:
+            raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
+        counts["runs_created"] += not had
+        present = {int(m.step) for m in tracker.client.get_metric_history(run_id, STEP_KEY)}
+        now = int(time.time() * 1000)
+        batch = []
+        for result in t["history"]:
+            step = int(result.get(STEP_KEY, 0))
+            if step in present:
+                continue
+            present.add(step)
+            batch.extend(Metric(k, v, now, step) for k, v in metrics_of(result).items())
+        for i in range(0, len(batch), 900):  # MLflow's log_batch takes at most 1000 metrics
+            tracker.client.log_batch(run_id, metrics=batch[i : i + 900])
+        counts["metrics_logged"] += len(batch)
+        tracker.end_trial(t["trial_id"], t["status"], t.get("artifacts", []))
+    tracker.finish(parent_artifacts)
+    if tracker.down:
+        raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
+    return counts
+
+
+def sync_search(exp_dir: Path) -> dict:
+    """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not."""
+    from ..history import load_trials
+    from ..report import PLOTS, REPORT_FILE, build_report
+    from ..spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
+    from ..spec.lock import check_free
+
+    check_free(exp_dir, "--sync")  # marking a running search's live child runs as finished would be wrong
+    spec = load_space(str(exp_dir / SPACE_FILE))
+    uri, artifacts = tracking_uri(spec.tracking, str(exp_dir.parent))
+    if uri is None:
+        raise UserError("tracking.enabled", f"tracking is off for search {exp_dir.name}; nothing to sync")
+    check_reachable(uri)
+    build_report(exp_dir)
+    tracker = SearchTracker(uri, spec.tracking["experiment"], exp_dir, artifacts)
+    trials = []
+    for t in load_trials(exp_dir):
+        params, tags, cfg = trial_record(spec, t["params"])
+        files = trial_artifacts(cfg, t["history"], exp_dir / t["trial_id"], f"trial {t['trial_id']} {tags['strategy']}")
+        trials.append({"trial_id": t["trial_id"], "params": params, "tags": tags, "status": t["status"],
+                       "history": t["history"], "artifacts": files})
+    parent = [exp_dir / f for f in (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)]
+    return sync_experiment(tracker, trials, exp_dir.name, search_tags(spec), search_params(spec),
+                           exp_dir / SPACE_FILE, parent)
