@@ -95,8 +95,8 @@ def run_plain(exp: Path, trials: list[dict], slots: int) -> tuple[float, float]:
     return time.perf_counter() - start, sum(work)
 
 
-def side_by_side(out: Path, slots: int) -> dict:
-    wall, exp = run_cli_search(out / "search", [])
+def side_by_side(out: Path, slots: int, sets: list[str]) -> dict:
+    wall, exp = run_cli_search(out / "search", sets)
     trials = trials_of(exp)
     work = sum(t["work_s"] for t in trials)
     span = max(t["end"] for t in trials) - min(t["start"] for t in trials)
@@ -128,10 +128,13 @@ def main() -> None:
     parser.add_argument("--out", help="working directory (default: a new temporary one)")
     parser.add_argument("--slots", type=int, default=2, help="plain processes (the search's concurrency here)")
     parser.add_argument("--driver-load", type=int, metavar="N", help="N short trials instead of side by side")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="passed to the search (e.g. tracking.enabled=false to see what MLflow costs)")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-search-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    summary = driver_load(out, args.driver_load) if args.driver_load else side_by_side(out, args.slots)
+    summary = driver_load(out, args.driver_load) if args.driver_load else side_by_side(out, args.slots, args.sets)
+    summary["sets"] = args.sets
     summary.update(date=time.strftime("%Y-%m-%d"), cpus=os.cpu_count(), out=str(out))
     (out / "bench_search.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary))

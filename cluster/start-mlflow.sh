@@ -2,6 +2,7 @@
 # Start (or restart) the MLflow tracking server on this node, in the background, and wait until it answers.
 # Used by the head node's start commands in cluster/aws-gpu.yaml and cluster/onprem.yaml; safe to rerun
 # (`ray up` reruns the start commands): a server this script started before is stopped first.
+# `start-mlflow.sh --stop` only stops that server (before `ray down` of machines that stay on: onprem.yaml).
 #
 # Settings: the environment, after sourcing $TUNE_HARDBATCH_MLFLOW_ENV (default ~/.tune-hardbatch/mlflow.env,
 # see cluster/mlflow.env.example) when that file exists:
@@ -16,6 +17,13 @@
 #   MLFLOW_BIN             the mlflow executable (default: the one on PATH)
 set -euo pipefail
 
+stop_only=false
+case "${1:-}" in
+    --stop) stop_only=true ;;
+    "") ;;
+    *) echo "usage: $0 [--stop]" >&2; exit 2 ;;
+esac
+
 env_file="${TUNE_HARDBATCH_MLFLOW_ENV:-$HOME/.tune-hardbatch/mlflow.env}"
 if [ -f "$env_file" ]; then
     set -a  # export every variable the file assigns
@@ -24,11 +32,34 @@ if [ -f "$env_file" ]; then
     set +a
 fi
 
+state_dir="${MLFLOW_STATE_DIR:-$HOME/.tune-hardbatch}"
+pid_file="$state_dir/mlflow-server.pid"
+log_file="$state_dir/mlflow-server.log"
+
+# Stop the server this script started last time (its whole process group: uvicorn workers included).
+stop_server() {
+    [ -f "$pid_file" ] || return 0
+    local old
+    old="$(cat "$pid_file")"
+    # (only if that pid is still an mlflow process: pids are reused after a reboot)
+    if kill -0 "$old" 2>/dev/null && grep -qa mlflow "/proc/$old/cmdline" 2>/dev/null; then
+        kill -TERM -- "-$old" 2>/dev/null || kill -TERM "$old" 2>/dev/null || true
+        for _ in $(seq 20); do kill -0 "$old" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL -- "-$old" 2>/dev/null || true
+        echo "stopped the MLflow server (pid $old)"
+    fi
+    rm -f "$pid_file"
+}
+
+if $stop_only; then
+    stop_server
+    exit 0
+fi
+
 : "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI (in $env_file or the environment)}"
 : "${MLFLOW_ARTIFACTS_DESTINATION:?set MLFLOW_ARTIFACTS_DESTINATION (in $env_file or the environment)}"
 host="${MLFLOW_HOST:-0.0.0.0}"
 port="${MLFLOW_PORT:-5000}"
-state_dir="${MLFLOW_STATE_DIR:-$HOME/.tune-hardbatch}"
 mlflow_bin="${MLFLOW_BIN:-mlflow}"
 case "$MLFLOW_BACKEND_STORE_URI" in
     sqlite:*) workers=1 ;;  # several processes writing one sqlite file (worse: over NFS) corrupt it
@@ -36,20 +67,7 @@ case "$MLFLOW_BACKEND_STORE_URI" in
 esac
 
 mkdir -p "$state_dir"
-pid_file="$state_dir/mlflow-server.pid"
-log_file="$state_dir/mlflow-server.log"
-
-# Stop the server this script started last time (its whole process group: uvicorn workers included).
-if [ -f "$pid_file" ]; then
-    old="$(cat "$pid_file")"
-    # (only if that pid is still an mlflow process: pids are reused after a reboot)
-    if kill -0 "$old" 2>/dev/null && grep -qa mlflow "/proc/$old/cmdline" 2>/dev/null; then
-        kill -TERM -- "-$old" 2>/dev/null || kill -TERM "$old" 2>/dev/null || true
-        for _ in $(seq 20); do kill -0 "$old" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL -- "-$old" 2>/dev/null || true
-    fi
-    rm -f "$pid_file"
-fi
+stop_server
 
 # A local artifacts directory or sqlite file: create its parent (s3:// and postgresql:// need nothing here).
 case "$MLFLOW_ARTIFACTS_DESTINATION" in

@@ -99,13 +99,13 @@ def test_ray_up_config_passes_rays_validation(name):
     assert token_targets and all(t.endswith(".ray/auth_token") for t in token_targets), mounts
     assert "RAY_AUTH_MODE=token" in head_start and "RAY_AUTH_MODE=token" in worker_start
     assert "export RAY_AUTH_MODE=token" in _commands(prepared, "initialization_commands")
-    # the project and its pinned dependencies on every node, with the pins of pyproject.toml
+    # the project and its pinned dependencies on every node: cluster/setup-node.sh installs the wheel of ./dist
+    # with the `cluster` extra of pyproject.toml (its pins: test_pins_are_the_same_everywhere)
     setup = _commands(cfg, "setup_commands")
-    pins = pinned_requirements()
-    assert pins["ray"] == "ray[tune]==2.60.0" and "ray[default,tune]==2.60.0" in setup
-    assert f'"{pins["mlflow"]}"' in setup
-    assert "tune_hardbatch-*.whl" in setup
+    assert "bash ~/tune-hardbatch/cluster/setup-node.sh" in setup
+    assert not cfg.get("head_setup_commands") and not cfg.get("worker_setup_commands")  # the same on every node
     assert [local for remote, local in mounts.items() if remote.endswith("tune-hardbatch/dist")] == ["./dist"]
+    assert [local for remote, local in mounts.items() if remote.endswith("tune-hardbatch/cluster")] == ["./cluster"]
     # the MLflow server on the head, from the script in this directory
     assert "start-mlflow.sh" in head_start and "start-mlflow.sh" not in worker_start
     assert (CLUSTER / "start-mlflow.sh").is_file()
@@ -126,13 +126,31 @@ def test_ray_up_config_passes_rays_validation(name):
         assert "/mnt/shared" in setup
 
 
+def cluster_extra() -> list[str]:
+    """The `cluster` extra of pyproject.toml: what cluster/setup-node.sh installs on every node."""
+    try:
+        import tomllib  # Python >= 3.11
+    except ImportError:  # 3.10: the quoted strings of the `cluster = [...]` block
+        block = re.search(r"^cluster = \[(.*?)\]", (REPO / "pyproject.toml").read_text(), re.M | re.S).group(1)
+        return re.findall(r'"([^"]+)"', block)
+    with open(REPO / "pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)["project"]["optional-dependencies"]["cluster"]
+
+
 def test_pins_are_the_same_everywhere():
-    """pyproject.toml, both `ray up` configs, the KubeRay image and manifest: one Ray, one MLflow range."""
+    """pyproject.toml, both `ray up` configs, the KubeRay image and manifest: one Ray, one MLflow range.
+
+    Every recipe installs through cluster/setup-node.sh, which installs the wheel with its `cluster` extra."""
     pins = pinned_requirements()
     assert pins["ray"] == "ray[tune]==2.60.0", "update cluster/ together with the Ray pin"
+    extra = cluster_extra()
+    assert "ray[default,tune]==2.60.0" in extra and pins["mlflow"] in extra, extra
+    script = (CLUSTER / "setup-node.sh").read_text()
+    assert 'extras="${THB_EXTRAS:-cluster}"' in script and '"$wheel[$extras]"' in script
     texts = {name: (CLUSTER / name).read_text() for name in (*RAY_CONFIGS, "Dockerfile")}
-    for name, text in texts.items():
-        assert '"ray[default,tune]==2.60.0"' in text and f'"{pins["mlflow"]}"' in text, name
+    for name in RAY_CONFIGS:
+        assert "bash ~/tune-hardbatch/cluster/setup-node.sh" in _commands(load_yaml(name), "setup_commands"), name
+    assert re.search(r"^RUN .*setup-node\.sh", texts["Dockerfile"], re.M)
     assert "FROM rayproject/ray:2.60.0-" in texts["Dockerfile"]
     rc = next(d for d in load_kuberay() if d["kind"] == "RayCluster")
     assert rc["spec"]["rayVersion"] == "2.60.0"

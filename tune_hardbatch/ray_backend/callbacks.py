@@ -119,6 +119,17 @@ class TrackingCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.background.submit(self._end, trial.trial_id, self._params(trial), "failed", _checkpoint_path(trial))
 
+    def end_the_rest(self, rows: list[dict]) -> None:
+        """After the search: end (with artifacts) every trial whose run was not ended, e.g. those that
+        finished just before an earlier driver was killed with their end still queued."""
+        for row in rows:
+            if row["status"] != "unfinished":
+                self.background.submit(self._end_if_open, row["trial_id"], row["_params"], row["status"])
+
+    def _end_if_open(self, trial_id: str, params: dict, status: str) -> None:
+        if not self.tracker.ended(trial_id):
+            self._end(trial_id, params, status, None)
+
     # ------------------------------------------------------------------ on the background thread
     def _ensure_run(self, trial_id: str, params: dict) -> None:
         if trial_id not in self.tracker.mapping["trials"]:

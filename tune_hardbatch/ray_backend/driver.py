@@ -138,11 +138,14 @@ def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, call
         tuner = new_tuner(spec, exp_dir, concurrency, all_callbacks, space_yaml(spec))
     tracker = start_tracking(spec, exp_dir, tracking)  # after search_space.yaml exists: it is logged
     background = BackgroundTracker() if tracker is not None else None
-    if tracker is not None:  # the Tuner holds this very list
-        all_callbacks.append(TrackingCallback(tracker, spec, exp_dir, background))
+    tracking_callback = TrackingCallback(tracker, spec, exp_dir, background) if tracker is not None else None
+    if tracking_callback is not None:  # the Tuner holds this very list
+        all_callbacks.append(tracking_callback)
     ray_private.install_trial_error_filter()
     results = tuner.fit()
     rows = collect_rows(spec, results, live.final_status)
+    if tracking_callback is not None:
+        tracking_callback.end_the_rest(rows)
     return _finish(spec, exp_dir, rows, (tracker, background), stream)
 
 

@@ -177,6 +177,13 @@ class SearchTracker:
         if run_id is None:
             return
         self._guard(f"ending the run of trial {trial_id}", self._end_run, run_id, status, artifacts)
+        if not self.down and trial_id not in self.mapping.setdefault("ended", []):
+            self.mapping["ended"].append(trial_id)  # its artifacts are there (a resumed driver checks)
+            self._save_mapping()
+
+    def ended(self, trial_id: str) -> bool:
+        """Whether the trial's run was ended with its artifacts (by this driver or an earlier one)."""
+        return trial_id in self.mapping.get("ended", [])
 
     def _end_run(self, run_id, status, artifacts):
         self.client.set_tag(run_id, "status", status)
