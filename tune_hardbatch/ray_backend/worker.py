@@ -195,7 +195,8 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
     """Resume from Ray's checkpoint if any, then report once per epoch (with a checkpoint when due).
 
     Each report carries what the trial has spent so far outside training (cumulative, up to the previous
-    report): `report_blocked_s` waiting in `tune.report` for the driver, `checkpoint_s` saving checkpoints.
+    report): `report_blocked_s` inside `tune.report` (waiting for the driver; with a checkpoint, also Ray
+    copying it to storage), `checkpoint_s` writing checkpoints (torch.save).
     """
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -210,20 +211,25 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
                    "budget_done": int(trainer.pos.finished and not trainer.pos.diverged)}
         started = time.perf_counter()
         if policy.due(report, trainer.pos.finished or trainer.pos.diverged):
-            _report_with_checkpoint(trainer, metrics)
+            saved = _report_with_checkpoint(trainer, metrics)
             policy.saved(report, started)
-            spent["checkpoint_s"] += time.perf_counter() - started
+            spent["checkpoint_s"] += saved
+            spent["report_blocked_s"] += time.perf_counter() - started - saved
         else:
             tune.report(metrics)
             spent["report_blocked_s"] += time.perf_counter() - started
 
 
-def _report_with_checkpoint(trainer, metrics: dict) -> None:
+def _report_with_checkpoint(trainer, metrics: dict) -> float:
+    """Report with a checkpoint; the seconds torch.save took."""
     import torch
 
     with tempfile.TemporaryDirectory(prefix="tune-hardbatch-ckpt-") as d:
+        start = time.perf_counter()
         torch.save(trainer.state_dict(), os.path.join(d, CHECKPOINT_FILE))
+        saved = time.perf_counter() - start
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+    return saved
 
 
 def trainable(config: dict, setup: dict) -> None:
