@@ -462,7 +462,7 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
     """Driver killed (SIGKILL) mid-search; then the checkpoint each unfinished trial would resume from is
     truncated (for seed 0 every checkpoint it has): --resume continues seed 1 from its earlier checkpoint
     and seed 0 from the start, each with a warning, and both finish their full budget."""
-    epochs = 6
+    epochs = 12  # long enough that the driver is killed mid-search even on a loaded machine
     space_file = tmp_path / "corrupt.yaml"
     space_file.write_text(yaml.safe_dump(space(epochs, {"seed": {"grid": [0, 1]}},
                                                run={"name": "corrupt", "max_failures": 1,
@@ -491,12 +491,15 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
         status, _, name = state[trial]
         assert status == "RUNNING" and name, state
         recorded = exp / trial / name
-        earlier = sorted((p for p in (exp / trial).glob("checkpoint_*") if p.name < recorded.name), reverse=True)
-        doomed = [recorded, *earlier] if seed == 0 else [recorded]
+        others = sorted((p for p in (exp / trial).glob("checkpoint_*") if p != recorded), reverse=True)
+        doomed = [recorded, *others] if seed == 0 else [recorded]
         for ckpt in doomed:
             if (ckpt / CHECKPOINT_FILE).exists():
                 _truncate(ckpt / CHECKPOINT_FILE)
-        usable = [p for p in earlier if p not in doomed]
+        # the newest readable other one (newer than the recorded one too, unless ahead of result.json: a worker
+        # that outlived the driver wrote it; emptied ones have no file)
+        usable = [p for p in others if p not in doomed and (p / CHECKPOINT_FILE).exists()
+                  and _checkpoint_epoch(p) <= len(history(exp / trial))]
         expected_start[seed] = _checkpoint_epoch(usable[0]) if usable else 0
     assert expected_start[0] == 0
     reported_before = {seed: len(history(exp / t)) for seed, t in ids.items()}
@@ -528,22 +531,24 @@ class _StubCheckpoint:
         return contextlib.nullcontext(self.path)
 
 
-def test_unreadable_checkpoint_falls_back_to_the_newest_readable_earlier_one(tmp_path, capsys):
+def test_unreadable_checkpoint_falls_back_to_the_newest_readable_other_one(tmp_path, capsys):
+    """The checkpoint Ray names is unreadable: the newest readable other one is used, newer ones too (after
+    a driver SIGKILL the restored snapshot can name an older checkpoint than the trial's last)."""
     import torch
 
     trial = tmp_path / "trial"
-    for i in range(3):
+    for i in range(4):
         (trial / f"checkpoint_00000{i}").mkdir(parents=True)
         torch.save({"position": {"epoch": i + 1}}, trial / f"checkpoint_00000{i}" / CHECKPOINT_FILE)
-    (trial / "checkpoint_000003").mkdir()  # newer than the one Ray names: never used
-    torch.save({"position": {"epoch": 4}}, trial / "checkpoint_000003" / CHECKPOINT_FILE)
-    latest = _StubCheckpoint(trial / "checkpoint_000002")
+    latest = _StubCheckpoint(trial / "checkpoint_000002")  # a stale snapshot: 000003 is newer
     assert load_checkpoint(latest, "t")["position"]["epoch"] == 3 and capsys.readouterr().err == ""
     _truncate(trial / "checkpoint_000002" / CHECKPOINT_FILE)
-    assert load_checkpoint(latest, "t")["position"]["epoch"] == 2
+    assert load_checkpoint(latest, "t")["position"]["epoch"] == 4
     err = capsys.readouterr().err
-    assert err.startswith("warning: trial t: unreadable checkpoint") and "continuing from checkpoint_000001" in err
-    (trial / "checkpoint_000001" / CHECKPOINT_FILE).write_bytes(b"garbage")
+    assert err.startswith("warning: trial t: unreadable checkpoint") and "continuing from checkpoint_000003" in err
+    (trial / "checkpoint_000003" / CHECKPOINT_FILE).write_bytes(b"garbage")
+    assert load_checkpoint(latest, "t")["position"]["epoch"] == 2
+    (trial / "checkpoint_000001" / CHECKPOINT_FILE).unlink()  # emptied by hollow_older
     assert load_checkpoint(latest, "t")["position"]["epoch"] == 1
     shutil.rmtree(trial / "checkpoint_000000")  # pruned
     assert load_checkpoint(latest, "t") is None

@@ -107,7 +107,7 @@ def test_checkpoint_layout_sorts_by_age(tmp_path, monkeypatch):
     assert names == ["checkpoint_000000", "checkpoint_000003", "checkpoint_000012"]
     for name in names:
         (tmp_path / name).mkdir()
-    assert [p.name for p in RP.earlier_checkpoints(tmp_path / names[2])] == names[1::-1]
+    assert [p.name for p in RP.trial_checkpoints(tmp_path)] == names[::-1]
     from ray.train._internal.storage import StorageContext
 
     monkeypatch.delattr(StorageContext, "_make_checkpoint_dir_name")

@@ -87,3 +87,22 @@ def test_default_and_relative_uris_are_absolute(tmp_path, monkeypatch):
     assert uri == f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}" and artifacts == (tmp_path / "out" / "mlartifacts").as_uri()
     assert resolve_uri("sqlite:///rel.db", "x")[0] == f"sqlite:///{tmp_path / 'rel.db'}"
     assert resolve_uri("http://h:5000", "x") == ("http://h:5000", None)
+
+
+def test_a_trial_keeps_one_child_run_when_a_driver_died_after_creating_it(tmp_path):
+    """A run that a killed driver created but never recorded in mlflow_runs.json is reused, and a
+    duplicate (a retried create request) is deleted: one child run per trial."""
+    from tune_hardbatch.tracking import resolve_uri
+
+    uri, artifacts = resolve_uri(f"sqlite:///{tmp_path / 'm.db'}", str(tmp_path))
+    exp_dir = tmp_path / "search"
+    exp_dir.mkdir()
+    tracker = SearchTracker(uri, "dup", exp_dir, artifacts)
+    tracker.start("search", {}, {}, None)
+    client = MlflowClient(tracking_uri=uri)
+    tags = {"mlflow.parentRunId": tracker.mapping["parent"], "trial_id": "t1"}
+    orphans = [client.create_run(tracker.mapping["experiment_id"], run_name="t1", tags=tags) for _ in range(2)]
+    run_id = tracker.trial_run("t1", {"seed": 0}, {"strategy": "plain"})
+    assert run_id == orphans[0].info.run_id
+    live = client.search_runs([tracker.mapping["experiment_id"]], "tags.trial_id = 't1'")
+    assert [r.info.run_id for r in live] == [run_id]

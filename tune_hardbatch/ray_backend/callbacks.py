@@ -23,6 +23,7 @@ from ..results import trial_status
 from ..spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, SearchSpec
 from ..tracking import BackgroundTracker, SearchTracker, search_params, search_tags, trial_artifacts, trial_record
 from . import ray_private
+from .worker import hollow_older
 
 
 class LiveCallback(LiveView, tune.Callback):
@@ -62,14 +63,16 @@ def finish_tracking(tracker, rows: list[dict], exp_dir: Path, status: str, backg
 
 class CheckpointPruner(tune.Callback):
     """Disk: a trial that ended (finished, stopped early, diverged) keeps only its newest checkpoint
-    (nothing resumes an ended trial); `prune_ended` then removes that one too at the end of the search,
-    except for the trials worth keeping (the best). Errored trials keep theirs: `--resume` retries them."""
+    (nothing resumes an ended trial; the others are emptied); `prune_ended` removes the folders, that one
+    too, at the end of the search, except for the trials worth keeping (the best). Errored trials keep
+    theirs: `--resume` retries them."""
 
     def __init__(self, exp_dir: Path):
         self.exp_dir = Path(exp_dir)
 
     def on_trial_complete(self, iteration, trials, trial, **info):  # off the controller loop: disk I/O
-        threading.Thread(target=keep_newest, args=(self.exp_dir / trial.trial_id, 1), daemon=True).start()
+        # emptied, not deleted: a stale snapshot restored by --resume may still name one of these folders
+        threading.Thread(target=hollow_older, args=(self.exp_dir / trial.trial_id, 1), daemon=True).start()
 
 
 def keep_newest(trial_dir: Path, keep: int) -> int:

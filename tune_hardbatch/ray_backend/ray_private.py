@@ -5,7 +5,8 @@ upgrade removes or renames it; `tests/ray_backend/test_ray_private.py` exercises
 upgrade fails there, loudly, instead of deep inside a search.
 
 1. `PRUNE`: the checkpoint manager's `_delete_fs_path`. After a driver SIGKILL the restored experiment
-   state can name a checkpoint that the trial already pruned (num_to_keep); Ray deletes it again and
+   state can name a checkpoint that was already pruned (with `num_to_keep`, which new searches no longer
+   set; searches started by earlier versions still do); Ray deletes it again and
    `_delete_fs_path` raises FileNotFoundError from `_is_directory`, outside the try/except with which Ray
    means failed deletions to be harmless, and the resumed search dies. A missing checkpoint counts as
    deleted.
@@ -18,8 +19,9 @@ upgrade fails there, loudly, instead of deep inside a search.
 4. `TRIAL_ERROR_LOG`: the tune controller's "Trial task failed" log record: a multi-screen traceback per
    failed trial, replaced by the live view's one line (message and the path of the trial's error.txt).
 5. `CHECKPOINT_LAYOUT`: `StorageContext._make_checkpoint_dir_name`: checkpoints are the trial directory's
-   `checkpoint_<6-digit index>` folders, so names sort by age; a trial whose newest checkpoint cannot be
-   read falls back to the newest readable earlier one.
+   `checkpoint_<6-digit index>` folders, so names sort by age: the worker empties all but its newest two
+   (`worker.hollow_older`), and a trial whose named checkpoint cannot be read falls back to the newest
+   readable other one.
 """
 
 from __future__ import annotations
@@ -152,9 +154,3 @@ def trial_checkpoints(trial_dir: Path) -> list[Path]:
         return []
     prefix = checkpoint_dir_name(0).rstrip("0")  # "checkpoint_": zero-padded indices sort by age
     return sorted((p for p in trial_dir.glob(f"{prefix}*") if p.is_dir()), reverse=True)
-
-
-def earlier_checkpoints(path: Path) -> list[Path]:
-    """The trial's checkpoint folders older than `path` (a checkpoint folder), newest first."""
-    path = Path(path)
-    return [p for p in trial_checkpoints(path.parent) if p.name < path.name]

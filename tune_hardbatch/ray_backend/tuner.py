@@ -77,11 +77,11 @@ def build_scheduler(spec: SearchSpec):
                          reduction_factor=s["reduction_factor"])
 
 
-def wrapped_trainable(spec: SearchSpec):
+def wrapped_trainable(spec: SearchSpec, exp_dir: Path):
     """`worker.trainable` with its setup (base config, dims, resources, test hook) and resources."""
     setup = {"base": spec.base_flat, "dims": spec.dims, "cpu": spec.resources["cpu"],
              "gpu": spec.resources["gpu"], "crash": os.environ.get(CRASH_ENV),
-             "checkpoint_every": spec.run["checkpoint_every"]}
+             "checkpoint_every": spec.run["checkpoint_every"], "exp_dir": str(exp_dir)}
     wrapped = tune.with_parameters(trainable, setup=setup)
     return tune.with_resources(wrapped, {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]})
 
@@ -96,14 +96,14 @@ def new_tuner(spec: SearchSpec, exp_dir: Path, concurrency: int, callbacks: list
     exp_dir.mkdir(parents=True, exist_ok=True)
     (exp_dir / SPACE_FILE).write_text(space_yaml)
     return tune.Tuner(
-        wrapped_trainable(spec),
+        wrapped_trainable(spec, exp_dir),
         param_space=param_space,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(spec),
                                     num_samples=num_samples, reuse_actors=True,
                                     trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
             name=exp_dir.name, storage_path=str(exp_dir.parent), verbose=0, callbacks=callbacks,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the worker prunes (worker.py)
             failure_config=tune.FailureConfig(max_failures=spec.run["max_failures"])),
     )
 
@@ -113,7 +113,7 @@ def restored_tuner(spec: SearchSpec, exp_dir: Path, callbacks: list):
     (the pickled ones hold the old run's state)."""
     if not tune.Tuner.can_restore(str(exp_dir)):
         raise UserError("--resume", f"{exp_dir} holds no Ray Tune experiment state to resume")
-    tuner = tune.Tuner.restore(str(exp_dir), trainable=wrapped_trainable(spec), resume_unfinished=True,
+    tuner = tune.Tuner.restore(str(exp_dir), trainable=wrapped_trainable(spec, exp_dir), resume_unfinished=True,
                                resume_errored=True)
     run_config = ray_private.restored_run_config(tuner)
     run_config.callbacks = callbacks

@@ -15,6 +15,7 @@ by the scheduler. Warnings of a trial travel with its next report (`warnings`) t
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -90,9 +91,11 @@ class TrialWarnings:
 def load_checkpoint(checkpoint, trial_id: str, warn=None) -> Optional[dict]:
     """The trainer state in a trial's checkpoint, or None (start afresh).
 
-    A checkpoint that cannot be read (truncated, corrupt, gone) is skipped with a warning on the worker's
-    stderr: the newest readable earlier checkpoint of the trial is used instead, else the trial starts
-    from the beginning. Its next report then repeats an epoch, which the live view reports on the
+    A checkpoint that cannot be read (truncated, corrupt, emptied by `hollow_older`, gone) is skipped with a
+    warning: the newest readable other checkpoint of the trial is used instead, else the trial starts
+    from the beginning. (A newer one than Ray names exists when the experiment snapshot that --resume
+    restored is older than the trial's last checkpoints, after a driver was killed; one newer than the
+    last result in result.json is skipped: a worker wrote it after its driver died, its reports are lost.) Its next report then repeats an epoch, which the live view reports on the
     driver's console. `warn`: where the warning goes (default: the worker's stderr).
     """
     import torch
@@ -108,17 +111,39 @@ def load_checkpoint(checkpoint, trial_id: str, warn=None) -> Optional[dict]:
             return load(first)
         except Exception as exc:  # truncated zip, unpickling error, missing file, ...
             problems = [f"{first} ({short_error(exc)})"]
-    for path in ray_private.earlier_checkpoints(Path(checkpoint.path)):
+    named = Path(checkpoint.path)
+    recorded = _recorded_backprops(named.parent)
+    for path in (p for p in ray_private.trial_checkpoints(named.parent) if p.name != named.name):
         try:
             state = load(path / CHECKPOINT_FILE)
         except Exception as exc:
             problems.append(f"{path / CHECKPOINT_FILE} ({short_error(exc)})")
+            continue
+        if recorded is not None and state["position"].get("backprops", 0) > recorded:
+            problems.append(f"{path.name} (ahead of the results the driver recorded)")
             continue
         warn(f"trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; continuing from {path.name} "
              f"(epoch {state['position']['epoch']})")
         return state
     warn(f"trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; no earlier one readable: starting "
          "the trial from the beginning")
+    return None
+
+
+def _recorded_backprops(trial_dir: Path) -> Optional[int]:
+    """The back-propagations of the trial's last result that a driver recorded (result.json), if any: a
+    checkpoint beyond it was written by a worker that outlived its driver, and its reports are lost."""
+    import json
+
+    try:
+        lines = (trial_dir / "result.json").read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line).get("backprops", 0))
+        except (ValueError, AttributeError):
+            continue  # a line being written
     return None
 
 
@@ -191,7 +216,7 @@ class CheckpointPolicy:
 
 
 def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, notes: TrialWarnings,
-           policy: CheckpointPolicy) -> None:
+           policy: CheckpointPolicy, trial_dir: Path) -> None:
     """Resume from Ray's checkpoint if any, then report once per epoch (with a checkpoint when due).
 
     Each report carries what the trial has spent so far outside training (cumulative, up to the previous
@@ -203,6 +228,10 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
         state = load_checkpoint(checkpoint, trial_id, warn=notes.add)
         if state is not None:
             trainer.load_state_dict(state)
+    if trainer.pos.finished and trainer.history:  # the trial's final checkpoint (a stale snapshot had it
+        last = trainer.history[-1]                # still running): say again how it ended
+        tune.report({**last, **notes.take(), "node_id": node_id, "budget_done": int(not trainer.pos.diverged)})
+        return
     spent = {"report_blocked_s": 0.0, "checkpoint_s": 0.0}
     for report in trainer.run():
         if crash is not None:
@@ -212,12 +241,26 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
         started = time.perf_counter()
         if policy.due(report, trainer.pos.finished or trainer.pos.diverged):
             saved = _report_with_checkpoint(trainer, metrics)
+            hollow_older(trial_dir)
             policy.saved(report, started)
             spent["checkpoint_s"] += saved
             spent["report_blocked_s"] += time.perf_counter() - started - saved
         else:
             tune.report(metrics)
             spent["report_blocked_s"] += time.perf_counter() - started
+
+
+KEEP_CHECKPOINTS = 2  # intact per running trial: the newest, and one to fall back to if it is unreadable
+
+
+def hollow_older(trial_dir: Path, keep: int = KEEP_CHECKPOINTS) -> None:
+    """Empty all but the `keep` newest checkpoint folders of a trial, leaving the folders: Ray itself
+    deletes none (num_to_keep None), so the experiment snapshot that --resume restores never names a
+    folder that is gone (Ray refuses those: "does not exist on storage anymore"); `load_checkpoint` then
+    finds the named one empty and takes the newest readable one."""
+    for path in ray_private.trial_checkpoints(trial_dir)[keep:]:
+        for item in path.iterdir():
+            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
 
 
 def _report_with_checkpoint(trainer, metrics: dict) -> float:
@@ -254,7 +297,8 @@ def trainable(config: dict, setup: dict) -> None:
     with TrialWarnings() as notes:
         try:
             trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
-            _train(trainer, crash, trial_id, node_id, notes, CheckpointPolicy(setup.get("checkpoint_every")))
+            _train(trainer, crash, trial_id, node_id, notes, CheckpointPolicy(setup.get("checkpoint_every")),
+                   Path(setup["exp_dir"]) / trial_id)
         except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
             end = {"oom": 1, "fatal_error": f"{short_error(exc)} (optim.batch_size {cfg.optim.batch_size}, "
                                       f"resources.gpu {setup['gpu']:g})"}

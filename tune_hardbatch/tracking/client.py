@@ -143,14 +143,32 @@ class SearchTracker:
                            tags)
 
     def _create_trial_run(self, trial_id, params, tags):
+        """The trial's child run: one that an earlier driver made (killed before it saved the mapping) is
+        reused, and a duplicate made by a retried request is deleted, so a trial has one run."""
         from mlflow.entities import Param
 
-        run = self.client.create_run(self.mapping["experiment_id"], run_name=trial_id, tags={
-            "mlflow.parentRunId": self.mapping["parent"], "trial_id": trial_id, "status": "running", **tags})
-        self.mapping["trials"][trial_id] = run.info.run_id
+        found = self._child_runs(trial_id)
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            run_id = self.client.create_run(self.mapping["experiment_id"], run_name=trial_id, tags={
+                "mlflow.parentRunId": self.mapping["parent"], "trial_id": trial_id, "status": "running",
+                **tags}).info.run_id
+            found = self._child_runs(trial_id)
+            run_id = found[0].info.run_id if found else run_id
+        for extra in found[1:]:
+            self.client.delete_run(extra.info.run_id)
+        self.mapping["trials"][trial_id] = run_id
         self._save_mapping()
-        self.client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
-        return run.info.run_id
+        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+        return run_id
+
+    def _child_runs(self, trial_id: str) -> list:
+        """This search's child runs of a trial, oldest first."""
+        runs = self.client.search_runs(
+            [self.mapping["experiment_id"]], max_results=10, order_by=["attributes.start_time ASC"],
+            filter_string=f"tags.trial_id = '{trial_id}' and tags.`mlflow.parentRunId` = '{self.mapping['parent']}'")
+        return list(runs)
 
     def log_result(self, trial_id: str, result: dict) -> None:
         """Log one report at step = backprops, once per step (a step re-reported after a restore is skipped)."""
