@@ -367,6 +367,9 @@ class _KillWorker(threading.Thread):
             time.sleep(0.05)
 
 
+FAULTY_EPOCHS = 12  # long enough that the kill after the second report lands mid-trial on a loaded machine
+
+
 @pytest.fixture(scope="module")
 def faulty_search(local_ray, tmp_path_factory):
     """One search, two faults: the worker of the batch-32 trial is killed (SIGKILL) after its second report;
@@ -378,7 +381,7 @@ def faulty_search(local_ray, tmp_path_factory):
     os.environ[CRASH_ENV] = "epoch=2,kind=oom,min_batch=64"
     stream = io.StringIO()
     try:
-        path = run_search(space(6, {"optim.batch_size": {"grid": [32, 64]}}, run={"name": "faulty",
+        path = run_search(space(FAULTY_EPOCHS, {"optim.batch_size": {"grid": [32, 64]}}, run={"name": "faulty",
                                                                                     "max_failures": 1,
                                                                                     "checkpoint_every": 1}),
                             out=str(tmp), live_interval_s=1000, stream=stream)
@@ -396,7 +399,7 @@ def test_worker_killed_mid_trial_is_retried_from_its_last_checkpoint(faulty_sear
     assert killer.killed_pid is not None, "the trial's worker was never killed"
     row = rows[32]
     assert row["trial_id"] == killer.trial_id
-    assert row["status"] == "finished" and int(row["backprops"]) == 6 * (LIMIT // 32)
+    assert row["status"] == "finished" and int(row["backprops"]) == FAULTY_EPOCHS * (LIMIT // 32)
     reports = history(exp / row["trial_id"])
     epochs, pids = [r["epoch"] for r in reports], [r["pid"] for r in reports]
     after = reports[killer.reports_before:]
@@ -404,9 +407,9 @@ def test_worker_killed_mid_trial_is_retried_from_its_last_checkpoint(faulty_sear
     assert killer.killed_pid in pids[:killer.reports_before]
     assert after[0]["epoch"] > 1 and after[0]["backprops"] > (LIMIT // 32), "restarted from the first epoch"
     assert after[0]["epoch"] <= killer.reports_before + 1, "an epoch was skipped"
-    assert sorted(set(epochs)) == list(range(1, 7)) and epochs[-1] == 6
+    assert sorted(set(epochs)) == list(range(1, FAULTY_EPOCHS + 1)) and epochs[-1] == FAULTY_EPOCHS
     backprops = [r["backprops"] for r in after]
-    assert backprops == sorted(backprops) and backprops[-1] == 6 * (LIMIT // 32)
+    assert backprops == sorted(backprops) and backprops[-1] == FAULTY_EPOCHS * (LIMIT // 32)
     error = (exp / row["trial_id"] / "error.txt").read_text()  # one failure, within run.max_failures 1
     assert error.count("Failure #") == 1 and "Failure # 1" in error
     assert f"trial {row['trial_id']} crashed; retrying from its last checkpoint" in out
