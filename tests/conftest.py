@@ -140,3 +140,42 @@ def mlflow_server(tmp_path):
     server = MlflowServer(tmp_path / "mlflow-server").start()
     yield server
     server.stop()
+
+
+# --- processes a test marked through their environment (VAR=marker), found and stopped by PID ---------
+
+def marked_pids(var: str, marker: str) -> list[int]:
+    """Processes whose environment carries var=marker: everything a cluster test started (and only that)."""
+    import os
+
+    needle = f"{var}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def kill_marked(var: str, marker: str, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL after grace_s, to every process marked var=marker."""
+    import signal
+    import time
+
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        pids = marked_pids(var, marker)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and marked_pids(var, marker):
+            time.sleep(0.2)

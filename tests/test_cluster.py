@@ -32,6 +32,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import kill_marked, marked_pids
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -433,38 +435,6 @@ def test_start_mlflow_script_serves_and_stores_outside(tmp_path):
 # A real two-node Ray cluster on this machine
 
 
-def marked_pids(marker: str) -> list[int]:
-    """Processes whose environment carries MARKER_VAR=marker: everything the cluster test started."""
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
-def kill_marked(marker: str, grace_s: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after grace_s, to every process of this test's cluster (and only those)."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        pids = marked_pids(marker)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and marked_pids(marker):
-            time.sleep(0.2)
-
-
 def run(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -529,8 +499,8 @@ def two_node_cluster():
         yield {"address": address, "env": env, "nodes": nodes, "token": token,
                "temp_dirs": {"head": head_dir, "worker": worker_dir}}
     finally:
-        kill_marked(marker)
-        leftover = marked_pids(marker)
+        kill_marked(MARKER_VAR, marker, 5.0)
+        leftover = marked_pids(MARKER_VAR, marker)
         shutil.rmtree(root, ignore_errors=True)
         assert not leftover, f"processes of the test cluster still running: {leftover}"
 

@@ -48,6 +48,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import kill_marked, marked_pids
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RAY = str(BIN / "ray")
@@ -91,36 +93,6 @@ def _free_port() -> int:
 # ---------------------------------------------------------------------------------------------------
 # Processes: every one the test starts outside the SSH hosts carries MARKER_VAR in its environment; the
 # hosts' processes live in the hosts' PID namespaces, which die with their first process (sshd).
-
-
-def marked_pids(marker: str) -> list[int]:
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
-def kill_marked(marker: str, grace_s: float = 2.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        pids = marked_pids(marker)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and marked_pids(marker):
-            time.sleep(0.2)
 
 
 def _comm(pid: int) -> str:
@@ -549,7 +521,7 @@ def test_ray_up_onprem_job_submit_mlflow_and_ray_down(launch_env):
         stop = sh.run([RAY, "exec", CONFIG, "bash ~/tune-hardbatch/cluster/stop-onprem.sh"], timeout=120)
         assert f"ray stop on {WORKER_IP}" in stop.stdout and "stopped the MLflow server" in stop.stdout, stop.stdout
         assert not worker.non_sshd(wait_s=15), worker.non_sshd()  # (ray stop waits for its processes)
-        kill_marked(marker)  # the tunnels (and ssh connection masters) of this client
+        kill_marked(MARKER_VAR, marker, 2.0)  # the tunnels (and ssh connection masters) of this client
         sh.run([RAY, "down", "-y", CONFIG], timeout=300)
         left = {"head": head.non_sshd(wait_s=30), "worker": worker.non_sshd()}
         assert not left["head"] and not left["worker"], left
@@ -557,8 +529,8 @@ def test_ray_up_onprem_job_submit_mlflow_and_ray_down(launch_env):
     finally:
         for host in hosts:
             host.stop()
-        kill_marked(marker)
-        leftover = {p: _cmdline(p) for p in marked_pids(marker)}
+        kill_marked(MARKER_VAR, marker, 2.0)
+        leftover = {p: _cmdline(p) for p in marked_pids(MARKER_VAR, marker)}
         leftover.update({p: c for host in hosts for p, c in host.processes().items()})
         print("timings (s since start):", {k: round(v, 1) for k, v in timings.items()})
         if os.environ.get("TUNE_HARDBATCH_TEST_KEEP"):
