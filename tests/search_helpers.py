@@ -16,9 +16,10 @@ REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
        "TUNE_HARDBATCH_NO_PROGRESS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
 CLI = [sys.executable, "-m", "tune_hardbatch", "search"]
-BASE = {"data": {"name": "digits"}, "model": {"name": "test_resnet"}, "device": "cpu",
-        "optim": {"batch_size": 64}}  # 1437 training samples -> 22 back-propagations per epoch
-N = 1437 // 64
+BASE = {"data": {"name": "digits", "val_fraction": 0.2}, "model": {"name": "test_resnet"}, "device": "cpu",
+        "optim": {"batch_size": 64}}  # 1437 training digits, 287 held out for validation
+TRAIN = 1150  # training samples after the validation split
+N = TRAIN // 64  # back-propagations per epoch
 
 
 def read_rows(path) -> list[dict]:
@@ -33,7 +34,8 @@ def history(trial_dir) -> list[dict]:
 
 
 def space(**sections) -> dict:
-    out = {"base": dict(BASE), "resources": {"cpu": 1, "gpu": 0}, "run": {"max_failures": 1}}
+    out = {"base": dict(BASE), "resources": {"cpu": 1, "gpu": 0}, "run": {"max_failures": 1},
+           "confirm": {"seeds": 0}}  # no confirmation phase unless a test asks for one
     for key, value in sections.items():
         if key == "base":
             out["base"] = {**BASE, **value}

@@ -53,7 +53,8 @@ def count_decodes(monkeypatch) -> list:
 
 
 def same(a: data.Dataset, b: data.Dataset) -> bool:
-    return all(torch.equal(getattr(a, f), getattr(b, f)) for f in ("train_x", "train_y", "test_x", "test_y"))
+    return all(torch.equal(getattr(a, f), getattr(b, f))
+               for f in ("train_x", "train_y", "test_x", "test_y", "val_x", "val_y"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -74,21 +75,82 @@ def test_digits_shapes_and_dtypes():
     assert same(ds, load_dataset(DataConfig(), seed=5))
 
 
-def test_train_limit_is_seeded():
+def test_limits_use_split_seed_not_trial_seed():
     full = load_dataset(DataConfig(), seed=0)
-    a = load_dataset(DataConfig(train_limit=100), seed=1)
-    b = load_dataset(DataConfig(train_limit=100), seed=1)
-    c = load_dataset(DataConfig(train_limit=100), seed=2)
-    assert a.train_x.shape == (100, 1, 8, 8) and a.train_y.shape == (100,)
-    assert same(a, b)
-    assert not torch.equal(a.train_x, c.train_x)
-    assert torch.equal(a.test_x, full.test_x)  # the test set is never limited
-    # the kept samples are real training samples: x matches full.train_x at the permutation indices
-    keep = torch.randperm(1437, generator=torch.Generator().manual_seed(1))[:100]
+    a = load_dataset(DataConfig(train_limit=100, test_limit=50), seed=1)
+    assert a.train_x.shape == (100, 1, 8, 8) and a.train_y.shape == (100,) and a.test_y.shape == (50,)
+    assert same(a, load_dataset(DataConfig(train_limit=100, test_limit=50), seed=2))  # every trial seed alike
+    other = load_dataset(DataConfig(train_limit=100, test_limit=50, split_seed=1), seed=1)
+    assert not torch.equal(a.train_x, other.train_x) and not torch.equal(a.test_x, other.test_x)
+    # the kept samples are real samples: x matches the full sets at split_seed's permutation
+    keep = torch.randperm(1437, generator=torch.Generator().manual_seed(0))[:100]
     assert torch.equal(a.train_x, full.train_x[keep]) and torch.equal(a.train_y, full.train_y[keep])
-    big = load_dataset(DataConfig(train_limit=5000), seed=1)
-    assert big.train_x.shape[0] == 1437
-    assert torch.equal(big.train_y.sort().values, full.train_y.sort().values)
+    keep = torch.randperm(360, generator=torch.Generator().manual_seed(0))[:50]
+    assert torch.equal(a.test_x, full.test_x[keep]) and torch.equal(a.test_y, full.test_y[keep])
+    assert torch.equal(load_dataset(DataConfig(train_limit=100), seed=0).test_x, full.test_x)  # no test_limit
+    big = load_dataset(DataConfig(train_limit=5000, test_limit=5000), seed=1)
+    assert same(big, full)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the validation split (data.val_fraction, data.split_seed)
+
+
+def rows(x: torch.Tensor) -> set:
+    return {bytes(r) for r in x.flatten(1).numpy()}
+
+
+def test_val_split_is_disjoint_stratified_and_fixed_by_split_seed():
+    full = load_dataset(DataConfig(), seed=0)
+    cfg = DataConfig(val_fraction=0.2)
+    ds = load_dataset(cfg, seed=0)
+    assert len(ds.train_y) + len(ds.val_y) == 1437 and ds.has_val and not full.has_val
+    assert torch.equal(ds.test_x, full.test_x)  # the test set is untouched
+    # disjoint and together the whole training set: as multisets of (image, label) rows
+    pairs = lambda x, y: sorted(bytes(r) + bytes([int(c)]) for r, c in zip(x.flatten(1).numpy(), y))
+    assert pairs(torch.cat([ds.train_x, ds.val_x]), torch.cat([ds.train_y, ds.val_y])) == \
+        pairs(full.train_x, full.train_y)
+    per_class, held = torch.bincount(full.train_y), torch.bincount(ds.val_y, minlength=10)
+    assert all(abs(int(h) - 0.2 * int(n)) <= 1 for h, n in zip(held, per_class)), (held, per_class)
+    # identical for every trial seed and for a second load; another split_seed gives another split
+    for again in (load_dataset(cfg, seed=7), load_dataset(cfg, seed=0)):
+        assert same(ds, again)
+    moved = load_dataset(DataConfig(val_fraction=0.2, split_seed=3), seed=0)
+    assert torch.equal(torch.bincount(moved.val_y), torch.bincount(ds.val_y))
+    assert not torch.equal(moved.val_x, ds.val_x)
+
+
+def test_val_split_indices_are_a_partition_per_class():
+    labels = torch.tensor([0] * 10 + [1] * 7 + [2] * 3 + [0] * 5)
+    train, val = data.split_indices(labels, 0.3, split_seed=4)
+    assert sorted(train.tolist() + val.tolist()) == list(range(len(labels)))
+    assert not set(train.tolist()) & set(val.tolist())
+    assert torch.bincount(labels[val]).tolist() == [5, 2, 1]  # round(0.3 x 15, 7, 3), halves up (4.5 -> 5)
+    again = data.split_indices(labels, 0.3, split_seed=4)
+    assert torch.equal(train, again[0]) and torch.equal(val, again[1])
+
+
+def test_val_split_after_train_limit_and_its_errors():
+    ds = load_dataset(DataConfig(train_limit=200, val_fraction=0.1), seed=0)
+    limited = load_dataset(DataConfig(train_limit=200), seed=0)
+    assert len(ds.train_y) + len(ds.val_y) == 200
+    assert rows(ds.val_x) | rows(ds.train_x) == rows(limited.train_x)
+    with pytest.raises(UserError, match="val_fraction.*would keep none") as info:
+        load_dataset(DataConfig(train_limit=12, val_fraction=0.9), seed=0)
+    assert info.value.key == "data.val_fraction" and "\n" not in str(info.value)
+    with pytest.raises(UserError, match="holds out no sample") as info:
+        load_dataset(DataConfig(train_limit=30, val_fraction=0.01), seed=0)
+    assert info.value.key == "data.val_fraction"
+
+
+def test_val_fraction_is_validated():
+    from tune_hardbatch.config import build_config
+
+    for key, value in (("data.val_fraction", 1.0), ("data.val_fraction", -0.1), ("data.split_seed", -1),
+                       ("data.test_limit", 0)):
+        with pytest.raises(UserError) as info:
+            build_config(None, {key: value})
+        assert info.value.key == key and "allowed" in str(info.value)
 
 
 def test_synthetic_shapes_and_determinism():
@@ -193,6 +255,51 @@ def test_val_split_and_test_resized_to_train(tmp_path):
         write_png(root / "val" / c / "0.png", size=(4, 4))
     ds = load_dataset(folder_cfg(root, tmp_path), 0)
     assert ds.train_x.shape == (2, 3, 8, 8) and ds.test_x.shape == (2, 3, 8, 8)
+    assert not ds.has_val  # val/ without test/ is the test set, as before
+
+
+def cifar_with_own_val(cifar_subset, root):
+    """root/train and root/test: the CIFAR subset's; root/val: 3 further real training JPEGs per class
+    (moved out of a copy of train/, so the three sets are disjoint)."""
+    import shutil
+
+    shutil.copytree(cifar_subset / "train", root / "train")
+    os.symlink(cifar_subset / "test", root / "test")
+    for cls in CIFAR_CLASSES:
+        (root / "val" / cls).mkdir(parents=True)
+        for path in sorted((root / "train" / cls).iterdir())[:3]:
+            path.rename(root / "val" / cls / path.name)
+    return root
+
+
+def test_imagefolder_own_val_beside_test_is_the_validation_set(cifar_subset, tmp_path):
+    from tune_hardbatch.inputs import data_shape
+
+    root = cifar_with_own_val(cifar_subset, tmp_path / "imgs")
+    ds = load_dataset(folder_cfg(root, tmp_path), 0)
+    assert ds.has_val and ds.val_x.shape == (30, 3, 32, 32) and ds.train_x.shape == (970, 3, 32, 32)
+    assert torch.equal(ds.val_y, torch.arange(10).repeat_interleave(3))
+    assert ds.test_x.shape == (200, 3, 32, 32)
+    first = sorted((root / "val" / "bird").iterdir())[0]
+    assert torch.equal(ds.val_x[2 * 3], torch.from_numpy(np.array(Image.open(first).convert("RGB"))).permute(2, 0, 1))
+    assert not rows(ds.val_x) & rows(ds.train_x) and not rows(ds.val_x) & rows(ds.test_x)
+    assert data_shape(folder_cfg(root, tmp_path)).num_train == 970
+    for call in (lambda c: load_dataset(c, 0), data_shape):
+        with pytest.raises(UserError, match="has its own val/.*allowed: 0") as info:
+            call(folder_cfg(root, tmp_path, val_fraction=0.1))
+        assert info.value.key == "data.val_fraction"
+
+
+def test_imagefolder_val_fraction_on_real_cifar(cifar_subset, tmp_path):
+    from tune_hardbatch.inputs import data_shape
+
+    cfg = folder_cfg(cifar_subset, tmp_path, val_fraction=0.1, split_seed=2)
+    ds = load_dataset(cfg, 0)
+    assert torch.equal(torch.bincount(ds.val_y), torch.full((10,), 10))  # 10% of 100 per class, exactly
+    assert torch.equal(torch.bincount(ds.train_y), torch.full((10,), 90))
+    assert not rows(ds.val_x) & rows(ds.train_x)
+    assert same(ds, load_dataset(cfg, 5))
+    assert data_shape(cfg).num_train == 900
 
 
 # ---------------------------------------------------------------------------------------------------

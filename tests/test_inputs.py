@@ -22,6 +22,22 @@ def test_known_shapes_without_decoding(tmp_path):
     assert data_shape(synthetic.data) == Shape(50, 3, 16, 20, 10)
 
 
+def test_training_set_size_is_counted_after_the_validation_split(tmp_path):
+    from tune_hardbatch.data import load_dataset
+
+    for sets in ({"data.val_fraction": 0.2}, {"data.val_fraction": 0.15, "data.train_limit": 300,
+                                              "data.split_seed": 4}):
+        c = cfg(**sets)
+        assert data_shape(c.data).num_train == len(load_dataset(c.data, 0).train_y)  # exact for digits
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    c = cfg(**{"data.name": "cifar10", "data.root": str(tmp_path), "data.val_fraction": 0.1})
+    assert data_shape(c.data).num_train == 45000  # balanced classes: 5000 - 500 each
+    # the batch check sees the smaller set: 1437 -> 1150 training samples hold no batch of 1200
+    check_inputs([cfg(**{"optim.batch_size": 1200})])
+    with pytest.raises(UserError, match=r"the training set \(1150 samples after data.val_fraction\)"):
+        check_inputs([cfg(**{"optim.batch_size": 1200, "data.val_fraction": 0.2})])
+
+
 def test_missing_torchvision_files_name_the_root(tmp_path):
     c = cfg(**{"data.name": "cifar10", "data.root": str(tmp_path)})
     with pytest.raises(UserError, match=r"cifar-10-batches-py") as info:

@@ -4,9 +4,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tune_hardbatch.config import build_config
 from tune_hardbatch.loop import Trainer
+from tune_hardbatch.metrics import convergence_epoch
 from tune_hardbatch.strategies.stepwise import make_plan, stage_sizes
 
 STRATEGIES = {
@@ -124,3 +126,103 @@ def test_cifar_jpeg_subset_through_imagefolder_learns(cifar_subset):
     _, reports = train({"epochs": 4, "data": {"name": "imagefolder", "root": str(cifar_subset)},
                         "optim": {"batch_size": 100, "lr": 0.05}})
     assert reports[-1]["test_top1"] > 20.0  # chance is 10% on 10 balanced classes
+
+
+# ---------------------------------------------------------------------------------------------------
+# validation split, full-pass train loss, ASHA's time
+
+
+def test_val_metrics_are_nan_without_a_split_and_finite_with_one():
+    _, plain = train({"epochs": 2})
+    assert all(math.isnan(r[k]) for r in plain for k in ("val_loss", "val_top1", "val_top5"))
+    assert all(math.isnan(r["train_loss_full"]) for r in plain)  # convergence.full_pass is off
+    trainer, split = train({"epochs": 3, "data": {"val_fraction": 0.2}})
+    assert trainer.num_train == 1150 and len(trainer.data.val_y) == 287
+    for r in split:
+        assert 0 < r["val_loss"] < 10 and 0 <= r["val_top1"] <= r["val_top5"] <= 100
+        assert r["epoch_equiv"] == r["samples_forward"] / 1150  # M is the training set after the split
+    assert split[-1]["val_top1"] > 50  # learns; chance is 10%
+    # the reported validation metrics are the model's on the held-out samples
+    trainer.model.eval()
+    with torch.no_grad():
+        logits = trainer.model(trainer.augment.eval(trainer.data.val_x)).float()
+    assert split[-1]["val_top1"] == pytest.approx(100 * (logits.argmax(1) == trainer.data.val_y).float().mean().item())
+    assert split[-1]["val_loss"] == pytest.approx(F.cross_entropy(logits, trainer.data.val_y).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("mapping", [{"epochs": 2}, {"epochs": 3, "stepwise": {"fractions": "A-O", "epochs": [2, 1]}}])
+def test_asha_time_is_half_a_report_ahead_of_epoch_equiv(mapping):
+    # plain digits at B=64 forwards 22 x 64 / 1437 = 0.98 epoch-equivalents a report: epoch_equiv >= 1 would
+    # first hold one report late, at 1.96; step-wise A-O reports at 0.18, 0.36, then 1.34
+    _, reports = train(mapping)
+    previous = 0.0
+    for r in reports:
+        assert r["asha_time"] == pytest.approx(r["epoch_equiv"] + (r["epoch_equiv"] - previous) / 2)
+        previous = r["epoch_equiv"]
+    # a milestone of 1 epoch-equivalent is decided at the report nearest it
+    ees = [r["epoch_equiv"] for r in reports]
+    first = next(i for i, r in enumerate(reports) if r["asha_time"] >= 1.0)
+    assert first == min(range(len(ees)), key=lambda i: abs(ees[i] - 1.0))
+
+
+def full_train_loss(trainer) -> float:
+    """Mean cross-entropy of the model on the whole training set, eval() mode, the eval transform."""
+    trainer.model.eval()
+    with torch.no_grad():
+        logits = trainer.model(trainer.augment.eval(trainer.data.train_x)).float()
+    trainer.model.train()
+    return F.cross_entropy(logits, trainer.data.train_y).item()
+
+
+def test_full_pass_reports_the_training_set_loss_and_drives_convergence():
+    mapping = {"epochs": 5, "eval_batch_size": 100, "hard_batch": {"delta": 0.5},
+               "data": {"val_fraction": 0.1}, "convergence": {"full_pass": True, "patience": 1}}
+    trainer, reports = train(mapping)
+    assert all(math.isfinite(r["train_loss_full"]) for r in reports)
+    assert reports[-1]["train_loss_full"] == pytest.approx(full_train_loss(trainer), rel=1e-5)
+    assert reports[-1]["train_loss_full"] != pytest.approx(reports[-1]["train_loss"], rel=1e-3)
+    full = [r["train_loss_full"] for r in reports]
+    ees = [r["epoch_equiv"] for r in reports]
+    for i, r in enumerate(reports):
+        expected = convergence_epoch(full[: i + 1], ees[: i + 1], 0.01, 1, final=i == len(reports) - 1)
+        assert (r["convergence_epoch"], r["converged"]) == pytest.approx(expected, nan_ok=True)
+
+
+def test_full_pass_evaluates_the_training_set_in_eval_mode():
+    trainer = Trainer(build_config({"device": "cpu", "eval_batch_size": 500, "data": {"val_fraction": 0.2},
+                                    "convergence": {"full_pass": True}}))
+    seen = []
+    trainer.model.register_forward_pre_hook(lambda mod, args: seen.append((mod.training, args[0].shape[0])))
+    metrics = trainer.evaluate()
+    assert all(not training for training, _ in seen) and trainer.model.training
+    assert sorted(n for _, n in seen) == sorted([287, 360, 500, 500, 150])  # val, test, train in batches
+    assert metrics["train_loss_full"] == pytest.approx(full_train_loss(trainer), rel=1e-5)
+
+
+def test_resume_with_a_split_and_full_pass_continues_exactly():
+    mapping = {"device": "cpu", "epochs": 3, "data": {"val_fraction": 0.2}, "convergence": {"full_pass": True}}
+    _, straight = train(mapping)
+    first = Trainer(build_config(mapping))
+    run = first.run()
+    reports = [next(run)]
+    second = Trainer(build_config(mapping))
+    second.load_state_dict(first.state_dict())
+    reports += list(second.run())
+    for a, b in zip(reports, straight, strict=True):
+        for key in ("val_top1", "train_loss_full", "asha_time", "test_top1"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key
+
+
+def test_summary_picks_the_best_report_by_validation_when_there_is_one():
+    from tune_hardbatch.train import summarize
+
+    nan = float("nan")
+    reports = [{"epoch_equiv": 1.0, "val_top1": 60.0, "test_top1": 70.0},
+               {"epoch_equiv": 2.0, "val_top1": 80.0, "test_top1": 65.0},
+               {"epoch_equiv": 3.0, "val_top1": 75.0, "test_top1": 72.0}]
+    s = summarize(reports, 1.0, False)
+    assert (s["best_val_top1"], s["final_val_top1"], s["test_top1_at_best_val"]) == (80.0, 75.0, 65.0)
+    assert s["best_epoch_equiv"] == 2.0 and s["best_test_top1"] == 72.0  # best test is recorded, not chosen
+    no_val = [{**r, "val_top1": nan} for r in reports]
+    s = summarize(no_val, 1.0, False)
+    assert s["best_val_top1"] is None and s["best_epoch_equiv"] == 3.0 and s["best_test_top1"] == 72.0

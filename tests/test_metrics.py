@@ -30,8 +30,37 @@ def test_tol_and_patience_change_the_answer():
 
 def test_empty_and_nan_losses():
     assert math.isnan(convergence_epoch([], [])[0])
-    value, converged = convergence_epoch([1.0, float("nan")], [1.0, 2.0], final=True)
-    assert converged in (0, 1) and not math.isnan(value)
+    assert convergence_epoch([1.0, float("nan")], [1.0, 2.0], final=True) == (2.0, 0)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+def test_non_finite_losses_never_count_as_converged():
+    # before: NaN compared as "not bettered", so a run turning NaN "converged" at the last finite report
+    diverging = [2.0, 1.0, 0.6, NAN, NAN, NAN]
+    assert math.isnan(convergence_epoch(diverging, EE[:6])[0])
+    assert convergence_epoch(diverging, EE[:6], final=True) == (6.0, 0)
+    assert convergence_epoch([2.0, 1.0, 0.6, INF, INF, INF], EE[:6], final=True) == (6.0, 0)
+    # a non-finite t is never the convergence epoch, even if nothing after it is lower
+    assert convergence_epoch([2.0, 1.0, NAN, 1.0, 1.0, 1.0, 1.0], EE[:7]) == (4.0, 1)
+    # one non-finite loss in the window stops t from being confirmed; a later clean window does
+    plateau = [2.0, 0.5, 0.5, NAN, 0.5, 0.5, 0.5, 0.5]
+    assert convergence_epoch(plateau, EE) == (5.0, 1)
+    # a non-finite first loss gives no margin: nothing is confirmed
+    assert convergence_epoch([NAN, 1.0, 1.0, 1.0, 1.0], EE[:5], final=True) == (5.0, 0)
+    # a convergence confirmed before a later divergence stays (earlier reports already said so)
+    assert convergence_epoch([2.0, 0.5, 0.5, 0.5, 0.5, NAN], EE[:6], final=True) == (2.0, 1)
+
+
+def test_full_pass_curve_finds_the_plateau_the_trained_batches_hide():
+    # delta < 1 trains on the hardest, shifting batches: their mean loss keeps falling by more than tol;
+    # the full pass over the training set (the paper's e) has flattened from report 4 on
+    trained = [2.3, 1.6, 1.2, 0.95, 0.75, 0.6, 0.45, 0.35, 0.3]
+    full = [2.2, 1.2, 0.8, 0.62, 0.615, 0.61, 0.612, 0.605, 0.6]
+    ee = [float(i) for i in range(1, 10)]
+    assert convergence_epoch(trained, ee, final=True) == (9.0, 0)
+    assert convergence_epoch(full, ee, final=True) == (4.0, 1)
 
 
 def test_epochs_to_target():

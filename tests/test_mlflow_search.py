@@ -117,7 +117,8 @@ def mapped_trials(exp: Path) -> dict:
 
 
 def tracked(uri: str, experiment: str):
-    """(client, experiment, the one parent run, {run name: child run}) with the nesting checked."""
+    """(client, experiment, the one parent run, {trial key: child run}) with the nesting checked (the key:
+    a search trial's id, "confirm/<id>" for a confirmation trial)."""
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no MLflow experiment {experiment!r}"
@@ -128,9 +129,9 @@ def tracked(uri: str, experiment: str):
     assert parent.data.tags.get("tune_hardbatch.kind") == "search"
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
-    by_name = {c.info.run_name: c for c in children}
-    assert len(by_name) == len(children), "one child run per trial, no duplicates"
-    return client, exp, parent, by_name
+    by_key = {c.data.tags.get("trial_key", c.data.tags["trial_id"]): c for c in children}
+    assert len(by_key) == len(children), "one child run per trial, no duplicates"
+    return client, exp, parent, by_key
 
 
 def check_history(client, run, trial_dir: Path, exact: bool) -> None:
@@ -156,13 +157,20 @@ def check_history(client, run, trial_dir: Path, exact: bool) -> None:
     assert all(m.value == m.step for m in client.get_metric_history(run.info.run_id, "backprops"))
 
 
+def search_children(children: dict) -> dict:
+    return {k: c for k, c in children.items() if c.data.tags.get("phase") != "confirmation"}
+
+
 def check_children(client, children: dict, exp: Path, rows: list[dict], exact: bool) -> None:
-    """One child per results.csv row: status and strategy tags, run state, histories, artifacts."""
+    """One search-phase child per results.csv row, named "<strategy> <trial id>": status, strategy and
+    phase tags, run state, histories, artifacts."""
+    children = search_children(children)
     assert sorted(children) == sorted(r["trial_id"] for r in rows)
     for row in rows:
         child = client.get_run(children[row["trial_id"]].info.run_id)
         tags = child.data.tags
-        assert tags["trial_id"] == row["trial_id"]
+        assert tags["trial_id"] == row["trial_id"] and tags["phase"] == "search"
+        assert child.info.run_name == f"{row['strategy']} {row['trial_id']}"
         assert tags["status"] == row["status"] and tags["strategy"] == row["strategy"], (tags, row)
         assert child.info.status == RUN_STATE[row["status"]]
         check_history(client, child, exp / row["trial_id"], exact)
@@ -172,9 +180,10 @@ def check_children(client, children: dict, exp: Path, rows: list[dict], exact: b
 def check_parent(client, parent, exp: Path) -> None:
     parent = client.get_run(parent.info.run_id)
     assert parent.info.run_name == exp.name and parent.info.status == "FINISHED"
-    plots = {p.name for p in exp.glob("*.png")}
-    assert "curves_by_arm.png" in plots
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= PARENT_FILES | plots
+    plots = {p.name for p in exp.glob("*.png")}  # the report's plots (which ones: tests/test_report.py)
+    assert plots, f"no plot in {exp}"
+    verdict = {"verdict.json"} if (exp / "verdict.json").is_file() else set()
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= PARENT_FILES | plots | verdict
     local = client.download_artifacts(parent.info.run_id, "results.csv", str(exp.parent / "downloaded"))
     assert Path(local).read_text() == (exp / "results.csv").read_text()
 
@@ -244,11 +253,10 @@ def test_search_makes_one_parent_and_one_child_per_trial(server, search):
         assert params["epochs"] == "3" and params["data.train_limit"] == "640" and params["data.name"] == "digits"
         for key in ("optim.lr", "hard_batch.delta", "seed"):
             assert same_value(params[key], row[key]), (row["trial_id"], key, params[key], row[key])
-    # stdout ends with the best configuration: MLflow prints no "View run" lines after it
-    lines = [line for line in search["stdout"].splitlines() if line.strip()]
-    start = max(i for i, line in enumerate(lines) if line.startswith("best configuration"))
-    assert all(line.startswith("  ") for line in lines[start + 1:]), lines[start:]
-    assert "View run" not in search["stdout"] and "warning: MLflow" not in search["stderr"]
+    # MLflow prints no "View run" lines among the summary, the confirmation and the verdict on stdout
+    assert any(line.startswith("best configuration") for line in search["stdout"].splitlines())
+    assert "View run" not in search["stdout"] and "View experiment" not in search["stdout"]
+    assert "warning: MLflow" not in search["stderr"]
 
 
 # --- the MLflow UI in headless chromium ------------------------------------------------------------
@@ -284,32 +292,63 @@ def page_text(dom: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
 
 
+CHART_RUNS = 10  # MLflow's charts show the first 10 runs of the table unless more are made visible
+
+
 def rendered_chart(dom: str, metric: str, runs: list[str]) -> bool:
-    """The chart card titled `metric`: a Plotly SVG with at least one drawn line and every run in its legend."""
+    """The chart card titled `metric`: a Plotly SVG with at least one drawn line and in its legend every run
+    of `runs` (or CHART_RUNS of them when there are more)."""
     start = dom.find(f">{metric}<")
-    end = max((dom.rfind(f"{r} ({metric})") for r in runs), default=-1)
+    shown = [r for r in runs if f"{r} ({metric})" in dom]
+    end = max((dom.rfind(f"{r} ({metric})") for r in shown), default=-1)
     if start < 0 or end < start:
         return False
     card = dom[start:end]
     return ('class="main-svg"' in card and re.search(r'class="js-line" d="M[-\d.,]+L', card) is not None
-            and all(f"{r} ({metric})" in dom for r in runs))
+            and len(shown) >= min(len(runs), CHART_RUNS))
+
+
+def arm_slug(label: str) -> str:
+    """An arm label in a metric name: what MLflow does not take in one ('=', '+', ...) becomes '_'."""
+    return re.sub(r"[^\w.-]+", "_", label).strip("_.")
+
+
+def ui_url(server, search) -> str:
+    """The link the tool gives to the search's experiment (`SearchTracker.ui_url`)."""
+    from tune_hardbatch.tracking import SearchTracker
+
+    url = SearchTracker(server.uri, search["experiment"], search["exp"]).ui_url()
+    assert url is not None and "workflowType=machine_learning" in url
+    return url
 
 
 @pytest.mark.timeout(420)
 def test_mlflow_ui_lists_child_runs_and_draws_metric_charts(server, search, tmp_path):
+    """The experiment opens as a model-training one on its runs (not on MLflow 3.17's GenAI overview), the
+    trials listed by their readable names, and their metric charts drawn."""
     binary = chromium_binary()
     client, exp, parent, children = tracked(server.uri, search["experiment"])
-    names = sorted(children)
-    # the experiment's training runs, sorted by test_top1 (a sorted table lists nested runs flat)
-    runs_url = (f"{server.uri}/#/experiments/{exp.experiment_id}/runs?orderByKey="
-                f"{quote('metrics.`test_top1`')}&orderByAsc=false")
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
+    names = sorted(c.info.run_name for c in children.values())
+    assert all(c.info.run_name == f"{c.data.tags['strategy']} {c.data.tags['trial_id']}"
+               for c in search_children(children).values()), names
+    # the experiment page as the tool's link opens it: the runs of a model-training experiment (title and
+    # sidebar), not the GenAI overview; then its runs sorted by test_top1 (a sorted table lists nested runs flat)
+    runs_url = (f"{server.uri}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning"
+                f"&orderByKey={quote('metrics.`test_top1`')}&orderByAsc=false")
     chart_url = runs_url + "&compareRunsMode=CHART"
     for budget in (15000, 30000, 60000):  # more virtual time when the machine is slow
+        landing = page_text(browse(binary, ui_url(server, search), tmp_path / "profile", "--dump-dom",
+                                   budget_ms=budget))
         table = page_text(browse(binary, runs_url, tmp_path / "profile", "--dump-dom", budget_ms=budget))
         chart_dom = browse(binary, chart_url, tmp_path / "profile", "--dump-dom", budget_ms=budget)
-        if all(n in table for n in names) and rendered_chart(chart_dom, "test_top1", names):
+        if (f"{len(names) + 1} matching runs" in landing and all(n in table for n in names)
+                and rendered_chart(chart_dom, "test_top1", names)):
             break
-    assert "Training runs" in table and f"{len(names) + 1} matching runs" in table, table[:3000]
+    assert f"Runs - Experiment {exp.experiment_id}" in landing and "Model registry" in landing, landing[:3000]
+    assert "Overview - Experiment" not in landing and "Observability" not in landing, landing[:3000]
+    assert f"{len(names) + 1} matching runs" in landing, landing[:3000]
+    assert f"{len(names) + 1} matching runs" in table, table[:3000]
     assert all(n in table for n in names + [parent.info.run_name]), (names, table[:3000])
     assert rendered_chart(chart_dom, "test_top1", names), page_text(chart_dom)[:3000]
     assert "Model metrics" in page_text(chart_dom)
@@ -321,6 +360,40 @@ def test_mlflow_ui_lists_child_runs_and_draws_metric_charts(server, search, tmp_
         assert img.size == (1600, 4000)
         assert len(img.convert("L").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 50, "a blank page"
     print(f"\nMLflow UI screenshot (runs and metric charts of search {search['exp'].name}): {shot}")
+
+
+@pytest.mark.timeout(300)
+def test_mlflow_ui_shows_the_verdict_on_the_parent_run(server, search, tmp_path):
+    """The parent run's page shows the verdict: its sentences (the description), every arm's mean as a
+    metric, and verdict.json among its artifacts."""
+    path = search["exp"] / "verdict.json"
+    if not path.is_file():
+        pytest.skip(f"the search wrote no verdict.json in {search['exp']} (no confirmation phase or verdict "
+                    "yet): nothing to look for on the parent run")
+    verdict = json.loads(path.read_text())
+    binary = chromium_binary()
+    client, exp, parent, _ = tracked(server.uri, search["experiment"])
+    run = client.get_run(parent.info.run_id)
+    metric = verdict.get("metric", "test_top1")
+    means = {f"{arm_slug(a['arm'])}.{metric}_mean": m for a in verdict["arms"]
+             if isinstance(m := (a.get(metric) or {}).get("mean"), (int, float)) and math.isfinite(m)}
+    assert means, f"no arm of the verdict has a finite {metric} mean: {verdict}"
+    for name, mean in means.items():
+        assert run.data.metrics.get(name) == pytest.approx(mean), (name, sorted(run.data.metrics))
+    assert "verdict.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    sentences = [re.split(r"[*_`<>\[\]]", s)[0][:60] for s in verdict["sentences"]]  # before any Markdown
+    assert sentences and run.data.tags["mlflow.note.content"].startswith("### Verdict")
+    run_url = f"{server.uri}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}"
+    for budget in (15000, 30000, 60000):
+        page = page_text(browse(binary, f"{run_url}?workflowType=machine_learning", tmp_path / "profile",
+                                "--dump-dom", budget_ms=budget))
+        artifacts = page_text(browse(binary, f"{run_url}/artifacts?workflowType=machine_learning",
+                                     tmp_path / "profile", "--dump-dom", budget_ms=budget))
+        if all(n in page for n in means) and "verdict.json" in artifacts:
+            break
+    assert "Verdict (" in page and all(s in page for s in sentences), page[:4000]
+    assert all(n in page for n in means), (sorted(means), page[:4000])
+    assert "verdict.json" in artifacts, artifacts[:3000]
 
 
 # --- interruptions ---------------------------------------------------------------------------------

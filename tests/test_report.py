@@ -1,4 +1,4 @@
-"""`report`: arms across seeds, t-intervals, change against the baseline, formats, plots."""
+"""`report`: the verdict first, arms across seeds, t-intervals, change against the baseline, formats, plots."""
 
 import csv
 import io
@@ -8,7 +8,6 @@ import math
 import pytest
 
 from tune_hardbatch.errors import UserError
-from tune_hardbatch.plots import pareto_front
 from tune_hardbatch.report import arm_rows, build_report, find_experiment, load_trials, render
 
 
@@ -31,7 +30,7 @@ def experiment(tmp_path):
     exp.mkdir()
     (exp / "search_space.yaml").write_text(
         "space:\n  hard_batch.delta: {grid: [1.0, 0.5, 0.2]}\n  seed: {grid: [0, 1, 2]}\n"
-        "search: {searcher: grid, scheduler: fifo}\nresources: {cpu: 1, gpu: 0.25}\n")
+        "search: {searcher: grid, scheduler: fifo, metric: test_top1, allow_test_metric: true}\nresources: {cpu: 1, gpu: 0.25}\n")
     statuses = {}
     for seed, (a1, a5, c1, c5) in enumerate([(70.0, 69.0, 8.0, 6.0), (71.0, 70.0, 8.0, 7.0), (72.0, 68.0, 8.0, 8.0)]):
         write_trial(exp, f"d1s{seed}", {"hard_batch.delta": 1.0, "seed": seed}, "delta=1", [50, a1], [1, .5], c1)
@@ -73,9 +72,27 @@ def test_formats(experiment):
 
 def test_build_report_writes_markdown_and_plots(experiment):
     _, _, report, plots = build_report(experiment)
-    assert report.read_text().startswith("# Search paper-grid")
-    assert {p.name for p in plots} == {"curves_by_arm.png", "delta_effect.png", "pareto.png"}
+    text = report.read_text()
+    assert text.startswith("# Search paper-grid\n\n## Verdict\n\nNo verdict yet")
+    assert {p.name for p in plots} == {"importances.png", "best_so_far.png", "best_curves.png"}
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in plots)
+
+
+def test_report_opens_with_the_verdict_and_plots_the_confirmed_arms(experiment):
+    from tune_hardbatch.verdict import VERDICT_FILE, build_verdict, to_json
+
+    def run(seed, acc):
+        return {"seed": seed, "trial_id": f"t{seed}{acc}", "status": "finished", "last": {"test_top1": acc}}
+
+    groups = {"plain": [run(s, a) for s, a in ((1, 70.0), (2, 71.0), (3, 72.0))],
+              "delta=0.5": [run(s, a) for s, a in ((1, 72.0), (2, 73.5), (3, 74.2))]}
+    verdict = build_verdict(groups, {"plain": "plain", "delta=0.5": "delta"}, "confirmation", [1, 2, 3], 2.0)
+    (experiment / VERDICT_FILE).write_text(to_json(verdict))
+    _, _, report, plots = build_report(experiment)
+    text = report.read_text()
+    assert text.index("## Verdict") < text.index("## What mattered") < text.index("## Search trials")
+    assert "- delta (delta=0.5) helps against plain at 2 epoch-equivalents with 3 paired seeds" in text
+    assert "confirmed_arms.png" in {p.name for p in plots}
 
 
 def test_find_experiment_by_name_or_path(experiment, tmp_path):
@@ -84,7 +101,3 @@ def test_find_experiment_by_name_or_path(experiment, tmp_path):
     with pytest.raises(UserError, match="no search 'nope'"):
         find_experiment("nope", out=str(tmp_path))
 
-
-def test_pareto_front():
-    pts = [(1, 50), (2, 60), (2, 55), (3, 58), (4, 70), (5, 69)]
-    assert pareto_front(pts) == [(1, 50), (2, 60), (4, 70)]

@@ -19,8 +19,8 @@ LAYERS = [
     ("config", "strategies"),
     ("data", "models", "inputs", "loop", "train"),
     ("spec",),
-    ("history", "results"),
-    ("console", "live", "report", "tracking"),
+    ("history", "results", "importances", "verdict"),
+    ("console", "live", "report", "tracking", "confirmation"),
     ("ray_backend",),
     ("cli", "__main__"),
 ]
@@ -138,7 +138,7 @@ def _third_party(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("library, allowed", [("ray", ("ray_backend",)), ("mlflow", ("tracking",)),
-                                              ("optuna", ("ray_backend",))])
+                                              ("optuna", ("ray_backend", "importances"))])
 def test_each_library_has_one_importer(library, allowed):
     importers = sorted(m for m, p in modules().items() if library in _third_party(p))
     assert importers and all(m.split(".")[0] in allowed for m in importers), importers

@@ -24,7 +24,10 @@ class DataConfig:
     name: str = "digits"  # scikit-learn's bundled 8x8 digits: no download, trains in seconds on a CPU
     root: Optional[str] = None  # torchvision / imagefolder data root (made absolute)
     image_size: Optional[int] = None  # None keeps the native size; DyBAT trains CIFAR at 128
-    train_limit: Optional[int] = None  # first n samples of a seeded permutation (tests, quick looks)
+    train_limit: Optional[int] = None  # first n of a split_seed permutation (tests, quick looks); None: all
+    test_limit: Optional[int] = None  # first n of a split_seed permutation of the test set; None: all of it
+    val_fraction: float = 0.0  # stratified hold-out of the training set; 0: no split, train on all of it
+    split_seed: int = 0  # fixes limits and the validation split apart from the trial seed: same data per arm
     augment: str = "auto"  # auto | none | crop | flip | crop_flip; auto = crop_flip, crop for digit data
     pad: Optional[int] = None  # crop padding; None = image side / 8 (4 px at 32 px, the CIFAR standard)
     download: bool = False  # torchvision download; only when asked (and online)
@@ -79,6 +82,7 @@ class StepwiseConfig:
 class ConvergenceConfig:
     tol: float = 0.01  # improvement smaller than tol x first train loss counts as no improvement
     patience: int = 3  # reports without such improvement that mark convergence
+    full_pass: bool = False  # eval()-mode pass over the training set per report (DyBAT's e); off: it costs time
 
 
 @dataclass(frozen=True)
@@ -325,6 +329,10 @@ def validate(cfg: Config) -> None:
            f"got {d.image_size}; allowed: 4..1024 or null")
     _check(d.train_limit is None or d.train_limit >= 1, "data.train_limit",
            f"got {d.train_limit}; allowed: an integer >= 1 or null")
+    _check(d.test_limit is None or d.test_limit >= 1, "data.test_limit",
+           f"got {d.test_limit}; allowed: an integer >= 1 or null")
+    _check(0 <= d.val_fraction < 1, "data.val_fraction", f"got {d.val_fraction}; allowed: 0 <= val_fraction < 1")
+    _check(d.split_seed >= 0, "data.split_seed", f"got {d.split_seed}; allowed: an integer >= 0")
     _check(d.pad is None or 0 <= d.pad <= 64, "data.pad", f"got {d.pad}; allowed: 0..64 or null")
     _check(len(d.synthetic_shape) == 3 and all(s >= 1 for s in d.synthetic_shape), "data.synthetic_shape",
            f"got {list(d.synthetic_shape)}; allowed: [channels, height, width], all >= 1")

@@ -13,6 +13,7 @@ from typing import Optional
 import yaml
 
 from .spec import BEST_FILE, STATUSES, SearchSpec
+from .verdict import pm
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:
@@ -70,7 +71,7 @@ def print_summary(rows: list[dict], spec: SearchSpec, best: Optional[dict], path
                                         else (r[key] if _finite(r.get(key)) else math.inf)))
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES + ("unfinished",)}
     shorts = short_keys(spec.dim_keys)
-    header = ["trial", "status", "strategy", *[shorts[k] for k in spec.dim_keys], "top1", "best", "ee",
+    header = ["trial", "status", "strategy", *[shorts[k] for k in spec.dim_keys], "test top1", "best", "ee",
               "backprops"] + ([metric] if metric != "test_top1" else [])
     table = []
     limit = 30
@@ -123,3 +124,26 @@ def space_yaml(spec: SearchSpec) -> str:
     header = f"# {spec.question}\n\n" if spec.question else ""
     return header + f"# resolved search space (from {spec.source}); used by --resume\n" + \
         yaml.safe_dump(spec.raw, sort_keys=False)
+
+
+def print_verdict(verdict: dict, stream) -> None:
+    """The verdict, printed last: per arm test top-1 across seeds and the paired difference, then one
+    sentence per strategy."""
+    bases = verdict["baselines"]
+    header = ["arm", "seeds", "test top-1 %", *[f"vs {b}" for b in bases], "conv. epoch", "epoch-eq.", "samples fwd"]
+    table = []
+    for a in verdict["arms"]:
+        diffs = {d["baseline"]: d for d in a["diffs"]}
+        table.append([a["arm"] + (" (base)" if a["is_baseline"] else ""), str(a["n"]), pm(a["test_top1"]),
+                      *["base" if b == a["arm"] else pm(diffs.get(b, {}), signed=True) for b in bases],
+                      pm(a["convergence_epoch"]), _fmt(a["compute"]["epoch_equiv"], 3),
+                      _fmt(a["compute"]["samples_forward"], 6)])
+    where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"
+    print(f"\nverdict ({where}; seeds {verdict['seeds']}; mean ± 95% t-interval, differences paired by seed):",
+          file=stream)
+    if table:
+        print(format_table(header, table), file=stream)
+    for line in [*verdict["notes"], *verdict["sentences"]]:
+        print(f"  {line}", file=stream)
+    stream.flush()
+

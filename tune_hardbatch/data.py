@@ -4,6 +4,10 @@ Sources: scikit-learn's bundled `digits`, torchvision's CIFAR-10/100, MNIST, Fas
 STL-10 (files under `data.root`), an `imagefolder` tree (decoded with Pillow, cached on disk) and
 `synthetic` random images. Images keep their native size here; `data.image_size` is applied on the
 device by `augment` (only mixed-size image folders are resized here, see `_load_imagefolder`).
+
+Splits (`load_dataset`), all fixed by `split_seed` so every trial and seed sees the same sets: the limits keep
+the first n of a permutation, then `val_fraction` holds out a stratified validation set from the training
+set. An image folder's own val/ beside test/ is the validation set instead.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import collections
 import concurrent.futures
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -38,6 +43,17 @@ class Dataset:
     test_x: torch.Tensor  # uint8 [T, C, H, W]
     test_y: torch.Tensor  # int64 [T]
     classes: list[str]
+    val_x: Optional[torch.Tensor] = None  # uint8 [V, C, H, W]; None becomes an empty [0, C, H, W]
+    val_y: Optional[torch.Tensor] = None  # int64 [V]; empty when there is no validation set
+
+    def __post_init__(self):
+        if self.val_x is None:
+            self.val_x = self.train_x.new_empty((0, *self.train_x.shape[1:]))
+            self.val_y = self.train_y.new_empty((0,))
+
+    @property
+    def has_val(self) -> bool:
+        return len(self.val_y) > 0
 
     @property
     def num_classes(self) -> int:
@@ -53,20 +69,57 @@ class Dataset:
 
 
 def load_dataset(cfg: DataConfig, seed: int, device: torch.device | str = "cpu") -> Dataset:
-    """Load `cfg.name`, keep `cfg.train_limit` samples of a `seed`-permutation, move to `device`."""
+    """Load `cfg.name`, apply the limits and the validation split (see the module docstring), move to
+    `device`. `seed` (the trial seed) only draws `synthetic` data; the splits depend on `split_seed` alone."""
     loader = _LOADERS.get(cfg.name)
     if loader is None:
         raise UserError("data.name", f"got {cfg.name!r}; allowed: {', '.join(_LOADERS)}")
     ds = loader(cfg, seed)
     if ds.train_x.shape[0] == 0:
         raise UserError("data.root", f"{cfg.name} has no training samples")
-    if cfg.train_limit is not None:
-        perm = torch.randperm(ds.train_x.shape[0], generator=torch.Generator().manual_seed(seed))
-        keep = perm[: cfg.train_limit]
-        ds.train_x, ds.train_y = ds.train_x[keep], ds.train_y[keep]
+    keep = limit_indices(len(ds.train_y), cfg.train_limit, cfg.split_seed)
+    ds.train_x, ds.train_y = ds.train_x[keep], ds.train_y[keep]
+    keep = limit_indices(len(ds.test_y), cfg.test_limit, cfg.split_seed)
+    ds.test_x, ds.test_y = ds.test_x[keep], ds.test_y[keep]
+    if cfg.val_fraction > 0:
+        train, val = split_indices(ds.train_y, cfg.val_fraction, cfg.split_seed)
+        ds.val_x, ds.val_y = ds.train_x[val], ds.train_y[val]
+        ds.train_x, ds.train_y = ds.train_x[train], ds.train_y[train]
     device = torch.device(device)
-    return Dataset(ds.train_x.to(device), ds.train_y.to(device), ds.test_x.to(device),
-                   ds.test_y.to(device), list(ds.classes))
+    return Dataset(ds.train_x.to(device), ds.train_y.to(device), ds.test_x.to(device), ds.test_y.to(device),
+                   list(ds.classes), ds.val_x.to(device), ds.val_y.to(device))
+
+
+def limit_indices(n: int, limit: Optional[int], split_seed: int) -> torch.Tensor:
+    """The first `limit` of a `split_seed` permutation of range(n); all of range(n) in order without one."""
+    if limit is None or limit >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))[:limit]
+
+
+def split_indices(labels: torch.Tensor, fraction: float, split_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, validation) indices into `labels`, disjoint, both in ascending order: per class (in class
+    order) a `split_seed` permutation of its indices, the first round(fraction x n_c) held out (halves up).
+
+    UserError (data.val_fraction) when a class would keep no training sample or nothing is held out.
+    """
+    labels = labels.cpu()
+    gen = torch.Generator().manual_seed(split_seed)
+    val = []
+    for c in torch.unique(labels).tolist():
+        members = (labels == c).nonzero().flatten()
+        k = math.floor(fraction * len(members) + 0.5)
+        if k >= len(members):
+            raise UserError("data.val_fraction", f"got {fraction}; class {c} has {len(members)} training "
+                            "sample(s) and would keep none; allowed: a smaller fraction")
+        val.append(members[torch.randperm(len(members), generator=gen)[:k]])
+    val = torch.cat(val).sort().values
+    if len(val) == 0:
+        raise UserError("data.val_fraction", f"got {fraction}; it holds out no sample of {len(labels)} "
+                        "(round(fraction x class size) is 0 for every class); allowed: a larger fraction")
+    is_val = torch.zeros(len(labels), dtype=torch.bool)
+    is_val[val] = True
+    return (~is_val).nonzero().flatten(), val
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -164,44 +217,63 @@ def _load_split_dataset(cfg: DataConfig, seed: int) -> Dataset:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Image folders: root/train/<class>/*, root/test/<class>/* (or root/val/<class>/*)
+# Image folders: root/train/<class>/*, root/test/<class>/* (or root/val/<class>/*), optionally root/val/
 
 
 def _load_imagefolder(cfg: DataConfig, seed: int) -> Dataset:
-    """Decode `root/train` and `root/test` (or `root/val`) class folders to uint8 [N, 3, H, W].
+    """Decode `root/train` and `root/test` (or `root/val`) class folders to uint8 [N, 3, H, W]; a `root/val`
+    beside `root/test` is the validation set.
 
     Every image is converted to RGB (grayscale and RGBA become 3 channels). If a split's images do not
     all have the same size, each is resized (Pillow bilinear) to `image_size` x `image_size` when set,
-    else to the split's most common size; a test split of another size than train is resized to the
-    train size. Decoded splits are cached under `cache_dir` (see `_cached_split`).
+    else to the split's most common size; a test or val split of another size than train is resized to
+    the train size. Decoded splits are cached under `cache_dir` (see `_cached_split`).
     """
-    train_dir, test_dir = _split_dirs(_data_root(cfg))
+    train_dir, test_dir, val_dir = _split_dirs(_data_root(cfg))
+    check_own_val(cfg, val_dir)
     train_samples, classes = _listing(train_dir)
-    class_to_idx = {c: i for i, c in enumerate(classes)}
-    test_listing, test_classes = _listing(test_dir)
-    unknown = sorted(set(test_classes) - set(classes))
-    if unknown:
-        raise UserError("data.root", f"class folder(s) {', '.join(unknown)} in {test_dir} "
-                                     f"are not in {train_dir}")
-    test_samples = [(p, class_to_idx[test_classes[t]]) for p, t in test_listing]
     cache_dir = os.path.abspath(os.path.expanduser(cfg.cache_dir or DEFAULT_CACHE_DIR))
     xtr, ytr = _cached_split(train_dir, train_samples, classes, cfg.image_size, cache_dir)
-    xte, yte = _cached_split(test_dir, test_samples, classes, cfg.image_size, cache_dir)
-    if xte.shape[2:] != xtr.shape[2:]:
-        xte = _resize_batch(xte, tuple(xtr.shape[2:]))
-    return Dataset(xtr, ytr, xte, yte, classes=classes)
+    xte, yte = _other_split(test_dir, train_dir, classes, cfg.image_size, cache_dir, xtr.shape[2:])
+    if val_dir is None:
+        return Dataset(xtr, ytr, xte, yte, classes=classes)
+    xva, yva = _other_split(val_dir, train_dir, classes, cfg.image_size, cache_dir, xtr.shape[2:])
+    return Dataset(xtr, ytr, xte, yte, classes=classes, val_x=xva, val_y=yva)
 
 
-def _split_dirs(root: str) -> tuple[str, str]:
-    """root/train and root/test (else root/val), or a UserError saying what is missing."""
+def _other_split(split_dir, train_dir, classes, image_size, cache_dir, hw) -> tuple[torch.Tensor, torch.Tensor]:
+    """A test or val split labelled with the training classes and resized to the training size `hw`."""
+    class_to_idx = {c: i for i, c in enumerate(classes)}
+    listing, split_classes = _listing(split_dir)
+    unknown = sorted(set(split_classes) - set(classes))
+    if unknown:
+        raise UserError("data.root", f"class folder(s) {', '.join(unknown)} in {split_dir} "
+                                     f"are not in {train_dir}")
+    samples = [(p, class_to_idx[split_classes[t]]) for p, t in listing]
+    x, y = _cached_split(split_dir, samples, classes, image_size, cache_dir)
+    return (_resize_batch(x, tuple(hw)) if x.shape[2:] != hw else x), y
+
+
+def check_own_val(cfg: DataConfig, val_dir: Optional[str]) -> None:
+    """An image folder's own val/ is the validation set: then no fraction of train may be held out too."""
+    if val_dir is not None and cfg.val_fraction > 0:
+        raise UserError("data.val_fraction", f"got {cfg.val_fraction}; {os.path.dirname(val_dir)} has its own "
+                        "val/ beside test/, which is the validation set; allowed: 0")
+
+
+def _split_dirs(root: str) -> tuple[str, str, Optional[str]]:
+    """(root/train, root/test, root/val or None); with val/ but no test/: (root/train, root/val, None).
+    A UserError says what is missing."""
     if not os.path.isdir(root):
         raise UserError("data.root", f"{root} does not exist or is not a directory")
     train_dir = os.path.join(root, "train")
     if not os.path.isdir(train_dir):
         raise UserError("data.root", f"no train/ split in {root}; expected {root}/train/<class>/<image>")
-    for name in ("test", "val"):
-        if os.path.isdir(os.path.join(root, name)):
-            return train_dir, os.path.join(root, name)
+    test_dir, val_dir = (os.path.join(root, name) for name in ("test", "val"))
+    if os.path.isdir(test_dir):
+        return train_dir, test_dir, (val_dir if os.path.isdir(val_dir) else None)
+    if os.path.isdir(val_dir):
+        return train_dir, val_dir, None
     raise UserError("data.root", f"neither test/ nor val/ in {root}; expected {root}/test/<class>/<image>")
 
 

@@ -3,6 +3,9 @@
 `Trainer(cfg).run()` yields one report dict per epoch of the strategy's own plan (every N
 back-propagations; every stage epoch for step-wise runs). Between reports the caller may take
 `state_dict()` and a later `Trainer(cfg).load_state_dict(state)` continues exactly there.
+Each report evaluates, in eval() mode, the validation set (when there is one: `val_*`, else NaN), the test
+set (`test_*`) and, with `convergence.full_pass`, the whole training set (`train_loss_full`, which the
+convergence epoch then uses instead of `train_loss`).
 The host reads from the device once per report, never inside an epoch (tests/test_syncs.py counts it).
 This module knows nothing of Ray or MLflow.
 """
@@ -96,9 +99,9 @@ class Trainer:
         self.optimizer = make_optimizer(cfg.optim, self.model)
         self.augment = Augment(cfg.data, self.data.train_x, channels_last=self.cuda)
         self.trimmer = Trimmer(cfg.trim)
-        self.plan = make_plan(cfg)
+        self.num_train = len(self.data.train_y)  # M: after the validation split
+        self.plan = make_plan(cfg, self.num_train)
         self.total_epochs = sum(st.epochs for st in self.plan)
-        self.num_train = len(self.data.train_y)
         self.data_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)  # shuffles, augmentation
         self.samplers = self._make_samplers()
         self.pos = Position()
@@ -125,7 +128,7 @@ class Trainer:
     def run(self) -> Iterator[dict]:
         """Train to the end of the plan (or divergence), yielding a report per epoch.
 
-        The host reads from the device once per report (the training and test sums together); the
+        The host reads from the device once per report (the training and evaluation sums together); the
         steps in between only queue work, so the host never waits for the device inside an epoch.
         """
         self.model.train()
@@ -137,14 +140,14 @@ class Trainer:
             clock = Clock(self.device)
             train_sums, lr = self._train_epoch(st, steps, batch, p)
             clock.mark()
-            test_sums = self._test_sums()
+            eval_sums = self._eval_sums()
             clock.mark()
-            loss_sum, correct, *test = torch.cat([train_sums, test_sums]).tolist()  # the report's one sync
+            loss_sum, correct, *evals = torch.cat([train_sums, eval_sums]).tolist()  # the report's one sync
             train_s, eval_s = clock.seconds()
             kept = num_kept(p, batch) if self.trimmer.enabled else batch
             self._advance(steps, batch, kept, train_s, eval_s)
             yield self._report(st, steps * batch, loss_sum / (steps * batch), 100 * correct / (steps * batch),
-                               lr, p, train_s, self._test_metrics(test))
+                               lr, p, train_s, self._eval_metrics(evals))
 
     def _train_epoch(self, st, steps: int, batch: int, p: float) -> tuple[torch.Tensor, float]:
         """`steps` back-propagations of stage `st`; (device sums [untrimmed loss x batch, correct], last lr).
@@ -196,15 +199,25 @@ class Trainer:
         return contextlib.nullcontext()
 
     def evaluate(self) -> dict:
-        """Untrimmed loss, top-1 and top-5 (percent) on the whole test set, in eval() mode."""
-        return self._test_metrics(self._test_sums().tolist())
+        """Untrimmed loss, top-1 and top-5 (percent) on the validation and the whole test set (and
+        `train_loss_full` on the training set), in eval() mode: the report's evaluation keys."""
+        return self._eval_metrics(self._eval_sums().tolist())
 
     @torch.no_grad()
-    def _test_sums(self) -> torch.Tensor:
-        """Device sums [loss, top-1 hits, top-5 hits] over the whole test set (no drop_last); no host read."""
+    def _eval_sums(self) -> torch.Tensor:
+        """Device sums [loss, top-1 hits, top-5 hits] of validation, test and (with convergence.full_pass)
+        training set, concatenated for the report's one host read; eval() mode, no drop_last."""
+        d = self.data
+        splits = [(d.val_x, d.val_y), (d.test_x, d.test_y)]
+        if self.cfg.convergence.full_pass:
+            splits.append((d.train_x, d.train_y))  # the eval transform: no augmentation
         self.model.eval()
-        x_all, y_all, size = self.data.test_x, self.data.test_y, self.cfg.eval_batch_size
-        k = min(5, self.data.num_classes)
+        sums = torch.cat([self._split_sums(x, y) for x, y in splits])
+        self.model.train()
+        return sums
+
+    def _split_sums(self, x_all: torch.Tensor, y_all: torch.Tensor) -> torch.Tensor:
+        size, k = self.cfg.eval_batch_size, min(5, self.data.num_classes)
         totals = torch.zeros(3, device=self.device)
         for i in range(0, len(y_all), size):
             y = y_all[i : i + size]
@@ -213,28 +226,35 @@ class Trainer:
             top = logits.topk(k, dim=1).indices
             totals += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
                                    (top[:, 0] == y).sum().float(), (top == y[:, None]).any(1).sum().float()])
-        self.model.train()
         return totals
 
-    def _test_metrics(self, sums) -> dict:
-        n = len(self.data.test_y)
-        loss, top1, top5 = (float(v) / n for v in sums)
-        return {"test_loss": loss, "test_top1": 100 * top1, "test_top5": 100 * top5}
+    def _eval_metrics(self, sums) -> dict:
+        """Host values of `_eval_sums` -> val_*/test_* (NaN for an empty split) and train_loss_full."""
+        out = {}
+        for i, (name, y) in enumerate((("val", self.data.val_y), ("test", self.data.test_y))):
+            loss, top1, top5 = (float(v) / len(y) if len(y) else NAN for v in sums[3 * i : 3 * i + 3])
+            out.update({f"{name}_loss": loss, f"{name}_top1": 100 * top1, f"{name}_top5": 100 * top5})
+        out["train_loss_full"] = float(sums[6]) / self.num_train if len(sums) > 6 else NAN
+        return out
 
     def _report(self, st, forwarded: int, train_loss: float, train_top1: float, lr: float, p: float,
-                elapsed: float, test: dict) -> dict:
+                elapsed: float, evals: dict) -> dict:
         pos, cfg = self.pos, self.cfg
         pos.diverged = not math.isfinite(train_loss)
         pos.finished = pos.finished or pos.diverged
+        ee = pos.samples_forward / self.num_train
+        previous = self.history[-1]["epoch_equiv"] if self.history else 0.0
         report = {
             "epoch": pos.epoch,
-            "epoch_equiv": pos.samples_forward / self.num_train,
+            "epoch_equiv": ee,
+            # ASHA's time: a rung at milestone m is decided at the report whose epoch_equiv is nearest m
+            "asha_time": ee + (ee - previous) / 2,
             "backprops": pos.backprops,
             "samples_forward": pos.samples_forward,
             "samples_with_grad": pos.samples_with_grad,
             "train_loss": train_loss,
             "train_top1": train_top1,
-            **test,
+            **evals,
             "lr": lr,
             "p": p,
             "delta": NAN if cfg.hard_batch.delta is None else cfg.hard_batch.delta,
@@ -245,7 +265,8 @@ class Trainer:
             "diverged": int(pos.diverged),
         }
         self.history.append(report)
-        losses = [r["train_loss"] for r in self.history]
+        curve = "train_loss_full" if cfg.convergence.full_pass else "train_loss"
+        losses = [r[curve] for r in self.history]
         ees = [r["epoch_equiv"] for r in self.history]
         report["convergence_epoch"], report["converged"] = convergence_epoch(
             losses, ees, cfg.convergence.tol, cfg.convergence.patience, final=pos.finished)

@@ -3,7 +3,10 @@
 Convergence epoch (the papers' "e", which none of them defines in code): the first report t whose train
 loss is not bettered by more than `tol` x (first reported train loss) within the next `patience` reports.
 It is only known `patience` reports after t; before that it is NaN. If a run ends without one, the value
-is the last epoch_equiv and `converged` is 0.
+is the last epoch_equiv and `converged` is 0. A non-finite loss never counts as converged: such a report
+cannot be t, a window holding one confirms no t, and a non-finite first loss (no margin) confirms nothing,
+so a run that diverges before its convergence is confirmed ends with converged = 0 and the last
+epoch_equiv. (A convergence confirmed before a later divergence stays: earlier reports already said so.)
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ def convergence_epoch(train_losses: Sequence[float], epoch_equivs: Sequence[floa
     if not train_losses:
         return NAN, 0
     margin = tol * train_losses[0]
-    for t in range(len(train_losses) - patience):
+    for t in range(len(train_losses) - patience if math.isfinite(margin) else 0):
         window = train_losses[t + 1 : t + 1 + patience]
-        if all(not (loss < train_losses[t] - margin) for loss in window):
+        if math.isfinite(train_losses[t]) and all(math.isfinite(loss) and not (loss < train_losses[t] - margin)
+                                                  for loss in window):
             return float(epoch_equivs[t]), 1
     return (float(epoch_equivs[-1]), 0) if final else (NAN, 0)
 

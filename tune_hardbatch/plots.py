@@ -1,11 +1,24 @@
-"""PNG plots with matplotlib's Agg backend (no display needed)."""
+"""PNG plots with matplotlib's Agg backend (no display needed).
+
+The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`) read the same for a
+20-trial TPE search and for a 4 x 3 grid: one row per arm or dimension with its label on the y axis, the
+figure growing with the rows, labels shortened with an ellipsis, legends outside the axes, and a tight
+bounding box. Each has a `_..._figure` twin that returns the Figure unsaved (the tests measure its labels).
+"""
 
 from __future__ import annotations
+
+import math
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+LABEL_CHARS = 40  # longer labels end in an ellipsis
+ROW_INCHES = 0.32  # height of one row of a horizontal-bar figure
+STATUS_COLOURS = {"finished": "C0", "stopped_early": "C7", "diverged": "C3", "failed": "k"}
 
 
 def learning_curves(reports: list[dict], path, title: str = "") -> None:
@@ -14,9 +27,11 @@ def learning_curves(reports: list[dict], path, title: str = "") -> None:
     fig, (ax_loss, ax_acc, ax_sched) = plt.subplots(1, 3, figsize=(13, 3.8))
     ax_loss.plot(ee, [r["train_loss"] for r in reports], label="train (untrimmed)")
     ax_loss.plot(ee, [r["test_loss"] for r in reports], label="test")
+    _plot_if_finite(ax_loss, ee, [r.get("val_loss") for r in reports], "validation")
     ax_loss.set(xlabel="epoch-equivalents", ylabel="loss", yscale="log", title="loss")
     ax_acc.plot(ee, [r["train_top1"] for r in reports], label="train top-1")
     ax_acc.plot(ee, [r["test_top1"] for r in reports], label="test top-1")
+    _plot_if_finite(ax_acc, ee, [r.get("val_top1") for r in reports], "validation top-1")
     ax_acc.plot(ee, [r["test_top5"] for r in reports], label="test top-5", alpha=0.5)
     ax_acc.set(xlabel="epoch-equivalents", ylabel="%", title="accuracy")
     conv = [r for r in reports if r.get("converged")]
@@ -38,74 +53,178 @@ def learning_curves(reports: list[dict], path, title: str = "") -> None:
     plt.close(fig)
 
 
-def curves_by_arm(curves: dict, path):
-    """Test top-1 against epoch-equivalents, one line per arm (mean across seeds, band = +-1 sd)."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for arm, (xs, mean, sd) in curves.items():
-        (line,) = ax.plot(xs, mean, label=arm)
-        ax.fill_between(xs, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)],
-                        color=line.get_color(), alpha=0.15)
-    ax.set(xlabel="epoch-equivalents (samples forwarded / M)", ylabel="test top-1 %",
-           title="test top-1 per arm (mean across seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
-
-
-def delta_effect(rows: list[dict], path):
-    """delta against final test top-1 and convergence epoch, 95% intervals across seeds as error bars."""
-    def x_of(r):
-        return 1.1 if r["delta"] is None else r["delta"]  # reshuffled SGD drawn right of delta = 1
-
-    rows = sorted(rows, key=x_of)
-    fig, (ax_acc, ax_conv) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, label in ((ax_acc, "test_top1", "final test top-1 %"),
-                           (ax_conv, "convergence_epoch", "convergence epoch")):
-        for r in rows:
-            ax.errorbar(x_of(r), r[key], yerr=_finite_or_zero(r[key + "_ci95"]), fmt="o", capsize=4,
-                        color="C1" if r.get("baseline") else "C0")
-            ax.annotate(r["arm"][:28], (x_of(r), r[key]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="delta (1.1 = reshuffled SGD)", ylabel=label)
-        ax.grid(alpha=0.3)
-    fig.suptitle("hard mini-batch selection: effect of delta (95% t-interval across seeds)", fontsize=10)
-    return _save(fig, path)
-
-
-def pareto(trials: list[dict], path):
-    """Final test top-1 against compute (samples forwarded, trial seconds); the Pareto front marked."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    last = [t["history"][-1] for t in trials]
-    acc = [h["test_top1"] for h in last]
-    for ax, xs, label in ((axes[0], [h["samples_forward"] for h in last], "samples forwarded"),
-                          (axes[1], [h.get("time_train_s", 0) + h.get("time_eval_s", 0) for h in last],
-                           "trial seconds (train + eval)")):
-        ax.scatter(xs, acc, s=14, alpha=0.6, label="trials")
-        front = pareto_front(list(zip(xs, acc)))
-        ax.plot([p[0] for p in front], [p[1] for p in front], "r-o", ms=4, drawstyle="steps-post",
-                label="Pareto front")
-        ax.set(xlabel=label, ylabel="final test top-1 %")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("accuracy against compute", fontsize=10)
-    return _save(fig, path)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points not beaten by any other with less or equal compute and higher accuracy, by compute."""
-    front, best = [], -float("inf")
-    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
-        if y > best:
-            front.append((x, y))
-            best = y
-    return front
-
-
 def _finite_or_zero(v: float) -> float:
     return v if v == v and v not in (float("inf"), -float("inf")) else 0.0
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _plot_if_finite(ax, xs, ys, label):
+    """A line of the finite points of `ys` (nothing when there is none: no validation split)."""
+    pts = [(x, y) for x, y in zip(xs, ys) if _finite(y)]
+    if pts:
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, ls="--")
 
 
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- search plots: any number of arms, trials and dimensions -----------------------------------------
+
+def confirmed_arms(arms: list[dict], path, baseline=None, metric: str = "test top-1 %"):
+    """Each confirmed arm's mean with its 95% t-interval across seeds (verdict["arms"]), baseline marked."""
+    return _save_tight(_confirmed_arms_figure(arms, baseline, metric), path)
+
+
+def importances(result: dict, path):
+    """Horizontal bars of `importances.param_importances`' result; conditional ones in another colour."""
+    return _save_tight(_importances_figure(result), path)
+
+
+def best_so_far(points: list[tuple], path, metric: str, mode: str):
+    """Every trial's value (coloured by status) and a step line of the best finished value so far."""
+    return _save_tight(_best_so_far_figure(points, metric, mode), path)
+
+
+def best_curves(curves: dict, path, metric: str):
+    """One validation curve per strategy family ({label: (epoch_equivs, values)}), legend outside."""
+    return _save_tight(_best_curves_figure(curves, metric), path)
+
+
+def shorten(label, limit: int = LABEL_CHARS) -> str:
+    """`label` cut to `limit` characters, the last one an ellipsis."""
+    label = str(label)
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "\u2026"
+
+
+def _confirmed_arms_figure(arms: list[dict], baseline=None, metric: str = "test top-1 %"):
+    arms = list(arms)
+    base = next((a for a in arms if a["arm"] == baseline), None) or \
+        next((a for a in arms if a.get("is_baseline")), None)
+    fig, ax = _rows_figure(len(arms), width=8.5)
+    ys = list(range(len(arms)))
+    for y, a in zip(ys, arms):
+        score = a["test_top1"]
+        ax.errorbar(score["mean"], y, xerr=_finite_or_zero(score.get("ci95", float("nan"))), fmt="o",
+                    capsize=3, ms=5, color="C1" if a.get("is_baseline") else "C0")
+    if base is not None:
+        ax.axvline(base["test_top1"]["mean"], color="C1", ls="--", lw=1)
+    labels = [f"{shorten(a['arm'])}  ({a['n']} seed{'s' if a['n'] != 1 else ''})" for a in arms]
+    _row_labels(ax, ys, labels, bold=[bool(a.get("is_baseline")) for a in arms])
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(ys, [_mean_ci(a["test_top1"]) for a in arms], fontsize=8)
+    right.tick_params(length=0)
+    note = f"; dashed: baseline {shorten(base['arm'], 30)}" if base is not None else ""
+    ax.set_xlabel(f"{metric} (mean, 95% t-interval across seeds{note})", fontsize=9)
+    ax.set_title("confirmed arms", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _importances_figure(result: dict):
+    rows = [(k, v, "C0", shorten(k)) for k, v in result.get("values", {}).items()]
+    rows += [(k, c["value"], "C2", f"{shorten(k)}\n(among {shorten(c['among'], 48)}, n={c['n']})")
+             for k, c in result.get("conditional", {}).items()]
+    title = (f"importance for {result.get('metric', 'the metric')} ({result.get('evaluator', '?')}, "
+             f"{result.get('n_trials', 0)} finished trials)")
+    warning = "\n".join(_wrap(result.get("warning") or "", 90))
+    fig, ax = _rows_figure(len(rows) + 0.6 * sum("\n" in r[3] for r in rows), width=8)
+    if not rows:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, warning or "no importances", ha="center", va="center", fontsize=9, wrap=True)
+        ax.set_title(title, fontsize=10)
+        return fig
+    ys = list(range(len(rows)))
+    ax.barh(ys, [r[1] for r in rows], color=[r[2] for r in rows], height=0.6)
+    for y, r in zip(ys, rows):
+        ax.text(r[1], y, f" {r[1]:.2f}", va="center", fontsize=8)
+    _row_labels(ax, ys, [r[3] for r in rows])
+    ax.set_xlim(0, max(1.0, max(r[1] for r in rows)) * 1.12)
+    ax.set_xlabel("share of the metric's variance (global ones sum to 1; green: within their subset)", fontsize=9)
+    ax.set_title(title + (f"\n{warning}" if warning else ""), fontsize=10 if not warning else 9)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _best_so_far_figure(points: list[tuple], metric: str, mode: str):
+    fig, ax = plt.subplots(figsize=(8.5, 4.2), layout="constrained")
+    statuses = list(STATUS_COLOURS) + sorted({p[2] for p in points} - set(STATUS_COLOURS))
+    for status in statuses:
+        mine = [p for p in points if p[2] == status]
+        shown = [p for p in mine if _finite(p[1])]
+        colour = STATUS_COLOURS.get(status, "C8")
+        if shown:
+            ax.scatter([p[0] for p in shown], [p[1] for p in shown], s=22, color=colour, label=status, zorder=3)
+        if len(shown) < len(mine):  # no value (diverged, failed): a cross on the x axis
+            ax.scatter([p[0] for p in mine if not _finite(p[1])], [0.02] * (len(mine) - len(shown)), marker="x",
+                       s=28, color=colour, transform=ax.get_xaxis_transform(), label=f"{status} (no value)",
+                       clip_on=False, zorder=3)
+    best, line = None, []
+    better = max if mode == "max" else min
+    for order, value, status in sorted(points, key=lambda p: p[0]):
+        if status == "finished" and _finite(value):
+            best = value if best is None else better(best, value)
+        if best is not None:
+            line.append((order, best))
+    if line:
+        ax.plot([p[0] for p in line], [p[1] for p in line], drawstyle="steps-post", color="C1", lw=1.5,
+                label="best finished so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="trial (in the order started)", ylabel=metric)
+    ax.set_title(f"{metric} of every trial, best finished so far ({mode})", fontsize=10)
+    ax.grid(alpha=0.3)
+    if points:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    return fig
+
+
+def _best_curves_figure(curves: dict, metric: str):
+    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+    for label, (xs, ys) in curves.items():
+        pts = [(x, y) for x, y in zip(xs, ys) if _finite(y)]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=shorten(label))
+    ax.set(xlabel="epoch-equivalents (samples forwarded / M)", ylabel=metric)
+    ax.set_title(f"{metric}: the best trial of each strategy family", fontsize=10)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+                  ncol=1 if len(curves) <= 16 else 2, title="family", title_fontsize=8)
+    return fig
+
+
+def _rows_figure(rows: float, width: float):
+    """One axes whose height grows with its rows (at least a few inches)."""
+    return plt.subplots(figsize=(width, max(2.6, ROW_INCHES * rows + 1.5)), layout="constrained")
+
+
+def _row_labels(ax, ys, labels, bold=None):
+    """Labels on the y axis, the first row at the top."""
+    ax.set_yticks(ys, labels, fontsize=8)
+    for tick, b in zip(ax.get_yticklabels(), bold or []):
+        if b:
+            tick.set_fontweight("bold")
+    ax.set_ylim(len(ys) - 0.5, -0.5)
+
+
+def _mean_ci(score: dict) -> str:
+    ci = score.get("ci95", float("nan"))
+    return f"{score['mean']:.2f}" + (f" \u00b1 {ci:.2f}" if _finite(ci) else "")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) if text else []
+
+
+def _save_tight(fig, path):
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -1,9 +1,13 @@
-"""`tune-hardbatch report NAME|PATH`: tables (Markdown, CSV, JSON) and plots from a search's Ray results.
+"""`tune-hardbatch report NAME|PATH`: the verdict, importances, tables (Markdown, CSV, JSON) and plots.
 
-Trials are grouped into arms: trials whose parameters agree except for `seed`. Per arm: train and test
-top-1 as mean and 95% t-interval across seeds, the convergence epoch and its change against the baseline
-arm in %, and compute (samples forwarded, trial seconds, GPU seconds). Works on a finished or running
-search (`history.load_trials` reads the trial directories). Imports no Ray.
+report.md opens with the verdict (`verdict.json`, written by the search: per confirmed arm, test top-1
+across seeds and its paired difference from the baseline), then how much each searched dimension
+mattered for the validation metric (`importances.py`), then the search's trials grouped into arms
+(trials whose parameters agree except for `seed`: validation and test top-1 as mean and 95% t-interval
+across seeds, the convergence epoch and its change against the baseline arm in %, compute). Plots:
+confirmed arms with intervals, importances, the best validation value so far against trials, and per
+strategy family its best trial's validation curve. Works on a finished or running search
+(`history.load_trials` reads the trial directories). Imports no Ray.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from typing import Optional
 
 from .errors import UserError
 from .history import find_experiment, gpu_fraction, load_trials  # noqa: F401  (find_experiment: the CLI's)
+from .importances import importances_markdown, param_importances
 from .metrics import t_interval
+from .spec import SPACE_FILE, load_space
+from .verdict import VERDICT_FILE, family_of
+from .verdict import to_markdown as verdict_markdown
 
 REPORT_FILE = "report.md"
-PLOTS = ("curves_by_arm.png", "delta_effect.png", "pareto.png")
+PLOTS = ("confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png")
 NOT_ARM_KEYS = {"seed", "strategy"}
 
 
@@ -59,7 +67,7 @@ def arm_rows(trials: list[dict], gpu: float = 0.0) -> list[dict]:
         row = {"arm": _label(members[0]), "strategy": members[0]["strategy"],
                "delta": members[0]["params"].get("hard_batch.delta"), "trials": len(members),
                "seeds": len(done)}
-        for key, name in (("train_top1", "train_top1"), ("test_top1", "test_top1"),
+        for key, name in (("train_top1", "train_top1"), ("val_top1", "val_top1"), ("test_top1", "test_top1"),
                           ("convergence_epoch", "convergence_epoch")):
             row[name], row[name + "_ci95"] = _mean_ci([h.get(key) for h in last])
         row["best_test_top1"] = _mean_ci([max((h["test_top1"] for h in t["history"]), default=math.nan)
@@ -74,7 +82,8 @@ def arm_rows(trials: list[dict], gpu: float = 0.0) -> list[dict]:
         b = base["convergence_epoch"] if base else math.nan
         row["convergence_change_pct"] = 100 * (row["convergence_epoch"] - b) / b if base and b else math.nan
         row["baseline"] = base is row
-    return sorted(rows, key=lambda r: -r["test_top1"] if math.isfinite(r["test_top1"]) else math.inf)
+    key = "val_top1" if any(math.isfinite(r["val_top1"]) for r in rows) else "test_top1"  # never chosen on test
+    return sorted(rows, key=lambda r: -r[key] if math.isfinite(r[key]) else math.inf)
 
 
 def _count(items) -> dict:
@@ -96,7 +105,8 @@ def baseline(rows: list[dict]) -> Optional[dict]:
 # ---------------------------------------------------------------------------------------------------
 # Formats
 
-COLUMNS = [("arm", "arm"), ("seeds", "seeds"), ("train_top1", "train top-1 %"), ("test_top1", "test top-1 %"),
+COLUMNS = [("arm", "arm"), ("seeds", "seeds"), ("train_top1", "train top-1 %"), ("val_top1", "val top-1 %"),
+           ("test_top1", "test top-1 %"),
            ("convergence_epoch", "conv. epoch"), ("convergence_change_pct", "conv. vs base %"),
            ("samples_forward", "samples fwd"), ("trial_seconds", "trial s"), ("gpu_seconds", "GPU s"),
            ("statuses", "trials")]
@@ -104,7 +114,7 @@ COLUMNS = [("arm", "arm"), ("seeds", "seeds"), ("train_top1", "train top-1 %"), 
 
 def _cell(row: dict, key: str) -> str:
     v = row[key]
-    if key in ("train_top1", "test_top1", "convergence_epoch"):
+    if key in ("train_top1", "val_top1", "test_top1", "convergence_epoch"):
         ci = row[key + "_ci95"]
         return "-" if not math.isfinite(v) else f"{v:.2f}" + (f" ± {ci:.2f}" if math.isfinite(ci) else "")
     if key == "convergence_change_pct":
@@ -120,7 +130,8 @@ def to_markdown(rows: list[dict], title: str = "") -> str:
     head = "| " + " | ".join(h for _, h in COLUMNS) + " |"
     sep = "|" + "|".join("---" if k == "arm" else "---:" for k, _ in COLUMNS) + "|"
     body = ["| " + " | ".join(_cell(r, k) for k, _ in COLUMNS) + " |" for r in rows]
-    notes = ("\nMean ± 95% t-interval across seeds (finished trials, last report). Convergence epoch: the first "
+    notes = ("\nMean ± 95% t-interval across seeds (finished trials, last report), ordered by validation top-1 "
+             "(test top-1 is recorded, never used to choose). Convergence epoch: the first "
              "report whose train loss is not bettered by more than tol x the first loss in the next `patience` "
              "reports; change against the baseline arm (delta = 1 if present, else plain). Compute: samples "
              "forwarded per trial (mean), trial and GPU seconds summed over the arm's trials.\n")
@@ -146,34 +157,48 @@ def to_json(rows: list[dict]) -> str:
 # Plots
 
 
-def make_plots(trials: list[dict], rows: list[dict], out_dir: Path, max_arms: int = 10) -> list[Path]:
+def make_plots(trials: list[dict], verdict: Optional[dict], importances: Optional[dict], metric: str, mode: str,
+               out_dir: Path) -> list[Path]:
     from . import plots  # matplotlib with the Agg backend
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [plots.curves_by_arm(_curves(trials, rows[:max_arms]), out_dir / PLOTS[0])]
-    deltas = [r for r in rows if r["seeds"] and math.isfinite(r["test_top1"])]
-    if len({r["delta"] for r in deltas}) >= 2:
-        paths.append(plots.delta_effect(deltas, out_dir / PLOTS[1]))
-    finished = [t for t in trials if t["history"] and t["status"] in ("finished", "running")]
-    if finished:
-        paths.append(plots.pareto(finished, out_dir / PLOTS[2]))
+    paths = []
+    if verdict and verdict["arms"]:
+        paths.append(plots.confirmed_arms(verdict["arms"], out_dir / PLOTS[0], baseline=verdict["baseline"]))
+    if importances is not None:
+        paths.append(plots.importances(importances, out_dir / PLOTS[1]))
+    points = [(_order(t["trial_id"], i), _last(t, metric), t["status"]) for i, t in enumerate(trials)]
+    paths.append(plots.best_so_far(sorted(points), out_dir / PLOTS[2], metric, mode))
+    curves = best_curves(trials, metric, mode)
+    if curves:
+        paths.append(plots.best_curves(curves, out_dir / PLOTS[3], metric))
     return paths
 
 
-def _curves(trials: list[dict], rows: list[dict]) -> dict[str, tuple[list, list, list]]:
-    """Per arm: epoch-equivalents, mean test top-1 and its spread across seeds (same plan -> same x)."""
-    out = {}
-    labels = {r["arm"] for r in rows}
-    by_arm = defaultdict(list)
+def _order(trial_id: str, fallback: int) -> int:
+    """A Ray trial id's index ('3f2a1_00004' -> 4): the order trials were created in."""
+    tail = trial_id.rpartition("_")[2]
+    return int(tail) if tail.isdigit() else fallback
+
+
+def _last(trial: dict, metric: str) -> float:
+    v = trial["history"][-1].get(metric) if trial["history"] else None
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+
+
+def best_curves(trials: list[dict], metric: str, mode: str) -> dict[str, tuple[list, list]]:
+    """Per strategy family, the validation curve (metric against epoch-equivalents) of its best finished trial."""
+    best: dict[str, dict] = {}
+    sign = 1 if mode == "max" else -1
     for t in trials:
-        if t["history"] and _label(t) in labels:
-            by_arm[_label(t)].append(t["history"])
-    for arm, histories in by_arm.items():
-        n = min(len(h) for h in histories)
-        xs = [histories[0][i]["epoch_equiv"] for i in range(n)]
-        ys = [[h[i]["test_top1"] for h in histories] for i in range(n)]
-        out[arm] = (xs, [statistics.mean(y) for y in ys], [statistics.pstdev(y) for y in ys])
-    return out
+        value = _last(t, metric)
+        if t["status"] not in ("finished", "running") or not math.isfinite(value):
+            continue
+        fam = family_of(t["strategy"])
+        if fam not in best or sign * value > sign * _last(best[fam], metric):
+            best[fam] = t
+    return {fam: ([h.get("epoch_equiv") for h in t["history"]], [h.get(metric, math.nan) for h in t["history"]])
+            for fam, t in sorted(best.items())}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -185,12 +210,21 @@ def build_report(exp_dir: Path) -> tuple[list[dict], list[dict], Path, list[Path
     trials = load_trials(exp_dir)
     if not trials:
         raise UserError("NAME", f"{exp_dir} holds no trials yet")
+    spec = load_space(str(exp_dir / SPACE_FILE)) if (exp_dir / SPACE_FILE).is_file() else None
+    metric, mode = (spec.search["metric"], spec.search["mode"]) if spec else ("val_top1", "max")
+    verdict = json.loads((exp_dir / VERDICT_FILE).read_text()) if (exp_dir / VERDICT_FILE).is_file() else None
+    importances = param_importances(trials, spec.dims, metric, mode, base=spec.base_cfg) \
+        if spec is not None and spec.dims else None
     rows = arm_rows(trials, gpu_fraction(exp_dir))
-    plot_paths = make_plots(trials, rows, exp_dir)
+    plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir)
+    parts = [f"# Search {exp_dir.name}\n", verdict_markdown(verdict) if verdict else
+             "## Verdict\n\nNo verdict yet: it comes after the search and its confirmation phase.\n"]
+    if importances is not None:
+        parts.append(f"## What mattered for {metric}\n\n{importances_markdown(importances)}\n")
+    parts.append("## Search trials by arm\n\n" + to_markdown(rows))
+    parts.append("\n".join(f"![{p.stem}]({p.name})" for p in plot_paths) + "\n")
     report = exp_dir / REPORT_FILE
-    text = to_markdown(rows, f"Search {exp_dir.name}")
-    text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plot_paths) + "\n"
-    report.write_text(text)
+    report.write_text("\n".join(parts))
     return trials, rows, report, plot_paths
 
 

@@ -89,7 +89,7 @@ def collect_rows(spec: SearchSpec, results, statuses: dict) -> list[dict]:
         if r.error is None and last.get("oom") == 1:
             row["error"] = oom_reason(last, params.get("optim.batch_size", spec.base_cfg.optim.batch_size),
                                       spec.resources["gpu"])
-        row["_params"], row["_active"] = params, active
+        row["_params"], row["_active"], row["_last"] = params, active, last
         row["_errored"] = r.error is not None  # Ray's ERROR: --resume retries it from its checkpoint
         rows.append(row)
     return rows

@@ -23,15 +23,29 @@ def json_safe(value):
     return value
 
 
+def _best(reports: list[dict], key: str) -> dict:
+    """The report with the highest finite `key` ({} when none has one)."""
+    finite = [r for r in reports if math.isfinite(r.get(key, math.nan))]
+    return max(finite, key=lambda r: r[key], default={})
+
+
 def summarize(reports: list[dict], wall_time_s: float, diverged: bool) -> dict:
-    """Final and best metrics, counts and wall time of a finished (or diverged) run."""
+    """Final and best metrics, counts and wall time of a finished (or diverged) run.
+
+    The best report is chosen by val_top1 when there is a validation set, else by test_top1;
+    `best_test_top1` is the highest test top-1 recorded either way (never a selection).
+    """
     final = reports[-1] if reports else {}
-    best = max(reports, key=lambda r: r["test_top1"] if math.isfinite(r["test_top1"]) else -1, default={})
+    best_val = _best(reports, "val_top1")
+    best = best_val or _best(reports, "test_top1")
     return {
         "status": "diverged" if diverged else "finished",
         "reports": len(reports),
         "final": final,
-        "best_test_top1": best.get("test_top1"),
+        "final_val_top1": final.get("val_top1"),
+        "best_val_top1": best_val.get("val_top1"),
+        "test_top1_at_best_val": best_val.get("test_top1"),
+        "best_test_top1": _best(reports, "test_top1").get("test_top1"),
         "best_epoch_equiv": best.get("epoch_equiv"),
         "convergence_epoch": final.get("convergence_epoch"),
         "converged": final.get("converged"),
@@ -68,7 +82,8 @@ def run_training(cfg: Config, out: Optional[str] = None, progress: bool = True,
                 on_report(report)
             if bar is not None:
                 bar.update(report["backprops"] - bar.n)
-                bar.set_postfix(loss=f"{report['train_loss']:.3f}", top1=f"{report['test_top1']:.1f}")
+                val = {"val": f"{report['val_top1']:.1f}"} if math.isfinite(report["val_top1"]) else {}
+                bar.set_postfix(loss=f"{report['train_loss']:.3f}", **val, top1=f"{report['test_top1']:.1f}")
                 bar.write(line)
             else:
                 print(line, flush=True)

@@ -89,6 +89,50 @@ def test_bad_space_values_name_the_key(dims, key, fragment):
     assert info.value.key == key and fragment in str(info.value)
 
 
+def test_selection_is_on_validation_data_unless_the_space_says_it_means_the_test_set():
+    with pytest.raises(UserError, match=r"^search\.metric: got test_top1, a test-set metric.*allow_test_metric"):
+        SP.validate_space({"base": BASE, "search": {"metric": "test_top1"}})
+    plain_digits = {**BASE, "data": {"name": "digits"}}
+    with pytest.raises(UserError, match=r"^search\.metric: val_top1 needs validation data.*val_fraction"):
+        SP.validate_space({"base": plain_digits})
+    spec = SP.validate_space({"base": plain_digits, "space": {"seed": {"grid": [0, 1]}},
+                              "search": {"searcher": "grid", "metric": "test_top1", "allow_test_metric": True}})
+    assert spec.self_confirming and not spec.confirms  # a seed grid selects nothing: its own verdict
+    assert SP.validate_space({"base": BASE}).search["metric"] == "val_top1"
+    for name in PACKAGED:  # packaged searches that select choose on validation
+        packaged = SP.load_space(SP.SPACE_DIR / f"{name}.yaml")
+        assert packaged.search["metric"].startswith("val_") or packaged.self_confirming, name
+
+
+def test_an_image_folder_with_its_own_val_split_is_validation_data(tmp_path):
+    for split in ("train", "val", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+    spec = SP.validate_space({"base": {"data": {"name": "imagefolder", "root": str(tmp_path)}}})
+    assert spec.search["metric"] == "val_top1"
+
+
+@pytest.mark.parametrize("section, key, fragment", [
+    ({"confirm": {"seeds": -1}}, "confirm.seeds", "integer >= 0"),
+    ({"confirm": {"max_arms": 0}}, "confirm.max_arms", "integer >= 1"),
+    ({"confirm": {"sedes": 3}}, "confirm.sedes", "did you mean confirm.seeds"),
+    ({"search": {"allow_test_metric": "yes"}}, "search.allow_test_metric", "true, false"),
+])
+def test_bad_confirm_and_search_keys(section, key, fragment):
+    with pytest.raises(UserError) as info:
+        SP.validate_space({"base": BASE, **section})
+    assert info.value.key == key and fragment in str(info.value)
+
+
+def test_a_grace_period_before_a_plans_last_stage_is_flagged():
+    stepwise = {"base": {**BASE, "epochs": 12}, "space": {"stepwise.fractions": {"choice": [None, "A-B-C-D-O"]}},
+                "search": {"grace_period": 2}}
+    notes = SP.validate_space(stepwise).notes
+    assert len(notes) == 1 and "before their last stage starts" in notes[0]
+    assert not SP.validate_space({**stepwise, "search": {"grace_period": 8}}).notes
+    for name in PACKAGED:  # the packaged spaces judge no plan before its last stage starts
+        assert not [n for n in SP.load_space(SP.SPACE_DIR / f"{name}.yaml").notes if "last stage" in n], name
+
+
 def test_conditional_sampling_and_list_encoding_with_optuna():
     """Define-by-run: trim.p_end only with trimming on, stepwise.epochs only with splits; lists round-trip."""
     import optuna

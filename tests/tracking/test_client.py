@@ -106,3 +106,150 @@ def test_a_trial_keeps_one_child_run_when_a_driver_died_after_creating_it(tmp_pa
     assert run_id == orphans[0].info.run_id
     live = client.search_runs([tracker.mapping["experiment_id"]], "tags.trial_id = 't1'")
     assert [r.info.run_id for r in live] == [run_id]
+
+
+# --- MLflow 3.17's UI: a model-training experiment, readable child runs, phases, the verdict ----------
+
+VERDICT = {
+    "source": "confirmation", "metric": "test_top1", "seeds": [1, 2, 3], "budget": 12.0, "baseline": "plain",
+    "baselines": ["plain", "delta=1"],
+    "arms": [
+        {"arm": "plain", "family": "plain", "is_baseline": True, "n": 3, "seeds": [1, 2, 3], "trial_ids": [],
+         "params": {}, "test_top1": {"mean": 94.7, "ci95": 0.5, "values": [94.2, 94.7, 95.2]}, "diffs": [],
+         "convergence_epoch": {"mean": 8.0, "ci95": 1.0}, "convergence_change": {"mean": float("nan"), "ci95": None},
+         "compute": {"epoch_equiv": 12.0, "samples_forward": 17232, "samples_with_grad": 17232,
+                     "gpu_seconds": 0.0, "trial_seconds": 30.0}, "word": "baseline"},
+        {"arm": "delta=1", "family": "delta=1", "is_baseline": True, "n": 3, "seeds": [1, 2, 3], "trial_ids": [],
+         "params": {}, "test_top1": {"mean": 94.9, "ci95": 0.6, "values": []},
+         "diffs": [{"baseline": "plain", "mean": 0.2, "ci95": 0.7, "n": 3}],
+         "convergence_epoch": {"mean": 7.5, "ci95": 1.1}, "convergence_change": {"mean": -0.5, "ci95": 0.4},
+         "compute": {"epoch_equiv": 12.0, "samples_forward": 17232, "samples_with_grad": 17232,
+                     "gpu_seconds": 0.0, "trial_seconds": 31.0}, "word": "baseline"},
+        {"arm": "delta=0.5+trim-linear", "family": "delta+trim", "is_baseline": False, "n": 3, "seeds": [1, 2, 3],
+         "trial_ids": ["a", "b", "c"], "params": {"hard_batch.delta": 0.5},
+         "test_top1": {"mean": 95.1, "ci95": 0.8, "values": [94.5, 95.1, 95.7]},
+         "diffs": [{"baseline": "plain", "mean": 0.4, "ci95": 0.9, "n": 3},
+                   {"baseline": "delta=1", "mean": 0.2, "ci95": 0.3, "n": 3}],
+         "convergence_epoch": {"mean": 7.0, "ci95": 1.2}, "convergence_change": {"mean": -1.0, "ci95": 0.5},
+         "compute": {"epoch_equiv": 12.0, "samples_forward": 17232, "samples_with_grad": 9000,
+                     "gpu_seconds": 1.5, "trial_seconds": 31.0}, "word": "no detectable difference"}],
+    "sentences": ["delta+trim (delta=0.5+trim-linear): no detectable difference from plain at 12 "
+                  "epoch-equivalents with 3 seeds (+0.40 ± 0.90 points)."]}
+
+
+def sqlite_tracker(tmp_path, experiment="kinds", name="search"):
+    uri, artifacts = resolve_uri(f"sqlite:///{tmp_path / 'm.db'}", str(tmp_path))
+    exp_dir = tmp_path / name
+    exp_dir.mkdir(exist_ok=True)
+    return SearchTracker(uri, experiment, exp_dir, artifacts), uri
+
+
+def test_experiment_is_a_model_training_one_new_or_made_before(tmp_path):
+    """A new experiment is created tagged mlflow.experimentKind=custom_model_development; one of ours made
+    before (no kind) is tagged when a search starts or resumes in it; a kind a user chose stays."""
+    from tune_hardbatch.tracking import KIND_TAG, TRAINING_KIND
+
+    tracker, uri = sqlite_tracker(tmp_path)
+    client = MlflowClient(tracking_uri=uri)
+    old = client.create_experiment("old")  # made by an earlier version: no kind
+    chosen = client.create_experiment("chosen", tags={KIND_TAG: "genai_development"})
+    tracker.start("search", {}, {}, None)
+    assert client.get_experiment_by_name("kinds").tags[KIND_TAG] == TRAINING_KIND
+    assert tracker.ui_url() is None and tracker.ui_url("http://127.0.0.1:5000/") == (
+        f"http://127.0.0.1:5000/#/experiments/{tracker.mapping['experiment_id']}?workflowType=machine_learning")
+    for name, exp_id in (("old", old), ("chosen", chosen)):
+        sqlite_tracker(tmp_path, name, f"s-{name}")[0].start("search", {}, {}, None)
+    assert client.get_experiment(old).tags[KIND_TAG] == TRAINING_KIND
+    assert client.get_experiment(chosen).tags[KIND_TAG] == "genai_development"
+    client.delete_experiment_tag(old, KIND_TAG)
+    resumed = SearchTracker(uri, "old", tmp_path / "s-old")  # its mapping has the parent: a resume
+    resumed.start("search", {}, {}, None)
+    assert client.get_experiment(old).tags[KIND_TAG] == TRAINING_KIND
+
+
+def test_child_runs_are_named_and_the_two_phases_never_share_a_run(tmp_path):
+    """Search trial t1 and confirmation trial t1 (a second Tune experiment may reuse ids): two runs under
+    one parent, keyed t1 and confirm/t1; a resumed driver reuses both; a run a killed driver left unrecorded
+    is found by its key, not taken from the other phase."""
+    from tune_hardbatch.tracking import trial_key
+
+    tracker, uri = sqlite_tracker(tmp_path)
+    tracker.start("search", {}, {}, None)
+    search_run = tracker.trial_run("t1", {"seed": 0}, {"strategy": "delta=0.5+trim-linear", "phase": "search"})
+    key = trial_key("t1", "confirmation")
+    assert key == "confirm/t1" and trial_key("t1") == "t1"
+    confirm_run = tracker.trial_run(key, {"seed": 1}, {"phase": "confirmation", "strategy": "plain"},
+                                    "confirm plain seed 1 t1")
+    client = MlflowClient(tracking_uri=uri)
+    runs = {r.info.run_id: r for r in client.search_runs([tracker.mapping["experiment_id"]])}
+    assert runs[search_run].info.run_name == "delta=0.5+trim-linear t1"
+    assert runs[confirm_run].info.run_name == "confirm plain seed 1 t1"
+    for run_id, phase in ((search_run, "search"), (confirm_run, "confirmation")):
+        tags = runs[run_id].data.tags
+        assert tags["mlflow.parentRunId"] == tracker.mapping["parent"] and tags["trial_id"] == "t1"
+        assert tags["phase"] == phase
+    mapping = json.loads((tmp_path / "search" / "mlflow_runs.json").read_text())["trials"]
+    assert mapping == {"t1": search_run, "confirm/t1": confirm_run}
+    again = SearchTracker(uri, "kinds", tmp_path / "search")
+    assert again.trial_run("t1", {}, {}) == search_run and again.trial_run(key, {}, {}) == confirm_run
+    # a driver killed after creating a run, before recording it: found by its key
+    del again.mapping["trials"][key]
+    assert again.trial_run(key, {}, {"strategy": "plain"}) == confirm_run
+    del again.mapping["trials"]["t1"]
+    assert again.trial_run("t1", {}, {"strategy": "x"}) == search_run
+    assert len(client.search_runs([tracker.mapping["experiment_id"]])) == 3
+
+
+def test_verdict_slugs_are_metric_names_mlflow_accepts():
+    from mlflow.utils.validation import _validate_metric_name
+
+    from tune_hardbatch.tracking import slug, verdict_metrics
+
+    assert slug("delta=0.5+trim-linear") == "delta_0.5_trim-linear" and slug("plain") == "plain"
+    assert slug("delta=0.5+splits=0.5-0.3-0.2") == "delta_0.5_splits_0.5-0.3-0.2"
+    metrics = verdict_metrics(VERDICT)
+    for name in metrics:
+        _validate_metric_name(name)
+    assert metrics["delta_0.5_trim-linear.diff_vs_delta_1_ci95"] == 0.3
+    assert "plain.convergence_change_mean" not in metrics  # NaN and None are left out
+    clash = {"arms": [{"arm": "a=1"}, {"arm": "a+1"}]}
+    assert sorted(verdict_metrics({**clash, "arms": [{**a, "n": 1} for a in clash["arms"]]})) == ["a_1.n", "a_1_2.n"]
+
+
+def test_verdict_on_the_parent_run(mlflow_server, tmp_path, capsys):
+    """log_verdict (through the background thread): per-arm metrics, tags, the description in Markdown and
+    the files on the parent; a second call logs no value twice; with the server gone it only warns."""
+    from tune_hardbatch.tracking import BackgroundTracker
+
+    exp_dir = tmp_path / "search"
+    exp_dir.mkdir()
+    files = [exp_dir / "verdict.json", exp_dir / "report.md", exp_dir / "verdict.png", exp_dir / "absent.png"]
+    files[0].write_text(json.dumps(VERDICT))
+    files[1].write_text("# report\n")
+    files[2].write_bytes(b"\x89PNG\r\n")
+    tracker = SearchTracker(mlflow_server.uri, "exp-v", exp_dir)
+    tracker.start("search", {}, {}, None)
+    background = BackgroundTracker()
+    background.submit(tracker.log_verdict, VERDICT, files)
+    background.submit(tracker.log_verdict, VERDICT, files)  # a resumed driver logs it again
+    assert background.drain() and background.failed == 0 and not tracker.down
+    client = MlflowClient(mlflow_server.uri)
+    parent = client.get_run(tracker.mapping["parent"])
+    m = parent.data.metrics
+    arm = "delta_0.5_trim-linear"
+    assert m[f"{arm}.test_top1_mean"] == 95.1 and m[f"{arm}.test_top1_ci95"] == 0.8
+    assert m[f"{arm}.diff_vs_plain_mean"] == 0.4 and m[f"{arm}.diff_vs_plain_ci95"] == 0.9
+    assert m[f"{arm}.diff_vs_delta_1_mean"] == 0.2 and m["delta_1.diff_vs_plain_mean"] == 0.2
+    assert m[f"{arm}.convergence_epoch_mean"] == 7.0 and m[f"{arm}.samples_forward"] == 17232
+    assert m[f"{arm}.gpu_seconds"] == 1.5 and m["plain.test_top1_mean"] == 94.7
+    assert len(client.get_metric_history(parent.info.run_id, f"{arm}.test_top1_mean")) == 1
+    tags = parent.data.tags
+    assert tags[f"verdict.{arm}"] == "delta=0.5+trim-linear: no detectable difference"
+    assert tags["verdict.source"] == "confirmation" and tags["verdict.baseline"] == "plain"
+    note = tags["mlflow.note.content"]
+    assert note.startswith("### Verdict") and f"- {VERDICT['sentences'][0]}" in note
+    assert "| delta=0.5+trim-linear | 3 | 95.10 ± 0.80 | +0.40 ± 0.90 | +0.20 ± 0.30 | 7.00 ± 1.20 |" in note
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"verdict.json", "report.md", "verdict.png"}
+    mlflow_server.stop()
+    tracker.log_verdict(VERDICT, files)  # must not raise
+    assert tracker.down and capsys.readouterr().err.count("warning: MLflow tracking") == 1

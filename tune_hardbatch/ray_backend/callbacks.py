@@ -1,17 +1,20 @@
 """The driver's Ray Tune callbacks: the live view and MLflow tracking (the MLflow side is `tracking.py`).
 
 `TrackingCallback` adapts Ray Tune's callback events to `tracking.SearchTracker`: one nested MLflow child
-run per trial (params, every result at step = backprops, status, artifacts); `start_tracking` and
-`finish_tracking` open and close the parent run; the work runs on `tracking.BackgroundTracker`'s thread.
+run per trial (params, every result at step = backprops, status, artifacts), for the search or (a second
+callback) the confirmation phase; `start_tracking` and `finish_tracking` open and close the parent run
+(and put the verdict on it); the work runs on `tracking.BackgroundTracker`'s thread.
 The result loggers are `ray_private.history_loggers`.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import threading
 from pathlib import Path
+from typing import Callable, Optional
 
 from ray import tune
 
@@ -21,7 +24,8 @@ from ..live import LiveView
 from ..report import PLOTS, REPORT_FILE, build_report
 from ..results import trial_status
 from ..spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, SearchSpec
-from ..tracking import BackgroundTracker, SearchTracker, search_params, search_tags, trial_artifacts, trial_record
+from ..tracking import (BackgroundTracker, SearchTracker, described_config, parent_files, search_params, search_tags,
+                        trial_artifacts, trial_key, trial_record)
 from . import ray_private
 from .worker import hollow_older
 
@@ -40,8 +44,12 @@ def start_tracking(spec: SearchSpec, exp_dir: Path, tracking: tuple):
     return tracker
 
 
-def finish_tracking(tracker, rows: list[dict], exp_dir: Path, status: str, background=None) -> None:
-    """Final statuses from results.csv, then the parent's artifacts: results, report, plots, best config.
+def finish_tracking(tracker, rows: list[dict], exp_dir: Path, status: str, background=None,
+                    verdict: Optional[dict] = None) -> None:
+    """Final statuses of the trials' runs (`rows`: the search's and the confirmation's, each found by the
+    key `TrackingCallback.end_the_rest` gave it, else by its `phase` key), the verdict on the parent run
+    (`SearchTracker.log_verdict`), then the parent's artifacts: results, report, plots, best config,
+    verdict.json.
 
     Waits first for the tracking calls still queued (`background`), so the parent run ends last."""
     try:
@@ -54,8 +62,11 @@ def finish_tracking(tracker, rows: list[dict], exp_dir: Path, status: str, backg
         print("warning: MLflow tracking calls were still queued after 10 minutes; their runs may be "
               f"incomplete: tune-hardbatch report {exp_dir} --sync uploads the rest", file=sys.stderr, flush=True)
     for row in rows:
-        tracker.set_status(row["trial_id"], row["status"])
-    tracker.finish([exp_dir / f for f in (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)], status=status)
+        tracker.set_status(row.get("_tracking_key") or trial_key(row["trial_id"], row.get("phase", "search")),
+                           row["status"])
+    if verdict is not None:
+        tracker.log_verdict(verdict)  # its file goes with the parent's artifacts
+    tracker.finish(parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)), status=status)
     if tracker.down:
         print(f"MLflow was unreachable during the search; upload what is missing with: tune-hardbatch report "
               f"{exp_dir} --sync", file=sys.stderr, flush=True)
@@ -96,18 +107,34 @@ class TrackingCallback(tune.Callback):
 
     Ray calls these methods on its controller loop, which trials wait on (`tune.report`): each method
     only copies what it needs and queues the work on `BackgroundTracker`'s thread (MLflow calls, the
-    learning-curve PNG); `histories` and the tracker's mapping are touched by that thread only.
+    learning-curve PNG); `histories`, `records` and the tracker's mapping are touched by that thread only.
+
+    `exp_dir`: where this phase's trial folders are (`<search>/confirm` for the confirmation). `phase`:
+    the runs' `phase` tag and their keys in the mapping (`tracking.trial_key`: "confirm/<id>"), so the two
+    phases' trials never share a run. `describe(trial_id, config) -> (params, tags, run_name)`: how a
+    trial's run is described (default: the search's, from its sampled params: the flattened resolved
+    config, tags strategy and phase, name "<strategy> <trial id>"); it runs on the tracking thread.
     """
 
-    def __init__(self, tracker, spec: SearchSpec, exp_dir: Path, background: BackgroundTracker):
+    def __init__(self, tracker, spec: SearchSpec, exp_dir: Path, background: BackgroundTracker,
+                 phase: str = "search", describe: Optional[Callable[[str, dict], tuple]] = None):
         self.tracker, self.spec, self.exp_dir = tracker, spec, Path(exp_dir)
         self.background = background
+        self.phase, self.describe = phase, describe
         self.histories: dict[str, list] = {}
+        self.records: dict[str, tuple] = {}  # trial id -> (params, tags, run name, Config or None)
 
     def __getstate__(self):  # Ray pickles callbacks into its experiment state; --resume makes fresh ones
-        return {"tracker": None, "spec": None, "exp_dir": self.exp_dir, "histories": {}, "background": None}
+        return {"tracker": None, "spec": None, "exp_dir": self.exp_dir, "histories": {}, "background": None,
+                "phase": self.phase, "describe": None, "records": {}}
+
+    def key(self, trial_id: str) -> str:
+        """The trial's key in the tracker's mapping."""
+        return trial_key(trial_id, self.phase)
 
     def _params(self, trial) -> dict:
+        if self.describe is not None:
+            return dict(trial.config)
         return {k: trial.config[k] for k in self.spec.dim_keys if k in trial.config}
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -123,42 +150,60 @@ class TrackingCallback(tune.Callback):
         self.background.submit(self._end, trial.trial_id, self._params(trial), "failed", _checkpoint_path(trial))
 
     def end_the_rest(self, rows: list[dict]) -> None:
-        """After the search: end (with artifacts) every trial whose run was not ended, e.g. those that
-        finished just before an earlier driver was killed with their end still queued."""
+        """After the phase: end (with artifacts) every trial whose run was not ended, e.g. those that
+        finished just before an earlier driver was killed with their end still queued. Each row gets its
+        run's key (`_tracking_key`) for `finish_tracking`. A row without `_params` (a confirmation row) is
+        described from the trial's params.json."""
         for row in rows:
+            row["_tracking_key"] = self.key(row["trial_id"])
             if row["status"] != "unfinished":
-                self.background.submit(self._end_if_open, row["trial_id"], row["_params"], row["status"])
+                self.background.submit(self._end_if_open, row["trial_id"], row.get("_params"), row["status"])
 
-    def _end_if_open(self, trial_id: str, params: dict, status: str) -> None:
-        if not self.tracker.ended(trial_id):
+    def _end_if_open(self, trial_id: str, params: Optional[dict], status: str) -> None:
+        if not self.tracker.ended(self.key(trial_id)):
             self._end(trial_id, params, status, None)
 
     # ------------------------------------------------------------------ on the background thread
-    def _ensure_run(self, trial_id: str, params: dict) -> None:
-        if trial_id not in self.tracker.mapping["trials"]:
-            run_params, tags, _ = trial_record(self.spec, params)
-            self.tracker.trial_run(trial_id, run_params, tags)
+    def _record(self, trial_id: str, params: Optional[dict]) -> tuple:
+        if trial_id not in self.records:
+            if params is None:  # Ray's params.json in the trial folder holds the trial's config
+                params = json.loads((self.exp_dir / trial_id / "params.json").read_text())
+            if self.describe is None:
+                run_params, tags, cfg = trial_record(self.spec, params)
+                name = None  # the tracker's default: "<strategy> <trial id>"
+            else:
+                run_params, tags, name = self.describe(trial_id, params)
+                tags, cfg = {"phase": self.phase, **tags}, described_config(self.spec, run_params)
+            self.records[trial_id] = (run_params, tags, name, cfg)
+        return self.records[trial_id]
+
+    def _ensure_run(self, trial_id: str, params: Optional[dict]) -> None:
+        key = self.key(trial_id)
+        if key not in self.tracker.mapping["trials"]:
+            run_params, tags, name, _ = self._record(trial_id, params)
+            self.tracker.trial_run(key, run_params, tags, name)
         if trial_id not in self.histories:  # a restored trial: what it reported before, uploaded if an
             self.histories[trial_id] = read_history(self.exp_dir / trial_id)  # earlier driver died first
             for result in self.histories[trial_id]:
-                self.tracker.log_result(trial_id, result)  # steps MLflow already has are skipped
+                self.tracker.log_result(key, result)  # steps MLflow already has are skipped
 
     def _log(self, trial_id: str, params: dict, result: dict) -> None:
         self._ensure_run(trial_id, params)
         history = self.histories[trial_id]
         if not any(h.get("backprops") == result.get("backprops") for h in history):  # read from disk already
             history.append(result)
-        self.tracker.log_result(trial_id, result)
+        self.tracker.log_result(self.key(trial_id), result)
 
-    def _end(self, trial_id: str, params: dict, status, checkpoint) -> None:
+    def _end(self, trial_id: str, params: Optional[dict], status, checkpoint) -> None:
         self._ensure_run(trial_id, params)
         history = self.histories[trial_id]
         status = status or trial_status(None, history[-1] if history else {}, False)
-        _, tags, cfg = trial_record(self.spec, params)
-        files = trial_artifacts(cfg, history, self.exp_dir / trial_id, f"trial {trial_id} {tags['strategy']}")
+        _, tags, name, cfg = self._record(trial_id, params)
+        title = name or f"trial {trial_id} {tags.get('strategy', '')}"
+        files = trial_artifacts(cfg, history, self.exp_dir / trial_id, title)
         if self.tracker.log_checkpoint and checkpoint:
             files.append(Path(checkpoint))
-        self.tracker.end_trial(trial_id, status, files)
+        self.tracker.end_trial(self.key(trial_id), status, files)
 
 
 def _checkpoint_path(trial):

@@ -1,13 +1,17 @@
-"""The driver side: `run_search` connects to (or starts) Ray, runs the Tuner and writes the results.
+"""The driver side: `run_search` connects to (or starts) Ray, runs the search, then the confirmation
+phase, and writes the results and the verdict.
 
 Results: `<storage>/<name>/results.csv` (one row per trial: id, status in {finished, stopped_early,
-diverged, failed}, strategy label, the sampled parameters, final and best test_top1, convergence_epoch,
-epoch_equiv, backprops, samples_forward, time), `best_config.yaml` (the full training config of the best
-finished trial, for `tune-hardbatch train`) and `search_space.yaml` (the resolved space, used by --resume).
-The results table and then the best configuration (its dotted parameters and metric) are printed last.
+diverged, failed}, strategy label, the sampled parameters, final validation and test metrics (test
+recorded, never used to choose), convergence_epoch, epoch_equiv, backprops, samples_forward, time),
+`best_config.yaml` (the full training config of the best finished trial by the search's validation
+metric, for `tune-hardbatch train`) and `search_space.yaml` (the resolved space, used by --resume).
+Then the confirmation phase (`ray_backend/confirm.py`: `confirm_arms.json`, `confirm/`,
+`confirm_results.csv`) and `verdict.json`. Printed: the results table, the best configuration, and the
+verdict last.
 
 Interruptions: `--resume NAME` continues `<storage>/NAME` after the driver died (even by SIGKILL) or was
-stopped with Ctrl-C: finished trials are kept, unfinished and errored ones continue from their last
+stopped with Ctrl-C, in the search or in the confirmation phase: finished trials are kept, unfinished and errored ones continue from their last
 checkpoint; with a SPACE or --set, they must match what NAME was started with. Ctrl-C writes a partial
 results.csv (status `unfinished`) and exits 130. A crashed trial (an exception, or its worker process
 killed) is retried `run.max_failures` times from its last checkpoint (see `worker.py` for what is not).
@@ -24,15 +28,19 @@ from typing import Callable, Optional, Union
 import ray
 
 from ..config import to_yaml
-from ..console import print_header, print_summary, space_yaml
+from ..console import print_header, print_summary, print_verdict, space_yaml
 from ..errors import UserError
 from ..results import best_row, collect_rows, write_results
 from ..spec import (BEST_FILE, RESULTS_FILE, Prepared, SearchSpec, StrategyLabel, abs_storage, check_resources,
                     lock, prepare_search, trial_config)
 from ..tracking import BackgroundTracker, check_experiment
 from . import ray_private
+from ..spec.schema import CONFIRM_DIR
+from ..verdict import VERDICT_FILE
+from ..verdict import to_json as verdict_json
 from .callbacks import (CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, prune_ended,
                         start_tracking)
+from .confirm import verdict_phase
 from .tuner import new_tuner, restored_tuner
 
 
@@ -146,11 +154,28 @@ def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, call
     rows = collect_rows(spec, results, live.final_status)
     if tracking_callback is not None:
         tracking_callback.end_the_rest(rows)
-    return _finish(spec, exp_dir, rows, (tracker, background), stream)
+    tracking = (tracker, background)
+    path = _write_search(spec, exp_dir, rows, stream)
+    _stop_if_interrupted(exp_dir, rows, tracking, "search")
+    if rows and all(r["status"] == "failed" for r in rows):
+        finish_tracking(tracker, rows, exp_dir, "FAILED", background=background)
+        raise SearchFailed(f"all {len(rows)} trials failed; see the error.txt files under {exp_dir}")
+    crows, verdict = [], None
+    if spec.confirms or spec.self_confirming:
+        crows, verdict = verdict_phase(spec, exp_dir, rows, concurrency, tracking, live_interval_s, stream)
+        (exp_dir / VERDICT_FILE).write_text(verdict_json(verdict))
+    _stop_if_interrupted(exp_dir, crows, tracking, "confirmation")
+    finish_tracking(tracker, rows + crows, exp_dir, "FINISHED", background=background, verdict=verdict)
+    best = best_row(rows, spec)
+    prune_ended(exp_dir, rows, {best["trial_id"]} if best else set())  # after tracking (it may upload checkpoints)
+    prune_ended(exp_dir / CONFIRM_DIR, crows, set())
+    if verdict is not None:
+        print_verdict(verdict, stream)
+    return path
 
 
-def _finish(spec: SearchSpec, exp_dir: Path, rows: list[dict], tracking: tuple, stream) -> Path:
-    """results.csv, best_config.yaml, the printed summary, MLflow's end; raise on interruption."""
+def _write_search(spec: SearchSpec, exp_dir: Path, rows: list[dict], stream) -> Path:
+    """results.csv, best_config.yaml (the best by the search's validation metric) and the printed summary."""
     path = exp_dir / RESULTS_FILE
     write_results(rows, spec, path)
     best = best_row(rows, spec)
@@ -160,15 +185,16 @@ def _finish(spec: SearchSpec, exp_dir: Path, rows: list[dict], tracking: tuple, 
                                          f"{spec.search['metric']} {best['final_' + spec.search['metric']]}\n"
                                          + to_yaml(cfg))
     print_summary(rows, spec, best, path, exp_dir, stream)
-    unfinished = [r for r in rows if r["status"] == "unfinished"]
-    finish_tracking(tracking[0], rows, exp_dir, "KILLED" if unfinished else "FINISHED", background=tracking[1])
-    if not unfinished:  # after tracking (it may upload checkpoints); an interrupted search keeps all
-        prune_ended(exp_dir, rows, {best["trial_id"]} if best else set())
-    if unfinished:
-        out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
-        print(f"interrupted with {len(unfinished)} trials unfinished; continue with the same command and "
-              f"--resume {exp_dir.name}{out_arg}", file=sys.stderr, flush=True)
-        raise KeyboardInterrupt  # the CLI exits 130
-    if rows and all(r["status"] == "failed" for r in rows):
-        raise SearchFailed(f"all {len(rows)} trials failed; see the error.txt files under {exp_dir}")
     return path
+
+
+def _stop_if_interrupted(exp_dir: Path, rows: list[dict], tracking: tuple, phase: str) -> None:
+    """A phase with unfinished trials (Ctrl-C): MLflow's parent KILLED, how to continue, exit 130."""
+    unfinished = [r for r in rows if r["status"] == "unfinished"]
+    if not unfinished:
+        return
+    finish_tracking(tracking[0], rows, exp_dir, "KILLED", background=tracking[1])
+    out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
+    print(f"interrupted with {len(unfinished)} {phase} trials unfinished; continue with the same command and "
+          f"--resume {exp_dir.name}{out_arg}", file=sys.stderr, flush=True)
+    raise KeyboardInterrupt  # the CLI exits 130

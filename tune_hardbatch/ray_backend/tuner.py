@@ -3,8 +3,9 @@
 Searchers: `optuna` (Optuna TPE, seeded, through Ray's OptunaSearch with the define-by-run space
 `spec.DefineByRun`, so a strategy's parameters are only sampled when the strategy is on), `random` (Ray's
 BasicVariantGenerator; `grid` dimensions give grid x num_samples trials), `grid` (every point once: the
-papers' tables). Schedulers: `asha` (time attribute `epoch_equiv`, max_t = the space's largest
-epoch-equivalent budget) and `fifo`.
+papers' tables). Schedulers: `asha` (time attribute `asha_time`: epoch_equiv plus half a report's
+compute, so rungs fall at equal compute; max_t above the space's largest budget) and `fifo`. The
+confirmation phase is a second Tuner (`confirm_tuner`) in `<experiment>/confirm`: a grid of arms x seeds.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Optional
 
 from ray import tune
 
 from ..errors import UserError
 from ..spec import SPACE_FILE, DefineByRun, Dim, SearchSpec
+from ..spec.schema import CONFIRM_DIR
 from . import ray_private
 from .faults import CRASH_ENV
 from .worker import trainable
@@ -35,22 +38,22 @@ def ray_domain(dim: Dim):
     return tune.grid_search(list(dim.values))
 
 
-def build_searcher(spec: SearchSpec, concurrency: int):
+def build_searcher(spec: SearchSpec, concurrency: int, exp_dir: Path):
     """(search algorithm, param_space or None, num_samples)."""
     s = spec.search
     if s["searcher"] == "optuna":
         import optuna
-        from optuna.samplers import TPESampler
         from ray.tune.search import ConcurrencyLimiter
-        from ray.tune.search.optuna import OptunaSearch
+
+        from .optuna_search import TruthfulOptunaSearch, study_storage, tpe_sampler
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         startup = s["startup_trials"]
         if startup is None:  # a third of the budget explores at random, at least 2, at most 10
             startup = min(10, max(2, s["num_samples"] // 3))
-        sampler = TPESampler(seed=s["seed"], n_startup_trials=startup)
-        searcher = OptunaSearch(DefineByRun(spec.dims, spec.base_flat), metric=s["metric"], mode=s["mode"],
-                                sampler=sampler)
+        searcher = TruthfulOptunaSearch(DefineByRun(spec.dims, spec.base_flat), metric=s["metric"], mode=s["mode"],
+                                        sampler=tpe_sampler(s["seed"], startup, concurrency),
+                                        study_name=exp_dir.name, storage=study_storage(exp_dir))
         return ConcurrencyLimiter(searcher, max_concurrent=concurrency), None, s["num_samples"]
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -72,16 +75,23 @@ def build_scheduler(spec: SearchSpec):
         return FIFOScheduler()
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(time_attr="epoch_equiv", metric=s["metric"], mode=s["mode"],
-                         max_t=max(1, math.ceil(spec.budget)), grace_period=s["grace_period"],
+    # asha_time = epoch_equiv + half a report's compute: each rung decides at the report nearest its milestone,
+    # so a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same compute
+    # max_t above any trial's last asha_time: ASHA stops a trial at max_t, and a trial must end by its own
+    # budget (budget_done), not by the scheduler
+    return ASHAScheduler(time_attr="asha_time", metric=s["metric"], mode=s["mode"],
+                         max_t=math.ceil(spec.budget) + 1, grace_period=s["grace_period"],
                          reduction_factor=s["reduction_factor"])
 
 
-def wrapped_trainable(spec: SearchSpec, exp_dir: Path):
-    """`worker.trainable` with its setup (base config, dims, resources, test hook) and resources."""
+def wrapped_trainable(spec: SearchSpec, exp_dir: Path, arms: Optional[list] = None):
+    """`worker.trainable` with its setup (base config, dims, resources, test hook) and resources; with
+    `arms` (full flat configs), the confirmation phase's trainable (trial config {"arm": i, "seed": s})."""
     setup = {"base": spec.base_flat, "dims": spec.dims, "cpu": spec.resources["cpu"],
              "gpu": spec.resources["gpu"], "crash": os.environ.get(CRASH_ENV),
              "checkpoint_every": spec.run["checkpoint_every"], "exp_dir": str(exp_dir)}
+    if arms is not None:
+        setup["arms"] = arms
     wrapped = tune.with_parameters(trainable, setup=setup)
     return tune.with_resources(wrapped, {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]})
 
@@ -92,15 +102,35 @@ def _trial_dirname(trial) -> str:
 
 def new_tuner(spec: SearchSpec, exp_dir: Path, concurrency: int, callbacks: list, space_yaml: str):
     """A fresh Tuner; writes the resolved space (`search_space.yaml`, used by --resume) first."""
-    searcher, param_space, num_samples = build_searcher(spec, concurrency)
     exp_dir.mkdir(parents=True, exist_ok=True)
+    searcher, param_space, num_samples = build_searcher(spec, concurrency, exp_dir)
     (exp_dir / SPACE_FILE).write_text(space_yaml)
+    return _tuner(spec, exp_dir, wrapped_trainable(spec, exp_dir), param_space, callbacks,
+                  tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(spec), num_samples=num_samples,
+                                  reuse_actors=True, trial_dirname_creator=_trial_dirname))
+
+
+def confirm_tuner(spec: SearchSpec, exp_dir: Path, arms: list[dict], seeds: list[int], concurrency: int,
+                  callbacks: list):
+    """The confirmation phase: every arm x every seed, no early stopping, in `<exp_dir>/confirm`; restored
+    (unfinished and errored trials continued) when an earlier driver started it."""
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    confirm_dir = exp_dir / CONFIRM_DIR
+    trainable = wrapped_trainable(spec, confirm_dir, [a["config"] for a in arms])
+    if tune.Tuner.can_restore(str(confirm_dir)):
+        return _restored(spec, confirm_dir, trainable, callbacks)
+    param_space = {"seed": tune.grid_search(list(seeds)), "arm": tune.grid_search(list(range(len(arms))))}
+    return _tuner(spec, confirm_dir, trainable, param_space, callbacks,
+                  tune.TuneConfig(search_alg=BasicVariantGenerator(max_concurrent=concurrency),
+                                  scheduler=FIFOScheduler(), num_samples=1, reuse_actors=True,
+                                  trial_dirname_creator=_trial_dirname))
+
+
+def _tuner(spec: SearchSpec, exp_dir: Path, trainable, param_space, callbacks: list, tune_config):
     return tune.Tuner(
-        wrapped_trainable(spec, exp_dir),
-        param_space=param_space,
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(spec),
-                                    num_samples=num_samples, reuse_actors=True,
-                                    trial_dirname_creator=_trial_dirname),
+        trainable, param_space=param_space, tune_config=tune_config,
         run_config=tune.RunConfig(
             name=exp_dir.name, storage_path=str(exp_dir.parent), verbose=0, callbacks=callbacks,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the worker prunes (worker.py)
@@ -113,8 +143,11 @@ def restored_tuner(spec: SearchSpec, exp_dir: Path, callbacks: list):
     (the pickled ones hold the old run's state)."""
     if not tune.Tuner.can_restore(str(exp_dir)):
         raise UserError("--resume", f"{exp_dir} holds no Ray Tune experiment state to resume")
-    tuner = tune.Tuner.restore(str(exp_dir), trainable=wrapped_trainable(spec, exp_dir), resume_unfinished=True,
-                               resume_errored=True)
+    return _restored(spec, exp_dir, wrapped_trainable(spec, exp_dir), callbacks)
+
+
+def _restored(spec: SearchSpec, exp_dir: Path, trainable, callbacks: list):
+    tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     run_config = ray_private.restored_run_config(tuner)
     run_config.callbacks = callbacks
     run_config.failure_config = tune.FailureConfig(max_failures=spec.run["max_failures"])  # may change

@@ -27,7 +27,7 @@ from typing import Any, Optional
 import ray
 from ray import tune
 
-from ..config import Config
+from ..config import Config, build_config
 from ..errors import UserError
 from ..spec import trial_config
 from . import ray_private
@@ -160,8 +160,9 @@ def _no_report(trainer) -> dict:
             "epoch_equiv": pos.samples_forward / trainer.num_train if pos else 0.0,
             "backprops": pos.backprops if pos else 0, "samples_forward": pos.samples_forward if pos else 0,
             "samples_with_grad": pos.samples_with_grad if pos else 0, "diverged": 0,
-            **{k: nan for k in ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
-                                "convergence_epoch", "epochs_to_target")}}
+            "asha_time": pos.samples_forward / trainer.num_train if pos else 0.0,
+            **{k: nan for k in ("train_loss", "train_top1", "train_loss_full", "val_loss", "val_top1", "val_top5",
+                                "test_loss", "test_top1", "test_top5", "convergence_epoch", "epochs_to_target")}}
 
 
 def _prepare(cfg: Config, setup: dict):
@@ -275,6 +276,14 @@ def _report_with_checkpoint(trainer, metrics: dict) -> float:
     return saved
 
 
+def setup_config(config: dict, setup: dict) -> Config:
+    """A search trial's config (base + its sampled params), or a confirmation trial's: the full config of
+    arm `config["arm"]` (`setup["arms"]`) with seed `config["seed"]`."""
+    if "arms" in setup:
+        return build_config(None, {**setup["arms"][config["arm"]], "seed": config["seed"]})
+    return trial_config(setup["base"], config, setup["dims"])
+
+
 def trainable(config: dict, setup: dict) -> None:
     """One trial (see the module docstring); `setup` holds the base config, dims, resources, test hook.
 
@@ -287,7 +296,7 @@ def trainable(config: dict, setup: dict) -> None:
 
     from ..loop import Trainer
 
-    cfg = trial_config(setup["base"], config, setup["dims"])
+    cfg = setup_config(config, setup)
     device = _prepare(cfg, setup)
     trial_id = tune.get_context().get_trial_id()
     crash_text = setup.get("crash") or os.environ.get(CRASH_ENV)

@@ -6,6 +6,7 @@ A search-space file (all sections optional; unknown keys are errors)::
     base: {...}       # a training config: the keys of `tune-hardbatch train` (nested or dotted)
     space: {...}      # dotted config key -> exactly one distribution (`distributions.py`)
     search: {...}     # searcher, scheduler, metric, ... (`sections.py`)
+    confirm: {...}    # seeds, max_arms: the confirmation of the best arm of each strategy family
     resources: {...}  # cpu, gpu per trial
     tracking: {...}   # MLflow
     run: {...}        # storage, name, max_failures
@@ -29,7 +30,8 @@ from . import sections
 from .corners import validate_corners
 from .dims import Dim
 from .distributions import dim_raw, parse_dims
-from .schema import DEFAULT_SPACE, SEARCH_DEFAULTS, RESOURCE_DEFAULTS, RUN_DEFAULTS, SECTIONS, TRACKING_DEFAULTS
+from .schema import (CONFIRM_DEFAULTS, DEFAULT_SPACE, RESOURCE_DEFAULTS, RUN_DEFAULTS, SEARCH_DEFAULTS, SECTIONS,
+                     TRACKING_DEFAULTS, VAL_METRICS)
 from .sets import apply_space_sets
 
 
@@ -44,6 +46,7 @@ class SearchSpec:
     base_cfg: Config
     dims: list[Dim]
     search: dict
+    confirm: dict
     resources: dict
     tracking: dict
     run: dict
@@ -55,6 +58,17 @@ class SearchSpec:
     @property
     def dim_keys(self) -> list[str]:
         return [d.key for d in self.dims]
+
+    @property
+    def self_confirming(self) -> bool:
+        """A grid over every arm with several seeds selects nothing: its own trials give the verdict."""
+        seeds = [d for d in self.dims if d.key == "seed"]
+        return self.search["searcher"] == "grid" and bool(seeds) and len(seeds[0].values) >= 2
+
+    @property
+    def confirms(self) -> bool:
+        """Whether a confirmation phase follows the search."""
+        return self.confirm["seeds"] > 0 and not self.self_confirming
 
 
 def load_space(space: Union[str, os.PathLike, dict, None] = None, sets: Optional[list[str] | dict] = None
@@ -101,26 +115,29 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
                         f"allowed: {', '.join(SECTIONS)}")
     base_flat, base_cfg = _validate_base(raw.get("base"))
     search = sections.section(raw, "search", SEARCH_DEFAULTS)
+    confirm = sections.section(raw, "confirm", CONFIRM_DEFAULTS)
     resources = sections.section(raw, "resources", RESOURCE_DEFAULTS)
     tracking = sections.section(raw, "tracking", TRACKING_DEFAULTS)
     run = sections.section(raw, "run", RUN_DEFAULTS)
     sections.validate_search(search)
+    sections.validate_confirm(confirm)
     sections.validate_resources(resources)
     sections.validate_tracking(tracking)
     sections.validate_run(run)
     dims = parse_dims(raw.get("space"), search["searcher"])
     budget, corners = validate_corners(base_cfg, dims)
     _check_search_against_space(search, budget, corners)
+    notes = _grace_notes(search, corners)
     if search["searcher"] == "grid":
         num_trials = math.prod(len(d.values) for d in dims)
     else:
         grid = math.prod(len(d.values) for d in dims if d.kind == "grid")
         num_trials = grid * search["num_samples"]
     resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in dims}, "search": search,
-                "resources": resources, "tracking": tracking, "run": run}
+                "confirm": confirm, "resources": resources, "tracking": tracking, "run": run}
     return SearchSpec(question=question, source=source, raw=resolved, base_flat=base_flat, base_cfg=base_cfg,
-                      dims=dims, search=search, resources=resources, tracking=tracking, run=run,
-                      budget=budget, num_trials=num_trials, corners=corners)
+                      dims=dims, search=search, confirm=confirm, resources=resources, tracking=tracking, run=run,
+                      budget=budget, num_trials=num_trials, corners=corners, notes=notes)
 
 
 def _check_search_against_space(search: dict, budget: float, corners: list) -> None:
@@ -129,6 +146,12 @@ def _check_search_against_space(search: dict, budget: float, corners: list) -> N
         raise UserError("search.grace_period", f"got {search['grace_period']}, more than the budget of "
                         f"{budget:g} epoch-equivalents; allowed: 0 < grace_period <= {budget:g}")
     configs = [cfg for _, cfg in corners]
+    if search["metric"] in VAL_METRICS:
+        blind = [c for c in configs if not has_validation(c.data)]
+        if blind:
+            raise UserError("search.metric", f"{search['metric']} needs validation data, which "
+                            f"{blind[0].data.name} has not here; set base.data.val_fraction (e.g. 0.1: a stratified "
+                            "hold-out of the training set) or give the image folder a val/ beside test/")
     if search["metric"] == "epochs_to_target" and any(c.target_top1 is None for c in configs):
         raise UserError("search.metric", "epochs_to_target is NaN for every trial without a target: set "
                         "base.target_top1 (a test top-1 in %), or choose another metric")
@@ -138,6 +161,38 @@ def _check_search_against_space(search: dict, budget: float, corners: list) -> N
         raise UserError("search.grace_period", f"got {search['grace_period']:g}: convergence_epoch is NaN until "
                         f"convergence.patience ({patience}) reports after it, so ASHA would compare NaNs; "
                         f"allowed: grace_period >= {patience + 1}, or search.scheduler fifo")
+
+
+def has_validation(data) -> bool:
+    """A held-out fraction, or an image folder with its own val/ beside test/ (when the root is visible here;
+    a root only worker nodes see is trusted)."""
+    if data.val_fraction > 0:
+        return True
+    if data.name != "imagefolder" or not data.root:
+        return False
+    if not os.path.isdir(data.root):
+        return True  # seen only by the workers: trusted here (they refuse a val metric without val data)
+    return os.path.isdir(os.path.join(data.root, "val")) and os.path.isdir(os.path.join(data.root, "test"))
+
+
+def last_stage_start(cfg: Config) -> float:
+    """Epoch-equivalents a plan forwards before its last stage starts (0 for one stage)."""
+    from ..strategies.plan import make_plan
+
+    return float(sum(st.epochs * st.fraction for st in make_plan(cfg)[:-1]))
+
+
+def _grace_notes(search: dict, corners: list) -> list[str]:
+    """A warning when ASHA's first rung comes before a step-wise plan's last stage starts: that plan would be
+    judged on a subset with a restarted learning-rate schedule, against trials well into theirs."""
+    if search["scheduler"] != "asha":
+        return []
+    early = max((last_stage_start(cfg) for _, cfg in corners), default=0.0)
+    if search["grace_period"] >= early:
+        return []
+    return [f"search.grace_period {search['grace_period']:g} judges step-wise plans before their last stage starts "
+            f"(up to {early:.3g} epoch-equivalents in); set grace_period >= {math.ceil(early)} for rungs that "
+            "compare like with like"]
 
 
 def _rekey(exc: UserError, prefix: str) -> UserError:

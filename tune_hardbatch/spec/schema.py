@@ -12,20 +12,26 @@ DEFAULT_SPACE = SPACE_DIR / "default.yaml"
 RESULTS_FILE = "results.csv"
 SPACE_FILE = "search_space.yaml"
 BEST_FILE = "best_config.yaml"
+CONFIRM_DIR = "confirm"  # the confirmation phase's Ray Tune experiment, inside the search's directory
+ARMS_FILE = "confirm_arms.json"  # the arms chosen for confirmation (fixed once chosen: --resume reads them)
+CONFIRM_RESULTS_FILE = "confirm_results.csv"
 
-SECTIONS = ("base", "space", "search", "resources", "tracking", "run")
+SECTIONS = ("base", "space", "search", "confirm", "resources", "tracking", "run")
 KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 SEARCHERS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")
-METRICS = ("test_top1", "test_top5", "test_loss", "train_top1", "train_loss", "convergence_epoch",
-           "epochs_to_target")
-MINIMISED = ("test_loss", "train_loss", "convergence_epoch", "epochs_to_target")  # the others are maximised
+METRICS = ("val_top1", "val_top5", "val_loss", "test_top1", "test_top5", "test_loss", "train_top1", "train_loss",
+           "train_loss_full", "convergence_epoch", "epochs_to_target")
+MINIMISED = ("val_loss", "test_loss", "train_loss", "train_loss_full", "convergence_epoch", "epochs_to_target")
+TEST_METRICS = ("test_top1", "test_top5", "test_loss", "epochs_to_target")  # read off the test set
+VAL_METRICS = ("val_top1", "val_top5", "val_loss")
 SEARCH_DEFAULTS = {"searcher": "optuna", "scheduler": "asha", "num_samples": None, "max_concurrent": None,
-                   "metric": "test_top1", "mode": None, "grace_period": 1, "reduction_factor": 2, "seed": 0,
-                   "startup_trials": None}
+                   "metric": "val_top1", "mode": None, "grace_period": 1, "reduction_factor": 2, "seed": 0,
+                   "startup_trials": None, "allow_test_metric": False}
+CONFIRM_DEFAULTS = {"seeds": 3, "max_arms": None}
 RESOURCE_DEFAULTS = {"cpu": 1, "gpu": 0}
 TRACKING_DEFAULTS = {"enabled": True, "uri": None, "experiment": "tune-hardbatch", "log_checkpoint": False}
 RUN_DEFAULTS = {"storage": None, "name": None, "max_failures": 1, "checkpoint_every": None}
-SECTION_DEFAULTS = {"search": SEARCH_DEFAULTS, "resources": RESOURCE_DEFAULTS, "tracking": TRACKING_DEFAULTS,
+SECTION_DEFAULTS = {"search": SEARCH_DEFAULTS, "confirm": CONFIRM_DEFAULTS, "resources": RESOURCE_DEFAULTS, "tracking": TRACKING_DEFAULTS,
                     "run": RUN_DEFAULTS}
 STATUSES = ("finished", "stopped_early", "diverged", "failed")

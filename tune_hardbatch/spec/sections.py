@@ -5,12 +5,19 @@
       scheduler: asha           # asha | fifo
       num_samples: null         # null = 12 (optuna, random; random runs grid x num_samples), 1 (grid: only 1)
       max_concurrent: null      # null = as many trials as the resources fit
-      metric: test_top1         # test_top1 | test_top5 | test_loss | train_top1 | train_loss | ...
+      metric: val_top1          # val_top1 | val_top5 | val_loss | train_top1 | train_loss | ... (validation:
+                                # base.data.val_fraction, or an image folder's own val/)
+      allow_test_metric: false  # true: the space means it when metric is a test metric (a grid that selects
+                                # nothing, like the DyBAT table); otherwise choosing on test is refused
       mode: null                # max | min; null: min for losses and epochs, max for accuracies
       grace_period: 1           # ASHA: epoch-equivalents before a trial can be stopped (<= the budget)
       reduction_factor: 2       # ASHA: > 1
       seed: 0                   # Optuna TPE / random sampling seed (null: unseeded)
       startup_trials: null      # TPE's random start-up trials; null = num_samples / 3, within 2..10
+                                # (never fewer than the concurrent trials)
+    confirm:                    # after the search: the best config of each strategy family, re-trained
+      seeds: 3                  # with these many seeds (shared by all arms; 0: no confirmation)
+      max_arms: null            # at most this many arms (the baselines and the best by validation first)
     resources: {cpu: 1, gpu: 0}  # per trial; gpu may be a fraction (0.25 = four trials per GPU)
     tracking:                   # MLflow: one parent run per search, a nested child run per trial
       enabled: true
@@ -29,7 +36,7 @@ from __future__ import annotations
 from ..config import closest
 from ..errors import UserError
 from .distributions import is_int, is_num
-from .schema import METRICS, MINIMISED, SCHEDULERS, SEARCHERS
+from .schema import METRICS, MINIMISED, SCHEDULERS, SEARCHERS, TEST_METRICS
 from .uris import resolve_uri
 
 
@@ -64,6 +71,12 @@ def validate_search(s: dict) -> None:
                         "or null (as many as the resources fit)")
     if s["metric"] not in METRICS:
         raise UserError("search.metric", f"got {s['metric']!r}; allowed: {', '.join(METRICS)}")
+    if not isinstance(s["allow_test_metric"], bool):
+        raise UserError("search.allow_test_metric", f"got {s['allow_test_metric']!r}; allowed: true, false")
+    if s["metric"] in TEST_METRICS and not s["allow_test_metric"]:
+        raise UserError("search.metric", f"got {s['metric']}, a test-set metric: choosing on the test set makes its "
+                        "score optimistic; allowed: val_top1, val_top5, val_loss (with base.data.val_fraction), "
+                        "or set search.allow_test_metric: true if the search selects nothing (a seed grid)")
     natural = "min" if s["metric"] in MINIMISED else "max"
     if s["mode"] is None:  # inferred: losses and epochs are minimised, accuracies maximised
         s["mode"] = natural
@@ -82,6 +95,14 @@ def validate_search(s: dict) -> None:
     if s["startup_trials"] is not None and (not is_int(s["startup_trials"]) or s["startup_trials"] < 0):
         raise UserError("search.startup_trials", f"got {s['startup_trials']!r}; allowed: an integer >= 0 "
                         "(Optuna TPE's random start-up trials), or null (a third of num_samples, 2..10)")
+
+
+def validate_confirm(c: dict) -> None:
+    if not is_int(c["seeds"]) or c["seeds"] < 0:
+        raise UserError("confirm.seeds", f"got {c['seeds']!r}; allowed: an integer >= 0 (0: no confirmation; "
+                        "2 or more give intervals)")
+    if c["max_arms"] is not None and (not is_int(c["max_arms"]) or c["max_arms"] < 1):
+        raise UserError("confirm.max_arms", f"got {c['max_arms']!r}; allowed: an integer >= 1, or null (all)")
 
 
 def validate_resources(r: dict) -> None:

@@ -6,6 +6,7 @@ tensor side (nested subsets) is in `stepwise.py`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -49,27 +50,60 @@ def default_lr_multipliers(n: int) -> tuple[float, ...]:
     return (1.0,) + (1.0 / (10 * n),) * (n - 2) + (1.0,)
 
 
-def default_epochs(fractions, total_epochs: int) -> tuple[int, ...]:
-    """Equal epochs per stage such that the whole plan forwards about `total_epochs` x M samples."""
-    e = max(1, round(total_epochs / sum(fractions)))
-    return (e,) * len(fractions)
+def default_epochs(fractions, total_epochs: int, stage_ee=None) -> tuple[int, ...]:
+    """Near-equal whole epochs per stage (each e or e + 1) whose plan forwards as close to `total_epochs`
+    epoch-equivalents as whole epochs allow.
+
+    `stage_ee[i]`: epoch-equivalents one epoch of stage i forwards (`stage_epoch_equivs`); None uses the
+    fractions (exact when every stage's batch size divides its subset). All choices of which stages get the
+    extra epoch are tried (for more than 12 stages only the last k stages); ties go to fewer extra epochs,
+    then to extra epochs in later stages.
+    """
+    n = len(fractions)
+    ee = [float(x) for x in (stage_ee if stage_ee is not None and sum(stage_ee) > 0 else fractions)]
+    base = max(1, math.floor(total_epochs / sum(ee) + 1e-9))
+    best = None
+    for e in (base, base + 1):
+        for k in range(n + 1):
+            chosen = itertools.combinations(range(n), k) if n <= 12 else [tuple(range(n - k, n))]
+            for extra in chosen:
+                forwarded = e * sum(ee) + sum(ee[i] for i in extra)
+                key = (round(abs(forwarded - total_epochs), 9), k, sorted((-i for i in extra)))
+                if best is None or key < best[0]:
+                    best = (key, tuple(e + (i in extra) for i in range(n)))
+    return best[1]
 
 
-def make_plan(cfg) -> list[Stage]:
-    """The stage list for a Config: one stage on all data when `stepwise.fractions` is unset."""
+def stage_epoch_equivs(plan: list[Stage], num_samples: int, batch_size: int) -> list[float]:
+    """Epoch-equivalents one epoch of each stage forwards: floor(floor(f_i M) / b_i) x b_i / M (drop_last)."""
+    return [size // (batch_size * st.batch_multiplier) * batch_size * st.batch_multiplier / num_samples
+            for st, size in zip(plan, stage_sizes(num_samples, plan))]
+
+
+def make_plan(cfg, num_train=None) -> list[Stage]:
+    """The stage list for a Config: one stage on all data when `stepwise.fractions` is unset.
+
+    Default stage epochs use the exact epoch-equivalents per stage epoch when `num_train` (the training
+    set's size after the split) is given, as the trainer does; without it, the fractions (search side).
+    """
     s = cfg.stepwise
     fractions = resolve_fractions(s.fractions)
     if s.fractions is None:
         return [Stage(0, 1.0, cfg.epochs, 1, 1.0)]
-    epochs = s.epochs or default_epochs(fractions, cfg.epochs)
     mults = s.batch_multipliers or default_batch_multipliers(fractions)
     lrs = s.lr_multipliers or default_lr_multipliers(len(fractions))
+    epochs = s.epochs
+    if epochs is None:
+        stage_ee = None
+        if num_train:
+            ones = [Stage(i, f, 1, m, g) for i, (f, m, g) in enumerate(zip(fractions, mults, lrs))]
+            stage_ee = stage_epoch_equivs(ones, num_train, cfg.optim.batch_size)
+        epochs = default_epochs(fractions, cfg.epochs, stage_ee)
     return [Stage(i, f, e, m, g) for i, (f, e, m, g) in enumerate(zip(fractions, epochs, mults, lrs))]
 
 
 def stage_sizes(num_samples: int, plan: list[Stage]) -> list[int]:
     return [math.floor(st.fraction * num_samples + 1e-9) for st in plan]
-
 
 
 def stage_at(epoch: int, plan: list[Stage]) -> int:

@@ -3,17 +3,21 @@
 - `client`: `SearchTracker`, the parent and child runs, each MLflow call guarded so training never stops;
 - `background`: `BackgroundTracker`, one thread that runs tracking calls and per-trial plots off the
   driver's loop (the Ray callback only queues them);
-- `records`: what a search logs (params, tags, per-trial config and curves);
+- `records`: what a search logs (params, tags, per-trial config and curves, the verdict's metrics and note);
 - `sync`: `report NAME --sync`, uploading what an outage of the server left out.
 Runs on the driver only (trials never talk to MLflow).
 """
 
 from ..spec.uris import check_reachable, default_uri, resolve_uri, tracking_uri
 from .background import BackgroundTracker
-from .client import MAP_FILE, STATUS_TO_RUN, STEP_KEY, SearchTracker, check_experiment
-from .records import search_params, search_tags, trial_artifacts, trial_record
-from .sync import sync_experiment, sync_search
+from .client import (KIND_TAG, MAP_FILE, STATUS_TO_RUN, STEP_KEY, TRAINING_KIND, VERDICT_FILE, SearchTracker,
+                     check_experiment, trial_key)
+from .records import (described_config, search_params, search_tags, slug, trial_artifacts, trial_record,
+                      verdict_metrics, verdict_note)
+from .sync import parent_files, sync_experiment, sync_search
 
-__all__ = ["BackgroundTracker", "MAP_FILE", "STATUS_TO_RUN", "STEP_KEY", "SearchTracker", "check_experiment",
-           "check_reachable", "default_uri", "resolve_uri", "search_params", "search_tags", "sync_experiment",
-           "sync_search", "tracking_uri", "trial_artifacts", "trial_record"]
+__all__ = ["BackgroundTracker", "KIND_TAG", "MAP_FILE", "STATUS_TO_RUN", "STEP_KEY", "SearchTracker",
+           "TRAINING_KIND", "VERDICT_FILE", "check_experiment", "check_reachable", "default_uri",
+           "described_config", "parent_files", "resolve_uri", "search_params", "search_tags", "slug", "sync_experiment",
+           "sync_search", "tracking_uri", "trial_artifacts", "trial_key", "trial_record", "verdict_metrics",
+           "verdict_note"]

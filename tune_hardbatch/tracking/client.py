@@ -1,8 +1,15 @@
 """MLflow client side of a search: the parent and child runs, every call guarded (training never stops).
 
 The trial-to-run mapping is kept in `<experiment dir>/mlflow_runs.json` (written atomically), so resumes
-and retries reuse a trial's run. If the tracking server goes away mid-search, training goes on: a warning
-says so once, and `report NAME --sync` later uploads whatever is missing.
+and retries reuse a trial's run. Its keys are `trial_key`s: a search trial's id, or `confirm/<id>` for a
+trial of the confirmation phase (a second Tune experiment, whose ids may repeat the search's). If the
+tracking server goes away mid-search, training goes on: a warning says so once, and `report NAME --sync`
+later uploads whatever is missing.
+
+The MLflow UI: the experiment is tagged as a model-training one (`mlflow.experimentKind`, what the UI's
+own kind selector writes and UIs without 3.17's per-browser GenAI / Model training switch read), child
+runs are named "<strategy> <trial id>", and `ui_url` is the link that opens the experiment on its runs in
+3.17 too (`?workflowType=machine_learning`: 3.17 decides by that switch, default GenAI, not by the tag).
 """
 
 from __future__ import annotations
@@ -18,6 +25,12 @@ from typing import Optional
 from ..errors import UserError
 
 MAP_FILE = "mlflow_runs.json"
+VERDICT_FILE = "verdict.json"  # as verdict.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
+KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag and value
+NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its overview page
+KEY_TAG = "trial_key"  # a child run's key in the mapping (search and confirmation trial ids may collide)
+UI_QUERY = "workflowType=machine_learning"  # MLflow 3.17's UI: the model-training view, not GenAI's
+PHASE_DIRS = {"search": "", "confirmation": "confirm"}  # a phase's trials in the mapping: "<dir>/<trial id>"
 STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
 SKIP_METRICS = {"epoch", "trial_id", "done", "training_iteration", "timestamp", "time_this_iter_s",
                 "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
@@ -54,6 +67,12 @@ def check_experiment(uri: str, name: str) -> None:
         raise UserError("tracking.experiment", f"experiment {name!r} is deleted in {uri}; restore it "
                         f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or choose another "
                         "tracking.experiment")
+
+
+def trial_key(trial_id: str, phase: str = "search") -> str:
+    """A trial's key in the mapping: its id in the search, "confirm/<id>" in the confirmation phase."""
+    prefix = PHASE_DIRS.get(phase, phase)
+    return f"{prefix}/{trial_id}" if prefix else trial_id
 
 
 def metrics_of(result: dict) -> dict[str, float]:
@@ -120,7 +139,9 @@ class SearchTracker:
         if self.mapping["parent"] is None:
             exp = self.client.get_experiment_by_name(self.experiment_name)
             exp_id = exp.experiment_id if exp else self.client.create_experiment(
-                self.experiment_name, artifact_location=self.artifact_location)
+                self.experiment_name, artifact_location=self.artifact_location, tags={KIND_TAG: TRAINING_KIND})
+            if exp is not None:
+                self._mark_training(exp)
             parent = self.client.create_run(exp_id, run_name=search_name,
                                             tags={**tags, "tune_hardbatch.kind": "search"})
             self.mapping.update(experiment_id=exp_id, parent=parent.info.run_id)
@@ -131,48 +152,68 @@ class SearchTracker:
             if space_file is not None and space_file.is_file():
                 self.client.log_artifact(parent.info.run_id, str(space_file))
         else:
+            self._mark_training(self.client.get_experiment(self.mapping["experiment_id"]))
             self.client.update_run(self.mapping["parent"], status="RUNNING")
 
+    def _mark_training(self, exp) -> None:
+        """An experiment of ours made before it was tagged: tagged now (a kind someone chose stays)."""
+        if KIND_TAG not in (exp.tags or {}):
+            self.client.set_experiment_tag(exp.experiment_id, KIND_TAG, TRAINING_KIND)
+
+    def ui_url(self, server: Optional[str] = None) -> Optional[str]:
+        """The link that opens this search's experiment on its runs, as a model-training experiment: MLflow
+        3.17's UI chooses between its GenAI overview and the training runs per browser (the GenAI / Model
+        training switch, default GenAI, or `?workflowType=`), not from the experiment's kind tag.
+        `server`: the UI's address when the tracking URI is not one (e.g. `mlflow ui` on a sqlite store)."""
+        base = server or (self.uri if self.uri.startswith(("http://", "https://")) else None)
+        exp_id = self.mapping.get("experiment_id")
+        if base is None or exp_id is None:
+            return None
+        return f"{base.rstrip('/')}/#/experiments/{exp_id}?{UI_QUERY}"
+
     # ----------------------------------------------------------------------------------- trials
-    def trial_run(self, trial_id: str, params: dict, tags: dict) -> Optional[str]:
-        """The trial's child run: reused if the mapping has it, created (nested) otherwise."""
-        run_id = self.mapping["trials"].get(trial_id)
+    def trial_run(self, key: str, params: dict, tags: dict, run_name: Optional[str] = None) -> Optional[str]:
+        """The trial's child run (`key`: its `trial_key`): reused if the mapping has it, created (nested)
+        otherwise, named `run_name` (default "<strategy tag> <trial id>")."""
+        run_id = self.mapping["trials"].get(key)
         if run_id is not None:
             return run_id
-        return self._guard(f"creating the run of trial {trial_id}", self._create_trial_run, trial_id, params,
-                           tags)
+        return self._guard(f"creating the run of trial {key}", self._create_trial_run, key, params, tags,
+                           run_name)
 
-    def _create_trial_run(self, trial_id, params, tags):
+    def _create_trial_run(self, key, params, tags, run_name):
         """The trial's child run: one that an earlier driver made (killed before it saved the mapping) is
         reused, and a duplicate made by a retried request is deleted, so a trial has one run."""
         from mlflow.entities import Param
 
-        found = self._child_runs(trial_id)
+        trial_id = key.rpartition("/")[2]
+        found = self._child_runs(key, trial_id)
         if found:
             run_id = found[0].info.run_id
         else:
-            run_id = self.client.create_run(self.mapping["experiment_id"], run_name=trial_id, tags={
-                "mlflow.parentRunId": self.mapping["parent"], "trial_id": trial_id, "status": "running",
-                **tags}).info.run_id
-            found = self._child_runs(trial_id)
+            name = run_name or (f"{tags['strategy']} {trial_id}" if tags.get("strategy") else trial_id)
+            run_id = self.client.create_run(self.mapping["experiment_id"], run_name=name, tags={
+                "mlflow.parentRunId": self.mapping["parent"], "trial_id": trial_id, KEY_TAG: key,
+                "status": "running", **tags}).info.run_id
+            found = self._child_runs(key, trial_id)
             run_id = found[0].info.run_id if found else run_id
         for extra in found[1:]:
             self.client.delete_run(extra.info.run_id)
-        self.mapping["trials"][trial_id] = run_id
+        self.mapping["trials"][key] = run_id
         self._save_mapping()
         self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
         return run_id
 
-    def _child_runs(self, trial_id: str) -> list:
-        """This search's child runs of a trial, oldest first."""
+    def _child_runs(self, key: str, trial_id: str) -> list:
+        """This search's child runs of a trial, oldest first (runs made before `KEY_TAG` existed: by id)."""
         runs = self.client.search_runs(
             [self.mapping["experiment_id"]], max_results=10, order_by=["attributes.start_time ASC"],
             filter_string=f"tags.trial_id = '{trial_id}' and tags.`mlflow.parentRunId` = '{self.mapping['parent']}'")
-        return list(runs)
+        return [r for r in runs if r.data.tags.get(KEY_TAG, r.data.tags.get("trial_id")) == key]
 
-    def log_result(self, trial_id: str, result: dict) -> None:
+    def log_result(self, key: str, result: dict) -> None:
         """Log one report at step = backprops, once per step (a step re-reported after a restore is skipped)."""
-        run_id = self.mapping["trials"].get(trial_id)
+        run_id = self.mapping["trials"].get(key)
         if run_id is None or self.down:
             return
         seen = self.logged_steps.get(run_id)
@@ -186,22 +227,22 @@ class SearchTracker:
 
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, step) for k, v in metrics_of(result).items()]
-        self._guard(f"logging metrics of trial {trial_id}", self.client.log_batch, run_id, metrics=metrics)
+        self._guard(f"logging metrics of trial {key}", self.client.log_batch, run_id, metrics=metrics)
         if not self.down:
             seen.add(step)
 
-    def end_trial(self, trial_id: str, status: str, artifacts: list = ()) -> None:
-        run_id = self.mapping["trials"].get(trial_id)
+    def end_trial(self, key: str, status: str, artifacts: list = ()) -> None:
+        run_id = self.mapping["trials"].get(key)
         if run_id is None:
             return
-        self._guard(f"ending the run of trial {trial_id}", self._end_run, run_id, status, artifacts)
-        if not self.down and trial_id not in self.mapping.setdefault("ended", []):
-            self.mapping["ended"].append(trial_id)  # its artifacts are there (a resumed driver checks)
+        self._guard(f"ending the run of trial {key}", self._end_run, run_id, status, artifacts)
+        if not self.down and key not in self.mapping.setdefault("ended", []):
+            self.mapping["ended"].append(key)  # its artifacts are there (a resumed driver checks)
             self._save_mapping()
 
-    def ended(self, trial_id: str) -> bool:
+    def ended(self, key: str) -> bool:
         """Whether the trial's run was ended with its artifacts (by this driver or an earlier one)."""
-        return trial_id in self.mapping.get("ended", [])
+        return key in self.mapping.get("ended", [])
 
     def _end_run(self, run_id, status, artifacts):
         self.client.set_tag(run_id, "status", status)
@@ -212,15 +253,39 @@ class SearchTracker:
                 self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, status=STATUS_TO_RUN.get(status, "FINISHED"))
 
-    def set_status(self, trial_id: str, status: str) -> None:
+    def set_status(self, key: str, status: str) -> None:
         """The final status of a trial's run (from results.csv): tag and run state."""
-        run_id = self.mapping["trials"].get(trial_id)
+        run_id = self.mapping["trials"].get(key)
         if run_id is not None:
-            self._guard(f"setting the status of trial {trial_id}", self._set_status, run_id, status)
+            self._guard(f"setting the status of trial {key}", self._set_status, run_id, status)
 
     def _set_status(self, run_id, status):
         self.client.set_tag(run_id, "status", status)
         self.client.set_terminated(run_id, status=STATUS_TO_RUN.get(status, "FINISHED"))
+
+    # ----------------------------------------------------------------------------------- verdict
+    def log_verdict(self, verdict: dict, files: list = ()) -> None:
+        """The verdict on the parent run: per arm metrics (`records.verdict_metrics`), the description
+        (`mlflow.note.content`: the verdict's sentences and table in Markdown), and `files` as artifacts
+        (verdict.json, report.md, plots). Again on resume: values MLflow holds already are not re-logged."""
+        parent = self.mapping["parent"]
+        if parent is not None:
+            self._guard("logging the verdict", self._log_verdict, parent, verdict, files)
+
+    def _log_verdict(self, parent, verdict, files):
+        from mlflow.entities import Metric, RunTag
+
+        from .records import verdict_metrics, verdict_note, verdict_tags
+
+        have = self.client.get_run(parent).data.metrics
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, 0) for k, v in verdict_metrics(verdict).items() if have.get(k) != v]
+        tags = [RunTag(k, v) for k, v in {**verdict_tags(verdict), NOTE_TAG: verdict_note(verdict)}.items()]
+        for i in range(0, max(len(metrics), 1), 900):  # MLflow's log_batch takes at most 1000 metrics
+            self.client.log_batch(parent, metrics=metrics[i : i + 900], tags=tags if i == 0 else [])
+        for path in map(Path, files):
+            if path.is_file():
+                self.client.log_artifact(parent, str(path))
 
     # ----------------------------------------------------------------------------------- end
     def finish(self, artifacts: list, status: str = "FINISHED") -> None:

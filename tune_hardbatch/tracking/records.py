@@ -1,10 +1,16 @@
-"""What a search logs: the parent's params and tags, a trial's params, tags and artifacts (config, curves)."""
+"""What a search logs: the parent's params and tags, a trial's params, tags and artifacts (config, curves),
+and the verdict as the parent's metrics, tags and description."""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
+from typing import Optional
 
 from ..labels import strategy_name
+
+NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
 
 
 def search_params(spec) -> dict:
@@ -21,24 +27,134 @@ def search_tags(spec) -> dict:
 
 
 def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
-    """(flattened resolved config as params, tags, Config) of a trial from its sampled params."""
+    """(flattened resolved config as params, tags, Config) of a search trial from its sampled params."""
     from ..config import flat_dict
     from ..spec import trial_config
 
     cfg = trial_config(spec.base_flat, params, spec.dims)
-    return flat_dict(cfg), {"strategy": strategy_name(cfg)}, cfg
+    return flat_dict(cfg), {"strategy": strategy_name(cfg), "phase": "search"}, cfg
+
+
+def described_config(spec, params: dict):
+    """The Config of a trial that a `describe` function describes (its params over the space's base),
+    for its config.yaml; None when they do not make one."""
+    from ..config import apply_overrides, build_config, validate
+    from ..spec import decode
+
+    try:
+        cfg = apply_overrides(build_config(None, spec.base_flat), {k: decode(v) for k, v in params.items()})
+        validate(cfg)
+        return cfg
+    except Exception:  # noqa: BLE001 - a missing config.yaml is better than a lost run
+        return None
 
 
 def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list[Path]:
-    """The resolved config and a learning-curve PNG of a trial, written into `out_dir`."""
+    """The resolved config (unless `cfg` is None) and a learning-curve PNG of a trial, written into `out_dir`."""
     from ..config import to_yaml
     from ..plots import learning_curves
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "config.yaml"]
-    paths[0].write_text(to_yaml(cfg))
+    paths = []
+    if cfg is not None:
+        paths.append(out_dir / "config.yaml")
+        paths[-1].write_text(to_yaml(cfg))
     rows = [h for h in history if "epoch_equiv" in h and "test_top1" in h]
     if rows:
         paths.append(out_dir / "curves.png")
-        learning_curves(rows, paths[1], title=title)
+        learning_curves(rows, paths[-1], title=title)
     return paths
+
+
+# ------------------------------------------------------------------------------------------- verdict
+def slug(label: str) -> str:
+    """An arm label as part of an MLflow metric or tag name: MLflow takes letters, digits, '_', '-', '.',
+    ' ', ':' and '/' (no ':' on Windows; '/' nests); anything else, '=' and '+' among them, becomes '_'.
+    'delta=0.5+trim-linear' -> 'delta_0.5_trim-linear'."""
+    return re.sub(r"[^\w.\-]+", "_", str(label)).strip("_.") or "arm"
+
+
+def arm_slugs(verdict: dict) -> dict[str, str]:
+    """Arm label -> slug, unique within the verdict (a clash gets '_2', '_3', ...)."""
+    out: dict[str, str] = {}
+    for arm in verdict.get("arms", []):
+        base = candidate = slug(arm["arm"])
+        n = 1
+        while candidate in out.values():
+            n += 1
+            candidate = f"{base}_{n}"
+        out[arm["arm"]] = candidate
+    return out
+
+
+def _number(v) -> Optional[float]:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def verdict_metrics(verdict: dict) -> dict[str, float]:
+    """The parent run's metrics per arm: `<slug>.<metric>_mean/_ci95`, `<slug>.diff_vs_<baseline>_mean/_ci95`,
+    the convergence epoch and its change, the compute; non-finite values are left out."""
+    slugs, metric = arm_slugs(verdict), verdict.get("metric", "test_top1")
+    out: dict[str, float] = {}
+
+    def put(name, value):
+        if _number(value) is not None:
+            out[name] = _number(value)
+
+    for arm in verdict.get("arms", []):
+        s = slugs[arm["arm"]]
+        for key in (metric, "convergence_epoch", "convergence_change"):
+            stat = arm.get(key) or {}
+            put(f"{s}.{key}_mean", stat.get("mean"))
+            put(f"{s}.{key}_ci95", stat.get("ci95"))
+        for diff in arm.get("diffs", []):
+            b = slugs.get(diff["baseline"], slug(diff["baseline"]))
+            put(f"{s}.diff_vs_{b}_mean", diff.get("mean"))
+            put(f"{s}.diff_vs_{b}_ci95", diff.get("ci95"))
+        for key, value in (arm.get("compute") or {}).items():
+            put(f"{s}.{key}", value)
+        put(f"{s}.n", arm.get("n"))
+    return out
+
+
+def verdict_tags(verdict: dict) -> dict[str, str]:
+    """`verdict.source`, `verdict.baseline` and per arm `verdict.<slug>`: '<arm label>: <word>'."""
+    tags = {"verdict.source": str(verdict.get("source", "")), "verdict.baseline": str(verdict.get("baseline", ""))}
+    slugs = arm_slugs(verdict)
+    for arm in verdict.get("arms", []):
+        tags[f"verdict.{slugs[arm['arm']]}"] = f"{arm['arm']}: {arm.get('word', '')}"[:5000]
+    return tags
+
+
+def _pm(stat: Optional[dict], signed: bool = False) -> str:
+    mean, ci = _number((stat or {}).get("mean")), _number((stat or {}).get("ci95"))
+    if mean is None:
+        return "–"
+    text = f"{mean:+.2f}" if signed else f"{mean:.2f}"
+    return text + (f" ± {ci:.2f}" if ci is not None else "")
+
+
+def verdict_note(verdict: dict) -> str:
+    """The parent run's description (Markdown): the verdict's sentences, then one table row per arm."""
+    metric, baselines = verdict.get("metric", "test_top1"), list(verdict.get("baselines") or [])
+    seeds = verdict.get("seeds") or []
+    lines = [f"### Verdict ({verdict.get('source', '?')})", ""]
+    lines += [f"- {s}" for s in verdict.get("sentences", [])]  # first: the overview shows a few lines
+    lines += ["", f"{metric}: mean ± 95% interval over {len(seeds)} seeds {list(seeds)} at "
+              f"{verdict.get('budget', '?')} epoch-equivalents; differences from the baselines paired by seed.", ""]
+    lines += ["| arm | n | " + metric + " | " + " | ".join(f"vs {b}" for b in baselines)
+              + (" | " if baselines else "") + "conv. epoch | samples forwarded | with gradient | GPU s |",
+              "|---" * (7 + len(baselines)) + "|"]
+    for arm in verdict.get("arms", []):
+        diffs = {d["baseline"]: d for d in arm.get("diffs", [])}
+        compute = arm.get("compute") or {}
+        cells = [arm["arm"], str(arm.get("n", "")), _pm(arm.get(metric)),
+                 *[_pm(diffs.get(b), signed=True) if b in diffs else "" for b in baselines],
+                 _pm(arm.get("convergence_epoch")),
+                 *[f"{compute[k]:.{d}f}" if _number(compute.get(k)) is not None else "–"
+                   for k, d in (("samples_forward", 0), ("samples_with_grad", 0), ("gpu_seconds", 1))]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "`verdict.json`, `report.md` and the plots are among this run's artifacts; each arm's figures "
+              "are metrics named `<arm>.<figure>`."]
+    text = "\n".join(lines)
+    return text if len(text) <= NOTE_LIMIT else text[: NOTE_LIMIT - 2] + " …"

@@ -1,23 +1,28 @@
-"""`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not (after an outage)."""
+"""`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not (after an outage),
+the confirmation phase's trials and the verdict included."""
 
 from __future__ import annotations
 
+import csv
+import json
 import time
 from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
 from ..spec.uris import check_reachable, tracking_uri
-from .client import STEP_KEY, SearchTracker, metrics_of
-from .records import search_params, search_tags, trial_artifacts, trial_record
+from .client import STEP_KEY, VERDICT_FILE, SearchTracker, metrics_of, trial_key
+from .records import described_config, search_params, search_tags, trial_artifacts, trial_record
 
 
 def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str, tags: dict, params: dict,
-                    space_file: Optional[Path], parent_artifacts: list) -> dict:
-    """Make MLflow hold every trial's run, params, metric history and status. Returns counts.
+                    space_file: Optional[Path], parent_artifacts: list, verdict: Optional[dict] = None) -> dict:
+    """Make MLflow hold every trial's run, params, metric history and status, and the verdict (if any, with
+    its files among `parent_artifacts`). Returns counts.
 
     `trials`: dicts with trial_id, params, tags, status, history (the reported results, in order) and
-    artifacts (paths). Steps already in MLflow (by `backprops`) are not logged again.
+    artifacts (paths); optionally key (its `trial_key`, default the id) and run_name. Steps already in
+    MLflow (by `backprops`) are not logged again.
     """
     from mlflow.entities import Metric
 
@@ -25,8 +30,9 @@ def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str
     tracker.start(search_name, tags, params, space_file)
     counts = {"runs_created": 0, "metrics_logged": 0}
     for t in trials:
-        had = t["trial_id"] in tracker.mapping["trials"]
-        run_id = tracker.trial_run(t["trial_id"], t["params"], t["tags"])
+        key = t.get("key", t["trial_id"])
+        had = key in tracker.mapping["trials"]
+        run_id = tracker.trial_run(key, t["params"], t["tags"], t.get("run_name"))
         if run_id is None:
             raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
         counts["runs_created"] += not had
@@ -42,7 +48,9 @@ def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str
         for i in range(0, len(batch), 900):  # MLflow's log_batch takes at most 1000 metrics
             tracker.client.log_batch(run_id, metrics=batch[i : i + 900])
         counts["metrics_logged"] += len(batch)
-        tracker.end_trial(t["trial_id"], t["status"], t.get("artifacts", []))
+        tracker.end_trial(key, t["status"], t.get("artifacts", []))
+    if verdict is not None:
+        tracker.log_verdict(verdict)
     tracker.finish(parent_artifacts)
     if tracker.down:
         raise RuntimeError(f"cannot reach MLflow at {tracker.uri}")
@@ -70,6 +78,40 @@ def sync_search(exp_dir: Path) -> dict:
         files = trial_artifacts(cfg, t["history"], exp_dir / t["trial_id"], f"trial {t['trial_id']} {tags['strategy']}")
         trials.append({"trial_id": t["trial_id"], "params": params, "tags": tags, "status": t["status"],
                        "history": t["history"], "artifacts": files})
-    parent = [exp_dir / f for f in (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)]
+    trials += confirmation_trials(spec, exp_dir)
+    parent = parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS))
+    verdict_path = exp_dir / VERDICT_FILE
+    verdict = json.loads(verdict_path.read_text()) if verdict_path.is_file() else None
     return sync_experiment(tracker, trials, exp_dir.name, search_tags(spec), search_params(spec),
-                           exp_dir / SPACE_FILE, parent)
+                           exp_dir / SPACE_FILE, parent, verdict)
+
+
+def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
+    """The confirmation phase's trials (`<search>/confirm`) for `sync_experiment`, described as its
+    tracking callback describes them (`confirmation.ArmRun`); [] when the phase never started."""
+    from ..confirmation import ArmRun, load_arms
+    from ..history import load_trials
+    from ..spec.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
+
+    saved, confirm_dir = load_arms(exp_dir), exp_dir / CONFIRM_DIR
+    if saved is None or not confirm_dir.is_dir():
+        return []
+    describe, statuses = ArmRun(saved["arms"]), {}
+    if (exp_dir / CONFIRM_RESULTS_FILE).is_file():
+        with open(exp_dir / CONFIRM_RESULTS_FILE) as fh:
+            statuses = {row["trial_id"]: row["status"] for row in csv.DictReader(fh)}
+    out = []
+    for t in load_trials(confirm_dir):
+        params, tags, name = describe(t["trial_id"], t["params"])
+        files = trial_artifacts(described_config(spec, params), t["history"], confirm_dir / t["trial_id"], name)
+        out.append({"trial_id": t["trial_id"], "key": trial_key(t["trial_id"], "confirmation"), "params": params,
+                    "tags": {"phase": "confirmation", **tags}, "run_name": name, "history": t["history"],
+                    "status": statuses.get(t["trial_id"], "unfinished"), "artifacts": files})
+    return out
+
+
+def parent_files(exp_dir: Path, names) -> list[Path]:
+    """The parent run's artifacts: `names` in the experiment directory, every other plot there, verdict.json."""
+    paths = [exp_dir / n for n in names]
+    paths += [p for p in sorted(exp_dir.glob("*.png")) if p not in paths]
+    return paths + [exp_dir / VERDICT_FILE]

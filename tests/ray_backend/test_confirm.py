@@ -1,0 +1,98 @@
+"""The confirmation phase and the verdict on a real local Ray: families x seeds, full training set, test
+set; the verdict's numbers recomputed from the confirmation trials; a driver SIGKILL then --resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from scipy import stats
+
+from tune_hardbatch.ray_backend import run_search
+from conftest import kill_group
+from search_helpers import CLI, ENV, history, read_rows, run_cli, space
+
+FULL_N = 1437 // 64  # confirmation trains on the full training set: no validation hold-out
+
+
+def confirm_space(name: str, epochs: int = 3, seeds: int = 2) -> dict:
+    """delta null vs 0.5 on a grid without seeds: a search that selects (one trial per family)."""
+    return space(base={"epochs": epochs}, space={"hard_batch.delta": {"grid": [None, 0.5]}},
+                 search={"searcher": "grid", "scheduler": "fifo"}, confirm={"seeds": seeds},
+                 run={"name": name, "max_failures": 1})
+
+
+def last(trial_dir: Path) -> dict:
+    return history(trial_dir)[-1]
+
+
+def check_verdict(exp: Path, seeds: list[int]) -> dict:
+    """confirm_results.csv holds exactly arms x seeds, finished, and verdict.json equals a recomputation."""
+    arms = json.loads((exp / "confirm_arms.json").read_text())
+    assert [a["family"] for a in arms["arms"]] == ["plain", "delta"] and arms["seeds"] == seeds
+    rows = read_rows(exp / "confirm_results.csv")
+    assert sorted((r["arm"], int(r["seed"])) for r in rows) == sorted((a, s) for a in ("plain", "delta=0.5")
+                                                                      for s in seeds)
+    assert all(r["status"] == "finished" for r in rows)
+    assert len(list((exp / "confirm").glob("*/result.json"))) == len(rows)  # nothing trained twice
+    acc = {(r["arm"], int(r["seed"])): last(exp / "confirm" / r["trial_id"])["test_top1"] for r in rows}
+    for r in rows:
+        final = last(exp / "confirm" / r["trial_id"])
+        assert final["backprops"] == 3 * FULL_N and math.isnan(final["val_top1"])  # the full training set
+    verdict = json.loads((exp / "verdict.json").read_text())
+    by_arm = {a["arm"]: a for a in verdict["arms"]}
+    assert verdict["baseline"] == "plain" and by_arm["plain"]["is_baseline"]
+    d = [acc[("delta=0.5", s)] - acc[("plain", s)] for s in seeds]
+    diff = by_arm["delta=0.5"]["diffs"][0]
+    assert diff["mean"] == pytest.approx(sum(d) / len(d))
+    assert diff["ci95"] == pytest.approx(stats.t.ppf(0.975, len(d) - 1) * stats.tstd(d) / math.sqrt(len(d)))
+    plain = [acc[("plain", s)] for s in seeds]
+    assert by_arm["plain"]["test_top1"]["mean"] == pytest.approx(sum(plain) / len(plain))
+    assert len(verdict["sentences"]) == 1 and verdict["sentences"][0].startswith("delta (delta=0.5) ")
+    return verdict
+
+
+@pytest.mark.timeout(300)
+def test_confirmation_trains_families_x_seeds_and_the_verdict_is_recomputable(local_ray, tmp_path):
+    path = run_search(confirm_space("confirm"), out=str(tmp_path), live_interval_s=1000)
+    exp = path.parent
+    search = read_rows(path)
+    assert len(search) == 2 and all(int(r["backprops"]) < 3 * FULL_N for r in search)  # searched on the split
+    check_verdict(exp, [1, 2])
+    report = (exp / "report.md").read_text()
+    assert report.index("## Verdict") < report.index("## Search trials")
+
+
+@pytest.mark.timeout(420)
+def test_confirmation_survives_a_driver_sigkill_and_resume(tmp_path):
+    space_file = tmp_path / "kill.yaml"
+    space_file.write_text(yaml.safe_dump(confirm_space("kill", epochs=3, seeds=3)))
+    exp = tmp_path / "out" / "kill"
+    args = [str(space_file), "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            done = [p for p in (exp / "confirm").glob("*/result.json") if len(p.read_text().splitlines()) >= 3]
+            if done:
+                break
+            time.sleep(0.3)
+        assert proc.poll() is None, "the search ended before its confirmation could be interrupted"
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash would
+        proc.wait(timeout=10)
+    finally:
+        kill_group(proc)
+    assert not (exp / "verdict.json").exists()
+    code, out, err = run_cli(args + ["--resume", "kill"], timeout=300)
+    assert code == 0, err[-3000:]
+    check_verdict(exp, [1, 2, 3])
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[-1].strip().startswith("delta (delta=0.5) "), "the verdict is printed last"

@@ -1,0 +1,67 @@
+"""Optuna is told the truth (PRUNED, FAIL, COMPLETE; equal-compute steps) and ASHA decides at equal compute."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from tune_hardbatch.config import build_config
+from tune_hardbatch.loop import Trainer
+from tune_hardbatch.ray_backend.optuna_search import outcome, step_of
+from tune_hardbatch.ray_backend.tuner import build_scheduler
+from tune_hardbatch.spec import load_space
+
+from search_helpers import BASE, space
+
+
+@pytest.mark.parametrize("result, error, expected", [
+    ({"val_top1": 90.0, "budget_done": 1}, False, ("COMPLETE", 90.0)),
+    ({"val_top1": 80.0, "budget_done": 0}, False, ("PRUNED", None)),  # stopped early by ASHA
+    ({"val_top1": float("nan"), "budget_done": 1}, False, ("FAIL", None)),  # NaN: never left RUNNING
+    ({"val_top1": 10.0, "budget_done": 0, "diverged": 1}, False, ("FAIL", None)),
+    ({"val_top1": 50.0, "budget_done": 0, "oom": 1}, False, ("FAIL", None)),
+    ({"val_top1": 50.0, "budget_done": 0, "user_error": 1}, False, ("FAIL", None)),
+    (None, True, ("FAIL", None)),
+    ({"val_top1": 90.0, "budget_done": 1}, True, ("FAIL", None)),
+])
+def test_outcomes(result, error, expected):
+    assert outcome(result, error, "val_top1") == expected
+
+
+def test_intermediate_steps_are_hundredths_of_epoch_equivalents():
+    assert step_of({"epoch_equiv": 0.9461, "training_iteration": 1}) == 95
+    assert step_of({"epoch_equiv": 2.0, "training_iteration": 10}) == 200  # a step-wise trial's 10th report
+
+
+def _reports(batch_size: int) -> list[dict]:
+    cfg = build_config({**BASE, "epochs": 3, "optim": {"batch_size": batch_size}})
+    return list(Trainer(cfg).run())
+
+
+def _decisions(sched, reports, trial_id) -> dict[float, float]:
+    """milestone -> epoch_equiv of the report at which ASHA recorded (decided on) this trial."""
+    trial = SimpleNamespace(trial_id=trial_id)
+    sched.on_trial_add(None, trial)
+    out = {}
+    for r in reports:
+        sched.on_trial_result(None, trial, {**r, "val_top1": 50.0})
+        for milestone, recorded in sched._brackets[0]._rungs:
+            if trial_id in recorded and milestone not in out:
+                out[milestone] = r["epoch_equiv"]
+    return out
+
+
+def test_asha_rungs_fall_at_equal_compute_whether_or_not_the_batch_divides_the_training_set():
+    spec = load_space(space(search={"scheduler": "asha", "grace_period": 1, "reduction_factor": 2},
+                            base={"epochs": 3}))
+    n = Trainer(build_config({**BASE, "epochs": 1})).num_train
+    fits, misfits = _reports(next(b for b in range(40, 80) if n % b == 0)), _reports(64)
+    steps = {"fits": fits[0]["epoch_equiv"], "misfits": misfits[0]["epoch_equiv"]}
+    assert steps["fits"] == pytest.approx(1.0) and steps["misfits"] < 0.99  # 64 does not divide M
+    sched = build_scheduler(spec)
+    for name, reports in (("fits", fits), ("misfits", misfits)):
+        decided = _decisions(sched, reports, name)
+        assert decided, name
+        for milestone, ee in decided.items():
+            # decided at the report nearest the milestone: never a whole report late
+            assert abs(ee - milestone) <= steps[name] / 2 + 1e-9, (name, milestone, ee)

@@ -1,0 +1,87 @@
+"""Ray's OptunaSearch, told the truth about each trial, with its study persisted for optuna-dashboard.
+
+Ray's own `OptunaSearch` reports intermediate values at `training_iteration` (stage epochs for step-wise
+trials, not equal compute), tells an ASHA-stopped trial COMPLETE with its early value (PRUNED only when the
+value is None) and, when a value is NaN, lets Optuna's error leave the trial RUNNING forever. Here:
+
+- intermediate values are reported at step `round(100 * epoch_equiv)` (hundredths of an epoch-equivalent:
+  the same compute for every batch size and plan);
+- a trial that ends without its budget (stopped early by the scheduler) is PRUNED;
+- an errored, diverged, out-of-memory or user-error trial, or one whose value is not finite, is FAIL;
+- the rest are COMPLETE with their final value.
+
+The study lives in `<experiment dir>/optuna.journal` (Optuna's JournalStorage): `optuna-dashboard
+<experiment dir>/optuna.journal` opens it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from ray.tune.search.optuna import OptunaSearch
+
+STUDY_FILE = "optuna.journal"
+STEP_SCALE = 100  # intermediate steps in hundredths of an epoch-equivalent
+
+
+def outcome(result: Optional[dict], error: bool, metric: str) -> tuple[str, Optional[float]]:
+    """(Optuna state name, value) of a trial that ended with `result` (its last report) and `error`."""
+    if error or not result:
+        return ("FAIL", None) if error else ("PRUNED", None)
+    if result.get("oom") == 1 or result.get("user_error") == 1 or result.get("diverged") == 1:
+        return "FAIL", None
+    value = result.get(metric)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "FAIL", None
+    if result.get("budget_done") != 1:
+        return "PRUNED", None
+    return "COMPLETE", float(value)
+
+
+def step_of(result: dict) -> int:
+    return int(round(STEP_SCALE * float(result.get("epoch_equiv", 0.0))))
+
+
+def study_storage(exp_dir: Path):
+    """A JournalStorage in the experiment directory (a file: no database server, survives --resume)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(Path(exp_dir) / STUDY_FILE)))
+
+
+def tpe_sampler(seed: Optional[int], startup: int, concurrency: int):
+    """TPE configured explicitly, not by the defaults of whichever Optuna is installed:
+    multivariate with `group` (the strategy parameters are conditional: trim.* only with trimming, ...),
+    constant liar (running trials count as bad guesses, so parallel trials do not all propose the same
+    point) and at least as many random start-up trials as trials run at once."""
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.samplers import TPESampler
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return TPESampler(seed=seed, n_startup_trials=max(startup, concurrency), multivariate=True, group=True,
+                          constant_liar=True, warn_independent_sampling=False)
+
+
+class TruthfulOptunaSearch(OptunaSearch):
+    """OptunaSearch with equal-compute intermediate steps and truthful final states (see the module doc)."""
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        value = result.get(self.metric)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            self._ot_trials[trial_id].report(float(value), step_of(result))
+
+    def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        from optuna.trial import TrialState
+
+        state, value = outcome(result, error, self.metric)
+        self._ot_study.tell(self._ot_trials[trial_id], value, state=getattr(TrialState, state))
+        self._completed_trials.add(trial_id)
