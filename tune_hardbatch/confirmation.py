@@ -61,6 +61,10 @@ def choose_arms(spec: SearchSpec, rows: list[dict]) -> tuple[list[dict], list[st
         notes.append("confirmed from a trial stopped early (none of the family trained its whole budget): "
                      + ", ".join(f"{f} (trial {best[f]['trial_id']} at {best[f]['epoch_equiv']:.3g} "
                                  "epoch-equivalents)" for f in early))
+    weak = [f for f in BASELINES if f in best and best[f]["status"] != "finished"]
+    if weak:
+        notes.append(f"the baseline {weak[0]} is confirmed from a trial stopped early: the search tuned it less than "
+                     "the arms that trained their whole budget, so a 'helps' may reflect tuning, not the strategy")
     order = sorted(best, key=lambda f: (f not in BASELINES, BASELINES.index(f) if f in BASELINES else 0,
                                         [-x for x in rank(best[f])]))
     limit = spec.confirm["max_arms"]

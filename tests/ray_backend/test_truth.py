@@ -65,3 +65,34 @@ def test_asha_rungs_fall_at_equal_compute_whether_or_not_the_batch_divides_the_t
         for milestone, ee in decided.items():
             # decided at the report nearest the milestone: never a whole report late
             assert abs(ee - milestone) <= steps[name] / 2 + 1e-9, (name, milestone, ee)
+
+
+@pytest.mark.timeout(300)
+def test_optuna_study_after_an_asha_search_has_pruned_and_failed_trials_and_none_running(local_ray, tmp_path):
+    """Lr 3000 diverges (FAIL), ASHA stops the weak (PRUNED), the rest COMPLETE; the journal opens in Optuna."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from tune_hardbatch.ray_backend import run_search
+    from search_helpers import read_rows
+
+    spec = space(base={"epochs": 4}, space={"optim.lr": {"choice": [0.003, 0.1, 3000.0]},
+                                             "optim.batch_size": {"choice": [50, 64]}},
+                 search={"searcher": "optuna", "scheduler": "asha", "num_samples": 8, "grace_period": 1,
+                         "reduction_factor": 2, "startup_trials": 8, "seed": 1},
+                 run={"name": "truth"})
+    path = run_search(spec, out=str(tmp_path), live_interval_s=1000)
+    rows = read_rows(path)
+    study = optuna.load_study(study_name="truth", storage=JournalStorage(JournalFileBackend(
+        str(path.parent / "optuna.journal"))))
+    states = sorted(t.state.name for t in study.trials)
+    expected = sorted({"finished": "COMPLETE", "stopped_early": "PRUNED", "diverged": "FAIL",
+                       "failed": "FAIL"}[r["status"]] for r in rows)
+    assert states == expected and "RUNNING" not in states
+    assert {"PRUNED", "FAIL", "COMPLETE"} <= set(states), states
+    for t in study.trials:
+        if t.state.name == "PRUNED":  # intermediate values at equal compute: hundredths of epoch-equivalents
+            assert all(abs(step / 100 - round(step / 100)) < 0.06 for step in t.intermediate_values), t
+    complete = sorted(t.value for t in study.trials if t.state.name == "COMPLETE")
+    assert complete == pytest.approx(sorted(float(r["final_val_top1"]) for r in rows if r["status"] == "finished"))

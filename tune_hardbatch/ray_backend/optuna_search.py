@@ -64,7 +64,7 @@ def tpe_sampler(seed: Optional[int], startup: int, concurrency: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         return TPESampler(seed=seed, n_startup_trials=max(startup, concurrency), multivariate=True, group=True,
-                          constant_liar=True, warn_independent_sampling=False)
+                          constant_liar=True)
 
 
 class TruthfulOptunaSearch(OptunaSearch):

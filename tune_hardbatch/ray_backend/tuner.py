@@ -18,7 +18,7 @@ from typing import Optional
 from ray import tune
 
 from ..errors import UserError
-from ..spec import SPACE_FILE, DefineByRun, Dim, SearchSpec
+from ..spec import SPACE_FILE, DefineByRun, Dim, SearchSpec, baseline_points
 from ..spec.schema import CONFIRM_DIR
 from . import ray_private
 from .faults import CRASH_ENV
@@ -53,7 +53,8 @@ def build_searcher(spec: SearchSpec, concurrency: int, exp_dir: Path):
             startup = min(10, max(2, s["num_samples"] // 3))
         searcher = TruthfulOptunaSearch(DefineByRun(spec.dims, spec.base_flat), metric=s["metric"], mode=s["mode"],
                                         sampler=tpe_sampler(s["seed"], startup, concurrency),
-                                        study_name=exp_dir.name, storage=study_storage(exp_dir))
+                                        study_name=exp_dir.name, storage=study_storage(exp_dir),
+                                        points_to_evaluate=baseline_points(spec.dims, spec.base_flat) or None)
         return ConcurrencyLimiter(searcher, max_concurrent=concurrency), None, s["num_samples"]
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -63,7 +64,9 @@ def build_searcher(spec: SearchSpec, concurrency: int, exp_dir: Path):
     else:
         param_space = {d.key: ray_domain(d) for d in spec.dims}
         num_samples = s["num_samples"]
-    searcher = BasicVariantGenerator(max_concurrent=concurrency, random_state=s["seed"])
+    points = baseline_points(spec.dims, spec.base_flat) if s["searcher"] == "random" else []
+    searcher = BasicVariantGenerator(max_concurrent=concurrency, random_state=s["seed"],
+                                     points_to_evaluate=points or None)  # values encoded, like the space
     return searcher, param_space, num_samples
 
 

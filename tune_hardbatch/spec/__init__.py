@@ -19,7 +19,8 @@ rules, and the resources against the machine (or the cluster given by `--address
 `UserError` naming the dotted key and what is allowed.
 """
 
-from .dims import Dim, DefineByRun, StrategyLabel, active_params, decode, encode, is_active, trial_config
+from .dims import (Dim, DefineByRun, StrategyLabel, active_params, baseline_points, decode, encode, is_active,
+                   trial_config)
 from .load import SearchSpec, load_space, validate_space
 from .prepare import Prepared, prepare_search
 from .resources import check_resources, local_resources, preflight
@@ -28,7 +29,7 @@ from .schema import BEST_FILE, DEFAULT_SPACE, RESULTS_FILE, SPACE_DIR, SPACE_FIL
 from .sets import apply_space_sets
 from .uris import check_reachable, resolve_uri, tracking_uri
 
-__all__ = ["abs_storage", "active_params", "apply_space_sets", "BEST_FILE", "check_reachable",
+__all__ = ["abs_storage", "active_params", "apply_space_sets", "baseline_points", "BEST_FILE", "check_reachable",
            "check_resources", "check_writable", "decode", "DEFAULT_SPACE", "DefineByRun", "Dim", "encode",
            "is_active", "load_space", "local_resources", "preflight", "prepare_search", "Prepared",
            "resolve_run", "resolve_uri", "RESULTS_FILE", "SearchSpec", "SPACE_DIR", "SPACE_FILE", "STATUSES",

@@ -111,6 +111,30 @@ def trial_config(base: Union[Config, dict], params: dict, dims: Iterable[Dim]) -
     return cfg
 
 
+BASELINE_OFF = {"hard_batch.delta": None, "trim.schedule": "none", "stepwise.fractions": None}
+
+
+def baseline_points(dims: list[Dim], base_flat: dict) -> list[dict]:
+    """The searcher's first trials: plain SGD (every searched strategy off) and, when the space has it,
+    delta = 1, each with the other parameters sampled. A joint search may otherwise never try the
+    baseline that the verdict compares every strategy with. [] when the space cannot turn them off."""
+    by_key = {d.key: d for d in dims}
+    point = {}
+    for key, off in BASELINE_OFF.items():
+        dim = by_key.get(key)
+        if dim is None:
+            continue
+        if dim.kind not in ("choice", "grid") or off not in [decode(v) for v in dim.values]:
+            return []
+        point[key] = encode(off)
+    if not point or strategy_name(trial_config(base_flat, point, dims)) != "plain":
+        return []
+    delta = by_key.get("hard_batch.delta")
+    if delta is not None and 1.0 in [decode(v) for v in delta.values]:
+        return [point, {**point, "hard_batch.delta": 1.0}]
+    return [point]
+
+
 class DefineByRun:
     """Optuna define-by-run space: samples gate keys first and a strategy's parameters only when it is on.
 
