@@ -38,9 +38,9 @@ def run(spec_dict, tmp_path, name, **kw) -> tuple[list[dict], Path]:
 
 @pytest.mark.timeout(180)
 def test_grid_yields_exactly_its_arms(local_ray, tmp_path):
-    rows, exp = run(space(base={"epochs": 2, "data": {"name": "digits", "train_limit": 640}},
+    rows, exp = run(space(base={"epochs": 2, "data": {"name": "digits", "train_limit": 640, "val_fraction": 0.0}},
                           space={"hard_batch.delta": {"grid": [1.0, 0.5]}, "seed": {"grid": [0, 1]}},
-                          search={"searcher": "grid", "scheduler": "fifo"}), tmp_path, "grid")
+                          search={"searcher": "grid", "scheduler": "fifo", "metric": "train_top1"}), tmp_path, "grid")
     arms = sorted((float(r["hard_batch.delta"]), int(r["seed"])) for r in rows)
     assert arms == sorted(itertools.product([1.0, 0.5], [0, 1]))
     assert all(r["status"] == "finished" for r in rows)
@@ -59,8 +59,9 @@ def test_grid_yields_exactly_its_arms(local_ray, tmp_path):
 def test_checkpoints_when_due_and_ended_trials_keep_only_the_best_ones(local_ray, tmp_path):
     """run.checkpoint_every 3: checkpoints at epoch-equivalents 1, 4, 7 and the last (8); after the search
     only the best trial keeps one (its final) checkpoint; Ray's TensorBoard logger is not added."""
-    rows, exp = run(space(base={"epochs": 8, "data": {"name": "digits", "train_limit": 640}},
-                          space={"seed": {"grid": [0, 1]}}, search={"searcher": "grid", "scheduler": "fifo"},
+    rows, exp = run(space(base={"epochs": 8, "data": {"name": "digits", "train_limit": 640, "val_fraction": 0.0}},
+                          space={"seed": {"grid": [0, 1]}},
+                          search={"searcher": "grid", "scheduler": "fifo", "metric": "train_top1"},
                           run={"checkpoint_every": 3}), tmp_path, "ckpt")
     best = (exp / "best_config.yaml").read_text().split()[3]  # "# best trial <id> of search ..."
     for r in rows:
@@ -91,9 +92,10 @@ def test_asha_stops_bad_trials_early(local_ray, tmp_path):
 
 @pytest.mark.timeout(180)
 def test_nan_trial_ends_diverged_and_is_not_retried(local_ray, tmp_path):
-    rows, exp = run(space(base={"epochs": 3, "data": {"name": "digits", "train_limit": 640}},
+    rows, exp = run(space(base={"epochs": 3, "data": {"name": "digits", "train_limit": 640, "val_fraction": 0.0}},
                           space={"optim.lr": {"grid": [0.05, 1.0e6]}},
-                          search={"searcher": "grid", "scheduler": "fifo"}, run={"max_failures": 2}),
+                          search={"searcher": "grid", "scheduler": "fifo", "metric": "train_top1"},
+                          run={"max_failures": 2}),
                     tmp_path, "nan")
     by_lr = {float(r["optim.lr"]): r for r in rows}
     assert by_lr[0.05]["status"] == "finished" and int(by_lr[0.05]["backprops"]) == 3 * 10
@@ -109,9 +111,9 @@ def test_nan_trial_ends_diverged_and_is_not_retried(local_ray, tmp_path):
 def test_injected_crash_is_retried_from_its_checkpoint(local_ray, tmp_path, monkeypatch):
     markers = tmp_path / "markers"
     monkeypatch.setenv(CRASH_ENV, f"epoch=3,marker={markers}")
-    rows, exp = run(space(base={"epochs": 4, "data": {"name": "digits", "train_limit": 640}},
+    rows, exp = run(space(base={"epochs": 4, "data": {"name": "digits", "train_limit": 640, "val_fraction": 0.0}},
                           space={"seed": {"grid": [0]}},
-                          search={"searcher": "grid", "scheduler": "fifo"},
+                          search={"searcher": "grid", "scheduler": "fifo", "metric": "train_top1"},
                           run={"max_failures": 1, "checkpoint_every": 1}),  # every report: the next epoch
                     tmp_path, "crash")
     (row,) = rows
@@ -136,9 +138,15 @@ def test_default_space_via_cli(tmp_path):
             "time_s"} <= set(rows[0])
     lines = [line for line in out.splitlines() if line.strip()]
     start = max(i for i, line in enumerate(lines) if line.startswith("best configuration"))
-    assert all(line.startswith("  ") for line in lines[start + 1:]), "the best configuration is printed last"
-    assert any(line.strip().startswith("optim.lr:") for line in lines[start + 1:])
+    verdict = max(i for i, line in enumerate(lines) if line.startswith("verdict ("))
+    confirm = max(i for i, line in enumerate(lines) if line.startswith("confirmation: "))
+    assert start < confirm < verdict, "the best configuration, then the confirmation, then the verdict last"
+    config = lines[start + 1:next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("  "))]
+    assert any(line.strip().startswith("optim.lr:") for line in config)
     assert lines.index(next(line for line in lines if line.startswith("results:"))) < start
+    assert lines[-1].strip().endswith("paired 95% CI).") or lines[-1].strip().startswith("No baseline")
+    verdict_json = json.loads((tmp_path / "cli" / "verdict.json").read_text())
+    assert verdict_json["source"] == "confirmation" and verdict_json["seeds"] == [1, 2, 3]
     best = yaml.safe_load((tmp_path / "cli" / "best_config.yaml").read_text())
     build_config(best)  # a valid training config
 

@@ -145,6 +145,8 @@ def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, call
     else:
         tuner = new_tuner(spec, exp_dir, concurrency, all_callbacks, space_yaml(spec))
     tracker = start_tracking(spec, exp_dir, tracking)  # after search_space.yaml exists: it is logged
+    if tracker is not None:
+        print(f"  MLflow: {mlflow_link(tracker)}", file=stream, flush=True)
     background = BackgroundTracker() if tracker is not None else None
     tracking_callback = TrackingCallback(tracker, spec, exp_dir, background) if tracker is not None else None
     if tracking_callback is not None:  # the Tuner holds this very list
@@ -172,6 +174,15 @@ def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, call
     if verdict is not None:
         print_verdict(verdict, stream)
     return path
+
+
+def mlflow_link(tracker) -> str:
+    """Where to see the search in MLflow's UI (opening on the runs: `?workflowType=machine_learning`)."""
+    url = tracker.ui_url()
+    if url is not None:
+        return url
+    local = tracker.ui_url(server="http://127.0.0.1:5000")
+    return f"mlflow ui --backend-store-uri {tracker.uri} --port 5000" + (f", then {local}" if local else "")
 
 
 def _write_search(spec: SearchSpec, exp_dir: Path, rows: list[dict], stream) -> Path:

@@ -37,7 +37,7 @@ CHECKPOINT_FILE = "trainer.pt"
 # Per process, outside the caching allocator's cap: the CUDA context, cuDNN/cuBLAS workspaces (~0.5-1 GiB)
 CUDA_CONTEXT_BYTES = 1 << 30
 
-_DATA_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()  # (DataConfig, seed, device) -> Dataset
+_DATA_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()  # (DataConfig, synthetic seed, device) -> Dataset
 _DATA_CACHE_SIZE = 2  # a reused actor keeps the data of its last two configs (seeds of one arm, say)
 
 
@@ -45,7 +45,8 @@ def cached_dataset(cfg: Config, device):
     """Decoded data for reused actors: a small per-process LRU keyed by (data config, seed, device)."""
     from ..data import load_dataset
 
-    key = (cfg.data, cfg.seed, str(device))
+    key = (cfg.data, cfg.seed if cfg.data.name == "synthetic" else None, str(device))  # only synthetic data
+    # depends on the trial seed (the splits follow data.split_seed): the seeds of an arm share one copy
     if key in _DATA_CACHE:
         _DATA_CACHE.move_to_end(key)
         return _DATA_CACHE[key]

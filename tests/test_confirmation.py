@@ -1,0 +1,40 @@
+"""`confirmation`: which arms are confirmed (the best of each family by validation), with what config and seeds."""
+
+from tune_hardbatch.confirmation import choose_arms, confirm_seeds
+from tune_hardbatch.spec import validate_space
+
+from search_helpers import BASE
+
+
+def spec(**confirm):
+    return validate_space({"base": BASE, "space": {"hard_batch.delta": {"choice": [None, 1.0, 0.5]},
+                                                    "optim.lr": {"loguniform": [0.01, 0.3]}},
+                           "confirm": confirm or {"seeds": 3}})
+
+
+def row(trial_id, delta, strategy, status, val, ee=6.0):
+    params = {"hard_batch.delta": delta, "optim.lr": 0.1}
+    return {"trial_id": trial_id, "strategy": strategy, "status": status, "final_val_top1": val, "epoch_equiv": ee,
+            "_params": params, "_active": params}
+
+
+ROWS = [row("p1", None, "plain", "stopped_early", 80.0, ee=2.0), row("p2", None, "plain", "stopped_early", 70.0, ee=4.0),
+        row("d1", 0.5, "delta=0.5", "finished", 90.0), row("d2", 0.5, "delta=0.5", "finished", 95.0),
+        row("d3", 0.5, "delta=0.5", "stopped_early", 99.0, ee=2.0), row("f1", 1.0, "delta=1", "diverged", 10.0)]
+
+
+def test_the_best_of_each_family_by_validation_baselines_first_on_the_full_training_set():
+    arms, notes = choose_arms(spec(), ROWS)
+    assert [(a["family"], a["trial_id"]) for a in arms] == [("plain", "p2"), ("delta", "d2")]
+    # finished beats a higher value stopped early; among those stopped early, the one that went furthest
+    assert all(a["config"]["data.val_fraction"] == 0.0 for a in arms)  # confirmed on the full training set
+    assert arms[1]["config"]["hard_batch.delta"] == 0.5 and arms[1]["params"] == {"hard_batch.delta": 0.5,
+                                                                                 "optim.lr": 0.1}
+    assert any("delta=1" in n and "diverged or failed" in n for n in notes)
+    assert any(n.startswith("the baseline plain is confirmed from a trial stopped early") for n in notes)
+
+
+def test_max_arms_keeps_the_baselines_and_seeds_follow_the_search_seed():
+    arms, notes = choose_arms(spec(seeds=2, max_arms=1), ROWS)
+    assert [a["family"] for a in arms] == ["plain"] and any("not confirmed: delta" in n for n in notes)
+    assert confirm_seeds(spec(seeds=2)) == [1, 2]  # never the search's own seed (0)
