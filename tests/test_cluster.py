@@ -529,7 +529,8 @@ def test_search_runs_trials_on_both_nodes_of_a_real_cluster(two_node_cluster, tm
     # Two trials at a time, one CPU each, one CPU per node: the scheduler must use both nodes.
     search = run([sys.executable, "-m", "tune_hardbatch", "search", "--address", cluster["address"],
                   "--out", str(out), "--set", "search.num_samples=4", "--set", "base.epochs=2",
-                  "--set", "resources.cpu=1", "--set", "run.name=two-node"], env, timeout=300)
+                  "--set", "resources.cpu=1", "--set", "confirm.seeds=0", "--set", "run.name=two-node"], env,
+                 timeout=300)
     assert search.returncode == 0, search.stdout[-4000:] + search.stderr[-4000:]
 
     exp = out / "two-node"

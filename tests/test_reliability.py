@@ -47,7 +47,9 @@ BASE = {"data": {"name": "digits", "train_limit": LIMIT}, "model": {"name": "tes
 
 
 def space(epochs: int, dims: dict, **extra) -> dict:
-    return {"base": {**BASE, "epochs": epochs}, "space": dims, "search": {"searcher": "grid", "scheduler": "fifo"},
+    # these faults are not about selection: no validation hold-out (train_top1), no confirmation phase
+    return {"base": {**BASE, "epochs": epochs}, "space": dims,
+            "search": {"searcher": "grid", "scheduler": "fifo", "metric": "train_top1"}, "confirm": {"seeds": 0},
             "resources": {"cpu": 1, "gpu": 0}, "tracking": {"enabled": False}, **extra}
 
 

@@ -109,7 +109,7 @@ def print_header(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: i
     lines.append(f"{'resuming' if resuming else 'search'} {exp_dir.name}: {spec.num_trials} trials, "
                  f"searcher {s['searcher']}, scheduler {s['scheduler']}"
                  + (f" (grace {s['grace_period']:g}, reduction {s['reduction_factor']:g}, "
-                    f"max_t {math.ceil(spec.budget)} epoch-equivalents)" if s["scheduler"] == "asha" else "")
+                    f"budget {spec.budget:g} epoch-equivalents)" if s["scheduler"] == "asha" else "")
                  + f", {s['metric']} {s['mode']}, {concurrency} at a time, {r['cpu']:g} CPU"
                  + (f" + {r['gpu']:g} GPU" if r["gpu"] else "") + " per trial")
     for d in spec.dims:

@@ -187,18 +187,20 @@ def _last(trial: dict, metric: str) -> float:
 
 
 def best_curves(trials: list[dict], metric: str, mode: str) -> dict[str, tuple[list, list]]:
-    """Per strategy family, the validation curve (metric against epoch-equivalents) of its best finished trial."""
-    best: dict[str, dict] = {}
+    """Per strategy family, the validation curve (metric against epoch-equivalents) of its best trial: one
+    that trained its whole budget first, else the one that went furthest (as the confirmation chooses)."""
+    best: dict[str, tuple] = {}
     sign = 1 if mode == "max" else -1
     for t in trials:
         value = _last(t, metric)
-        if t["status"] not in ("finished", "running") or not math.isfinite(value):
+        if t["status"] not in ("finished", "running", "stopped_early") or not math.isfinite(value):
             continue
+        rank = (t["status"] == "finished", round(t["history"][-1].get("epoch_equiv") or 0.0, 2), sign * value)
         fam = family_of(t["strategy"])
-        if fam not in best or sign * value > sign * _last(best[fam], metric):
-            best[fam] = t
+        if fam not in best or rank > best[fam][0]:
+            best[fam] = (rank, t)
     return {fam: ([h.get("epoch_equiv") for h in t["history"]], [h.get(metric, math.nan) for h in t["history"]])
-            for fam, t in sorted(best.items())}
+            for fam, (_, t) in sorted(best.items())}
 
 
 # ---------------------------------------------------------------------------------------------------
