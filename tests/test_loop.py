@@ -151,16 +151,14 @@ def test_val_metrics_are_nan_without_a_split_and_finite_with_one():
 
 
 @pytest.mark.parametrize("mapping", [{"epochs": 2}, {"epochs": 3, "stepwise": {"fractions": "A-O", "epochs": [2, 1]}}])
-def test_asha_time_is_half_a_report_ahead_of_epoch_equiv(mapping):
+def test_asha_time_is_half_the_next_report_ahead_of_epoch_equiv(mapping):
     # plain digits at B=64 forwards 22 x 64 / 1437 = 0.98 epoch-equivalents a report: epoch_equiv >= 1 would
     # first hold one report late, at 1.96; step-wise A-O reports at 0.18, 0.36, then 1.34
     _, reports = train(mapping)
-    previous = 0.0
-    for r in reports:
-        assert r["asha_time"] == pytest.approx(r["epoch_equiv"] + (r["epoch_equiv"] - previous) / 2)
-        previous = r["epoch_equiv"]
-    # a milestone of 1 epoch-equivalent is decided at the report nearest it
     ees = [r["epoch_equiv"] for r in reports]
+    for r, ee, after in zip(reports, ees, ees[1:] + ees[-1:]):  # the last report: nothing comes after it
+        assert r["asha_time"] == pytest.approx(ee + (after - ee) / 2)
+    # a milestone of 1 epoch-equivalent is decided at the report nearest it
     first = next(i for i, r in enumerate(reports) if r["asha_time"] >= 1.0)
     assert first == min(range(len(ees)), key=lambda i: abs(ees[i] - 1.0))
 

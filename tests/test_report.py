@@ -101,3 +101,13 @@ def test_find_experiment_by_name_or_path(experiment, tmp_path):
     with pytest.raises(UserError, match="no search 'nope'"):
         find_experiment("nope", out=str(tmp_path))
 
+
+
+def test_report_command_prints_the_whole_report_in_markdown_and_the_table_as_csv(experiment, capsys):
+    from tune_hardbatch.cli import main
+
+    assert main(["report", str(experiment)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Search paper-grid") and "## Verdict" in out and "| delta=1 | 3 |" in out
+    assert main(["report", str(experiment), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("arm,")

@@ -87,7 +87,8 @@ def cmd_report(args) -> int:
         print(f"synced {exp_dir.name} to MLflow: {counts['runs_created']} runs created, "
               f"{counts['metrics_logged']} metric values uploaded", file=sys.stderr)
     _, rows, report, plots = build_report(exp_dir)
-    print(render(rows, args.format, f"Search {exp_dir.name}"), end="")
+    # Markdown: the whole report (the verdict first); csv / json: the table of arms
+    print(report.read_text() if args.format == "md" else render(rows, args.format, f"Search {exp_dir.name}"), end="")
     print(f"report: {report}; plots: {', '.join(str(p) for p in plots)}", file=sys.stderr)
     return 0
 

@@ -237,18 +237,25 @@ class Trainer:
         out["train_loss_full"] = float(sums[6]) / self.num_train if len(sums) > 6 else NAN
         return out
 
+    def _next_increment(self) -> float:
+        """Epoch-equivalents the next report will add (0 after the last one)."""
+        if self.pos.finished:
+            return 0.0
+        st = self.plan[self.pos.stage]
+        return self.samplers[st.index].num_batches * self.cfg.optim.batch_size * st.batch_multiplier / self.num_train
+
     def _report(self, st, forwarded: int, train_loss: float, train_top1: float, lr: float, p: float,
                 elapsed: float, evals: dict) -> dict:
         pos, cfg = self.pos, self.cfg
         pos.diverged = not math.isfinite(train_loss)
         pos.finished = pos.finished or pos.diverged
         ee = pos.samples_forward / self.num_train
-        previous = self.history[-1]["epoch_equiv"] if self.history else 0.0
         report = {
             "epoch": pos.epoch,
             "epoch_equiv": ee,
-            # ASHA's time: a rung at milestone m is decided at the report whose epoch_equiv is nearest m
-            "asha_time": ee + (ee - previous) / 2,
+            # ASHA's time: a rung at milestone m is decided at the first report whose asha_time reaches m,
+            # the report whose epoch_equiv is nearest m (also where a step-wise stage changes the step)
+            "asha_time": ee + self._next_increment() / 2,
             "backprops": pos.backprops,
             "samples_forward": pos.samples_forward,
             "samples_with_grad": pos.samples_with_grad,

@@ -96,3 +96,16 @@ def test_optuna_study_after_an_asha_search_has_pruned_and_failed_trials_and_none
             assert all(abs(step / 100 - round(step / 100)) < 0.06 for step in t.intermediate_values), t
     complete = sorted(t.value for t in study.trials if t.state.name == "COMPLETE")
     assert complete == pytest.approx(sorted(float(r["final_val_top1"]) for r in rows if r["status"] == "finished"))
+
+
+def test_asha_decides_a_step_wise_plan_at_the_report_nearest_each_milestone():
+    """A-O forwards 0.2 epoch-equivalents a report in stage 1, then 1.0: at the change of step the nearest
+    report is judged by the next step, not the last one."""
+    spec = load_space(space(search={"scheduler": "asha", "grace_period": 1, "reduction_factor": 2},
+                            base={"epochs": 6}, space={"stepwise.fractions": {"choice": [None, "A-O"]}}))
+    reports = list(Trainer(build_config({**BASE, "epochs": 6, "stepwise": {"fractions": "A-O"}})).run())
+    ees = [r["epoch_equiv"] for r in reports]
+    decided = _decisions(build_scheduler(spec), reports, "a-o")
+    assert decided
+    for milestone, ee in decided.items():
+        assert min(abs(x - milestone) for x in ees) == pytest.approx(abs(ee - milestone)), (milestone, ee, ees)
