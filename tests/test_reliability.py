@@ -257,7 +257,7 @@ def test_unwritable_or_full_storage_exit_2_before_trials_start(tmp_path, where):
             mount = _Tmpfs(tmp_path / "mnt", "ro,size=1m")
             target, fragment = mount.path / "runs", "Read-only file system"
         space_file = tmp_path / "s.yaml"
-        space_file.write_text(yaml.safe_dump({"run": {"storage": str(target)}}))
+        space_file.write_text(yaml.safe_dump({"base": {"data": {"val_fraction": 0.2}}, "run": {"storage": str(target)}}))
         results, ray_imported = run_mains([["search", "--out", str(target)], ["search", str(space_file)]],
                                           cwd=tmp_path)
         assert_one_error_line(*results[0], "--out", fragment)

@@ -73,7 +73,7 @@ def test_confirmation_trains_families_x_seeds_and_the_verdict_is_recomputable(lo
 @pytest.mark.timeout(420)
 def test_confirmation_survives_a_driver_sigkill_and_resume(tmp_path):
     space_file = tmp_path / "kill.yaml"
-    space_file.write_text(yaml.safe_dump(confirm_space("kill", epochs=3, seeds=3)))
+    space_file.write_text(yaml.safe_dump(confirm_space("kill", epochs=3, seeds=2)))
     exp = tmp_path / "out" / "kill"
     args = [str(space_file), "--out", str(tmp_path / "out")]
     proc = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
@@ -93,6 +93,6 @@ def test_confirmation_survives_a_driver_sigkill_and_resume(tmp_path):
     assert not (exp / "verdict.json").exists()
     code, out, err = run_cli(args + ["--resume", "kill"], timeout=300)
     assert code == 0, err[-3000:]
-    check_verdict(exp, [1, 2, 3])
+    check_verdict(exp, [1, 2])
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[-1].strip().startswith("delta (delta=0.5) "), "the verdict is printed last"

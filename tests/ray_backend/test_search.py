@@ -128,7 +128,8 @@ def test_injected_crash_is_retried_from_its_checkpoint(local_ray, tmp_path, monk
 @pytest.mark.timeout(240)
 def test_default_space_via_cli(tmp_path):
     code, out, err = run_cli(["--set", "search.num_samples=4", "--set", "base.epochs=3", "--set",
-                              "run.name=cli", "--out", str(tmp_path)], timeout=220, cwd=tmp_path)
+                              "confirm.seeds=2", "--set", "run.name=cli", "--out", str(tmp_path)], timeout=220,
+                             cwd=tmp_path)
     assert code == 0, err[-3000:]
     rows = read_rows(tmp_path / "cli" / "results.csv")
     assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4
@@ -146,7 +147,7 @@ def test_default_space_via_cli(tmp_path):
     assert lines.index(next(line for line in lines if line.startswith("results:"))) < start
     assert lines[-1].strip().endswith("paired 95% CI).") or lines[-1].strip().startswith("No baseline")
     verdict_json = json.loads((tmp_path / "cli" / "verdict.json").read_text())
-    assert verdict_json["source"] == "confirmation" and verdict_json["seeds"] == [1, 2, 3]
+    assert verdict_json["source"] == "confirmation" and verdict_json["seeds"] == [1, 2]
     best = yaml.safe_load((tmp_path / "cli" / "best_config.yaml").read_text())
     build_config(best)  # a valid training config
 
