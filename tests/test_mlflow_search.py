@@ -35,7 +35,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "TUNE_HARDBATCH_TEST_CRASH"}
 ENV.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "TUNE_HARDBATCH_NO_PROGRESS": "1",
             "TUNE_GLOBAL_CHECKPOINT_S": "1", "PYTHONUNBUFFERED": "1"})
 CLI = [sys.executable, "-m", "tune_hardbatch"]
-TINY = ["--set", "data.train_limit=640", "--set", "resources.cpu=1", "--set", "confirm.seeds=2"]  # 640 samples (512 after the validation split)
+TINY = ["--set", "data.train_limit=640", "--set", "resources.cpu=1"]  # 640 samples (512 after the validation split)
 RUN_STATE = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged": "FAILED", "failed": "FAILED"}
 CONTRACT_KEYS = ("seed", "epochs", "device", "data.name", "data.root", "data.image_size", "data.train_limit",
                  "model.name", "model.cifar_stem", "optim.name", "optim.lr", "optim.momentum",
