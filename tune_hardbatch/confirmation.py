@@ -20,7 +20,7 @@ from .labels import STRATEGY_KEYS
 from .results import trial_status
 from .spec import SearchSpec, decode, trial_config
 from .spec.schema import ARMS_FILE
-from .verdict import BASELINES, build_verdict, family_of, group_runs
+from .verdict import BASELINES, build_verdict, family_of, family_rank, group_runs
 
 
 def _finite(v) -> bool:
@@ -40,10 +40,9 @@ def choose_arms(spec: SearchSpec, rows: list[dict]) -> tuple[list[dict], list[st
     most `confirm.max_arms` (the baselines are kept first)."""
     metric, mode = spec.search["metric"], spec.search["mode"]
     key = f"final_{metric}"
-    sign = 1 if mode == "max" else -1
 
     def rank(row):
-        return (row["status"] == "finished", round(row.get("epoch_equiv") or 0.0, 2), sign * row[key])
+        return family_rank(row["status"], row.get("epoch_equiv"), row[key], mode)
 
     best: dict[str, dict] = {}
     for row in rows:

@@ -26,7 +26,7 @@ from .history import find_experiment, gpu_fraction, load_trials  # noqa: F401  (
 from .importances import importances_markdown, param_importances
 from .metrics import t_interval
 from .spec import SPACE_FILE, load_space
-from .verdict import VERDICT_FILE, family_of
+from .verdict import VERDICT_FILE, family_of, family_rank
 from .verdict import to_markdown as verdict_markdown
 
 REPORT_FILE = "report.md"
@@ -190,12 +190,11 @@ def best_curves(trials: list[dict], metric: str, mode: str) -> dict[str, tuple[l
     """Per strategy family, the validation curve (metric against epoch-equivalents) of its best trial: one
     that trained its whole budget first, else the one that went furthest (as the confirmation chooses)."""
     best: dict[str, tuple] = {}
-    sign = 1 if mode == "max" else -1
     for t in trials:
         value = _last(t, metric)
         if t["status"] not in ("finished", "running", "stopped_early") or not math.isfinite(value):
             continue
-        rank = (t["status"] == "finished", round(t["history"][-1].get("epoch_equiv") or 0.0, 2), sign * value)
+        rank = family_rank(t["status"], t["history"][-1].get("epoch_equiv"), value, mode)
         fam = family_of(t["strategy"])
         if fam not in best or rank > best[fam][0]:
             best[fam] = (rank, t)

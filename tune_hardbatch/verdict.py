@@ -39,6 +39,12 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
+    """How the best trial of a strategy family is chosen (the confirmed arm, the report's curve): one that
+    trained its whole budget first, then the one that went furthest, then the search metric."""
+    return (status == "finished", round(epoch_equiv or 0.0, 2), value if mode == "max" else -value)
+
+
 def _stat(values: list) -> dict:
     vals = [v for v in values if _finite(v)]
     mean, ci = t_interval(vals) if vals else (math.nan, math.nan)
