@@ -71,7 +71,7 @@ def _plain_worker(job: tuple) -> float:
     import torch
 
     from tune_hardbatch.loop import Trainer
-    from tune_hardbatch.spec import trial_config
+    from tune_hardbatch.space import trial_config
 
     torch.set_num_threads(1)
     trainer = Trainer(trial_config(base, params, dims))
@@ -84,7 +84,7 @@ def _plain_worker(job: tuple) -> float:
 
 def run_plain(exp: Path, trials: list[dict], slots: int) -> tuple[float, float]:
     """The same trials by `slots` plain processes; (wall seconds, summed train + eval seconds)."""
-    from tune_hardbatch.spec import load_space
+    from tune_hardbatch.space import load_space
 
     spec = load_space(str(exp / "search_space.yaml"))
     jobs = [(spec.base_flat, spec.dims, {k: v for k, v in t["params"].items() if k in spec.dim_keys}, t["reports"])

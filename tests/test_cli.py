@@ -10,7 +10,6 @@ import yaml
 from tune_hardbatch.cli import main
 
 
-
 def run_cli(*args, cwd=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "tune_hardbatch", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)

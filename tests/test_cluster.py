@@ -32,9 +32,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from conftest import kill_marked, marked_pids
 import yaml
+from conftest import kill_marked, marked_pids
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER = REPO / "cluster"

@@ -47,7 +47,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import kill_marked, marked_pids
 
 REPO = Path(__file__).resolve().parent.parent

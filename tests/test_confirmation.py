@@ -1,9 +1,9 @@
 """`confirmation`: which arms are confirmed (the best of each family by validation), with what config and seeds."""
 
-from tune_hardbatch.confirmation import choose_arms, confirm_seeds
-from tune_hardbatch.spec import validate_space
-
 from search_helpers import BASE
+
+from tune_hardbatch.confirmation import choose_arms, confirm_seeds
+from tune_hardbatch.space import validate_space
 
 
 def spec(**confirm):

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from tune_hardbatch.importances import importances_markdown, param_importances
-from tune_hardbatch.spec import Dim
+from tune_hardbatch.space import Dim
 
 LR = Dim("optim.lr", "loguniform", 0.01, 0.3)
 DELTA = Dim("hard_batch.delta", "choice", values=(None, 1.0, 0.5, 0.2))

@@ -26,9 +26,8 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
-
 from conftest import MlflowServer, free_port, kill_group
+from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if k != "TUNE_HARDBATCH_TEST_CRASH"}

@@ -30,12 +30,13 @@ import yaml
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from tune_hardbatch import spec as SP  # noqa: E402
+from conftest import kill_group  # noqa: E402
+
+from tune_hardbatch import space as SP  # noqa: E402
+from tune_hardbatch.cli import main  # noqa: E402
 from tune_hardbatch.ray_backend import SearchFailed, run_search  # noqa: E402
 from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
 from tune_hardbatch.ray_backend.worker import CHECKPOINT_FILE, load_checkpoint  # noqa: E402
-from tune_hardbatch.cli import main  # noqa: E402
-from conftest import kill_group  # noqa: E402
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
        "TUNE_HARDBATCH_NO_PROGRESS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
@@ -103,7 +104,7 @@ def _bad(args, key, files=None, fragment=None, setup=None):
     return {"args": args, "key": key, "files": files or {}, "fragment": fragment, "setup": setup}
 
 
-# Distinct bad inputs of `tune-hardbatch search` beyond tests/spec/test_spec.py::BAD_CASES (13 there).
+# Distinct bad inputs of `tune-hardbatch search` beyond tests/space/test_spec.py::BAD_CASES (13 there).
 # FILE is a space file written from `files`, OUT the --out directory.
 SEARCH_BAD = [
     _bad(["FILE"], "FILE", {"FILE": "- 1\n- 2\n"}, "must be a YAML mapping"),
@@ -182,7 +183,7 @@ def assert_one_error_line(code, err, key, fragment=None):
 
 @pytest.mark.timeout(150)
 def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
-    """>= 25 distinct bad inputs of `search` (with tests/spec/test_spec.py's 13): exit 2, one `error: KEY` line, no
+    """>= 25 distinct bad inputs of `search` (with tests/space/test_spec.py's 13): exit 2, one `error: KEY` line, no
     traceback, Ray never imported, nothing written."""
     out = tmp_path / "out"
     (out / "taken").mkdir(parents=True)
@@ -207,7 +208,7 @@ def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
         assert_one_error_line(code, err, key, fragment)
     assert not ray_imported, "bad input must be rejected before Ray is even imported"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written"
-    assert len(SEARCH_BAD) + 13 >= 25  # with tests/spec/test_spec.py::BAD_CASES
+    assert len(SEARCH_BAD) + 13 >= 25  # with tests/space/test_spec.py::BAD_CASES
 
 
 class _Tmpfs:

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from tune_hardbatch.errors import UserError
-from tune_hardbatch.report import arm_rows, build_report, find_experiment, load_trials, render
+from tune_hardbatch.history import find_experiment, load_trials
+from tune_hardbatch.report import arm_rows, build_report, render
 
 
 def write_trial(exp, trial_id, params, strategy, accs, losses, conv, samples=1000):

@@ -15,10 +15,11 @@ PKG = Path(__file__).resolve().parent.parent / "tune_hardbatch"
 
 # Layers, lowest first: a module may import its own layer or lower ones only (searched by longest prefix).
 LAYERS = [
-    ("errors", "labels", "metrics", "schedules", "plots", "augment"),
+    ("errors", "labels", "metrics", "schedules", "plots", "augment", "storage"),
     ("config", "strategies"),
     ("data", "models", "inputs", "loop", "train"),
-    ("spec",),
+    ("space",),
+    ("launch",),
     ("history", "results", "importances", "verdict"),
     ("console", "live", "report", "tracking", "confirmation"),
     ("ray_backend",),
@@ -162,12 +163,12 @@ def test_validating_a_search_imports_neither_torch_nor_timm(tmp_path):
     script = (
         "import contextlib, io, json, sys\n"
         "from tune_hardbatch.cli import main\n"
-        "from tune_hardbatch import spec\n"
+        "from tune_hardbatch import launch, space\n"
         "err = io.StringIO()\n"
         "with contextlib.redirect_stderr(err):\n"
         "    code = main(['search', '--set', 'search.num_samples=0'])\n"
-        "s = spec.load_space(None)\n"
-        "spec.check_resources(s, *spec.local_resources())\n"
+        "s = space.load_space(None)\n"
+        "launch.check_resources(s, *launch.local_resources())\n"
         "print(json.dumps({'code': code, 'err': err.getvalue(), 'loaded': sorted(m for m in "
         "('torch', 'timm', 'ray', 'mlflow', 'optuna', 'sklearn') if m in sys.modules)}))\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)

@@ -8,8 +8,8 @@ GPU they are no device read.)
 
 import pytest
 import torch
-
 from sync_counter import SyncCounter
+
 from tune_hardbatch.config import build_config
 from tune_hardbatch.data import load_dataset
 from tune_hardbatch.loop import Trainer

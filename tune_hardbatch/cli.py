@@ -51,7 +51,7 @@ def cmd_train(args) -> int:
 
     cfg = config_from_file(args.config, args.sets)
     if args.out:
-        from .spec import check_writable
+        from .storage import check_writable
 
         check_writable(args.out, "--out")
     from .inputs import check_inputs
@@ -63,7 +63,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .spec import prepare_search
+    from .launch import prepare_search
 
     prepared = prepare_search(args.space, args.sets, args.resume, args.out, args.address)  # before Ray
     from .ray_backend import SearchFailed, run_search
@@ -77,7 +77,8 @@ def cmd_search(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report, find_experiment, render
+    from .history import find_experiment
+    from .report import build_report, render
 
     exp_dir = find_experiment(args.name, args.out)
     if args.sync:

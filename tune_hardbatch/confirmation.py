@@ -18,8 +18,8 @@ from .config import apply_overrides, flat_dict
 from .errors import UserError
 from .labels import STRATEGY_KEYS
 from .results import trial_status
-from .spec import SearchSpec, decode, trial_config
-from .spec.schema import ARMS_FILE
+from .space import SearchSpace, decode, trial_config
+from .space.schema import ARMS_FILE
 from .verdict import BASELINES, build_verdict, family_of, family_rank, group_runs
 
 
@@ -27,18 +27,18 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def confirm_seeds(spec: SearchSpec) -> list[int]:
+def confirm_seeds(spec: SearchSpace) -> list[int]:
     """`confirm.seeds` seeds after the search's own (base) seed: the search never saw them."""
-    return [spec.base_cfg.seed + 1 + i for i in range(spec.confirm["seeds"])]
+    return [spec.base_cfg.seed + 1 + i for i in range(spec.confirm.seeds)]
 
 
-def choose_arms(spec: SearchSpec, rows: list[dict]) -> tuple[list[dict], list[str]]:
+def choose_arms(spec: SearchSpace, rows: list[dict]) -> tuple[list[dict], list[str]]:
     """(arms, notes): per strategy family, its best trial by the search metric (validation).
 
     A trial that trained its whole budget beats one stopped early; among those stopped early, the one
     that went furthest (ASHA kept it longest), then the metric. Baselines first, then by that metric; at
     most `confirm.max_arms` (the baselines are kept first)."""
-    metric, mode = spec.search["metric"], spec.search["mode"]
+    metric, mode = spec.search.metric, spec.search.mode
     key = f"final_{metric}"
 
     def rank(row):
@@ -66,18 +66,18 @@ def choose_arms(spec: SearchSpec, rows: list[dict]) -> tuple[list[dict], list[st
                      "the arms that trained their whole budget, so a 'helps' may reflect tuning, not the strategy")
     order = sorted(best, key=lambda f: (f not in BASELINES, BASELINES.index(f) if f in BASELINES else 0,
                                         [-x for x in rank(best[f])]))
-    limit = spec.confirm["max_arms"]
+    limit = spec.confirm.max_arms
     if limit is not None and len(order) > limit:  # the baselines come first in `order`
         notes.append(f"confirm.max_arms {limit}: not confirmed: {', '.join(order[limit:])}")
         order = order[:limit]
     return [_arm(spec, best[f], f) for f in order], notes
 
 
-def _arm(spec: SearchSpec, row: dict, family: str) -> dict:
+def _arm(spec: SearchSpace, row: dict, family: str) -> dict:
     cfg = trial_config(spec.base_flat, row["_params"], spec.dims)
     full = apply_overrides(cfg, {"data.val_fraction": 0.0})  # the full training set
     return {"arm": row["strategy"], "family": family, "trial_id": row["trial_id"],
-            "value": row[f"final_{spec.search['metric']}"],
+            "value": row[f"final_{spec.search.metric}"],
             "params": {k: decode(v) for k, v in row["_active"].items()}, "config": flat_dict(full)}
 
 
@@ -144,13 +144,13 @@ def confirm_rows(results, statuses: dict, arms: list[dict]) -> list[dict]:
     return rows
 
 
-def verdict_from_confirmation(spec: SearchSpec, rows: list[dict], seeds: list[int], notes: list[str]) -> dict:
+def verdict_from_confirmation(spec: SearchSpace, rows: list[dict], seeds: list[int], notes: list[str]) -> dict:
     runs = [{**r, "last": r["_last"]} for r in rows]
     groups, families = group_runs(runs, lambda r: r["arm"])
-    return build_verdict(groups, families, "confirmation", seeds, spec.budget, spec.resources["gpu"], notes)
+    return build_verdict(groups, families, "confirmation", seeds, spec.budget, spec.resources.gpu, notes)
 
 
-def verdict_from_grid(spec: SearchSpec, rows: list[dict]) -> dict:
+def verdict_from_grid(spec: SearchSpace, rows: list[dict]) -> dict:
     """A seed grid's own trials: arms are the trials' params except `seed` (each with every seed)."""
     others = [k for k in spec.dim_keys if k != "seed" and k not in STRATEGY_KEYS]
 
@@ -161,4 +161,4 @@ def verdict_from_grid(spec: SearchSpec, rows: list[dict]) -> dict:
     runs = [{**r, "last": r["_last"], "seed": decode(r["_active"].get("seed", spec.base_cfg.seed))} for r in rows]
     groups, families = group_runs(runs, label)
     seeds = sorted({r["seed"] for r in runs})
-    return build_verdict(groups, families, "grid", seeds, spec.budget, spec.resources["gpu"])
+    return build_verdict(groups, families, "grid", seeds, spec.budget, spec.resources.gpu)

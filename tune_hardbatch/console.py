@@ -6,13 +6,14 @@ table (compact, best first) and then the best configuration LAST.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
-from .spec import BEST_FILE, STATUSES, SearchSpec
+from .space import BEST_FILE, STATUSES, SearchSpace
 from .verdict import pm
 
 
@@ -61,10 +62,10 @@ def _yaml_value(v) -> str:
     return "null" if v is None else str(v)
 
 
-def print_summary(rows: list[dict], spec: SearchSpec, best: Optional[dict], path: Path, exp_dir: Path,
+def print_summary(rows: list[dict], spec: SearchSpace, best: Optional[dict], path: Path, exp_dir: Path,
                   stream) -> None:
     """The results table (compact, best first), then the best configuration LAST."""
-    metric, mode = spec.search["metric"], spec.search["mode"]
+    metric, mode = spec.search.metric, spec.search.mode
     key = f"final_{metric}"
     order = sorted(rows, key=lambda r: (r["status"] != "finished",
                                         -(r[key] if _finite(r.get(key)) else -math.inf) if mode == "max"
@@ -101,17 +102,17 @@ def print_summary(rows: list[dict], spec: SearchSpec, best: Optional[dict], path
     print("\n".join(lines), file=stream, flush=True)
 
 
-def print_header(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, stream) -> None:
+def print_header(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, stream) -> None:
     s, r = spec.search, spec.resources
     lines = []
     if spec.question:
         lines.append(spec.question)
     lines.append(f"{'resuming' if resuming else 'search'} {exp_dir.name}: {spec.num_trials} trials, "
-                 f"searcher {s['searcher']}, scheduler {s['scheduler']}"
-                 + (f" (grace {s['grace_period']:g}, reduction {s['reduction_factor']:g}, "
-                    f"budget {spec.budget:g} epoch-equivalents)" if s["scheduler"] == "asha" else "")
-                 + f", {s['metric']} {s['mode']}, {concurrency} at a time, {r['cpu']:g} CPU"
-                 + (f" + {r['gpu']:g} GPU" if r["gpu"] else "") + " per trial")
+                 f"searcher {s.searcher}, scheduler {s.scheduler}"
+                 + (f" (grace {s.grace_period:g}, reduction {s.reduction_factor:g}, "
+                    f"budget {spec.budget:g} epoch-equivalents)" if s.scheduler == "asha" else "")
+                 + f", {s.metric} {s.mode}, {concurrency} at a time, {r.cpu:g} CPU"
+                 + (f" + {r.gpu:g} GPU" if r.gpu else "") + " per trial")
     for d in spec.dims:
         lines.append(f"  {d.key}: {d.describe()}")
     for note in spec.notes:
@@ -120,7 +121,7 @@ def print_header(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: i
     print("\n".join(lines), file=stream, flush=True)
 
 
-def space_yaml(spec: SearchSpec) -> str:
+def space_yaml(spec: SearchSpace) -> str:
     header = f"# {spec.question}\n\n" if spec.question else ""
     return header + f"# resolved search space (from {spec.source}); used by --resume\n" + \
         yaml.safe_dump(spec.raw, sort_keys=False)

@@ -14,7 +14,7 @@ from typing import Optional
 import yaml
 
 from .errors import UserError
-from .spec import RESULTS_FILE, SPACE_FILE, StrategyLabel, load_space
+from .space import RESULTS_FILE, SPACE_FILE, StrategyLabel, load_space
 
 
 def find_experiment(name_or_path: str, out: Optional[str] = None) -> Path:

@@ -20,7 +20,7 @@ import math
 from typing import Iterable, Union
 
 from .config import Config, build_config
-from .spec.dims import GATE_KEYS, Dim, active_params, decode
+from .space.dims import GATE_KEYS, Dim, active_params, decode
 
 EVALUATOR = "fANOVA"
 MIN_TRIALS = 3  # fewer usable trials: no importances at all
@@ -31,7 +31,7 @@ def param_importances(trials: list[dict], dims: Iterable[Dim], metric: str, mode
                       base: Union[Config, dict, None] = None) -> dict:
     """Importance of each searched dimension for `metric` (the last report's) over the finished trials.
 
-    `base`: the search's base config (`spec.base_cfg`, or its flat dict `spec.base_flat`) - it decides
+    `base`: the search's base config (`SearchSpace.base_cfg`, or its flat dict `base_flat`) - it decides
     which parameters apply when a gate key (trim.schedule, stepwise.fractions) is not searched; None means
     the config defaults. Returns {"evaluator", "metric", "n_trials", "values": {key: importance}
     (descending), "conditional": {key: {"n", "value", "among"}}, "warning": str or None}.

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UserError
-from .history import find_experiment, gpu_fraction, load_trials  # noqa: F401  (find_experiment: the CLI's)
+from .history import gpu_fraction, load_trials
 from .importances import importances_markdown, param_importances
 from .metrics import t_interval
-from .spec import SPACE_FILE, load_space
+from .space import SPACE_FILE, load_space
 from .verdict import VERDICT_FILE, family_of, family_rank
 from .verdict import to_markdown as verdict_markdown
 
@@ -212,7 +212,7 @@ def build_report(exp_dir: Path) -> tuple[list[dict], list[dict], Path, list[Path
     if not trials:
         raise UserError("NAME", f"{exp_dir} holds no trials yet")
     spec = load_space(str(exp_dir / SPACE_FILE)) if (exp_dir / SPACE_FILE).is_file() else None
-    metric, mode = (spec.search["metric"], spec.search["mode"]) if spec else ("val_top1", "max")
+    metric, mode = (spec.search.metric, spec.search.mode) if spec else ("val_top1", "max")
     verdict = json.loads((exp_dir / VERDICT_FILE).read_text()) if (exp_dir / VERDICT_FILE).is_file() else None
     importances = param_importances(trials, spec.dims, metric, mode, base=spec.base_cfg) \
         if spec is not None and spec.dims else None

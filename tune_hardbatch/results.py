@@ -11,11 +11,9 @@ import math
 from pathlib import Path
 from typing import Optional
 
-
 from .errors import UserError
 from .labels import strategy_name
-from .spec import SearchSpec, active_params, decode, trial_config
-
+from .space import SearchSpace, active_params, decode, trial_config
 
 # ---------------------------------------------------------------------------------------------------
 # Results
@@ -38,9 +36,9 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def collect_rows(spec: SearchSpec, results, statuses: dict) -> list[dict]:
+def collect_rows(spec: SearchSpace, results, statuses: dict) -> list[dict]:
     """One dict per trial from a Ray `ResultGrid` (and the final Trial statuses seen by the live view)."""
-    metric = spec.search["metric"]
+    metric = spec.search.metric
     rows = []
     for i in range(len(results)):
         r = results[i]
@@ -82,13 +80,13 @@ def collect_rows(spec: SearchSpec, results, statuses: dict) -> list[dict]:
         })
         if metric != "test_top1":
             row[f"final_{metric}"] = last.get(metric)
-            row[f"best_{metric}"] = best_of(metric, spec.search["mode"])
+            row[f"best_{metric}"] = best_of(metric, spec.search.mode)
         row["error"] = _error_line(r.error) if r.error is not None else None
         if r.error is None and last.get("user_error") == 1:
             row["error"] = str(last.get("fatal_error", "a user error"))[:300]
         if r.error is None and last.get("oom") == 1:
             row["error"] = oom_reason(last, params.get("optim.batch_size", spec.base_cfg.optim.batch_size),
-                                      spec.resources["gpu"])
+                                      spec.resources.gpu)
         row["_params"], row["_active"], row["_last"] = params, active, last
         row["_errored"] = r.error is not None  # Ray's ERROR: --resume retries it from its checkpoint
         rows.append(row)
@@ -125,7 +123,7 @@ def _csv_value(v):
     return v
 
 
-def write_results(rows: list[dict], spec: SearchSpec, path: Path) -> None:
+def write_results(rows: list[dict], spec: SearchSpace, path: Path) -> None:
     columns = [k for k in (rows[0] if rows else {"trial_id": 0, "status": 0}) if not k.startswith("_")]
     if not rows:
         columns = ["trial_id", "status", "strategy", *spec.dim_keys]
@@ -136,9 +134,9 @@ def write_results(rows: list[dict], spec: SearchSpec, path: Path) -> None:
             writer.writerow([_csv_value(row.get(c)) for c in columns])
 
 
-def best_row(rows: list[dict], spec: SearchSpec) -> Optional[dict]:
+def best_row(rows: list[dict], spec: SearchSpace) -> Optional[dict]:
     """The best finished trial by its final metric (any non-failed trial when none finished)."""
-    metric, mode = spec.search["metric"], spec.search["mode"]
+    metric, mode = spec.search.metric, spec.search.mode
     key = f"final_{metric}"
     for pool in ([r for r in rows if r["status"] == "finished"],
                  [r for r in rows if r["status"] in ("stopped_early", "diverged", "unfinished")]):

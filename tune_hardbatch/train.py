@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .config import Config, to_yaml
-from .labels import STRATEGY_KEYS, strategy_name  # noqa: F401  (re-exported)
+from .labels import strategy_name
 from .loop import Trainer
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import kill_group
 from scipy import stats
+from search_helpers import CLI, ENV, history, read_rows, run_cli, space
 
 from tune_hardbatch.ray_backend import run_search
-from conftest import kill_group
-from search_helpers import CLI, ENV, history, read_rows, run_cli, space
 
 FULL_N = 1437 // 64  # confirmation trains on the full training set: no validation hold-out
 

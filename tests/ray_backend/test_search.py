@@ -22,12 +22,13 @@ import yaml
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from tune_hardbatch import spec as SP  # noqa: E402
+from conftest import kill_group  # noqa: E402
+from search_helpers import BASE, CLI, ENV, REPO, N, history, read_rows, run_cli, space  # noqa: E402,F401
+
+from tune_hardbatch import space as SP  # noqa: E402
+from tune_hardbatch.config import build_config  # noqa: E402
 from tune_hardbatch.ray_backend import run_search  # noqa: E402
 from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
-from tune_hardbatch.config import build_config  # noqa: E402
-from conftest import kill_group  # noqa: E402
-from search_helpers import BASE, CLI, ENV, N, REPO, history, read_rows, run_cli, space  # noqa: E402,F401
 
 
 def run(spec_dict, tmp_path, name, **kw) -> tuple[list[dict], Path]:

@@ -1,17 +1,15 @@
 """Optuna is told the truth (PRUNED, FAIL, COMPLETE; equal-compute steps) and ASHA decides at equal compute."""
 
-import math
 from types import SimpleNamespace
 
 import pytest
+from search_helpers import BASE, space
 
 from tune_hardbatch.config import build_config
 from tune_hardbatch.loop import Trainer
 from tune_hardbatch.ray_backend.optuna_search import outcome, step_of
 from tune_hardbatch.ray_backend.tuner import build_scheduler
-from tune_hardbatch.spec import load_space
-
-from search_helpers import BASE, space
+from tune_hardbatch.space import load_space
 
 
 @pytest.mark.parametrize("result, error, expected", [
@@ -73,9 +71,9 @@ def test_optuna_study_after_an_asha_search_has_pruned_and_failed_trials_and_none
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
+    from search_helpers import read_rows
 
     from tune_hardbatch.ray_backend import run_search
-    from search_helpers import read_rows
 
     spec = space(base={"epochs": 4}, space={"optim.lr": {"choice": [0.003, 0.1, 3000.0]},
                                              "optim.batch_size": {"choice": [50, 64]}},

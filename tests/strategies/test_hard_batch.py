@@ -4,10 +4,15 @@ import math
 
 import pytest
 import torch
-
 from sync_counter import SyncCounter
-from tune_hardbatch.strategies.hard_batch import (HardBatchSampler, ShuffledSampler, num_selected, partition,
-                                                  select_hardest)
+
+from tune_hardbatch.strategies.hard_batch import (
+    HardBatchSampler,
+    ShuffledSampler,
+    num_selected,
+    partition,
+    select_hardest,
+)
 
 
 def drive(sampler, steps, loss_of=lambda rows: rows.float().mean()):

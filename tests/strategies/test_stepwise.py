@@ -5,8 +5,15 @@ import torch
 
 from tune_hardbatch.config import build_config
 from tune_hardbatch.strategies.plan import stage_epoch_equivs
-from tune_hardbatch.strategies.stepwise import (default_batch_multipliers, default_epochs, default_lr_multipliers,
-                                                make_plan, nested_subsets, resolve_fractions, stage_at)
+from tune_hardbatch.strategies.stepwise import (
+    default_batch_multipliers,
+    default_epochs,
+    default_lr_multipliers,
+    make_plan,
+    nested_subsets,
+    resolve_fractions,
+    stage_at,
+)
 
 
 def test_named_plans_resolve_to_the_papers_fractions():

@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-
 from sync_counter import SyncCounter
-from tune_hardbatch.strategies.trim import Trimmer, num_kept, p_at, trim_loss
+
 from tune_hardbatch.config import TrimConfig
+from tune_hardbatch.strategies.trim import Trimmer, num_kept, p_at, trim_loss
 
 
 @pytest.mark.parametrize("p,b,r", [(1.0, 64, 64), (0.5, 64, 32), (0.2, 10, 2), (0.5, 5, 3), (0.25, 6, 2),

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from mlflow.tracking import MlflowClient
 
-from tune_hardbatch import spec as SP
+from tune_hardbatch import space as SP
 from tune_hardbatch.tracking import BackgroundTracker, SearchTracker, resolve_uri
 
 

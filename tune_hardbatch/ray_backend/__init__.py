@@ -11,7 +11,7 @@
 
 Python: `run_search(space, sets, address, resume, out, callbacks=...)` returns the results.csv path;
 `callbacks` adds `ray.tune.Callback`s, or is a function `(spec, experiment_dir)` returning them.
-`spec.load_space` validates without running.
+`space.load_space` validates without running.
 """
 
 from .driver import SearchFailed, run_search

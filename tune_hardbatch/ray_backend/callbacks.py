@@ -23,9 +23,18 @@ from ..history import read_history
 from ..live import LiveView
 from ..report import PLOTS, REPORT_FILE, build_report
 from ..results import trial_status
-from ..spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, SearchSpec
-from ..tracking import (BackgroundTracker, SearchTracker, described_config, parent_files, search_params, search_tags,
-                        trial_artifacts, trial_key, trial_record)
+from ..space import BEST_FILE, RESULTS_FILE, SPACE_FILE, SearchSpace
+from ..tracking import (
+    BackgroundTracker,
+    SearchTracker,
+    described_config,
+    parent_files,
+    search_params,
+    search_tags,
+    trial_artifacts,
+    trial_key,
+    trial_record,
+)
 from . import ray_private
 from .worker import hollow_older
 
@@ -34,12 +43,12 @@ class LiveCallback(LiveView, tune.Callback):
     """The live view as a Ray Tune callback."""
 
 
-def start_tracking(spec: SearchSpec, exp_dir: Path, tracking: tuple):
+def start_tracking(spec: SearchSpace, exp_dir: Path, tracking: tuple):
     uri, artifact_location = tracking
     if uri is None:
         return None
-    tracker = SearchTracker(uri, spec.tracking["experiment"], exp_dir, artifact_location,
-                            log_checkpoint=spec.tracking["log_checkpoint"])
+    tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifact_location,
+                            log_checkpoint=spec.tracking.log_checkpoint)
     tracker.start(exp_dir.name, search_tags(spec), search_params(spec), exp_dir / SPACE_FILE)
     return tracker
 
@@ -116,7 +125,7 @@ class TrackingCallback(tune.Callback):
     config, tags strategy and phase, name "<strategy> <trial id>"); it runs on the tracking thread.
     """
 
-    def __init__(self, tracker, spec: SearchSpec, exp_dir: Path, background: BackgroundTracker,
+    def __init__(self, tracker, spec: SearchSpace, exp_dir: Path, background: BackgroundTracker,
                  phase: str = "search", describe: Optional[Callable[[str, dict], tuple]] = None):
         self.tracker, self.spec, self.exp_dir = tracker, spec, Path(exp_dir)
         self.background = background

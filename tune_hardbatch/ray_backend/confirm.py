@@ -7,11 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..confirmation import (ArmLabel, ArmRun, choose_arms, confirm_rows, confirm_seeds, load_arms, save_arms,
-                            verdict_from_confirmation, verdict_from_grid)
+from ..confirmation import (
+    ArmLabel,
+    ArmRun,
+    choose_arms,
+    confirm_rows,
+    confirm_seeds,
+    load_arms,
+    save_arms,
+    verdict_from_confirmation,
+    verdict_from_grid,
+)
 from ..results import write_results
-from ..spec import SearchSpec
-from ..spec.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
+from ..space import SearchSpace
+from ..space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
 from . import ray_private
 from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback
 from .tuner import confirm_tuner
@@ -20,7 +29,7 @@ CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_to
                    "epoch_equiv", "samples_forward", "samples_with_grad", "time_s", "error")
 
 
-def verdict_phase(spec: SearchSpec, exp_dir: Path, rows: list[dict], concurrency: int, tracking: tuple,
+def verdict_phase(spec: SearchSpace, exp_dir: Path, rows: list[dict], concurrency: int, tracking: tuple,
                   live_interval_s: float, stream) -> tuple[list[dict], dict]:
     """(confirmation rows, verdict): a seed grid is its own confirmation; else arms x seeds are trained."""
     if spec.self_confirming:

@@ -30,16 +30,16 @@ import ray
 from ..config import to_yaml
 from ..console import print_header, print_summary, print_verdict, space_yaml
 from ..errors import UserError
+from ..launch import Prepared, check_resources, lock, prepare_search
 from ..results import best_row, collect_rows, write_results
-from ..spec import (BEST_FILE, RESULTS_FILE, Prepared, SearchSpec, StrategyLabel, abs_storage, check_resources,
-                    lock, prepare_search, trial_config)
+from ..space import BEST_FILE, RESULTS_FILE, SearchSpace, StrategyLabel, trial_config
+from ..space.schema import CONFIRM_DIR
+from ..storage import abs_storage
 from ..tracking import BackgroundTracker, check_experiment
-from . import ray_private
-from ..spec.schema import CONFIRM_DIR
 from ..verdict import VERDICT_FILE
 from ..verdict import to_json as verdict_json
-from .callbacks import (CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, prune_ended,
-                        start_tracking)
+from . import ray_private
+from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, prune_ended, start_tracking
 from .confirm import verdict_phase
 from .tuner import new_tuner, restored_tuner
 
@@ -50,7 +50,7 @@ class SearchFailed(RuntimeError):
 
 def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional[list[str] | dict] = None,
                address: Optional[str] = None, resume: Optional[str] = None, out: Optional[str] = None,
-               callbacks: Union[list, Callable[[SearchSpec, Path], list], None] = None,
+               callbacks: Union[list, Callable[[SearchSpace, Path], list], None] = None,
                live_interval_s: float = 10.0, stream=None, prepared: Optional[Prepared] = None) -> Path:
     """Run (or with `resume`, continue) a search; return the path of its results.csv.
 
@@ -58,12 +58,12 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
     `address`: "auto" or "HOST:PORT" joins a Ray cluster; otherwise a local Ray sized to this machine
     (an already initialised Ray in this process is used as it is). `out`: the storage directory.
     `callbacks`: extra `ray.tune.Callback`s, or a function `(spec, experiment_dir) -> [callbacks]`
-    (e.g. MLflow tracking). `prepared`: the result of `spec.prepare_search` when the caller (the CLI)
+    (e.g. MLflow tracking). `prepared`: the result of `launch.prepare_search` when the caller (the CLI)
     already ran it. Raises `UserError` for bad input before anything starts.
     """
     p = prepared or prepare_search(space, sets, resume, out, address)
     if p.tracking[0] is not None:
-        check_experiment(p.tracking[0], p.spec.tracking["experiment"])
+        check_experiment(p.tracking[0], p.spec.tracking.experiment)
     ray_private.tolerate_pruned_checkpoints()
     started, concurrency = connect(p.spec, p.address, p.local)
     p.exp_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
             ray.shutdown()
 
 
-def connect(spec: SearchSpec, address: Optional[str], local: Optional[tuple]) -> tuple[bool, int]:
+def connect(spec: SearchSpace, address: Optional[str], local: Optional[tuple]) -> tuple[bool, int]:
     """Start a local Ray (or join `address`); (whether this started Ray, concurrent trials)."""
     if address is None and not ray.is_initialized():
         ray_env(local=True)
@@ -94,17 +94,17 @@ def connect(spec: SearchSpec, address: Optional[str], local: Optional[tuple]) ->
     try:
         return started, cluster_concurrency(spec)
     except UserError as exc:
-        if spec.search["max_concurrent"]:  # an autoscaling cluster (workers from zero) grows on demand
+        if spec.search.max_concurrent:  # an autoscaling cluster (workers from zero) grows on demand
             print(f"warning: {exc} now; waiting for the autoscaler to add nodes "
-                  f"(search.max_concurrent {spec.search['max_concurrent']})", file=sys.stderr, flush=True)
-            return started, spec.search["max_concurrent"]
+                  f"(search.max_concurrent {spec.search.max_concurrent})", file=sys.stderr, flush=True)
+            return started, spec.search.max_concurrent
         if started:
             ray.shutdown()
         raise UserError(exc.key, f"{str(exc).partition(': ')[2]} (on an autoscaling cluster, set "
                         "search.max_concurrent to wait for nodes)") from None
 
 
-def cluster_concurrency(spec: SearchSpec) -> int:
+def cluster_concurrency(spec: SearchSpace) -> int:
     """`check_resources` against the live nodes of the Ray cluster this process is connected to."""
     nodes = [(float(n.get("Resources", {}).get("CPU", 0)), float(n.get("Resources", {}).get("GPU", 0)))
              for n in ray.nodes() if n.get("Alive")]
@@ -133,9 +133,9 @@ def init_ray(address: Optional[str], cpus: Optional[float], gpus: Optional[float
              object_store_memory=256 * 1024**2, logging_level=logging.WARNING, log_to_driver=False)
 
 
-def _run(spec: SearchSpec, exp_dir: Path, resuming: bool, concurrency: int, callbacks, live_interval_s,
+def _run(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, callbacks, live_interval_s,
          stream, tracking: tuple) -> Path:
-    live = LiveCallback(spec.dim_keys, spec.search["metric"], spec.search["mode"], spec.num_trials,
+    live = LiveCallback(spec.dim_keys, spec.search.metric, spec.search.mode, spec.num_trials,
                         interval_s=live_interval_s, stream=stream, label=StrategyLabel(spec.dims, spec.base_flat))
     extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
     all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir)]
@@ -185,7 +185,7 @@ def mlflow_link(tracker) -> str:
     return f"mlflow ui --backend-store-uri {tracker.uri} --port 5000" + (f", then {local}" if local else "")
 
 
-def _write_search(spec: SearchSpec, exp_dir: Path, rows: list[dict], stream) -> Path:
+def _write_search(spec: SearchSpace, exp_dir: Path, rows: list[dict], stream) -> Path:
     """results.csv, best_config.yaml (the best by the search's validation metric) and the printed summary."""
     path = exp_dir / RESULTS_FILE
     write_results(rows, spec, path)
@@ -193,7 +193,7 @@ def _write_search(spec: SearchSpec, exp_dir: Path, rows: list[dict], stream) -> 
     if best is not None:
         cfg = trial_config(spec.base_flat, best["_params"], spec.dims)
         (exp_dir / BEST_FILE).write_text(f"# best trial {best['trial_id']} of search {exp_dir.name}: "
-                                         f"{spec.search['metric']} {best['final_' + spec.search['metric']]}\n"
+                                         f"{spec.search.metric} {best['final_' + spec.search.metric]}\n"
                                          + to_yaml(cfg))
     print_summary(rows, spec, best, path, exp_dir, stream)
     return path

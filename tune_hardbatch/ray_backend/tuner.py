@@ -1,4 +1,4 @@
-"""The driver side's Tuner: searcher, scheduler and trainable from a `SearchSpec`, new or restored.
+"""The driver side's Tuner: searcher, scheduler and trainable from a `SearchSpace`, new or restored.
 
 Searchers: `optuna` (Optuna TPE, seeded, through Ray's OptunaSearch with the define-by-run space
 `spec.DefineByRun`, so a strategy's parameters are only sampled when the strategy is on), `random` (Ray's
@@ -18,8 +18,8 @@ from typing import Optional
 from ray import tune
 
 from ..errors import UserError
-from ..spec import SPACE_FILE, DefineByRun, Dim, SearchSpec, baseline_points
-from ..spec.schema import CONFIRM_DIR
+from ..space import SPACE_FILE, DefineByRun, Dim, SearchSpace, baseline_points
+from ..space.schema import CONFIRM_DIR
 from . import ray_private
 from .faults import CRASH_ENV
 from .worker import trainable
@@ -38,41 +38,41 @@ def ray_domain(dim: Dim):
     return tune.grid_search(list(dim.values))
 
 
-def build_searcher(spec: SearchSpec, concurrency: int, exp_dir: Path):
+def build_searcher(spec: SearchSpace, concurrency: int, exp_dir: Path):
     """(search algorithm, param_space or None, num_samples)."""
     s = spec.search
-    if s["searcher"] == "optuna":
+    if s.searcher == "optuna":
         import optuna
         from ray.tune.search import ConcurrencyLimiter
 
         from .optuna_search import TruthfulOptunaSearch, study_storage, tpe_sampler
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        startup = s["startup_trials"]
+        startup = s.startup_trials
         if startup is None:  # a third of the budget explores at random, at least 2, at most 10
-            startup = min(10, max(2, s["num_samples"] // 3))
-        searcher = TruthfulOptunaSearch(DefineByRun(spec.dims, spec.base_flat), metric=s["metric"], mode=s["mode"],
-                                        sampler=tpe_sampler(s["seed"], startup, concurrency),
+            startup = min(10, max(2, s.num_samples // 3))
+        searcher = TruthfulOptunaSearch(DefineByRun(spec.dims, spec.base_flat), metric=s.metric, mode=s.mode,
+                                        sampler=tpe_sampler(s.seed, startup, concurrency),
                                         study_name=exp_dir.name, storage=study_storage(exp_dir),
                                         points_to_evaluate=baseline_points(spec.dims, spec.base_flat) or None)
-        return ConcurrencyLimiter(searcher, max_concurrent=concurrency), None, s["num_samples"]
+        return ConcurrencyLimiter(searcher, max_concurrent=concurrency), None, s.num_samples
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    if s["searcher"] == "grid":
+    if s.searcher == "grid":
         param_space = {d.key: tune.grid_search(list(d.values)) for d in spec.dims}
         num_samples = 1
     else:
         param_space = {d.key: ray_domain(d) for d in spec.dims}
-        num_samples = s["num_samples"]
-    points = baseline_points(spec.dims, spec.base_flat) if s["searcher"] == "random" else []
-    searcher = BasicVariantGenerator(max_concurrent=concurrency, random_state=s["seed"],
+        num_samples = s.num_samples
+    points = baseline_points(spec.dims, spec.base_flat) if s.searcher == "random" else []
+    searcher = BasicVariantGenerator(max_concurrent=concurrency, random_state=s.seed,
                                      points_to_evaluate=points or None)  # values encoded, like the space
     return searcher, param_space, num_samples
 
 
-def build_scheduler(spec: SearchSpec):
+def build_scheduler(spec: SearchSpace):
     s = spec.search
-    if s["scheduler"] == "fifo":
+    if s.scheduler == "fifo":
         from ray.tune.schedulers import FIFOScheduler
 
         return FIFOScheduler()
@@ -82,28 +82,28 @@ def build_scheduler(spec: SearchSpec):
     # so a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same compute
     # max_t above any trial's last asha_time: ASHA stops a trial at max_t, and a trial must end by its own
     # budget (budget_done), not by the scheduler
-    return ASHAScheduler(time_attr="asha_time", metric=s["metric"], mode=s["mode"],
-                         max_t=math.ceil(spec.budget) + 1, grace_period=s["grace_period"],
-                         reduction_factor=s["reduction_factor"])
+    return ASHAScheduler(time_attr="asha_time", metric=s.metric, mode=s.mode,
+                         max_t=math.ceil(spec.budget) + 1, grace_period=s.grace_period,
+                         reduction_factor=s.reduction_factor)
 
 
-def wrapped_trainable(spec: SearchSpec, exp_dir: Path, arms: Optional[list] = None):
+def wrapped_trainable(spec: SearchSpace, exp_dir: Path, arms: Optional[list] = None):
     """`worker.trainable` with its setup (base config, dims, resources, test hook) and resources; with
     `arms` (full flat configs), the confirmation phase's trainable (trial config {"arm": i, "seed": s})."""
-    setup = {"base": spec.base_flat, "dims": spec.dims, "cpu": spec.resources["cpu"],
-             "gpu": spec.resources["gpu"], "crash": os.environ.get(CRASH_ENV),
-             "checkpoint_every": spec.run["checkpoint_every"], "exp_dir": str(exp_dir)}
+    setup = {"base": spec.base_flat, "dims": spec.dims, "cpu": spec.resources.cpu,
+             "gpu": spec.resources.gpu, "crash": os.environ.get(CRASH_ENV),
+             "checkpoint_every": spec.run.checkpoint_every, "exp_dir": str(exp_dir)}
     if arms is not None:
         setup["arms"] = arms
     wrapped = tune.with_parameters(trainable, setup=setup)
-    return tune.with_resources(wrapped, {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]})
+    return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
 def _trial_dirname(trial) -> str:
     return trial.trial_id
 
 
-def new_tuner(spec: SearchSpec, exp_dir: Path, concurrency: int, callbacks: list, space_yaml: str):
+def new_tuner(spec: SearchSpace, exp_dir: Path, concurrency: int, callbacks: list, space_yaml: str):
     """A fresh Tuner; writes the resolved space (`search_space.yaml`, used by --resume) first."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     searcher, param_space, num_samples = build_searcher(spec, concurrency, exp_dir)
@@ -113,7 +113,7 @@ def new_tuner(spec: SearchSpec, exp_dir: Path, concurrency: int, callbacks: list
                                   reuse_actors=True, trial_dirname_creator=_trial_dirname))
 
 
-def confirm_tuner(spec: SearchSpec, exp_dir: Path, arms: list[dict], seeds: list[int], concurrency: int,
+def confirm_tuner(spec: SearchSpace, exp_dir: Path, arms: list[dict], seeds: list[int], concurrency: int,
                   callbacks: list):
     """The confirmation phase: every arm x every seed, no early stopping, in `<exp_dir>/confirm`; restored
     (unfinished and errored trials continued) when an earlier driver started it."""
@@ -131,17 +131,17 @@ def confirm_tuner(spec: SearchSpec, exp_dir: Path, arms: list[dict], seeds: list
                                   trial_dirname_creator=_trial_dirname))
 
 
-def _tuner(spec: SearchSpec, exp_dir: Path, trainable, param_space, callbacks: list, tune_config):
+def _tuner(spec: SearchSpace, exp_dir: Path, trainable, param_space, callbacks: list, tune_config):
     return tune.Tuner(
         trainable, param_space=param_space, tune_config=tune_config,
         run_config=tune.RunConfig(
             name=exp_dir.name, storage_path=str(exp_dir.parent), verbose=0, callbacks=callbacks,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the worker prunes (worker.py)
-            failure_config=tune.FailureConfig(max_failures=spec.run["max_failures"])),
+            failure_config=tune.FailureConfig(max_failures=spec.run.max_failures)),
     )
 
 
-def restored_tuner(spec: SearchSpec, exp_dir: Path, callbacks: list):
+def restored_tuner(spec: SearchSpace, exp_dir: Path, callbacks: list):
     """The Tuner of an interrupted search, continuing unfinished and errored trials, with fresh callbacks
     (the pickled ones hold the old run's state)."""
     if not tune.Tuner.can_restore(str(exp_dir)):
@@ -149,9 +149,9 @@ def restored_tuner(spec: SearchSpec, exp_dir: Path, callbacks: list):
     return _restored(spec, exp_dir, wrapped_trainable(spec, exp_dir), callbacks)
 
 
-def _restored(spec: SearchSpec, exp_dir: Path, trainable, callbacks: list):
+def _restored(spec: SearchSpace, exp_dir: Path, trainable, callbacks: list):
     tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     run_config = ray_private.restored_run_config(tuner)
     run_config.callbacks = callbacks
-    run_config.failure_config = tune.FailureConfig(max_failures=spec.run["max_failures"])  # may change
+    run_config.failure_config = tune.FailureConfig(max_failures=spec.run.max_failures)  # may change
     return tuner

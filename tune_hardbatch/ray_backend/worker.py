@@ -29,7 +29,7 @@ from ray import tune
 
 from ..config import Config, build_config
 from ..errors import UserError
-from ..spec import trial_config
+from ..space import trial_config
 from . import ray_private
 from .faults import CRASH_ENV, CrashHook
 

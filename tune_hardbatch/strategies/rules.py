@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import plan
 from ..errors import UserError
+from . import plan
 
 
 def validate_strategies(cfg) -> None:

@@ -9,27 +9,28 @@ from pathlib import Path
 from typing import Optional
 
 from ..labels import strategy_name
+from ..space.sections import as_dict
 
 NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
 
 
 def search_params(spec) -> dict:
     """The parent run's params: the search settings, resources and each dimension of the space."""
-    out = {f"search.{k}": v for k, v in spec.search.items()}
-    out.update({f"resources.{k}": v for k, v in spec.resources.items()})
+    out = {f"search.{k}": v for k, v in as_dict(spec.search).items()}
+    out.update({f"resources.{k}": v for k, v in as_dict(spec.resources).items()})
     out.update({f"space.{d.key}": d.describe() for d in spec.dims})
     return out
 
 
 def search_tags(spec) -> dict:
-    return {"searcher": spec.search["searcher"], "scheduler": spec.search["scheduler"],
+    return {"searcher": spec.search.searcher, "scheduler": spec.search.scheduler,
             "question": (spec.question or "")[:5000]}
 
 
 def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
     """(flattened resolved config as params, tags, Config) of a search trial from its sampled params."""
     from ..config import flat_dict
-    from ..spec import trial_config
+    from ..space import trial_config
 
     cfg = trial_config(spec.base_flat, params, spec.dims)
     return flat_dict(cfg), {"strategy": strategy_name(cfg), "phase": "search"}, cfg
@@ -39,7 +40,7 @@ def described_config(spec, params: dict):
     """The Config of a trial that a `describe` function describes (its params over the space's base),
     for its config.yaml; None when they do not make one."""
     from ..config import apply_overrides, build_config, validate
-    from ..spec import decode
+    from ..space import decode
 
     try:
         cfg = apply_overrides(build_config(None, spec.base_flat), {k: decode(v) for k, v in params.items()})

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
-from ..spec.uris import check_reachable, tracking_uri
+from ..launch.reachable import check_reachable
+from ..space.uris import tracking_uri
 from .client import STEP_KEY, VERDICT_FILE, SearchTracker, metrics_of, trial_key
 from .records import described_config, search_params, search_tags, trial_artifacts, trial_record
 
@@ -60,9 +61,9 @@ def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str
 def sync_search(exp_dir: Path) -> dict:
     """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not."""
     from ..history import load_trials
+    from ..launch.lock import check_free
     from ..report import PLOTS, REPORT_FILE, build_report
-    from ..spec import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
-    from ..spec.lock import check_free
+    from ..space import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
 
     check_free(exp_dir, "--sync")  # marking a running search's live child runs as finished would be wrong
     spec = load_space(str(exp_dir / SPACE_FILE))
@@ -71,7 +72,7 @@ def sync_search(exp_dir: Path) -> dict:
         raise UserError("tracking.enabled", f"tracking is off for search {exp_dir.name}; nothing to sync")
     check_reachable(uri)
     build_report(exp_dir)
-    tracker = SearchTracker(uri, spec.tracking["experiment"], exp_dir, artifacts)
+    tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifacts)
     trials = []
     for t in load_trials(exp_dir):
         params, tags, cfg = trial_record(spec, t["params"])
@@ -91,7 +92,7 @@ def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
     tracking callback describes them (`confirmation.ArmRun`); [] when the phase never started."""
     from ..confirmation import ArmRun, load_arms
     from ..history import load_trials
-    from ..spec.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
+    from ..space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
 
     saved, confirm_dir = load_arms(exp_dir), exp_dir / CONFIRM_DIR
     if saved is None or not confirm_dir.is_dir():

@@ -1,4 +1,4 @@
-"""Fail fast (`spec.prepare_search`): each mistake is one `error:` line naming the key, exit 2, before Ray is
+"""Fail fast (`launch.prepare_search`): each mistake is one `error:` line naming the key, exit 2, before Ray is
 imported and before anything is written; nothing hangs. Cases of issue 13 and their kind."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_helpers import ENV
 
-from tune_hardbatch import spec as SP
+from tune_hardbatch import launch
+from tune_hardbatch import space as SP
 from tune_hardbatch.cli import main
 from tune_hardbatch.errors import UserError
-from tune_hardbatch.spec import lock
-from search_helpers import ENV
+from tune_hardbatch.launch import lock, prepare
 
 
 def free_port() -> int:
@@ -115,30 +116,30 @@ def test_address_where_nothing_answers_is_one_line_within_15_seconds(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: --address: no Ray cluster answers"), err
     assert time.monotonic() - start < 15
-    assert SP.prepare.ADDRESS_TIMEOUT_S < 15  # an address that drops packets times out within this
+    assert prepare.ADDRESS_TIMEOUT_S < 15  # an address that drops packets times out within this
 
 
 def test_resume_applies_what_may_change_and_says_so(searches):
-    spec, _, name, resuming = SP.resolve_run(None, ["run.max_failures=3"], "old", str(searches))
-    assert resuming and name == "old" and spec.run["max_failures"] == 3
+    spec, _, name, resuming = launch.resolve_run(None, ["run.max_failures=3"], "old", str(searches))
+    assert resuming and name == "old" and spec.run.max_failures == 3
     assert any("--resume applies run.max_failures = 3 (was 1)" in n for n in spec.notes)
-    same, *_ = SP.resolve_run(None, ["search.num_samples=2"], "old", str(searches))  # no change: fine
-    assert same.search["num_samples"] == 2 and not same.notes
+    same, *_ = launch.resolve_run(None, ["search.num_samples=2"], "old", str(searches))  # no change: fine
+    assert same.search.num_samples == 2 and not same.notes
 
 
 def test_resume_with_the_starting_command_is_accepted(tmp_path):
     """The command that started a search, plus --resume NAME, continues it (the hint the tool prints)."""
     out = tmp_path / "out"
     sets = ["search.num_samples=2", "run.name=s1"]
-    spec, storage, name, _ = SP.resolve_run(None, sets, None, str(out))
+    spec, storage, name, _ = launch.resolve_run(None, sets, None, str(out))
     Path(storage, name).mkdir(parents=True)
     from tune_hardbatch.console import space_yaml
 
     Path(storage, name, "search_space.yaml").write_text(space_yaml(spec))
-    again, _, _, resuming = SP.resolve_run(str(SP.DEFAULT_SPACE), sets, "s1", str(out))
-    assert resuming and again.search["num_samples"] == 2
+    again, _, _, resuming = launch.resolve_run(str(SP.DEFAULT_SPACE), sets, "s1", str(out))
+    assert resuming and again.search.num_samples == 2
     with pytest.raises(UserError, match=r"^base\.optim\.lr: .*the space gives"):
-        SP.resolve_run(str(SP.DEFAULT_SPACE), [*sets, "optim.lr=0.5"], "s1", str(out))
+        launch.resolve_run(str(SP.DEFAULT_SPACE), [*sets, "optim.lr=0.5"], "s1", str(out))
 
 
 def test_report_sync_refuses_a_running_search(searches, capsys):

@@ -1,6 +1,6 @@
 """The search-space file's sections, their keys and defaults, and the names of a search's files.
 
-Pure data: every other room of `spec/` (and the search side) reads its constants here.
+Pure data: every other room of `space/` (and `launch/`, the search side) reads its constants here.
 """
 
 from __future__ import annotations
@@ -25,13 +25,4 @@ METRICS = ("val_top1", "val_top5", "val_loss", "test_top1", "test_top5", "test_l
 MINIMISED = ("val_loss", "test_loss", "train_loss", "train_loss_full", "convergence_epoch", "epochs_to_target")
 TEST_METRICS = ("test_top1", "test_top5", "test_loss", "epochs_to_target")  # read off the test set
 VAL_METRICS = ("val_top1", "val_top5", "val_loss")
-SEARCH_DEFAULTS = {"searcher": "optuna", "scheduler": "asha", "num_samples": None, "max_concurrent": None,
-                   "metric": "val_top1", "mode": None, "grace_period": 1, "reduction_factor": 2, "seed": 0,
-                   "startup_trials": None, "allow_test_metric": False}
-CONFIRM_DEFAULTS = {"seeds": 3, "max_arms": None}
-RESOURCE_DEFAULTS = {"cpu": 1, "gpu": 0}
-TRACKING_DEFAULTS = {"enabled": True, "uri": None, "experiment": "tune-hardbatch", "log_checkpoint": False}
-RUN_DEFAULTS = {"storage": None, "name": None, "max_failures": 1, "checkpoint_every": None}
-SECTION_DEFAULTS = {"search": SEARCH_DEFAULTS, "confirm": CONFIRM_DEFAULTS, "resources": RESOURCE_DEFAULTS, "tracking": TRACKING_DEFAULTS,
-                    "run": RUN_DEFAULTS}
 STATUSES = ("finished", "stopped_early", "diverged", "failed")

@@ -1,4 +1,4 @@
-"""Search specs (`tune_hardbatch.spec`): packaged spaces, --set rules, bad values, define-by-run sampling,
+"""Search spaces (`tune_hardbatch.space`): packaged spaces, --set rules, bad values, define-by-run sampling,
 and bad `search` inputs answered with one line before Ray is imported. No Ray here."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import textwrap
 import time
 
 import pytest
+from search_helpers import BASE, ENV, REPO, run_cli
 
-from tune_hardbatch import spec as SP
+from tune_hardbatch import space as SP
 from tune_hardbatch.config import build_config
 from tune_hardbatch.errors import UserError
 from tune_hardbatch.labels import strategy_name
-from search_helpers import BASE, ENV, REPO, run_cli
-
+from tune_hardbatch.launch import check_resources
 
 PACKAGED = ("default", "dybat_cifar10", "trim_cifar10", "stepwise_cifar10", "joint_cifar10")
 ALL_SPACES = sorted(set(PACKAGED) | {p.stem for p in SP.SPACE_DIR.glob("*.yaml")})
@@ -31,7 +31,7 @@ def test_packaged_spaces_validate_and_say_what_they_answer(name):
     # the repo-level search_spaces/ is the packaged directory (a symlink), so both paths agree
     assert (REPO / "search_spaces" / f"{name}.yaml").resolve() == path.resolve()
     if name in PACKAGED and name != "default":
-        assert spec.base_cfg.data.name == "imagefolder" and spec.resources["gpu"] == 0.25
+        assert spec.base_cfg.data.name == "imagefolder" and spec.resources.gpu == 0.25
 
 
 def test_default_space_is_the_packaged_one_and_searches_strategies():
@@ -39,7 +39,7 @@ def test_default_space_is_the_packaged_one_and_searches_strategies():
     assert spec.source == str(SP.DEFAULT_SPACE)
     assert spec.base_cfg.data.name == "digits" and spec.base_cfg.model.name == "test_resnet"
     assert spec.base_cfg.device == "cpu"
-    assert spec.num_trials >= 12 and spec.search["searcher"] == "optuna" and spec.search["scheduler"] == "asha"
+    assert spec.num_trials >= 12 and spec.search.searcher == "optuna" and spec.search.scheduler == "asha"
     assert {"optim.lr", "hard_batch.delta", "trim.schedule", "trim.p_end"} <= set(spec.dim_keys)
 
 
@@ -52,15 +52,15 @@ def test_dybat_space_is_the_papers_grid():
     dims = {d.key: d for d in spec.dims}
     assert dims["hard_batch.delta"].corners() == [1.0, 0.8, 0.5, 0.2]
     assert dims["seed"].corners() == [0, 1, 2]
-    assert spec.search["searcher"] == "grid" and spec.num_trials == 12
+    assert spec.search.searcher == "grid" and spec.num_trials == 12
 
 
 def test_set_rules():
     spec = SP.load_space(None, ["epochs=3", "search.num_samples=4", "base.optim.lr=0.05", "run.name=x",
                                "space.trim.p_end=null", "resources.cpu=2",
                                "space.optim.momentum={uniform: [0.5, 0.9]}"])
-    assert spec.base_cfg.epochs == 3 and spec.search["num_samples"] == 4 and spec.run["name"] == "x"
-    assert spec.resources["cpu"] == 2
+    assert spec.base_cfg.epochs == 3 and spec.search.num_samples == 4 and spec.run.name == "x"
+    assert spec.resources.cpu == 2
     assert "optim.lr" not in spec.dim_keys and spec.base_cfg.optim.lr == 0.05  # fixing a key drops its dim
     assert any("optim.lr" in note for note in spec.notes)
     assert "trim.p_end" not in spec.dim_keys and "optim.momentum" in spec.dim_keys
@@ -98,17 +98,17 @@ def test_selection_is_on_validation_data_unless_the_space_says_it_means_the_test
     spec = SP.validate_space({"base": plain_digits, "space": {"seed": {"grid": [0, 1]}},
                               "search": {"searcher": "grid", "metric": "test_top1", "allow_test_metric": True}})
     assert spec.self_confirming and not spec.confirms  # a seed grid selects nothing: its own verdict
-    assert SP.validate_space({"base": BASE}).search["metric"] == "val_top1"
+    assert SP.validate_space({"base": BASE}).search.metric == "val_top1"
     for name in PACKAGED:  # packaged searches that select choose on validation
         packaged = SP.load_space(SP.SPACE_DIR / f"{name}.yaml")
-        assert packaged.search["metric"].startswith("val_") or packaged.self_confirming, name
+        assert packaged.search.metric.startswith("val_") or packaged.self_confirming, name
 
 
 def test_an_image_folder_with_its_own_val_split_is_validation_data(tmp_path):
     for split in ("train", "val", "test"):
         (tmp_path / split / "a").mkdir(parents=True)
     spec = SP.validate_space({"base": {"data": {"name": "imagefolder", "root": str(tmp_path)}}})
-    assert spec.search["metric"] == "val_top1"
+    assert spec.search.metric == "val_top1"
 
 
 @pytest.mark.parametrize("section, key, fragment", [
@@ -221,5 +221,5 @@ def test_bad_resources_real_cli_exit_2(tmp_path):
 
 def test_concurrency_is_the_sum_of_what_fits_on_each_node():
     spec = SP.load_space(None, ["resources.gpu=0.3", "resources.cpu=1"])
-    assert SP.check_resources(spec, 8, 1, nodes=[(8.0, 1.0)] * 16) == 48  # 3 per GPU, not 16 / 0.3 = 53
-    assert SP.check_resources(spec, 8, 1, nodes=[(8.0, 1.0), (2.0, 1.0), (8.0, 0.0)]) == 5  # CPUs bind too
+    assert check_resources(spec, 8, 1, nodes=[(8.0, 1.0)] * 16) == 48  # 3 per GPU, not 16 / 0.3 = 53
+    assert check_resources(spec, 8, 1, nodes=[(8.0, 1.0), (2.0, 1.0), (8.0, 0.0)]) == 5  # CPUs bind too

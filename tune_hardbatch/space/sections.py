@@ -1,4 +1,5 @@
-"""The `search`, `resources`, `tracking` and `run` sections: known keys, defaults, allowed values.
+"""The `search`, `confirm`, `resources`, `tracking` and `run` sections: frozen dataclasses, read by
+attribute like the training config; their keys, defaults and allowed values.
 
     search:                     # the defaults:
       searcher: optuna          # optuna | random | grid
@@ -28,10 +29,14 @@
       storage: null
       name: null                # null = <space file stem>-<date-time>
       max_failures: 1           # retries of a crashed trial, from its last checkpoint (-1: forever)
-      checkpoint_every: null    # epoch-equivalents between checkpoints; null = auto (see ray_backend.worker)
+      checkpoint_every: null    # epoch-equivalents between checkpoints; null = auto (see ray_backend.checkpoints)
 """
 
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
 
 from ..config import closest
 from ..errors import UserError
@@ -40,7 +45,57 @@ from .schema import METRICS, MINIMISED, SCHEDULERS, SEARCHERS, TEST_METRICS
 from .uris import resolve_uri
 
 
-def section(raw: dict, name: str, defaults: dict) -> dict:
+@dataclass(frozen=True)
+class SearchSection:
+    searcher: str = "optuna"
+    scheduler: str = "asha"
+    num_samples: Optional[int] = None  # resolved by `validate_search`: an int afterwards
+    max_concurrent: Optional[int] = None
+    metric: str = "val_top1"
+    mode: Optional[str] = None  # resolved by `validate_search`: max | min afterwards
+    grace_period: float = 1
+    reduction_factor: float = 2
+    seed: Optional[int] = 0
+    startup_trials: Optional[int] = None
+    allow_test_metric: bool = False
+
+
+@dataclass(frozen=True)
+class ConfirmSection:
+    seeds: int = 3
+    max_arms: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ResourcesSection:
+    cpu: float = 1
+    gpu: float = 0
+
+
+@dataclass(frozen=True)
+class TrackingSection:
+    enabled: bool = True
+    uri: Optional[str] = None
+    experiment: str = "tune-hardbatch"
+    log_checkpoint: bool = False
+
+
+@dataclass(frozen=True)
+class RunSection:
+    storage: Optional[str] = None
+    name: Optional[str] = None
+    max_failures: int = 1
+    checkpoint_every: Optional[float] = None
+
+
+SECTION_TYPES = {"search": SearchSection, "confirm": ConfirmSection, "resources": ResourcesSection,
+                 "tracking": TrackingSection, "run": RunSection}
+SECTION_DEFAULTS = {name: dataclasses.asdict(cls()) for name, cls in SECTION_TYPES.items()}
+
+
+def parse_section(raw: dict, name: str):
+    """The section `name` of a raw space mapping: known keys only, defaults filled in, validated, frozen."""
+    defaults = SECTION_DEFAULTS[name]
     given = raw.get(name)
     if given is None:
         given = {}
@@ -51,7 +106,14 @@ def section(raw: dict, name: str, defaults: dict) -> dict:
         hint = closest(f"{name}.{unknown[0]}", [f"{name}.{k}" for k in defaults])
         raise UserError(f"{name}.{unknown[0]}", f"unknown key; {f'did you mean {hint}? ' if hint else ''}"
                         f"allowed: {', '.join(defaults)}")
-    return {**defaults, **given}
+    values = {**defaults, **given}
+    VALIDATORS[name](values)
+    return SECTION_TYPES[name](**values)
+
+
+def as_dict(section) -> dict:
+    """A section as the mapping a space file holds (for search_space.yaml and MLflow params)."""
+    return dataclasses.asdict(section)
 
 
 def validate_search(s: dict) -> None:
@@ -140,3 +202,7 @@ def validate_run(r: dict) -> None:
     if not is_int(r["max_failures"]) or r["max_failures"] < -1:
         raise UserError("run.max_failures", f"got {r['max_failures']!r}; allowed: an integer >= 0 "
                         "(retries of a crashed trial), or -1 (retry forever)")
+
+
+VALIDATORS = {"search": validate_search, "confirm": validate_confirm, "resources": validate_resources,
+              "tracking": validate_tracking, "run": validate_run}

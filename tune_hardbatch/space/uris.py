@@ -1,4 +1,5 @@
-"""MLflow tracking URIs of a space's `tracking` section, made absolute (trials change directory). No MLflow."""
+"""MLflow tracking URIs of a space's `tracking` section, made absolute (trials change directory). No MLflow,
+no network (whether a server answers is `launch.reachable`)."""
 
 from __future__ import annotations
 
@@ -29,26 +30,8 @@ def resolve_uri(uri: Optional[str], storage: str) -> tuple[str, Optional[str]]:
     raise UserError("tracking.uri", f"got {uri!r}; allowed: an http(s):// server, sqlite:///PATH or a directory")
 
 
-def tracking_uri(section: dict, storage: str) -> tuple[Optional[str], Optional[str]]:
+def tracking_uri(section, storage: str) -> tuple[Optional[str], Optional[str]]:
     """(URI, artifact location) from a space's `tracking` section; (None, None) when tracking is off."""
-    if not section.get("enabled", True):
+    if not section.enabled:
         return None, None
-    return resolve_uri(section.get("uri"), storage)
-
-
-def check_reachable(uri: str) -> None:
-    """A server that cannot be reached at the start is a user error (exit 2) before any trial runs."""
-    if uri is None or not uri.startswith(("http://", "https://")):
-        return
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
-            if resp.status != 200:
-                raise OSError(f"HTTP {resp.status}")
-    except (OSError, urllib.error.URLError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError("tracking.uri", f"cannot reach the MLflow server at {uri} ({reason}); start it "
-                        "(mlflow server --host 127.0.0.1 --port 5000) or set tracking.uri to a reachable "
-                        "server or a local sqlite:///PATH") from None
+    return resolve_uri(section.uri, storage)

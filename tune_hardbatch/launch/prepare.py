@@ -14,17 +14,18 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
-from .load import SearchSpec
+from ..space import SearchSpace
+from ..space.uris import tracking_uri
+from .reachable import check_reachable
 from .resources import check_resources, local_resources, preflight
 from .resume import resolve_run
-from .uris import check_reachable, tracking_uri
 
 ADDRESS_TIMEOUT_S = 5.0  # a cluster head answers in milliseconds; a wrong address should not cost more
 
 
 @dataclass
 class Prepared:
-    spec: SearchSpec
+    spec: SearchSpace
     storage: str
     name: str
     resuming: bool

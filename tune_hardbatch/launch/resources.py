@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
-from .load import SearchSpec
+from ..space import SearchSpace
 
 
 def local_resources() -> tuple[float, float]:
@@ -34,7 +34,7 @@ def local_gpus(proc_dir: str = "/proc/driver/nvidia/gpus") -> int:
     return min(found, len(ids))
 
 
-def check_resources(spec: SearchSpec, cpus: float, gpus: float, where: str = "this machine",
+def check_resources(spec: SearchSpace, cpus: float, gpus: float, where: str = "this machine",
                     nodes: Optional[list[tuple[float, float]]] = None) -> int:
     """Reject what cannot run; return the number of concurrent trials (search.max_concurrent or what fits).
 
@@ -42,7 +42,7 @@ def check_resources(spec: SearchSpec, cpus: float, gpus: float, where: str = "th
     node of a cluster. What fits is the sum over nodes of what fits on each: `gpu: 0.3` on 16 one-GPU
     nodes is 3 per node, 48, not the 53 that the cluster's totals would suggest.
     """
-    cpu, gpu = spec.resources["cpu"], spec.resources["gpu"]
+    cpu, gpu = spec.resources.cpu, spec.resources.gpu
     if cpu > cpus:
         raise UserError("resources.cpu", f"{cpu:g} CPUs per trial but {where} has {cpus:g}; "
                         f"allowed: 0 < cpu <= {cpus:g}")
@@ -55,7 +55,7 @@ def check_resources(spec: SearchSpec, cpus: float, gpus: float, where: str = "th
         raise UserError("resources.gpu", "base.device is cuda but resources.gpu is 0: a trial sees no GPU; "
                         "allowed: a GPU share > 0, or base.device auto/cpu")
     fits = max(1, sum(trials_per_node(cpu, gpu, c, g) for c, g in (nodes or [(cpus, gpus)])))
-    return spec.search["max_concurrent"] or fits
+    return spec.search.max_concurrent or fits
 
 
 def trials_per_node(cpu: float, gpu: float, node_cpus: float, node_gpus: float) -> int:
@@ -66,7 +66,7 @@ def trials_per_node(cpu: float, gpu: float, node_cpus: float, node_gpus: float) 
     return fits
 
 
-def preflight(spec: SearchSpec, local: bool = True) -> float:
+def preflight(spec: SearchSpace, local: bool = True) -> float:
     """Data, batches and model of every corner of the space (`inputs.check_inputs`), before Ray starts;
     returns the seconds it took. `local` False (a cluster): data this machine cannot see is skipped.
 
@@ -76,7 +76,7 @@ def preflight(spec: SearchSpec, local: bool = True) -> float:
     import time
 
     from ..inputs import InputChecker
-    from .corners import corner_error
+    from ..space.corners import corner_error
 
     start = time.perf_counter()
     checker = InputChecker(local)

@@ -1,4 +1,4 @@
-"""A search-space YAML (or mapping) becomes a validated `SearchSpec`: every section checked, nothing started.
+"""A search-space YAML (or mapping) becomes a validated `SearchSpace`: every section checked, nothing started.
 
 A search-space file (all sections optional; unknown keys are errors)::
 
@@ -26,17 +26,24 @@ from typing import Optional, Union
 
 from ..config import Config, build_config, closest, flatten, load_yaml
 from ..errors import UserError
-from . import sections
 from .corners import validate_corners
 from .dims import Dim
 from .distributions import dim_raw, parse_dims
-from .schema import (CONFIRM_DEFAULTS, DEFAULT_SPACE, RESOURCE_DEFAULTS, RUN_DEFAULTS, SEARCH_DEFAULTS, SECTIONS,
-                     TRACKING_DEFAULTS, VAL_METRICS)
+from .schema import DEFAULT_SPACE, SECTIONS, VAL_METRICS
+from .sections import (
+    ConfirmSection,
+    ResourcesSection,
+    RunSection,
+    SearchSection,
+    TrackingSection,
+    as_dict,
+    parse_section,
+)
 from .sets import apply_space_sets
 
 
 @dataclass
-class SearchSpec:
+class SearchSpace:
     """A validated search space: everything `run_search` needs, nothing started."""
 
     question: str  # the leading comment of the file ("" for a dict)
@@ -45,11 +52,11 @@ class SearchSpec:
     base_flat: dict  # dotted training-config keys given in `base` (paths made absolute)
     base_cfg: Config
     dims: list[Dim]
-    search: dict
-    confirm: dict
-    resources: dict
-    tracking: dict
-    run: dict
+    search: SearchSection
+    confirm: ConfirmSection
+    resources: ResourcesSection
+    tracking: TrackingSection
+    run: RunSection
     budget: float  # largest epoch-equivalent budget of any trial: ASHA's max_t
     num_trials: int  # trials the search will run
     corners: list = field(default_factory=list)  # (active space values, Config) of every corner
@@ -63,16 +70,16 @@ class SearchSpec:
     def self_confirming(self) -> bool:
         """A grid over every arm with several seeds selects nothing: its own trials give the verdict."""
         seeds = [d for d in self.dims if d.key == "seed"]
-        return self.search["searcher"] == "grid" and bool(seeds) and len(seeds[0].values) >= 2
+        return self.search.searcher == "grid" and bool(seeds) and len(seeds[0].values) >= 2
 
     @property
     def confirms(self) -> bool:
         """Whether a confirmation phase follows the search."""
-        return self.confirm["seeds"] > 0 and not self.self_confirming
+        return self.confirm.seeds > 0 and not self.self_confirming
 
 
 def load_space(space: Union[str, os.PathLike, dict, None] = None, sets: Optional[list[str] | dict] = None
-               ) -> SearchSpec:
+               ) -> SearchSpace:
     """Read (path), copy (dict) or take the default space; apply `--set` overrides; validate it all."""
     if space is None:
         space = DEFAULT_SPACE
@@ -106,59 +113,52 @@ def _leading_comment(path: Path) -> str:
     return " ".join(x for x in lines if x)
 
 
-def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> SearchSpec:
-    """Check every section of a raw space mapping; return the validated `SearchSpec`."""
+def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> SearchSpace:
+    """Check every section of a raw space mapping; return the validated `SearchSpace`."""
     unknown = [k for k in raw if k not in SECTIONS]
     if unknown:
         hint = closest(str(unknown[0]), SECTIONS)
         raise UserError(str(unknown[0]), f"unknown section; {f'did you mean {hint}? ' if hint else ''}"
                         f"allowed: {', '.join(SECTIONS)}")
     base_flat, base_cfg = _validate_base(raw.get("base"))
-    search = sections.section(raw, "search", SEARCH_DEFAULTS)
-    confirm = sections.section(raw, "confirm", CONFIRM_DEFAULTS)
-    resources = sections.section(raw, "resources", RESOURCE_DEFAULTS)
-    tracking = sections.section(raw, "tracking", TRACKING_DEFAULTS)
-    run = sections.section(raw, "run", RUN_DEFAULTS)
-    sections.validate_search(search)
-    sections.validate_confirm(confirm)
-    sections.validate_resources(resources)
-    sections.validate_tracking(tracking)
-    sections.validate_run(run)
-    dims = parse_dims(raw.get("space"), search["searcher"])
+    search, confirm, resources, tracking, run = (parse_section(raw, name) for name in
+                                                 ("search", "confirm", "resources", "tracking", "run"))
+    dims = parse_dims(raw.get("space"), search.searcher)
     budget, corners = validate_corners(base_cfg, dims)
     _check_search_against_space(search, budget, corners)
     notes = _grace_notes(search, corners)
-    if search["searcher"] == "grid":
+    if search.searcher == "grid":
         num_trials = math.prod(len(d.values) for d in dims)
     else:
         grid = math.prod(len(d.values) for d in dims if d.kind == "grid")
-        num_trials = grid * search["num_samples"]
-    resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in dims}, "search": search,
-                "confirm": confirm, "resources": resources, "tracking": tracking, "run": run}
-    return SearchSpec(question=question, source=source, raw=resolved, base_flat=base_flat, base_cfg=base_cfg,
+        num_trials = grid * search.num_samples
+    resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in dims}, "search": as_dict(search),
+                "confirm": as_dict(confirm), "resources": as_dict(resources), "tracking": as_dict(tracking),
+                "run": as_dict(run)}
+    return SearchSpace(question=question, source=source, raw=resolved, base_flat=base_flat, base_cfg=base_cfg,
                       dims=dims, search=search, confirm=confirm, resources=resources, tracking=tracking, run=run,
                       budget=budget, num_trials=num_trials, corners=corners, notes=notes)
 
 
-def _check_search_against_space(search: dict, budget: float, corners: list) -> None:
+def _check_search_against_space(search: SearchSection, budget: float, corners: list) -> None:
     """What the search section asks of the trials must be possible in every corner of the space."""
-    if search["scheduler"] == "asha" and search["grace_period"] > budget:
-        raise UserError("search.grace_period", f"got {search['grace_period']}, more than the budget of "
+    if search.scheduler == "asha" and search.grace_period > budget:
+        raise UserError("search.grace_period", f"got {search.grace_period}, more than the budget of "
                         f"{budget:g} epoch-equivalents; allowed: 0 < grace_period <= {budget:g}")
     configs = [cfg for _, cfg in corners]
-    if search["metric"] in VAL_METRICS:
+    if search.metric in VAL_METRICS:
         blind = [c for c in configs if not has_validation(c.data)]
         if blind:
-            raise UserError("search.metric", f"{search['metric']} needs validation data, which "
+            raise UserError("search.metric", f"{search.metric} needs validation data, which "
                             f"{blind[0].data.name} has not here; set base.data.val_fraction (e.g. 0.1: a stratified "
                             "hold-out of the training set) or give the image folder a val/ beside test/")
-    if search["metric"] == "epochs_to_target" and any(c.target_top1 is None for c in configs):
+    if search.metric == "epochs_to_target" and any(c.target_top1 is None for c in configs):
         raise UserError("search.metric", "epochs_to_target is NaN for every trial without a target: set "
                         "base.target_top1 (a test top-1 in %), or choose another metric")
     patience = max(c.convergence.patience for c in configs)
-    if search["metric"] == "convergence_epoch" and search["scheduler"] == "asha" and \
-            search["grace_period"] < patience + 1:
-        raise UserError("search.grace_period", f"got {search['grace_period']:g}: convergence_epoch is NaN until "
+    if search.metric == "convergence_epoch" and search.scheduler == "asha" and \
+            search.grace_period < patience + 1:
+        raise UserError("search.grace_period", f"got {search.grace_period:g}: convergence_epoch is NaN until "
                         f"convergence.patience ({patience}) reports after it, so ASHA would compare NaNs; "
                         f"allowed: grace_period >= {patience + 1}, or search.scheduler fifo")
 
@@ -171,7 +171,7 @@ def has_validation(data) -> bool:
     if data.name != "imagefolder" or not data.root:
         return False
     if not os.path.isdir(data.root):
-        return True  # seen only by the workers: trusted here (they refuse a val metric without val data)
+        return True  # a root only the workers see: trusted here
     return os.path.isdir(os.path.join(data.root, "val")) and os.path.isdir(os.path.join(data.root, "test"))
 
 
@@ -182,15 +182,15 @@ def last_stage_start(cfg: Config) -> float:
     return float(sum(st.epochs * st.fraction for st in make_plan(cfg)[:-1]))
 
 
-def _grace_notes(search: dict, corners: list) -> list[str]:
+def _grace_notes(search: SearchSection, corners: list) -> list[str]:
     """A warning when ASHA's first rung comes before a step-wise plan's last stage starts: that plan would be
     judged on a subset with a restarted learning-rate schedule, against trials well into theirs."""
-    if search["scheduler"] != "asha":
+    if search.scheduler != "asha":
         return []
     early = max((last_stage_start(cfg) for _, cfg in corners), default=0.0)
-    if search["grace_period"] >= early:
+    if search.grace_period >= early:
         return []
-    return [f"search.grace_period {search['grace_period']:g} judges step-wise plans before their last stage starts "
+    return [f"search.grace_period {search.grace_period:g} judges step-wise plans before their last stage starts "
             f"(up to {early:.3g} epoch-equivalents in); set grace_period >= {math.ceil(early)} for rungs that "
             "compare like with like"]
 

@@ -15,7 +15,7 @@ import typing
 
 from ..config import Config, all_keys, apply_overrides, closest
 from ..errors import UserError
-from .dims import Dim, encode, decode
+from .dims import Dim, decode, encode
 from .schema import KINDS
 
 USAGE = "one of {uniform: [low, high]}, {loguniform: [low, high]}, {int: [low, high(, step)]}, " \

@@ -9,43 +9,43 @@ starts: a full disk or a read-only path is one error line, not a failure of ever
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserError
-from .load import SearchSpec, load_space
+from ..space import SPACE_FILE, SearchSpace, load_space
+from ..space.sections import as_dict
+from ..storage import abs_storage, check_writable
 from .lock import check_free
-from .schema import SPACE_FILE
 
 
-def resolve_run(space, sets, resume, out) -> tuple[SearchSpec, str, str, bool]:
+def resolve_run(space, sets, resume, out) -> tuple[SearchSpace, str, str, bool]:
     """The spec, absolute storage directory, run name and whether this resumes an existing search."""
     if resume is not None:
         return _resume(space, sets, resume, out)
     spec = load_space(space, sets)
-    storage = abs_storage(out or spec.run["storage"] or "tune_results", "--out" if out else "run.storage")
-    name = spec.run["name"] or default_name(spec)
+    storage = abs_storage(out or spec.run.storage or "tune_results", "--out" if out else "run.storage")
+    name = spec.run.name or default_name(spec)
     if (Path(storage) / name).exists():
         raise UserError("run.name", f"{Path(storage) / name} already exists; continue it with "
                         f"--resume {name}, or choose another run.name")
     check_writable(storage, "--out" if out else "run.storage")
-    spec.run["storage"], spec.run["name"] = storage, name
-    spec.raw["run"] = dict(spec.run)
+    spec.run = replace(spec.run, storage=storage, name=name)
+    spec.raw["run"] = as_dict(spec.run)
     return spec, storage, name, False
 
 
 RESUME_CHANGEABLE = ("run.max_failures", "run.checkpoint_every")  # what --resume may change; everything else must stay as it was
 
 
-def _resume(space, sets, resume: str, out) -> tuple[SearchSpec, str, str, bool]:
+def _resume(space, sets, resume: str, out) -> tuple[SearchSpace, str, str, bool]:
     """`--resume NAME`: the saved space, with the overrides that may change applied (others refused).
 
     SPACE and --set are compared with what NAME was started with (no SPACE: --set applies to the saved
     space), so the same command plus --resume continues it as it was.
     """
     given = load_space(space, sets) if space is not None else None
-    storage = abs_storage(out or (given.run["storage"] if given else None) or "tune_results",
+    storage = abs_storage(out or (given.run.storage if given else None) or "tune_results",
                           "--out" if out else "run.storage")
     exp_dir = Path(storage) / resume
     saved_path = exp_dir / SPACE_FILE
@@ -64,7 +64,7 @@ def _resume(space, sets, resume: str, out) -> tuple[SearchSpec, str, str, bool]:
     return saved, storage, resume, True
 
 
-def _apply_changes(saved: SearchSpec, changed: SearchSpec, resume: str, from_space: bool) -> None:
+def _apply_changes(saved: SearchSpace, changed: SearchSpace, resume: str, from_space: bool) -> None:
     """Differences on --resume: applied when the key may change (RESUME_CHANGEABLE), refused otherwise."""
     for key, old, new in _differences(saved.raw, changed.raw):
         if key in ("run.name", "run.storage") and (new is None or (key == "run.storage" and
@@ -75,7 +75,7 @@ def _apply_changes(saved: SearchSpec, changed: SearchSpec, resume: str, from_spa
             raise UserError(key, f"--resume {resume} continues the search as it was started ({key} = {old!r}): "
                             f"{what}; allowed on --resume: {', '.join(RESUME_CHANGEABLE)} (or start a new search)")
         section, _, name = key.partition(".")
-        getattr(saved, section)[name] = new
+        setattr(saved, section, replace(getattr(saved, section), **{name: new}))
         saved.raw[section][name] = new
         saved.notes.append(f"--resume applies {key} = {new!r} (was {old!r})")
 
@@ -90,46 +90,6 @@ def _differences(a: dict, b: dict, prefix: str = ""):
             yield f"{prefix}{key}", x, y
 
 
-def abs_storage(path: str, key: str = "run.storage") -> str:
-    if "://" in path:
-        raise UserError(key, f"got {path!r}: remote storage URIs are not supported; allowed: a directory "
-                        "path (on a multi-node cluster, one that every node mounts, e.g. NFS)")
-    return os.path.abspath(os.path.expanduser(path))
-
-
-MIN_FREE_BYTES = 16 * 1024**2  # a search writes checkpoints, results and (by default) an MLflow sqlite file
-
-
-def check_writable(storage: str, key: str) -> None:
-    """A full disk or a path that cannot be written is one error line before anything starts, not a crash
-    of every trial: the storage directory (or, until it exists, its nearest existing parent, so nothing
-    is created here) must be a directory where a small file can be written and synced, with at least
-    `MIN_FREE_BYTES` free."""
-    probe = Path(storage)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserError(key, f"cannot create {storage}: {probe} is a file, not a directory; allowed: a "
-                        "directory path that can be written")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tune-hardbatch-write-test-", dir=probe)
-        try:
-            os.write(fd, b"\0" * 4096)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            os.unlink(tmp)
-        st = os.statvfs(probe)
-    except OSError as exc:
-        raise UserError(key, f"cannot write to {probe} ({exc.strerror or exc}); allowed: a writable directory "
-                        "with free space") from None
-    free = st.f_bavail * st.f_frsize
-    if free < MIN_FREE_BYTES:
-        raise UserError(key, f"only {free / 1024**2:.1f} MiB free on the file system of {probe}; a search needs "
-                        f"at least {MIN_FREE_BYTES // 1024**2} MiB (checkpoints, results, MLflow): free some "
-                        "space or choose another directory")
-
-
-def default_name(spec: SearchSpec) -> str:
+def default_name(spec: SearchSpace) -> str:
     stem = Path(spec.source).stem if spec.source != "<dict>" else "search"
     return f"{stem}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"

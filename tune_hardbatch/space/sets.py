@@ -14,7 +14,8 @@ from typing import Optional, Union
 
 from ..config import all_keys, closest, flatten, key_summary, parse_sets
 from ..errors import UserError
-from .schema import SECTION_DEFAULTS, SECTIONS
+from .schema import SECTIONS
+from .sections import SECTION_DEFAULTS
 
 
 def apply_space_sets(raw: dict, sets: Union[list[str], dict], notes: Optional[list[str]] = None) -> dict:
