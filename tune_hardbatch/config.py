@@ -17,6 +17,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from .errors import UserError
+from .schedules import LR_SCHEDULES, TRIM_SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ CHOICES = {
                   "imagefolder", "synthetic"),
     "data.augment": ("auto", "none", "crop", "flip", "crop_flip"),
     "optim.name": ("sgd", "adamw"),
-    "optim.schedule": ("none", "step", "cosine", "onecycle"),
-    "trim.schedule": ("none", "constant", "linear", "cosine", "step"),
+    "optim.schedule": tuple(LR_SCHEDULES),
+    "trim.schedule": tuple(TRIM_SCHEDULES),
 }
 
 

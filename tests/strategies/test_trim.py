@@ -7,7 +7,7 @@ import torch
 from sync_counter import SyncCounter
 
 from tune_hardbatch.config import TrimConfig
-from tune_hardbatch.strategies.trim import Trimmer, num_kept, p_at, trim_loss
+from tune_hardbatch.strategies.trim import Trimmer, num_kept, trim_loss
 
 
 @pytest.mark.parametrize("p,b,r", [(1.0, 64, 64), (0.5, 64, 32), (0.2, 10, 2), (0.5, 5, 3), (0.25, 6, 2),
@@ -34,28 +34,6 @@ def test_gradient_equals_mean_of_the_r_largest_losses(p):
     if p < 1:
         assert not torch.allclose(w1.grad, torch.autograd.grad(
             torch.nn.functional.cross_entropy(x @ w2, y), w2)[0], atol=1e-4)
-
-
-def test_linear_schedule_end_points_and_constant_within_epoch():
-    assert p_at("linear", 0, 10, 1.0, 0.2) == 1.0
-    assert math.isclose(p_at("linear", 9, 10, 1.0, 0.2), 0.2)
-    values = [p_at("linear", e, 10, 1.0, 0.2) for e in range(10)]
-    assert all(a > b for a, b in zip(values, values[1:]))
-
-
-def test_other_schedules():
-    assert math.isclose(p_at("cosine", 0, 5, 0.9, 0.3), 0.9)
-    assert math.isclose(p_at("cosine", 4, 5, 0.9, 0.3), 0.3)
-    assert math.isclose(p_at("cosine", 2, 5, 0.9, 0.3), 0.6)
-    assert [p_at("step", e, 10, 1.0, 0.4) for e in range(10)] == [1.0] * 5 + [0.4] * 5
-    assert p_at("constant", 3, 10, 1.0, 0.35) == 0.35
-    assert p_at("none", 3, 10, 0.5, 0.2) == 1.0
-
-
-@pytest.mark.parametrize("schedule", ["linear", "cosine", "step", "constant", "none"])
-def test_one_epoch_does_not_divide_by_zero(schedule):
-    p = p_at(schedule, 0, 1, 0.8, 0.2)
-    assert 0 < p <= 1
 
 
 def test_trimmer_applies_p_and_is_off_by_default():

@@ -1,6 +1,7 @@
 """Mini-batch trimming (Fassold, "Some like it tough"): train on the mean of the r largest per-sample losses.
 
-r = max(1, round(p * b)) for the actual batch size b (round half up); p follows a schedule over epochs.
+r = max(1, round(p * b)) for the actual batch size b (round half up); p follows a schedule over epochs
+(`schedules.p_at`).
 Evaluation is never trimmed.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from ..schedules import p_at
 
 
 def num_kept(p: float, batch_size: int) -> int:
@@ -22,27 +25,6 @@ def trim_loss(losses: torch.Tensor, p: float) -> torch.Tensor:
     if r == losses.numel():
         return losses.mean()
     return torch.topk(losses, r, sorted=False).values.mean()
-
-
-def p_at(schedule: str, epoch: int, total_epochs: int, p_start: float = 1.0, p_end: float = 0.2,
-         step_at: float = 0.5) -> float:
-    """p for a 0-based `epoch` of `total_epochs` (constant within an epoch). Stateless.
-
-    none: 1; constant: p_end; linear/cosine: p_start at the first epoch to p_end at the last;
-    step: p_start until progress `step_at`, then p_end. With one epoch, progress is 0 (p_start).
-    """
-    t = epoch / (total_epochs - 1) if total_epochs > 1 else 0.0
-    if schedule == "none":
-        return 1.0
-    if schedule == "constant":
-        return p_end
-    if schedule == "linear":
-        return p_start + (p_end - p_start) * t
-    if schedule == "cosine":
-        return p_end + (p_start - p_end) * (1 + math.cos(math.pi * t)) / 2
-    if schedule == "step":
-        return p_start if t < step_at else p_end
-    raise ValueError(f"unknown trim schedule {schedule!r}")
 
 
 class Trimmer:
