@@ -38,8 +38,8 @@ from . import ray_private
 from ..spec.schema import CONFIRM_DIR
 from ..verdict import VERDICT_FILE
 from ..verdict import to_json as verdict_json
-from .callbacks import (CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, prune_ended,
-                        start_tracking)
+from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, start_tracking
+from .checkpoints import prune_ended
 from .confirm import verdict_phase
 from .tuner import new_tuner, restored_tuner
 
