@@ -1,7 +1,7 @@
 """A trial's checkpoints, the whole policy: when one is saved, what is kept, how one is loaded.
 
 - When (`CheckpointPolicy`): with a report, every `run.checkpoint_every` epoch-equivalents, or by default
-  (auto) as often as keeps writing them under 2% of the trial's time; always the first and last report.
+  (auto) once writing one costs at most 2% of the time since the last; always the first and last report.
 - A running trial keeps its newest two intact (the newest, and one to fall back to if it is unreadable);
   older ones are hollowed: emptied, their folders left (`hollow_older`). Ray deletes none
   (`checkpoint_config`), because the experiment snapshot that --resume restores may name an older folder
@@ -34,7 +34,7 @@ from . import ray_private
 
 CHECKPOINT_FILE = "trainer.pt"
 KEEP_RUNNING = 2  # intact per running trial: the newest, and one to fall back to if it is unreadable
-KEEP_ENDED = 1  # an ended trial is never resumed: its final checkpoint (for MLflow, the best trial's) is enough
+KEEP_ENDED = 1  # an ended trial is never resumed: its final checkpoint (MLflow may upload it) is enough
 ENDED = ("finished", "stopped_early", "diverged")  # and `failed` without Ray's ERROR (out of memory, UserError)
 
 
