@@ -35,8 +35,8 @@ from conftest import kill_group  # noqa: E402
 from tune_hardbatch import space as SP  # noqa: E402
 from tune_hardbatch.cli import main  # noqa: E402
 from tune_hardbatch.ray_backend import SearchFailed, run_search  # noqa: E402
+from tune_hardbatch.ray_backend.checkpoints import CHECKPOINT_FILE  # noqa: E402
 from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
-from tune_hardbatch.ray_backend.worker import CHECKPOINT_FILE, load_checkpoint  # noqa: E402
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
        "TUNE_HARDBATCH_NO_PROGRESS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
@@ -526,39 +526,3 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
         assert ("no earlier one readable" if seed == 0 else "continuing from checkpoint_") in out, out
 
 
-class _StubCheckpoint:
-    """What `_load_checkpoint` uses of a `ray.tune.Checkpoint` on local storage."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def as_directory(self):
-        import contextlib
-
-        return contextlib.nullcontext(self.path)
-
-
-def test_unreadable_checkpoint_falls_back_to_the_newest_readable_other_one(tmp_path, capsys):
-    """The checkpoint Ray names is unreadable: the newest readable other one is used, newer ones too (after
-    a driver SIGKILL the restored snapshot can name an older checkpoint than the trial's last)."""
-    import torch
-
-    trial = tmp_path / "trial"
-    for i in range(4):
-        (trial / f"checkpoint_00000{i}").mkdir(parents=True)
-        torch.save({"position": {"epoch": i + 1}}, trial / f"checkpoint_00000{i}" / CHECKPOINT_FILE)
-    latest = _StubCheckpoint(trial / "checkpoint_000002")  # a stale snapshot: 000003 is newer
-    assert load_checkpoint(latest, "t")["position"]["epoch"] == 3 and capsys.readouterr().err == ""
-    _truncate(trial / "checkpoint_000002" / CHECKPOINT_FILE)
-    assert load_checkpoint(latest, "t")["position"]["epoch"] == 4
-    err = capsys.readouterr().err
-    assert err.startswith("warning: trial t: unreadable checkpoint") and "continuing from checkpoint_000003" in err
-    (trial / "checkpoint_000003" / CHECKPOINT_FILE).write_bytes(b"garbage")
-    assert load_checkpoint(latest, "t")["position"]["epoch"] == 2
-    (trial / "checkpoint_000001" / CHECKPOINT_FILE).unlink()  # emptied by hollow_older
-    assert load_checkpoint(latest, "t")["position"]["epoch"] == 1
-    shutil.rmtree(trial / "checkpoint_000000")  # pruned
-    assert load_checkpoint(latest, "t") is None
-    assert "starting the trial from the beginning" in capsys.readouterr().err
-    shutil.rmtree(trial / "checkpoint_000002")  # the one Ray names is gone
-    assert load_checkpoint(latest, "t") is None

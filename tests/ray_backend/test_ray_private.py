@@ -113,3 +113,50 @@ def test_checkpoint_layout_sorts_by_age(tmp_path, monkeypatch):
     monkeypatch.delattr(StorageContext, "_make_checkpoint_dir_name")
     with pytest.raises(RP.RayInternalsChanged, match="_make_checkpoint_dir_name"):
         RP.checkpoint_dir_name(0)
+
+
+def _optuna_search(suggested: str = "t1"):
+    """Ray's OptunaSearch (in-memory study) that has suggested a config for trial `suggested`."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch(space=lambda trial: {"x": trial.suggest_float("x", 0.0, 1.0)}, metric="m",
+                            mode="max", seed=0)
+    assert "x" in searcher.suggest(suggested)
+    return searcher
+
+
+def test_optuna_trials_are_read_and_told_as_optuna_search_does(caplog):
+    import optuna
+    from optuna.trial import TrialState
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = _optuna_search()
+    trial = RP.open_optuna_trial(searcher, "t1")
+    assert isinstance(trial, optuna.Trial) and RP.open_optuna_trial(searcher, "t2") is None
+    trial.report(0.5, 100)  # an intermediate value at our own step
+    RP.tell_optuna(searcher, "t1", 0.7, TrialState.COMPLETE)
+    RP.tell_optuna(searcher, "t1", None, TrialState.FAIL)  # told already: nothing
+    RP.tell_optuna(searcher, "t2", None, TrialState.FAIL)  # no Optuna trial: nothing
+    (told,) = searcher._ot_study.trials
+    assert told.state == TrialState.COMPLETE and told.value == 0.7 and told.intermediate_values == {100: 0.5}
+    assert RP.open_optuna_trial(searcher, "t1") is None
+    with caplog.at_level(logging.WARNING):  # Ray's own methods see the trial as told (one bookkeeping)
+        OptunaSearch.on_trial_complete(searcher, "t1", {"m": 0.1})
+    assert "already finished" in caplog.text and searcher._ot_study.trials[0].value == 0.7
+
+
+@pytest.mark.parametrize("name", ["_ot_trials", "_completed_trials", "_ot_study"])
+def test_optuna_search_privates_name_the_symbol_when_gone(name):
+    from optuna.trial import TrialState
+
+    searcher = _optuna_search()
+    delattr(searcher, name)
+    with pytest.raises(RP.RayInternalsChanged, match=f"OptunaSearch.{name}"):
+        RP.tell_optuna(searcher, "t1", 0.7, TrialState.COMPLETE)
+
+
+def test_optuna_search_bookkeeping_of_another_kind_is_refused():
+    searcher = _optuna_search()
+    searcher._completed_trials = list(searcher._completed_trials)
+    with pytest.raises(RP.RayInternalsChanged, match="_completed_trials"):
+        RP.open_optuna_trial(searcher, "t1")

@@ -1,40 +1,12 @@
-"""The worker side's checkpoint policy (`ray_backend.worker.CheckpointPolicy`) and warnings collector."""
+"""The worker side (`ray_backend.worker`): its warnings collector and GPU memory share. Its checkpoints:
+`test_checkpoints.py`."""
 
 from __future__ import annotations
 
 import warnings
 
 from tune_hardbatch.ray_backend import worker
-from tune_hardbatch.ray_backend.worker import CheckpointPolicy, TrialWarnings
-
-
-def test_every_k_epoch_equivalents_plus_first_and_last():
-    policy = CheckpointPolicy(every=3)
-    saved = []
-    for ee in range(1, 9):
-        if policy.due({"epoch_equiv": float(ee)}, finished=ee == 8):
-            policy.saved({"epoch_equiv": float(ee)}, started=0.0)
-            saved.append(ee)
-    assert saved == [1, 4, 7, 8]
-
-
-def test_auto_keeps_checkpoints_at_two_percent_of_the_time(monkeypatch):
-    clock = [0.0]
-    monkeypatch.setattr(worker.time, "perf_counter", lambda: clock[0])
-    policy = CheckpointPolicy(every=None)
-    saved, spent = [], 0.0
-    for epoch in range(1, 201):  # epochs of 1 s; each checkpoint costs 0.2 s
-        clock[0] += 1.0
-        report = {"epoch_equiv": float(epoch)}
-        if policy.due(report, finished=epoch == 200):
-            start = clock[0]
-            clock[0] += 0.2
-            spent += 0.2
-            policy.saved(report, start)
-            saved.append(epoch)
-    assert saved[0] == 1 and saved[-1] == 200
-    assert spent / clock[0] <= CheckpointPolicy.AUTO_SHARE + 0.002  # at most 2% (+ the forced last one)
-    assert 10 <= len(saved) <= 25  # about every 10 s of training: a retry loses at most that
+from tune_hardbatch.ray_backend.worker import TrialWarnings
 
 
 def test_trial_warnings_are_sent_once_each():

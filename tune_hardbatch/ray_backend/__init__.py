@@ -4,8 +4,9 @@
   configuration, and prints the summary;
 - `tuner`: the searcher (Optuna TPE, random, grid), the scheduler (ASHA, FIFO) and the Tuner, new or
   restored for `--resume`;
-- `worker`: the function trainable that runs one trial inside a Ray worker, with its checkpoints;
-- `callbacks`: the live view and MLflow tracking as Ray Tune callbacks;
+- `worker`: the function trainable that runs one trial inside a Ray worker;
+- `checkpoints`: the checkpoint policy: when a trial saves, what is kept, loading with fallback, pruning;
+- `callbacks`: the live view, MLflow tracking and checkpoint pruning as Ray Tune callbacks;
 - `ray_private`: every use of a private Ray API, each with its why and a check that names the symbol;
 - `faults`: the test hook that makes trials fail on purpose.
 

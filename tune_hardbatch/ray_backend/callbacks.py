@@ -1,4 +1,6 @@
-"""The driver's Ray Tune callbacks: the live view and MLflow tracking (the MLflow side is `tracking.py`).
+"""The driver's Ray Tune callbacks: the live view, MLflow tracking (the MLflow side is the `tracking`
+package) and `CheckpointPruner`, which hollows a trial's checkpoints when it ends (the policy is
+`checkpoints.py`).
 
 `TrackingCallback` adapts Ray Tune's callback events to `tracking.SearchTracker`: one nested MLflow child
 run per trial (params, every result at step = backprops, status, artifacts), for the search or (a second
@@ -10,9 +12,7 @@ The result loggers are `ray_private.history_loggers`.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import threading
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -35,8 +35,7 @@ from ..tracking import (
     trial_key,
     trial_record,
 )
-from . import ray_private
-from .worker import hollow_older
+from .checkpoints import hollow_ended
 
 
 class LiveCallback(LiveView, tune.Callback):
@@ -82,33 +81,14 @@ def finish_tracking(tracker, rows: list[dict], exp_dir: Path, status: str, backg
 
 
 class CheckpointPruner(tune.Callback):
-    """Disk: a trial that ended (finished, stopped early, diverged) keeps only its newest checkpoint
-    (nothing resumes an ended trial; the others are emptied); `prune_ended` removes the folders, that one
-    too, at the end of the search, except for the trials worth keeping (the best). Errored trials keep
-    theirs: `--resume` retries them."""
+    """When a trial ends (not on an error: --resume retries those), `checkpoints.hollow_ended` leaves it its
+    newest checkpoint only."""
 
     def __init__(self, exp_dir: Path):
         self.exp_dir = Path(exp_dir)
 
-    def on_trial_complete(self, iteration, trials, trial, **info):  # off the controller loop: disk I/O
-        # emptied, not deleted: a stale snapshot restored by --resume may still name one of these folders
-        threading.Thread(target=hollow_older, args=(self.exp_dir / trial.trial_id, 1), daemon=True).start()
-
-
-def keep_newest(trial_dir: Path, keep: int) -> int:
-    """Delete all but the `keep` newest checkpoint folders of a trial; the bytes freed."""
-    freed = 0
-    for path in ray_private.trial_checkpoints(trial_dir)[keep:]:
-        freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        shutil.rmtree(path, ignore_errors=True)
-    return freed
-
-
-def prune_ended(exp_dir: Path, rows: list[dict], keep_ids: set) -> int:
-    """At the end of a search: ended trials lose their last checkpoint too, except `keep_ids`."""
-    ended = [r["trial_id"] for r in rows if r["status"] in ("finished", "stopped_early", "diverged")
-             or (r["status"] == "failed" and not r.get("_errored"))]
-    return sum(keep_newest(Path(exp_dir) / t, 1 if t in keep_ids else 0) for t in ended)
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        hollow_ended(self.exp_dir / trial.trial_id)
 
 
 class TrackingCallback(tune.Callback):

@@ -39,7 +39,8 @@ from ..tracking import BackgroundTracker, check_experiment
 from ..verdict import VERDICT_FILE
 from ..verdict import to_json as verdict_json
 from . import ray_private
-from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, prune_ended, start_tracking
+from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, start_tracking
+from .checkpoints import prune_ended
 from .confirm import verdict_phase
 from .tuner import new_tuner, restored_tuner
 

@@ -23,6 +23,8 @@ from typing import Optional
 
 from ray.tune.search.optuna import OptunaSearch
 
+from . import ray_private
+
 STUDY_FILE = "optuna.journal"
 STEP_SCALE = 100  # intermediate steps in hundredths of an epoch-equivalent
 
@@ -68,20 +70,17 @@ def tpe_sampler(seed: Optional[int], startup: int, concurrency: int):
 
 
 class TruthfulOptunaSearch(OptunaSearch):
-    """OptunaSearch with equal-compute intermediate steps and truthful final states (see the module doc)."""
+    """OptunaSearch with equal-compute intermediate steps and truthful final states (see the module doc);
+    its trials and study are OptunaSearch's privates, read through `ray_private` (6)."""
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return
+        trial = ray_private.open_optuna_trial(self, trial_id)
         value = result.get(self.metric)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            self._ot_trials[trial_id].report(float(value), step_of(result))
+        if trial is not None and isinstance(value, (int, float)) and math.isfinite(value):
+            trial.report(float(value), step_of(result))
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return
         from optuna.trial import TrialState
 
         state, value = outcome(result, error, self.metric)
-        self._ot_study.tell(self._ot_trials[trial_id], value, state=getattr(TrialState, state))
-        self._completed_trials.add(trial_id)
+        ray_private.tell_optuna(self, trial_id, value, getattr(TrialState, state))

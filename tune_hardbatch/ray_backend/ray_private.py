@@ -1,15 +1,16 @@
-"""Every use of a private Ray API (Ray 2.60), in one place: what it is, why we need it, and a check.
+"""Every use of a private Ray API (Ray 2.60), in one place: what it is, why we need it, and a check. That
+includes the Optuna study and trials held privately by Ray's `OptunaSearch` (6).
 
 Each use goes through `_require`, which raises `RayInternalsChanged` naming the Ray symbol when an
 upgrade removes or renames it; `tests/ray_backend/test_ray_private.py` exercises every one, so such an
 upgrade fails there, loudly, instead of deep inside a search.
 
-1. `PRUNE`: the checkpoint manager's `_delete_fs_path`. After a driver SIGKILL the restored experiment
-   state can name a checkpoint that was already pruned (with `num_to_keep`, which new searches no longer
-   set; searches started by earlier versions still do); Ray deletes it again and
-   `_delete_fs_path` raises FileNotFoundError from `_is_directory`, outside the try/except with which Ray
-   means failed deletions to be harmless, and the resumed search dies. A missing checkpoint counts as
-   deleted.
+1. `PRUNE`: the checkpoint manager's `_delete_fs_path`. Ray deletes checkpoints when the run's
+   CheckpointConfig sets `num_to_keep`: `checkpoints.checkpoint_config` does not, but --resume keeps the
+   config an experiment was started with, which may. After a driver SIGKILL the restored experiment state
+   can then name a checkpoint that was already deleted; Ray deletes it again and `_delete_fs_path` raises
+   FileNotFoundError from `_is_directory`, outside the try/except with which Ray means failed deletions to
+   be harmless, and the resumed search dies. A missing checkpoint counts as deleted.
 2. `HISTORY`: the result loggers' `_restore_from_remote`. A trial restarted by the same driver (a retry
    after a crash) must keep the result.json/progress.csv this driver has been writing: Ray copies the
    stored file over it whenever the trial has a checkpoint, but the stored copy is synced only now and
@@ -19,9 +20,13 @@ upgrade fails there, loudly, instead of deep inside a search.
 4. `TRIAL_ERROR_LOG`: the tune controller's "Trial task failed" log record: a multi-screen traceback per
    failed trial, replaced by the live view's one line (message and the path of the trial's error.txt).
 5. `CHECKPOINT_LAYOUT`: `StorageContext._make_checkpoint_dir_name`: checkpoints are the trial directory's
-   `checkpoint_<6-digit index>` folders, so names sort by age: the worker empties all but its newest two
-   (`worker.hollow_older`), and a trial whose named checkpoint cannot be read falls back to the newest
-   readable other one.
+   `checkpoint_<6-digit index>` folders, so names sort by age: `checkpoints.py` keeps a trial's newest ones
+   and, when the checkpoint Ray names cannot be read, falls back to the newest readable other one.
+6. `OPTUNA_TRIALS`, `OPTUNA_TOLD`, `OPTUNA_STUDY`: `OptunaSearch`'s `_ot_trials` (Ray trial id -> Optuna
+   trial), `_completed_trials` (the ids told already) and `_ot_study`. `optuna_search.TruthfulOptunaSearch`
+   replaces what OptunaSearch tells Optuna (intermediate values at equal compute, truthful final states):
+   it needs the Optuna trial of a Ray trial and the study, which Ray does not expose, and marks a trial
+   told in Ray's own set, which OptunaSearch's other methods (and its saved state) read.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ HISTORY = "ray.tune.logger.logger.LoggerCallback._restore_from_remote"
 RUN_CONFIG = "ray.tune.Tuner._local_tuner (TunerInternal.get_run_config)"
 TRIAL_ERROR_LOG = "ray.tune.execution.tune_controller: 'Trial task failed'"
 CHECKPOINT_LAYOUT = "ray.train._internal.storage.StorageContext._make_checkpoint_dir_name"
+OPTUNA_TRIALS = "ray.tune.search.optuna.OptunaSearch._ot_trials"
+OPTUNA_TOLD = "ray.tune.search.optuna.OptunaSearch._completed_trials"
+OPTUNA_STUDY = "ray.tune.search.optuna.OptunaSearch._ot_study"
 
 CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
 TRIAL_ERROR_PREFIX = "Trial task failed"
@@ -154,3 +162,30 @@ def trial_checkpoints(trial_dir: Path) -> list[Path]:
         return []
     prefix = checkpoint_dir_name(0).rstrip("0")  # "checkpoint_": zero-padded indices sort by age
     return sorted((p for p in trial_dir.glob(f"{prefix}*") if p.is_dir()), reverse=True)
+
+
+# 6 ---------------------------------------------------------------------------------------------------
+def _optuna_bookkeeping(searcher) -> tuple[dict, set]:
+    """An `OptunaSearch`'s (Ray trial id -> Optuna trial, ids of the trials told their end)."""
+    trials = _require(searcher, "_ot_trials", OPTUNA_TRIALS)
+    told = _require(searcher, "_completed_trials", OPTUNA_TOLD)
+    if not isinstance(trials, dict) or not isinstance(told, set):
+        raise RayInternalsChanged(f"{OPTUNA_TRIALS} is no longer a dict or {OPTUNA_TOLD} no longer a set")
+    return trials, told
+
+
+def open_optuna_trial(searcher, trial_id: str):
+    """The Optuna trial of Ray trial `trial_id` in an `OptunaSearch`, or None when it has none or its end
+    was told already."""
+    trials, told = _optuna_bookkeeping(searcher)
+    return None if trial_id in told else trials.get(trial_id)
+
+
+def tell_optuna(searcher, trial_id: str, value, state) -> None:
+    """Tell an `OptunaSearch`'s study how Ray trial `trial_id` ended (`value`, and `state`: an Optuna
+    TrialState) and mark it told, as OptunaSearch does itself; nothing when it has no open Optuna trial."""
+    trials, told = _optuna_bookkeeping(searcher)
+    if trial_id in told or trial_id not in trials:
+        return
+    _require(searcher, "_ot_study", OPTUNA_STUDY).tell(trials[trial_id], value, state=state)
+    told.add(trial_id)

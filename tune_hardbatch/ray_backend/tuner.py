@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..space import SPACE_FILE, DefineByRun, Dim, SearchSpace, baseline_points
 from ..space.schema import CONFIRM_DIR
 from . import ray_private
+from .checkpoints import checkpoint_config
 from .faults import CRASH_ENV
 from .worker import trainable
 
@@ -136,7 +137,7 @@ def _tuner(spec: SearchSpace, exp_dir: Path, trainable, param_space, callbacks: 
         trainable, param_space=param_space, tune_config=tune_config,
         run_config=tune.RunConfig(
             name=exp_dir.name, storage_path=str(exp_dir.parent), verbose=0, callbacks=callbacks,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the worker prunes (worker.py)
+            checkpoint_config=checkpoint_config(),
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures)),
     )
 

@@ -1,10 +1,9 @@
 """The worker side: one trial inside a Ray worker process (the function trainable and what it needs).
 
-A trial is a `Trainer` on `apply_overrides(base, params)` with a report and a checkpoint per epoch. It
-continues exactly from `ray.tune.get_checkpoint()` when Ray restores it (a retry or --resume); an
-unreadable checkpoint (truncated, corrupt) is skipped with a warning and the trial continues from its
-newest readable earlier checkpoint (Ray keeps two), else from the start. A diverged run (NaN/inf loss)
-reports `diverged: 1` and returns normally: it is not retried. Out of GPU memory
+A trial is a `Trainer` on `apply_overrides(base, params)` with a report per epoch, and a checkpoint with
+it when due. It continues exactly from `ray.tune.get_checkpoint()` when Ray restores it (a retry or
+--resume); when a trial saves, what it keeps and how an unreadable checkpoint is skipped: `checkpoints.py`.
+A diverged run (NaN/inf loss) reports `diverged: 1` and returns normally: it is not retried. Out of GPU memory
 (`torch.OutOfMemoryError`: the same settings on the same GPU share run out again) and a `UserError`
 likewise: it reports its last metrics again with `oom: 1` or `user_error: 1` and the `fatal_error` (no
 checkpoint) and returns; results.csv lists it as failed with the reason. Every report carries
@@ -15,9 +14,7 @@ by the scheduler. Warnings of a trial travel with its next report (`warnings`) t
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections import OrderedDict
@@ -30,10 +27,9 @@ from ray import tune
 from ..config import Config, build_config
 from ..errors import UserError
 from ..space import trial_config
-from . import ray_private
+from . import checkpoints
 from .faults import CRASH_ENV, CrashHook
 
-CHECKPOINT_FILE = "trainer.pt"
 # Per process, outside the caching allocator's cap: the CUDA context, cuDNN/cuBLAS workspaces (~0.5-1 GiB)
 CUDA_CONTEXT_BYTES = 1 << 30
 
@@ -89,70 +85,6 @@ class TrialWarnings:
         warnings.showwarning = self._saved
 
 
-def load_checkpoint(checkpoint, trial_id: str, warn=None) -> Optional[dict]:
-    """The trainer state in a trial's checkpoint, or None (start afresh).
-
-    A checkpoint that cannot be read (truncated, corrupt, emptied by `hollow_older`, gone) is skipped with a
-    warning: the newest readable other checkpoint of the trial is used instead, else the trial starts
-    from the beginning. (A newer one than Ray names exists when the experiment snapshot that --resume
-    restored is older than the trial's last checkpoints, after a driver was killed; one newer than the
-    last result in result.json is skipped: a worker wrote it after its driver died, its reports are lost.) Its next report then repeats an epoch, which the live view reports on the
-    driver's console. `warn`: where the warning goes (default: the worker's stderr).
-    """
-    import torch
-
-    warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
-
-    def load(path: Path) -> dict:
-        return torch.load(path, map_location="cpu", weights_only=False)
-
-    with checkpoint.as_directory() as d:
-        first = Path(d) / CHECKPOINT_FILE
-        try:
-            return load(first)
-        except Exception as exc:  # truncated zip, unpickling error, missing file, ...
-            problems = [f"{first} ({short_error(exc)})"]
-    named = Path(checkpoint.path)
-    recorded = _recorded_backprops(named.parent)
-    for path in (p for p in ray_private.trial_checkpoints(named.parent) if p.name != named.name):
-        try:
-            state = load(path / CHECKPOINT_FILE)
-        except Exception as exc:
-            problems.append(f"{path / CHECKPOINT_FILE} ({short_error(exc)})")
-            continue
-        if recorded is not None and state["position"].get("backprops", 0) > recorded:
-            problems.append(f"{path.name} (ahead of the results the driver recorded)")
-            continue
-        warn(f"trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; continuing from {path.name} "
-             f"(epoch {state['position']['epoch']})")
-        return state
-    warn(f"trial {trial_id}: unreadable checkpoint {'; '.join(problems)}; no earlier one readable: starting "
-         "the trial from the beginning")
-    return None
-
-
-def _recorded_backprops(trial_dir: Path) -> Optional[int]:
-    """The back-propagations of the trial's last result that a driver recorded (result.json), if any: a
-    checkpoint beyond it was written by a worker that outlived its driver, and its reports are lost."""
-    import json
-
-    try:
-        lines = (trial_dir / "result.json").read_text().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            return int(json.loads(line).get("backprops", 0))
-        except (ValueError, AttributeError):
-            continue  # a line being written
-    return None
-
-
-def short_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
-
-
 def _no_report(trainer) -> dict:
     """What an out-of-memory trial reports when it ran out before its first report."""
     nan = float("nan")
@@ -185,40 +117,8 @@ def memory_fraction(gpu: float, total_bytes: int) -> float:
     return max(0.05, gpu - CUDA_CONTEXT_BYTES / total_bytes)
 
 
-class CheckpointPolicy:
-    """When a trial saves a checkpoint with its report: what retries and --resume continue from.
-
-    `every` epoch-equivalents apart (`run.checkpoint_every`), or with `every` None (auto) whenever the
-    time since the last checkpoint is at least `1 / AUTO_SHARE - 1` times what that checkpoint cost, so
-    that checkpointing costs at most `AUTO_SHARE` of the trial's time whatever the model and the disk (a
-    90 MB ResNet-18 checkpoint on a fast GPU no longer doubles an epoch's time). Always the first report
-    (a retry soon after the start loses little) and the last (the final checkpoint of the best trial is
-    kept; see `callbacks.prune_checkpoints`).
-    """
-
-    AUTO_SHARE = 0.02  # the issue's bound: checkpoints cost under 2% of a trial's time
-
-    def __init__(self, every: Optional[float]):
-        self.every = every
-        self.last_ee: Optional[float] = None
-        self.last_end = time.perf_counter()
-        self.cost_s = 0.0
-
-    def due(self, report: dict, finished: bool) -> bool:
-        if finished or self.last_ee is None:
-            return True
-        if self.every is not None:
-            return report["epoch_equiv"] - self.last_ee >= self.every - 1e-9
-        return time.perf_counter() - self.last_end >= self.cost_s * (1 / self.AUTO_SHARE - 1)
-
-    def saved(self, report: dict, started: float) -> None:
-        self.last_end = time.perf_counter()
-        self.cost_s = self.last_end - started
-        self.last_ee = report["epoch_equiv"]
-
-
 def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, notes: TrialWarnings,
-           policy: CheckpointPolicy, trial_dir: Path) -> None:
+           policy: checkpoints.CheckpointPolicy, trial_dir: Path) -> None:
     """Resume from Ray's checkpoint if any, then report once per epoch (with a checkpoint when due).
 
     Each report carries what the trial has spent so far outside training (cumulative, up to the previous
@@ -227,7 +127,7 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
     """
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, trial_id, warn=notes.add)
+        state = checkpoints.load_checkpoint(checkpoint, trial_id, warn=notes.add)
         if state is not None:
             trainer.load_state_dict(state)
     if trainer.pos.finished and trainer.history:  # the trial's final checkpoint (a stale snapshot had it
@@ -242,39 +142,13 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
                    "budget_done": int(trainer.pos.finished and not trainer.pos.diverged)}
         started = time.perf_counter()
         if policy.due(report, trainer.pos.finished or trainer.pos.diverged):
-            saved = _report_with_checkpoint(trainer, metrics)
-            hollow_older(trial_dir)
+            saved = checkpoints.report_with_checkpoint(trainer, metrics, trial_dir)
             policy.saved(report, started)
             spent["checkpoint_s"] += saved
             spent["report_blocked_s"] += time.perf_counter() - started - saved
         else:
             tune.report(metrics)
             spent["report_blocked_s"] += time.perf_counter() - started
-
-
-KEEP_CHECKPOINTS = 2  # intact per running trial: the newest, and one to fall back to if it is unreadable
-
-
-def hollow_older(trial_dir: Path, keep: int = KEEP_CHECKPOINTS) -> None:
-    """Empty all but the `keep` newest checkpoint folders of a trial, leaving the folders: Ray itself
-    deletes none (num_to_keep None), so the experiment snapshot that --resume restores never names a
-    folder that is gone (Ray refuses those: "does not exist on storage anymore"); `load_checkpoint` then
-    finds the named one empty and takes the newest readable one."""
-    for path in ray_private.trial_checkpoints(trial_dir)[keep:]:
-        for item in path.iterdir():
-            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
-
-
-def _report_with_checkpoint(trainer, metrics: dict) -> float:
-    """Report with a checkpoint; the seconds torch.save took."""
-    import torch
-
-    with tempfile.TemporaryDirectory(prefix="tune-hardbatch-ckpt-") as d:
-        start = time.perf_counter()
-        torch.save(trainer.state_dict(), os.path.join(d, CHECKPOINT_FILE))
-        saved = time.perf_counter() - start
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
-    return saved
 
 
 def setup_config(config: dict, setup: dict) -> Config:
@@ -307,11 +181,11 @@ def trainable(config: dict, setup: dict) -> None:
     with TrialWarnings() as notes:
         try:
             trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
-            _train(trainer, crash, trial_id, node_id, notes, CheckpointPolicy(setup.get("checkpoint_every")),
-                   Path(setup["exp_dir"]) / trial_id)
+            policy = checkpoints.CheckpointPolicy(setup.get("checkpoint_every"))
+            _train(trainer, crash, trial_id, node_id, notes, policy, Path(setup["exp_dir"]) / trial_id)
         except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
-            end = {"oom": 1, "fatal_error": f"{short_error(exc)} (optim.batch_size {cfg.optim.batch_size}, "
-                                      f"resources.gpu {setup['gpu']:g})"}
+            end = {"oom": 1, "fatal_error": f"{checkpoints.short_error(exc)} (optim.batch_size "
+                                            f"{cfg.optim.batch_size}, resources.gpu {setup['gpu']:g})"}
         except UserError as exc:
             end = {"user_error": 1, "fatal_error": str(exc)}
         if end is not None:  # outside the handler: the exception's frames (and their tensors) are freed
