@@ -18,6 +18,7 @@ import yaml
 
 from .errors import UserError
 from .schedules import LR_SCHEDULES, TRIM_SCHEDULES
+from .strategies.rules import validate_strategies
 
 
 @dataclass(frozen=True)
@@ -269,12 +270,11 @@ def _coerce(value: Any, hint, key: str) -> Any:
         members = typing.get_args(hint)
         if value is None and type(None) in members:
             return None
-        errors = []
         for member in (m for m in members if m is not type(None)):
             try:
                 return _coerce(value, member, key)
-            except UserError as exc:
-                errors.append(exc)
+            except UserError:
+                pass  # try the next member; the error below names the whole union
         raise UserError(key, f"expected {_describe(hint)}, got {value!r}")
     if origin is tuple:
         (item_type, _) = typing.get_args(hint)
@@ -352,6 +352,4 @@ def validate(cfg: Config) -> None:
     _check(cfg.convergence.tol >= 0, "convergence.tol", f"got {cfg.convergence.tol}; allowed: >= 0")
     _check(cfg.convergence.patience >= 1, "convergence.patience",
            f"got {cfg.convergence.patience}; allowed: an integer >= 1")
-    from .strategies.rules import validate_strategies  # local import: strategies import this module
-
     validate_strategies(cfg)
