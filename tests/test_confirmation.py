@@ -4,6 +4,7 @@ from search_helpers import BASE
 
 from tune_hardbatch.confirmation import choose_arms, confirm_seeds
 from tune_hardbatch.space import validate_space
+from tune_hardbatch.trials import Trial
 
 
 def spec(**confirm):
@@ -14,8 +15,8 @@ def spec(**confirm):
 
 def row(trial_id, delta, strategy, status, val, ee=6.0):
     params = {"hard_batch.delta": delta, "optim.lr": 0.1}
-    return {"trial_id": trial_id, "strategy": strategy, "status": status, "final_val_top1": val, "epoch_equiv": ee,
-            "_params": params, "_active": params}
+    return Trial(trial_id, status, strategy=strategy, params=params, active=params,
+                 last={"val_top1": val, "epoch_equiv": ee})
 
 
 ROWS = [row("p1", None, "plain", "stopped_early", 80.0, ee=2.0), row("p2", None, "plain", "stopped_early", 70.0, ee=4.0),

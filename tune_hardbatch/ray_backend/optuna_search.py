@@ -16,12 +16,13 @@ The study lives in `<experiment dir>/optuna.journal` (Optuna's JournalStorage): 
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 from typing import Optional
 
 from ray.tune.search.optuna import OptunaSearch
+
+from ..metrics import is_finite
 
 STUDY_FILE = "optuna.journal"
 STEP_SCALE = 100  # intermediate steps in hundredths of an epoch-equivalent
@@ -34,7 +35,7 @@ def outcome(result: Optional[dict], error: bool, metric: str) -> tuple[str, Opti
     if result.get("oom") == 1 or result.get("user_error") == 1 or result.get("diverged") == 1:
         return "FAIL", None
     value = result.get(metric)
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_finite(value):
         return "FAIL", None
     if result.get("budget_done") != 1:
         return "PRUNED", None
@@ -74,7 +75,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         value = result.get(self.metric)
-        if isinstance(value, (int, float)) and math.isfinite(value):
+        if is_finite(value):
             self._ot_trials[trial_id].report(float(value), step_of(result))
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
