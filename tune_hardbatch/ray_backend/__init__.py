@@ -1,11 +1,12 @@
 """The Ray backend: the only part of the package that imports Ray.
 
-- `driver`: `run_search` connects to (or starts) Ray, runs the Tuner, writes results.csv and the best
-  configuration, and prints the summary;
+- `driver`: `run_search` connects to (or starts) Ray and runs a search's phases in order, each taking and
+  giving trial records (`trials.Trial`): `search` (the Tuner), `confirm` (arms x seeds), the verdict
+  (`confirmation.judge`), `publish` (results.csv, best configuration, report, MLflow, what is printed);
 - `tuner`: the searcher (Optuna TPE, random, grid), the scheduler (ASHA, FIFO) and the Tuner, new or
   restored for `--resume`;
 - `worker`: the function trainable that runs one trial inside a Ray worker, with its checkpoints;
-- `callbacks`: the live view and MLflow tracking as Ray Tune callbacks;
+- `callbacks`: the live view, MLflow tracking and checkpoint pruning as Ray Tune callbacks;
 - `ray_private`: every use of a private Ray API, each with its why and a check that names the symbol;
 - `faults`: the test hook that makes trials fail on purpose.
 
