@@ -73,3 +73,10 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
 
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     return mean, float(student_t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+
+
+def finite_interval(values: Sequence) -> tuple[float, float, int]:
+    """`t_interval` of the finite values among `values` (a failed seed's None or NaN is left out), and their
+    count."""
+    finite = [v for v in values if is_finite(v)]
+    return (*t_interval(finite), len(finite))

@@ -25,7 +25,7 @@ from .errors import UserError
 from .formats import csv_value, fixed, pm
 from .history import gpu_fraction, load_trials
 from .importances import importances_markdown, param_importances
-from .metrics import is_finite, json_safe, t_interval
+from .metrics import finite_interval, is_finite, json_safe
 from .space import SPACE_FILE, load_space
 from .trials import Trial
 from .verdict import VERDICT_FILE, family_of, family_rank
@@ -50,11 +50,6 @@ def _short(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def _mean_ci(values: list) -> tuple[float, float]:
-    values = [v for v in values if is_finite(v)]
-    return t_interval(values) if values else (math.nan, math.nan)
-
-
 def arm_rows(trials: list[Trial], gpu: float = 0.0) -> list[dict]:
     """One row per arm, computed from each trial's last report (finished trials for the accuracies)."""
     groups = defaultdict(list)
@@ -71,8 +66,8 @@ def arm_rows(trials: list[Trial], gpu: float = 0.0) -> list[dict]:
                "seeds": len(done)}
         for key, name in (("train_top1", "train_top1"), ("val_top1", "val_top1"), ("test_top1", "test_top1"),
                           ("convergence_epoch", "convergence_epoch")):
-            row[name], row[name + "_ci95"] = _mean_ci([h.get(key) for h in last])
-        row["best_test_top1"] = _mean_ci([max((h["test_top1"] for h in t.history), default=math.nan)
+            row[name], row[name + "_ci95"], _ = finite_interval([h.get(key) for h in last])
+        row["best_test_top1"] = finite_interval([max((h["test_top1"] for h in t.history), default=math.nan)
                                           for t in done])[0]
         row["samples_forward"] = statistics.mean([h["samples_forward"] for h in every]) if every else math.nan
         row["trial_seconds"] = sum(seconds)

@@ -4,8 +4,8 @@ A record is built from a Ray Tune `Result` (`Trial.from_result`, duck-typed: no 
 trial's directory on disk (`Trial.from_dir`: a running trial's result.json is read up to its last whole
 line); what a phase knows beyond Ray's config (the strategy label and active parameters of a search
 trial, the arm of a confirmation trial) is added by `results.search_trials` and
-`confirmation.confirmed_trials`. Results, confirmation, history, verdict, report, console, the live view
-and MLflow tracking all take these records.
+`confirmation.confirmed_trials`. Results, confirmation, history, verdict, report, console, importances and
+MLflow tracking take these records; the live view classifies Ray's running trials with the same `classify`.
 
 Statuses (`classify`, from Ray's status and the last report): finished (trained its whole budget),
 stopped_early (by the scheduler), diverged, failed (an error, out of GPU memory, a user error); at the end

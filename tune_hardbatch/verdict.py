@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Optional
 
 from .formats import fixed, pm
-from .metrics import is_finite, json_safe, t_interval
+from .metrics import finite_interval, is_finite, json_safe
 from .trials import Trial
 
 VERDICT_FILE = "verdict.json"
@@ -44,9 +44,8 @@ def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
 
 
 def _stat(values: list) -> dict:
-    vals = [v for v in values if is_finite(v)]
-    mean, ci = t_interval(vals) if vals else (math.nan, math.nan)
-    return {"mean": mean, "ci95": ci, "n": len(vals)}
+    mean, ci, n = finite_interval(values)
+    return {"mean": mean, "ci95": ci, "n": n}
 
 
 def _paired(a: dict, b: dict) -> dict:
