@@ -109,11 +109,12 @@ class TrackingCallback(tune.Callback):
 
     def end_the_rest(self, trials: list[Trial]) -> None:
         """After the phase: end (with artifacts) every trial whose run was not ended, e.g. those that
-        finished just before an earlier driver was killed with their end still queued. A record without
-        params is described from the trial's params.json."""
+        finished just before an earlier driver was killed with their end still queued. A described trial
+        (a confirmation trial) whose record lacks its config is described from its params.json."""
         for t in trials:
             if t.status != "unfinished":
-                self.background.submit(self._end_if_open, t.trial_id, t.params or None, t.status)
+                params = t.params if t.params or self.describe is None else None
+                self.background.submit(self._end_if_open, t.trial_id, params, t.status)
 
     def _end_if_open(self, trial_id: str, params: Optional[dict], status: str) -> None:
         if not self.tracker.ended(self.key(trial_id)):
