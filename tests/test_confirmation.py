@@ -1,9 +1,13 @@
-"""`confirmation`: which arms are confirmed (the best of each family by validation), with what config and seeds."""
+"""`confirmation`: which arms are confirmed (the best of each family by validation), with what config and seeds;
+the confirmation trials' records and the verdict."""
+
+from types import SimpleNamespace
 
 from search_helpers import BASE
 
-from tune_hardbatch.confirmation import choose_arms, confirm_seeds
+from tune_hardbatch.confirmation import Plan, choose_arms, confirm_seeds, confirmed_trials, judge
 from tune_hardbatch.space import validate_space
+from tune_hardbatch.trials import Trial
 
 
 def spec(**confirm):
@@ -14,8 +18,8 @@ def spec(**confirm):
 
 def row(trial_id, delta, strategy, status, val, ee=6.0):
     params = {"hard_batch.delta": delta, "optim.lr": 0.1}
-    return {"trial_id": trial_id, "strategy": strategy, "status": status, "final_val_top1": val, "epoch_equiv": ee,
-            "_params": params, "_active": params}
+    return Trial(trial_id, status, strategy=strategy, params=params, active=params,
+                 last={"val_top1": val, "epoch_equiv": ee})
 
 
 ROWS = [row("p1", None, "plain", "stopped_early", 80.0, ee=2.0), row("p2", None, "plain", "stopped_early", 70.0, ee=4.0),
@@ -38,3 +42,31 @@ def test_max_arms_keeps_the_baselines_and_seeds_follow_the_search_seed():
     arms, notes = choose_arms(spec(seeds=2, max_arms=1), ROWS)
     assert [a["family"] for a in arms] == ["plain"] and any("not confirmed: delta" in n for n in notes)
     assert confirm_seeds(spec(seeds=2)) == [1, 2]  # never the search's own seed (0)
+
+
+def test_confirmation_records_from_a_result_grid_and_their_verdict():
+    arms = [{"arm": "plain", "family": "plain", "params": {"optim.lr": 0.1}},
+            {"arm": "delta=0.5", "family": "delta", "params": {"hard_batch.delta": 0.5, "seed": 0}}]
+    grid = [SimpleNamespace(path=f"/s/confirm/c_{i:05d}", config={"arm": arm, "seed": seed}, error=None,
+                            metrics={"test_top1": 90.0 + arm + seed, "budget_done": 1}, metrics_dataframe=None)
+            for i, (arm, seed) in enumerate((a, s) for a in (0, 1) for s in (1, 2))]
+    confirmed = confirmed_trials(grid, {}, arms, gpu=0.5)
+    assert [(t.arm, t.family, t.seed, t.status, t.phase) for t in confirmed[1:3]] == \
+        [("plain", "plain", 2, "finished", "confirmation"), ("delta=0.5", "delta", 1, "finished", "confirmation")]
+    verdict = judge(spec(), [], Plan(arms, [1, 2], ["a note"]), confirmed)
+    base, delta = verdict["arms"]
+    assert verdict["source"] == "confirmation" and verdict["notes"] == ["a note"] and base["is_baseline"]
+    assert delta["test_top1"]["values"] == {1: 92.0, 2: 93.0} and delta["diffs"][0]["mean"] == 1.0
+    assert delta["params"] == {"hard_batch.delta": 0.5}  # the arm's params, without the seed
+    assert judge(spec(), [], None, []) is None  # no confirmation, not a seed grid
+
+
+def test_a_seed_grid_is_its_own_confirmation():
+    grid = validate_space({"base": BASE, "space": {"hard_batch.delta": {"grid": [None, 0.5]},
+                                                    "seed": {"grid": [0, 1]}}, "search": {"searcher": "grid"}})
+    trials = [Trial(f"t{d}{s}", "finished", strategy="plain" if d is None else "delta=0.5",
+                    active={"hard_batch.delta": d, "seed": s}, last={"test_top1": 90.0 + s + (d or 0)})
+              for d in (None, 0.5) for s in (0, 1)]
+    verdict = judge(grid, trials, None, [])
+    assert verdict["source"] == "grid" and verdict["seeds"] == [0, 1]
+    assert [a["arm"] for a in verdict["arms"]] == ["plain", "delta=0.5"] and verdict["arms"][1]["n"] == 2

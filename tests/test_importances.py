@@ -2,11 +2,13 @@
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
 from tune_hardbatch.importances import importances_markdown, param_importances
 from tune_hardbatch.space import Dim
+from tune_hardbatch.trials import Trial
 
 LR = Dim("optim.lr", "loguniform", 0.01, 0.3)
 DELTA = Dim("hard_batch.delta", "choice", values=(None, 1.0, 0.5, 0.2))
@@ -16,8 +18,8 @@ SEED = Dim("seed", "grid", values=(0, 1, 2))
 
 
 def trial(i, params, value, status="finished"):
-    return {"trial_id": f"t{i:02d}", "params": params, "strategy": "?", "status": status,
-            "history": [{"val_top1": 10.0}, {"val_top1": value}]}
+    history = [{"val_top1": 10.0}, {"val_top1": value}]
+    return Trial(f"t{i:02d}", status, params=params, history=history, last=history[-1])
 
 
 def lr_only(n, seed=0):
@@ -79,10 +81,10 @@ def test_few_trials_give_a_warning():
 
 def test_fewer_than_three_usable_trials_give_no_importances():
     trials = lr_only(6)
-    trials[0]["status"] = "stopped_early"
-    trials[1]["status"] = "diverged"
-    trials[2]["history"][-1]["val_top1"] = float("nan")
-    trials[3]["history"] = []
+    trials[0] = replace(trials[0], status="stopped_early")
+    trials[1] = replace(trials[1], status="diverged")
+    trials[2].history[-1]["val_top1"] = float("nan")  # the last report, as `last` too
+    trials[3] = replace(trials[3], history=[], last={})
     result = param_importances(trials, [LR, DELTA], "val_top1", "max")
     assert result["n_trials"] == 2 and result["values"] == {} and result["conditional"] == {}
     assert result["warning"].startswith("no importances: 2 finished trial(s)")

@@ -2,7 +2,14 @@
 
 import math
 
-from tune_hardbatch.metrics import convergence_epoch, epochs_to_target, t_interval
+from tune_hardbatch.metrics import (
+    convergence_epoch,
+    epochs_to_target,
+    finite_interval,
+    is_finite,
+    json_safe,
+    t_interval,
+)
 
 EE = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
 
@@ -75,3 +82,16 @@ def test_t_interval_across_seeds():
     assert mean == 71.0
     assert math.isclose(half, 4.302652729911275 * 1.0 / math.sqrt(3), rel_tol=1e-6)  # t(0.975, 2) * sd / sqrt(n)
     assert math.isnan(t_interval([70.0])[1])
+
+
+def test_finite_values_and_json_without_nan():
+    assert [is_finite(v) for v in (1, 2.5, float("nan"), float("-inf"), True, None, "1")] == \
+        [True, True, False, False, False, False, False]
+    value = {"a": float("nan"), "b": [1.0, float("inf"), {"c": (2, float("-inf"))}], 3: "x"}
+    assert json_safe(value) == {"a": None, "b": [1.0, None, {"c": [2, None]}], 3: "x"}
+
+
+def test_an_interval_of_the_finite_values_only():
+    mean, ci, n = finite_interval([70.0, None, 72.0, float("nan"), 71.0])
+    assert (mean, n) == (71.0, 3) and ci == t_interval([70.0, 72.0, 71.0])[1]
+    assert all(math.isnan(x) for x in finite_interval([None])[:2]) and finite_interval([])[2] == 0

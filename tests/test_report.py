@@ -80,10 +80,11 @@ def test_build_report_writes_markdown_and_plots(experiment):
 
 
 def test_report_opens_with_the_verdict_and_plots_the_confirmed_arms(experiment):
+    from tune_hardbatch.trials import Trial
     from tune_hardbatch.verdict import VERDICT_FILE, build_verdict, to_json
 
     def run(seed, acc):
-        return {"seed": seed, "trial_id": f"t{seed}{acc}", "status": "finished", "last": {"test_top1": acc}}
+        return Trial(f"t{seed}{acc}", "finished", "confirmation", seed=seed, last={"test_top1": acc})
 
     groups = {"plain": [run(s, a) for s, a in ((1, 70.0), (2, 71.0), (3, 72.0))],
               "delta=0.5": [run(s, a) for s, a in ((1, 72.0), (2, 73.5), (3, 74.2))]}

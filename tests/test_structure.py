@@ -15,10 +15,11 @@ PKG = Path(__file__).resolve().parent.parent / "tune_hardbatch"
 
 # Layers, lowest first: a module may import its own layer or lower ones only (searched by longest prefix).
 LAYERS = [
-    ("errors", "labels", "metrics", "schedules", "plots", "augment", "storage"),
+    ("errors", "labels", "metrics", "formats", "datasets", "schedules", "plots", "augment", "storage"),
     ("config", "strategies"),
     ("data", "models", "inputs", "loop", "train"),
     ("space",),
+    ("trials",),
     ("launch",),
     ("history", "results", "importances", "verdict"),
     ("console", "live", "report", "tracking", "confirmation"),

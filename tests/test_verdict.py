@@ -5,13 +5,14 @@ import math
 import pytest
 from scipy import stats
 
+from tune_hardbatch.trials import Trial
 from tune_hardbatch.verdict import build_verdict, family_of, to_markdown, word
 
 
 def runs(values, status="finished", conv=None):
-    return [{"seed": s, "trial_id": f"t{s}", "status": status,
-             "last": {"test_top1": v, "convergence_epoch": (conv or {}).get(s, 5.0), "epoch_equiv": 4.0,
-                      "samples_forward": 400, "samples_with_grad": 200, "time_train_s": 3.0, "time_eval_s": 1.0}}
+    return [Trial(f"t{s}", status, "confirmation", seed=s,
+                  last={"test_top1": v, "convergence_epoch": (conv or {}).get(s, 5.0), "epoch_equiv": 4.0,
+                        "samples_forward": 400, "samples_with_grad": 200, "time_train_s": 3.0, "time_eval_s": 1.0})
             for s, v in values.items()]
 
 

@@ -11,7 +11,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-DIGIT_DATA = ("digits", "mnist", "svhn")  # flipping a digit changes its meaning: crop only
+from .datasets import DATASETS
+
 # Elements per chunk of the statistics pass: 2M float64 values (16 MiB, squared in place) are nothing next
 # to a GPU share, yet enough for the chunks' kernels to keep the device busy (CIFAR-10: 74 chunks).
 STATS_CHUNK_ELEMENTS = 1 << 21
@@ -21,7 +22,7 @@ def augment_mode(data_cfg) -> tuple[bool, bool]:
     """(crop, flip) for `data.augment`; auto = crop+flip, crop only for digit data."""
     mode = data_cfg.augment
     if mode == "auto":
-        mode = "crop" if data_cfg.name in DIGIT_DATA else "crop_flip"
+        mode = "crop" if DATASETS[data_cfg.name].digits else "crop_flip"  # a flipped digit is another
     return mode in ("crop", "crop_flip"), mode in ("flip", "crop_flip")
 
 

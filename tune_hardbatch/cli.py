@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> int:
     from .config import config_from_file
-    from .train import json_safe, run_training
+    from .metrics import json_safe
+    from .train import run_training
 
     cfg = config_from_file(args.config, args.sets)
     if args.out:

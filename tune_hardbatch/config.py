@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +15,9 @@ from typing import Any, Optional, Union
 
 import yaml
 
+from .datasets import DATASETS, NAMES
 from .errors import UserError
+from .metrics import is_finite
 from .schedules import LR_SCHEDULES, TRIM_SCHEDULES
 from .strategies.rules import validate_strategies
 
@@ -106,8 +107,7 @@ class Config:
 
 CHOICES = {
     "device": ("auto", "cpu", "cuda"),
-    "data.name": ("digits", "cifar10", "cifar100", "stl10", "svhn", "mnist", "fashion_mnist",
-                  "imagefolder", "synthetic"),
+    "data.name": NAMES,
     "data.augment": ("auto", "none", "crop", "flip", "crop_flip"),
     "optim.name": ("sgd", "adamw"),
     "optim.schedule": tuple(LR_SCHEDULES),
@@ -290,7 +290,7 @@ def _coerce(value: Any, hint, key: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if is_finite(value):
             return float(value)
     elif hint is str:
         if isinstance(value, str):
@@ -340,8 +340,8 @@ def validate(cfg: Config) -> None:
     _check(d.synthetic_train >= 1 and d.synthetic_test >= 1, "data.synthetic_train",
            "allowed: synthetic_train and synthetic_test >= 1")
     _check(d.synthetic_classes >= 2, "data.synthetic_classes", "allowed: an integer >= 2")
-    _check(d.name not in ("imagefolder",) or d.root is not None, "data.root",
-           "imagefolder needs data.root: a directory with train/ and test/ (or val/) class folders")
+    _check(not DATASETS[d.name].needs_root or d.root is not None, "data.root",
+           f"{d.name} needs data.root: a directory with train/ and test/ (or val/) class folders")
     _check(o.lr > 0, "optim.lr", f"got {o.lr}; allowed: a number > 0")
     _check(0 <= o.momentum < 1, "optim.momentum", f"got {o.momentum}; allowed: 0 <= momentum < 1")
     _check(o.weight_decay >= 0, "optim.weight_decay", f"got {o.weight_decay}; allowed: >= 0")

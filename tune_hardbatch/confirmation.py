@@ -1,4 +1,5 @@
-"""The confirmation phase, Ray-free: which arms are confirmed, their configs and seeds, their runs' rows.
+"""The confirmation phase, Ray-free: which arms are confirmed (`plan_arms`), their configs and seeds, their
+trials' records, and the verdict (`judge`: from the confirmation, or from a seed grid's own trials).
 
 After a search, the best configuration of each strategy family present (plain, delta=1, delta, trim,
 splits, and each combination searched), chosen by the search's validation metric among the trials that
@@ -10,21 +11,26 @@ training set (no validation hold-out) and evaluated on the test set. The arms ar
 from __future__ import annotations
 
 import json
-import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from .config import apply_overrides, flat_dict
 from .errors import UserError
 from .labels import STRATEGY_KEYS
-from .results import trial_status
+from .metrics import is_finite
 from .space import SearchSpace, decode, trial_config
 from .space.schema import ARMS_FILE
+from .trials import Trial
 from .verdict import BASELINES, build_verdict, family_of, family_rank, group_runs
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+@dataclass(frozen=True)
+class Plan:
+    """The confirmation's arms (each: arm, family, trial_id, value, params, config), seeds and notes."""
+    arms: list
+    seeds: list
+    notes: list
 
 
 def confirm_seeds(spec: SearchSpace) -> list[int]:
@@ -32,35 +38,45 @@ def confirm_seeds(spec: SearchSpace) -> list[int]:
     return [spec.base_cfg.seed + 1 + i for i in range(spec.confirm.seeds)]
 
 
-def choose_arms(spec: SearchSpace, rows: list[dict]) -> tuple[list[dict], list[str]]:
+def plan_arms(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Plan:
+    """The arms chosen when the phase first started (`--resume` confirms those), else chosen now and saved."""
+    saved = load_arms(exp_dir)
+    if saved is not None:
+        return Plan(saved["arms"], saved["seeds"], saved["notes"])
+    arms, notes = choose_arms(spec, trials)
+    plan = Plan(arms, confirm_seeds(spec), notes)
+    save_arms(exp_dir, plan.arms, plan.seeds, plan.notes)
+    return plan
+
+
+def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], list[str]]:
     """(arms, notes): per strategy family, its best trial by the search metric (validation).
 
     A trial that trained its whole budget beats one stopped early; among those stopped early, the one
     that went furthest (ASHA kept it longest), then the metric. Baselines first, then by that metric; at
     most `confirm.max_arms` (the baselines are kept first)."""
     metric, mode = spec.search.metric, spec.search.mode
-    key = f"final_{metric}"
 
-    def rank(row):
-        return family_rank(row["status"], row.get("epoch_equiv"), row[key], mode)
+    def rank(t):
+        return family_rank(t.status, t.last.get("epoch_equiv"), t.final(metric), mode)
 
-    best: dict[str, dict] = {}
-    for row in rows:
-        if row["status"] not in ("finished", "stopped_early") or not _finite(row.get(key)):
+    best: dict[str, Trial] = {}
+    for t in trials:
+        if t.status not in ("finished", "stopped_early") or not is_finite(t.final(metric)):
             continue
-        fam = family_of(row["strategy"])
-        if fam not in best or rank(row) > rank(best[fam]):
-            best[fam] = row
+        fam = family_of(t.strategy)
+        if fam not in best or rank(t) > rank(best[fam]):
+            best[fam] = t
     notes = []
-    missing = sorted({family_of(r["strategy"]) for r in rows} - set(best) - {"invalid"})
+    missing = sorted({family_of(t.strategy) for t in trials} - set(best) - {"invalid"})
     if missing:
         notes.append(f"not confirmed (every trial diverged or failed): {', '.join(missing)}")
-    early = sorted(f for f, r in best.items() if r["status"] != "finished")
+    early = sorted(f for f, t in best.items() if t.status != "finished")
     if early:
         notes.append("confirmed from a trial stopped early (none of the family trained its whole budget): "
-                     + ", ".join(f"{f} (trial {best[f]['trial_id']} at {best[f]['epoch_equiv']:.3g} "
+                     + ", ".join(f"{f} (trial {best[f].trial_id} at {best[f].last.get('epoch_equiv'):.3g} "
                                  "epoch-equivalents)" for f in early))
-    weak = [f for f in BASELINES if f in best and best[f]["status"] != "finished"]
+    weak = [f for f in BASELINES if f in best and best[f].status != "finished"]
     if weak:
         notes.append(f"the baseline {weak[0]} is confirmed from a trial stopped early: the search tuned it less than "
                      "the arms that trained their whole budget, so a 'helps' may reflect tuning, not the strategy")
@@ -73,12 +89,11 @@ def choose_arms(spec: SearchSpace, rows: list[dict]) -> tuple[list[dict], list[s
     return [_arm(spec, best[f], f) for f in order], notes
 
 
-def _arm(spec: SearchSpace, row: dict, family: str) -> dict:
-    cfg = trial_config(spec.base_flat, row["_params"], spec.dims)
+def _arm(spec: SearchSpace, t: Trial, family: str) -> dict:
+    cfg = trial_config(spec.base_flat, t.params, spec.dims)
     full = apply_overrides(cfg, {"data.val_fraction": 0.0})  # the full training set
-    return {"arm": row["strategy"], "family": family, "trial_id": row["trial_id"],
-            "value": row[f"final_{spec.search.metric}"],
-            "params": {k: decode(v) for k, v in row["_active"].items()}, "config": flat_dict(full)}
+    return {"arm": t.strategy, "family": family, "trial_id": t.trial_id, "value": t.final(spec.search.metric),
+            "params": t.decoded(), "config": flat_dict(full)}
 
 
 def save_arms(exp_dir: Path, arms: list[dict], seeds: list[int], notes: list[str]) -> None:
@@ -125,40 +140,41 @@ class ArmRun:
         return params, tags, f"confirm {arm['arm']} seed {seed} {trial_id}"
 
 
-def confirm_rows(results, statuses: dict, arms: list[dict]) -> list[dict]:
-    """One row per confirmation trial from a Ray `ResultGrid` (duck-typed), with its last report."""
-    rows = []
+def confirmed_trials(results, statuses: dict, arms: list[dict], gpu: Optional[float] = None) -> list[Trial]:
+    """One record per confirmation trial from a Ray `ResultGrid` (duck-typed): its arm, family and seed."""
+    trials = []
     for i in range(len(results)):
-        r = results[i]
-        trial_id = Path(r.path).name if r.path else str(i)
-        last = dict(r.metrics or {})
-        config = dict(r.config or {})
-        arm = arms[config["arm"]] if isinstance(config.get("arm"), int) else {"arm": "?", "family": "?"}
-        rows.append({"trial_id": trial_id, "status": trial_status(statuses.get(trial_id), last, r.error is not None),
-                     "arm": arm["arm"], "family": arm["family"], "seed": config.get("seed"),
-                     "final_test_top1": last.get("test_top1"), "convergence_epoch": last.get("convergence_epoch"),
-                     "epoch_equiv": last.get("epoch_equiv"), "samples_forward": last.get("samples_forward"),
-                     "samples_with_grad": last.get("samples_with_grad"), "time_s": last.get("time_total_s"),
-                     "error": str(r.error).strip().splitlines()[-1][:200] if r.error is not None else None,
-                     "_last": last, "_errored": r.error is not None, "strategy": arm["arm"]})
-    return rows
+        t = Trial.from_result(results[i], i, statuses, phase="confirmation", gpu=gpu)
+        i_arm = t.params.get("arm")
+        arm = arms[i_arm] if isinstance(i_arm, int) else {"arm": "?", "family": "?", "params": {}}
+        trials.append(replace(t, strategy=arm["arm"], arm=arm["arm"], family=arm["family"],
+                              seed=t.params.get("seed"), active=dict(arm["params"])))
+    return trials
 
 
-def verdict_from_confirmation(spec: SearchSpace, rows: list[dict], seeds: list[int], notes: list[str]) -> dict:
-    runs = [{**r, "last": r["_last"]} for r in rows]
-    groups, families = group_runs(runs, lambda r: r["arm"])
+def judge(spec: SearchSpace, trials: list[Trial], plan: Optional[Plan], confirmed: list[Trial]) -> Optional[dict]:
+    """The verdict: from a seed grid's own trials, else from the confirmation's; None without either."""
+    if spec.self_confirming:
+        return verdict_from_grid(spec, trials)
+    if plan is None:
+        return None
+    return verdict_from_confirmation(spec, confirmed, plan.seeds, plan.notes)
+
+
+def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], seeds: list[int], notes: list[str]) -> dict:
+    groups, families = group_runs(trials, lambda t: t.arm)
     return build_verdict(groups, families, "confirmation", seeds, spec.budget, spec.resources.gpu, notes)
 
 
-def verdict_from_grid(spec: SearchSpace, rows: list[dict]) -> dict:
+def verdict_from_grid(spec: SearchSpace, trials: list[Trial]) -> dict:
     """A seed grid's own trials: arms are the trials' params except `seed` (each with every seed)."""
     others = [k for k in spec.dim_keys if k != "seed" and k not in STRATEGY_KEYS]
 
-    def label(r):
-        extra = [f"{k.rpartition('.')[2]}={decode(r['_active'][k])}" for k in others if k in r["_active"]]
-        return " ".join([r["strategy"], *extra])
+    def label(t):
+        extra = [f"{k.rpartition('.')[2]}={t.param(k)}" for k in others if k in t.active]
+        return " ".join([t.strategy, *extra])
 
-    runs = [{**r, "last": r["_last"], "seed": decode(r["_active"].get("seed", spec.base_cfg.seed))} for r in rows]
+    runs = [replace(t, seed=decode(t.active.get("seed", spec.base_cfg.seed))) for t in trials]
     groups, families = group_runs(runs, label)
-    seeds = sorted({r["seed"] for r in runs})
+    seeds = sorted({t.seed for t in runs})
     return build_verdict(groups, families, "grid", seeds, spec.budget, spec.resources.gpu)

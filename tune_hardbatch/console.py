@@ -6,15 +6,16 @@ table (compact, best first) and then the best configuration LAST.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
+from .formats import num, pm, yaml_value
+from .metrics import is_finite
 from .space import BEST_FILE, STATUSES, SearchSpace
-from .verdict import pm
+from .trials import Trial
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:
@@ -30,58 +31,28 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def num(v, digits: int = 4) -> str:
-    if isinstance(v, bool) or v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}" if math.isfinite(v) else "nan"
-    return str(v)
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _fmt(v, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "nan"
-        return f"{v:.{digits}g}"
-    if isinstance(v, (list, tuple)):
-        return "-".join(f"{x:g}" for x in v)
-    return str(v)
-
-
-def _yaml_value(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, (list, tuple)):
-        return json.dumps(list(v))
-    return "null" if v is None else str(v)
-
-
-def print_summary(rows: list[dict], spec: SearchSpace, best: Optional[dict], path: Path, exp_dir: Path,
+def print_summary(trials: list[Trial], spec: SearchSpace, best: Optional[Trial], path: Path, exp_dir: Path,
                   stream) -> None:
     """The results table (compact, best first), then the best configuration LAST."""
     metric, mode = spec.search.metric, spec.search.mode
-    key = f"final_{metric}"
-    order = sorted(rows, key=lambda r: (r["status"] != "finished",
-                                        -(r[key] if _finite(r.get(key)) else -math.inf) if mode == "max"
-                                        else (r[key] if _finite(r.get(key)) else math.inf)))
-    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES + ("unfinished",)}
+
+    def score(t):  # best first: the largest value when maximising, the smallest when minimising
+        v = t.final(metric) if is_finite(t.final(metric)) else -math.inf if mode == "max" else math.inf
+        return -v if mode == "max" else v
+
+    order = sorted(trials, key=lambda t: (t.status != "finished", score(t)))
+    counts = {s: sum(t.status == s for t in trials) for s in STATUSES + ("unfinished",)}
     shorts = short_keys(spec.dim_keys)
     header = ["trial", "status", "strategy", *[shorts[k] for k in spec.dim_keys], "test top1", "best", "ee",
               "backprops"] + ([metric] if metric != "test_top1" else [])
     table = []
     limit = 30
-    for r in order[:limit]:
-        table.append([r["trial_id"], r["status"], r["strategy"], *[_fmt(r[k]) for k in spec.dim_keys],
-                      _fmt(r["final_test_top1"]), _fmt(r["best_test_top1"]), _fmt(r["epoch_equiv"], 3),
-                      _fmt(r["backprops"])] + ([_fmt(r.get(key))] if metric != "test_top1" else []))
+    for t in order[:limit]:
+        table.append([t.trial_id, t.status, t.strategy, *[num(t.param(k)) for k in spec.dim_keys],
+                      num(t.final("test_top1")), num(t.best("test_top1")), num(t.final("epoch_equiv"), 3),
+                      num(t.final("backprops"))] + ([num(t.final(metric))] if metric != "test_top1" else []))
     print("", file=stream)
-    print(f"results: {len(rows)} trials: " + ", ".join(f"{n} {s.replace('_', ' ')}"
+    print(f"results: {len(trials)} trials: " + ", ".join(f"{n} {s.replace('_', ' ')}"
                                                        for s, n in counts.items() if n), file=stream)
     print(format_table(header, table), file=stream)
     if len(order) > limit:
@@ -91,11 +62,11 @@ def print_summary(rows: list[dict], spec: SearchSpace, best: Optional[dict], pat
         print(f"best configuration: none (no trial that did not fail reported a finite {metric})",
               file=stream, flush=True)
         return
-    lines = [f"best configuration ({'finished' if best['status'] == 'finished' else best['status']} trial "
-             f"{best['trial_id']}, {best['strategy']}): {metric} = {_fmt(best[key], 5)}"]
+    lines = [f"best configuration ({best.status} trial {best.trial_id}, {best.strategy}): "
+             f"{metric} = {num(best.final(metric), 5)}"]
     for k in spec.dim_keys:
-        if k in best["_active"]:
-            lines.append(f"  {k}: {_yaml_value(best[k])}")
+        if k in best.active:
+            lines.append(f"  {k}: {yaml_value(best.param(k))}")
     if not spec.dim_keys:
         lines.append("  (no search dimensions: the base config)")
     lines.append(f"  full config: {exp_dir / BEST_FILE} (tune-hardbatch train {exp_dir / BEST_FILE})")
@@ -137,8 +108,8 @@ def print_verdict(verdict: dict, stream) -> None:
         diffs = {d["baseline"]: d for d in a["diffs"]}
         table.append([a["arm"] + (" (base)" if a["is_baseline"] else ""), str(a["n"]), pm(a["test_top1"]),
                       *["base" if b == a["arm"] else pm(diffs.get(b, {}), signed=True) for b in bases],
-                      pm(a["convergence_epoch"]), _fmt(a["compute"]["epoch_equiv"], 3),
-                      _fmt(a["compute"]["samples_forward"], 6)])
+                      pm(a["convergence_epoch"]), num(a["compute"]["epoch_equiv"], 3),
+                      num(a["compute"]["samples_forward"], 6)])
     where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"
     print(f"\nverdict ({where}; seeds {verdict['seeds']}; mean ± 95% t-interval, differences paired by seed):",
           file=stream)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .config import DataConfig
+from .datasets import DATASETS
 from .errors import UserError
 
 DEFAULT_ROOT = "~/.cache/tune-hardbatch/data"
@@ -73,7 +74,7 @@ def load_dataset(cfg: DataConfig, seed: int, device: torch.device | str = "cpu")
     `device`. `seed` (the trial seed) only draws `synthetic` data; the splits depend on `split_seed` alone."""
     loader = _LOADERS.get(cfg.name)
     if loader is None:
-        raise UserError("data.name", f"got {cfg.name!r}; allowed: {', '.join(_LOADERS)}")
+        raise UserError("data.name", f"got {cfg.name!r}; allowed: {', '.join(DATASETS)}")
     ds = loader(cfg, seed)
     if ds.train_x.shape[0] == 0:
         raise UserError("data.root", f"{cfg.name} has no training samples")
@@ -154,10 +155,6 @@ def _load_synthetic(cfg: DataConfig, seed: int) -> Dataset:
 # ---------------------------------------------------------------------------------------------------
 # torchvision datasets (files under data.root; download only when asked)
 
-_TV_EXAMPLE = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "mnist": "MNIST/raw",
-               "fashion_mnist": "FashionMNIST/raw", "svhn": "train_32x32.mat", "stl10": "stl10_binary"}
-
-
 def _data_root(cfg: DataConfig) -> str:
     return os.path.abspath(os.path.expanduser(cfg.root if cfg.root is not None else DEFAULT_ROOT))
 
@@ -171,7 +168,7 @@ def _torchvision(cfg: DataConfig, build) -> tuple:
         text = str(exc).lower()
         if not (isinstance(exc, (RuntimeError, OSError)) or "not found" in text or "download=true" in text):
             raise
-        where = f"put the torchvision files there (e.g. {root}/{_TV_EXAMPLE[cfg.name]})"
+        where = f"put the torchvision files there (e.g. {root}/{DATASETS[cfg.name].files})"
         if cfg.download:
             raise UserError("data.root", f"{cfg.name} download into {root} failed ({exc}); {where}") from None
         raise UserError("data.root", f"{cfg.name} not found under {root}; {where} "
@@ -385,7 +382,7 @@ def _resize_batch(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-_LOADERS = {
+_LOADERS = {  # one per name of `datasets.DATASETS`
     "digits": _load_digits,
     "cifar10": _load_cifar,
     "cifar100": _load_cifar,

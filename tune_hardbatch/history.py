@@ -1,4 +1,5 @@
-"""A search's history on disk: its directory, each trial's params and reported results, in order.
+"""A search's history on disk: its directory, and each trial's record (`trials.Trial`: params, strategy,
+reported results in order, final status).
 
 Reads the Ray Tune experiment directory (`<trial>/result.json`, `params.json`) and results.csv's final
 statuses; works on a finished or a running search. No Ray, no MLflow.
@@ -7,14 +8,15 @@ statuses; works on a finished or a running search. No Ray, no MLflow.
 from __future__ import annotations
 
 import csv
-import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
 from .errors import UserError
-from .space import RESULTS_FILE, SPACE_FILE, StrategyLabel, load_space
+from .space import RESULTS_FILE, SPACE_FILE, StrategyLabel, active_params, load_space
+from .trials import Trial
 
 
 def find_experiment(name_or_path: str, out: Optional[str] = None) -> Path:
@@ -28,49 +30,37 @@ def find_experiment(name_or_path: str, out: Optional[str] = None) -> Path:
                     f"{', '.join(str(c.resolve()) for c in candidates)})")
 
 
-def _read_json_lines(path: Path) -> list[dict]:
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line being written by a running trial
-    return out
+def read_statuses(path: Path) -> dict[str, str]:
+    """trial id -> final status, from a results file (results.csv, confirm_results.csv); {} before it exists."""
+    if not path.is_file():
+        return {}
+    with open(path) as fh:
+        return {row["trial_id"]: row["status"] for row in csv.DictReader(fh)}
 
 
-def read_history(trial_dir: Path) -> list[dict]:
-    """A trial's reported results (without their config), from its result.json; [] if none yet."""
-    path = trial_dir / "result.json"
-    return [{k: v for k, v in h.items() if k != "config"} for h in _read_json_lines(path)] if path.is_file() else []
-
-
-def load_trials(exp_dir: Path) -> list[dict]:
-    """Every trial directory: id, params, strategy, status, reported history (in order)."""
-    statuses = {}
-    if (exp_dir / RESULTS_FILE).is_file():
-        with open(exp_dir / RESULTS_FILE) as fh:
-            statuses = {row["trial_id"]: row["status"] for row in csv.DictReader(fh)}
-    label = _strategy_label(exp_dir)
+def load_trials(exp_dir: Path, statuses: Optional[dict] = None, phase: str = "search",
+                missing: Optional[str] = None) -> list[Trial]:
+    """Every trial directory of `exp_dir`, in order: a record with its params (the active ones and the
+    strategy label too when `exp_dir` holds the search's space) and reports. Its status is the final one
+    (`statuses`, default results.csv's); a trial without one is `missing`, by default running while no
+    status is known at all (the search runs), else unfinished."""
+    statuses = read_statuses(exp_dir / RESULTS_FILE) if statuses is None else statuses
+    missing = missing or ("running" if not statuses else "unfinished")
+    describe = _describer(exp_dir)
     trials = []
     for result_file in sorted(exp_dir.glob("*/result.json")):
-        history = _read_json_lines(result_file)
-        params_file = result_file.parent / "params.json"
-        params = json.loads(params_file.read_text()) if params_file.is_file() else \
-            (history[0].get("config", {}) if history else {})
-        history = [{k: v for k, v in h.items() if k != "config"} for h in history]
-        trial_id = result_file.parent.name
-        params = {k: v for k, v in params.items() if k != "strategy"}
-        trials.append({"trial_id": trial_id, "params": params, "strategy": label(params), "history": history,
-                       "status": statuses.get(trial_id, "running" if not statuses else "unfinished")})
+        t = Trial.from_dir(result_file.parent, statuses.get(result_file.parent.name, missing), phase)
+        trials.append(replace(t, **describe(t.params)))
     return trials
 
 
-def _strategy_label(exp_dir: Path):
-    """A trial's strategy label from its params and the search's saved space."""
+def _describer(exp_dir: Path):
+    """A trial's strategy label and active params from its params and the search's saved space."""
     if not (exp_dir / SPACE_FILE).is_file():
-        return lambda params: "?"
+        return lambda params: {}
     spec = load_space(str(exp_dir / SPACE_FILE))
-    return StrategyLabel(spec.dims, spec.base_flat)
+    label = StrategyLabel(spec.dims, spec.base_flat)
+    return lambda params: {"strategy": label(params), "active": active_params(params, spec.dims, spec.base_cfg)}
 
 
 def gpu_fraction(exp_dir: Path) -> float:

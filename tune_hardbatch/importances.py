@@ -16,18 +16,19 @@ experimental; fANOVA uses every trial and is deterministic for a fixed seed.
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Union
 
 from .config import Config, build_config
+from .metrics import is_finite
 from .space.dims import GATE_KEYS, Dim, active_params, decode
+from .trials import Trial
 
 EVALUATOR = "fANOVA"
 MIN_TRIALS = 3  # fewer usable trials: no importances at all
 SEED = 0
 
 
-def param_importances(trials: list[dict], dims: Iterable[Dim], metric: str, mode: str,
+def param_importances(trials: list[Trial], dims: Iterable[Dim], metric: str, mode: str,
                       base: Union[Config, dict, None] = None) -> dict:
     """Importance of each searched dimension for `metric` (the last report's) over the finished trials.
 
@@ -105,18 +106,18 @@ def _encoded(dim: Dim, value):
         return None
     if dim.kind == "int" and number != value:
         return None
-    return ("ok", number) if dim.low <= number <= dim.high and math.isfinite(number) else None
+    return ("ok", number) if dim.low <= number <= dim.high and is_finite(number) else None
 
 
-def _usable(trials: list[dict], dims: list[Dim], metric: str, base: Config) -> list[tuple[dict, float]]:
+def _usable(trials: list[Trial], dims: list[Dim], metric: str, base: Config) -> list[tuple[dict, float]]:
     """(active encoded params, value) of each finished trial whose last report has a finite metric."""
     rows = []
     for t in trials:
-        raw_params = t.get("params") or {}
-        if t.get("status") != "finished" or not t.get("history") or not any(d.key in raw_params for d in dims):
+        raw_params = t.params
+        if t.status != "finished" or not t.history or not any(d.key in raw_params for d in dims):
             continue  # unfinished, or not a search trial (a confirmation trial has only seed and arm)
-        value = t["history"][-1].get(metric)
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        value = t.final(metric)
+        if not is_finite(value):
             continue
         params = {}
         for key, raw in active_params(raw_params, dims, base).items():

@@ -19,15 +19,9 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from .config import Config, DataConfig
+from .datasets import DATASETS
 from .errors import UserError
 from .strategies.plan import make_plan, stage_sizes
-
-# (training samples, channels, height, width, classes) of the datasets with a fixed layout
-KNOWN = {"digits": (1437, 1, 8, 8, 10), "cifar10": (50000, 3, 32, 32, 10), "cifar100": (50000, 3, 32, 32, 100),
-         "mnist": (60000, 1, 28, 28, 10), "fashion_mnist": (60000, 1, 28, 28, 10),
-         "svhn": (73257, 3, 32, 32, 10), "stl10": (5000, 3, 96, 96, 10)}
-TV_FILES = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "mnist": "MNIST/raw",
-            "fashion_mnist": "FashionMNIST/raw", "svhn": "train_32x32.mat", "stl10": "stl10_binary"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +39,14 @@ def data_shape(d: DataConfig, local: bool = True) -> Optional[Shape]:
     if d.name == "synthetic":
         c, h, w = d.synthetic_shape
         return _limited(Shape(d.synthetic_train, c, h, w, d.synthetic_classes), d)
-    if d.name in KNOWN:
-        if d.name != "digits" and not d.download and not _tv_present(d):
+    info = DATASETS[d.name]
+    if info.layout is not None:
+        if info.files is not None and not d.download and not _tv_present(d):
             if local:
                 raise UserError("data.root", f"{d.name} not found under {_root(d)}; put the torchvision files "
-                                f"there (e.g. {_root(d)}/{TV_FILES[d.name]}) or set data.download=true when online")
+                                f"there (e.g. {_root(d)}/{info.files}) or set data.download=true when online")
             return None
-        return _limited(Shape(*KNOWN[d.name]), d, _digits_labels if d.name == "digits" else None)
+        return _limited(Shape(*info.layout), d, _digits_labels if d.name == "digits" else None)
     return _imagefolder_shape(d, local)
 
 
@@ -62,7 +57,7 @@ def _root(d: DataConfig) -> str:
 
 
 def _tv_present(d: DataConfig) -> bool:
-    return os.path.exists(os.path.join(_root(d), TV_FILES[d.name]))
+    return os.path.exists(os.path.join(_root(d), DATASETS[d.name].files))
 
 
 def _limited(shape: Shape, d: DataConfig, labels=None) -> Shape:

@@ -7,31 +7,20 @@ failures are printed when they happen. Ray's own progress table is off (verbose=
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
 from typing import Optional
 
-from .console import format_table, num, short_keys
-from .results import ended_fatally, oom_reason
+from .console import format_table, short_keys
+from .formats import num
+from .metrics import is_finite
+from .trials import classify, oom_reason
 
 
-def classify(trial) -> str:
+def live_status(trial) -> str:
     """running | pending | finished | stopped_early | diverged | failed, from a Ray Trial."""
-    status = trial.status
-    last = trial.last_result or {}
-    if status == "ERROR":
-        return "failed"
-    if status == "TERMINATED":
-        if ended_fatally(last):  # out of GPU memory or a user error: the trial returned, not retried
-            return "failed"
-        if last.get("diverged") == 1:
-            return "diverged"
-        return "finished" if last.get("budget_done") == 1 else "stopped_early"
-    if status == "RUNNING":
-        return "running"
-    return "pending"
+    return classify(trial.status, trial.last_result or {}, live=True)
 
 
 class LiveView:
@@ -126,13 +115,11 @@ class LiveView:
 
     def _score(self, trial) -> Optional[float]:
         v = (trial.last_result or {}).get(self.metric)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            return float(v)
-        return None
+        return float(v) if is_finite(v) else None
 
     def render(self, trials) -> str:
         """The summary line, the best trial so far and one line per running trial."""
-        kinds = [classify(t) for t in trials]
+        kinds = [live_status(t) for t in trials]
         elapsed = int(time.time() - self._start)
         counts = {k: kinds.count(k) for k in ("running", "pending", "finished", "stopped_early", "diverged",
                                               "failed")}
@@ -162,5 +149,4 @@ class LiveView:
 
     def _params(self, trial, shorts) -> str:
         cfg = trial.config or {}
-        return " ".join(f"{shorts[k]}={num(cfg[k]) if not isinstance(cfg[k], str) else cfg[k]}"
-                        for k in self.dim_keys if k in cfg)
+        return " ".join(f"{shorts[k]}={num(cfg[k])}" for k in self.dim_keys if k in cfg)

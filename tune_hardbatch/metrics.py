@@ -1,4 +1,5 @@
-"""Pure metric functions: convergence epoch, epochs to target, confidence intervals.
+"""Pure metric functions: convergence epoch, epochs to target, confidence intervals; what counts as a
+finite value (`is_finite`) and JSON without NaN (`json_safe`), for every module that reports metrics.
 
 Convergence epoch (the papers' "e", which none of them defines in code): the first report t whose train
 loss is not bettered by more than `tol` x (first reported train loss) within the next `patience` reports.
@@ -15,6 +16,22 @@ import math
 from typing import Sequence
 
 NAN = float("nan")
+
+
+def is_finite(v) -> bool:
+    """A real number that is neither NaN nor infinite (a bool is not a metric value)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def json_safe(value):
+    """`value` with every NaN and infinity (at any depth of dicts, lists and tuples) as None: standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def convergence_epoch(train_losses: Sequence[float], epoch_equivs: Sequence[float], tol: float = 0.01,
@@ -56,3 +73,10 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
 
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     return mean, float(student_t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+
+
+def finite_interval(values: Sequence) -> tuple[float, float, int]:
+    """`t_interval` of the finite values among `values` (a failed seed's None or NaN is left out), and their
+    count."""
+    finite = [v for v in values if is_finite(v)]
+    return (*t_interval(finite), len(finite))

@@ -8,13 +8,14 @@ bounding box. Each has a `_..._figure` twin that returns the Figure unsaved (the
 
 from __future__ import annotations
 
-import math
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .formats import pm  # noqa: E402
+from .metrics import is_finite  # noqa: E402
 
 LABEL_CHARS = 40  # longer labels end in an ellipsis
 ROW_INCHES = 0.32  # height of one row of a horizontal-bar figure
@@ -27,11 +28,11 @@ def learning_curves(reports: list[dict], path, title: str = "") -> None:
     fig, (ax_loss, ax_acc, ax_sched) = plt.subplots(1, 3, figsize=(13, 3.8))
     ax_loss.plot(ee, [r["train_loss"] for r in reports], label="train (untrimmed)")
     ax_loss.plot(ee, [r["test_loss"] for r in reports], label="test")
-    _plot_if_finite(ax_loss, ee, [r.get("val_loss") for r in reports], "validation")
+    _plot_ifis_finite(ax_loss, ee, [r.get("val_loss") for r in reports], "validation")
     ax_loss.set(xlabel="epoch-equivalents", ylabel="loss", yscale="log", title="loss")
     ax_acc.plot(ee, [r["train_top1"] for r in reports], label="train top-1")
     ax_acc.plot(ee, [r["test_top1"] for r in reports], label="test top-1")
-    _plot_if_finite(ax_acc, ee, [r.get("val_top1") for r in reports], "validation top-1")
+    _plot_ifis_finite(ax_acc, ee, [r.get("val_top1") for r in reports], "validation top-1")
     ax_acc.plot(ee, [r["test_top5"] for r in reports], label="test top-5", alpha=0.5)
     ax_acc.set(xlabel="epoch-equivalents", ylabel="%", title="accuracy")
     conv = [r for r in reports if r.get("converged")]
@@ -54,16 +55,12 @@ def learning_curves(reports: list[dict], path, title: str = "") -> None:
 
 
 def _finite_or_zero(v: float) -> float:
-    return v if v == v and v not in (float("inf"), -float("inf")) else 0.0
+    return v if is_finite(v) else 0.0
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def _plot_if_finite(ax, xs, ys, label):
+def _plot_ifis_finite(ax, xs, ys, label):
     """A line of the finite points of `ys` (nothing when there is none: no validation split)."""
-    pts = [(x, y) for x, y in zip(xs, ys) if _finite(y)]
+    pts = [(x, y) for x, y in zip(xs, ys) if is_finite(y)]
     if pts:
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, ls="--")
 
@@ -119,7 +116,7 @@ def _confirmed_arms_figure(arms: list[dict], baseline=None, metric: str = "test 
     _row_labels(ax, ys, labels, bold=[bool(a.get("is_baseline")) for a in arms])
     right = ax.twinx()
     right.set_ylim(ax.get_ylim())
-    right.set_yticks(ys, [_mean_ci(a["test_top1"]) for a in arms], fontsize=8)
+    right.set_yticks(ys, [pm(a["test_top1"]) for a in arms], fontsize=8)
     right.tick_params(length=0)
     note = f"; dashed: baseline {shorten(base['arm'], 30)}" if base is not None else ""
     ax.set_xlabel(f"{metric} (mean, 95% t-interval across seeds{note})", fontsize=9)
@@ -158,18 +155,18 @@ def _best_so_far_figure(points: list[tuple], metric: str, mode: str):
     statuses = list(STATUS_COLOURS) + sorted({p[2] for p in points} - set(STATUS_COLOURS))
     for status in statuses:
         mine = [p for p in points if p[2] == status]
-        shown = [p for p in mine if _finite(p[1])]
+        shown = [p for p in mine if is_finite(p[1])]
         colour = STATUS_COLOURS.get(status, "C8")
         if shown:
             ax.scatter([p[0] for p in shown], [p[1] for p in shown], s=22, color=colour, label=status, zorder=3)
         if len(shown) < len(mine):  # no value (diverged, failed): a cross on the x axis
-            ax.scatter([p[0] for p in mine if not _finite(p[1])], [0.02] * (len(mine) - len(shown)), marker="x",
+            ax.scatter([p[0] for p in mine if not is_finite(p[1])], [0.02] * (len(mine) - len(shown)), marker="x",
                        s=28, color=colour, transform=ax.get_xaxis_transform(), label=f"{status} (no value)",
                        clip_on=False, zorder=3)
     best, line = None, []
     better = max if mode == "max" else min
     for order, value, status in sorted(points, key=lambda p: p[0]):
-        if status == "finished" and _finite(value):
+        if status == "finished" and is_finite(value):
             best = value if best is None else better(best, value)
         if best is not None:
             line.append((order, best))
@@ -188,7 +185,7 @@ def _best_so_far_figure(points: list[tuple], metric: str, mode: str):
 def _best_curves_figure(curves: dict, metric: str):
     fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
     for label, (xs, ys) in curves.items():
-        pts = [(x, y) for x, y in zip(xs, ys) if _finite(y)]
+        pts = [(x, y) for x, y in zip(xs, ys) if is_finite(y)]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=shorten(label))
     ax.set(xlabel="epoch-equivalents (samples forwarded / M)", ylabel=metric)
     ax.set_title(f"{metric}: the best trial of each strategy family", fontsize=10)
@@ -211,11 +208,6 @@ def _row_labels(ax, ys, labels, bold=None):
         if b:
             tick.set_fontweight("bold")
     ax.set_ylim(len(ys) - 0.5, -0.5)
-
-
-def _mean_ci(score: dict) -> str:
-    ci = score.get("ci95", float("nan"))
-    return f"{score['mean']:.2f}" + (f" \u00b1 {ci:.2f}" if _finite(ci) else "")
 
 
 def _wrap(text: str, width: int) -> list[str]:

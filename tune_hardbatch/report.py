@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UserError
+from .formats import csv_value, fixed, pm
 from .history import gpu_fraction, load_trials
 from .importances import importances_markdown, param_importances
-from .metrics import t_interval
+from .metrics import finite_interval, is_finite, json_safe
 from .space import SPACE_FILE, load_space
+from .trials import Trial
 from .verdict import VERDICT_FILE, family_of, family_rank
 from .verdict import to_markdown as verdict_markdown
 
@@ -38,52 +40,47 @@ def _arm_key(params: dict) -> tuple:
     return tuple(sorted((k, json.dumps(v)) for k, v in params.items() if k not in NOT_ARM_KEYS))
 
 
-def _label(trial: dict) -> str:
-    extra = [f"{k.rpartition('.')[2]}={_short(v)}" for k, v in sorted(trial["params"].items())
+def _label(trial: Trial) -> str:
+    extra = [f"{k.rpartition('.')[2]}={_short(v)}" for k, v in sorted(trial.params.items())
              if k not in NOT_ARM_KEYS and not k.startswith(("hard_batch.", "trim.schedule", "stepwise.fractions"))]
-    return " ".join([trial["strategy"], *extra])
+    return " ".join([trial.strategy, *extra])
 
 
 def _short(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def _mean_ci(values: list) -> tuple[float, float]:
-    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-    return t_interval(values) if values else (math.nan, math.nan)
-
-
-def arm_rows(trials: list[dict], gpu: float = 0.0) -> list[dict]:
+def arm_rows(trials: list[Trial], gpu: float = 0.0) -> list[dict]:
     """One row per arm, computed from each trial's last report (finished trials for the accuracies)."""
     groups = defaultdict(list)
     for t in trials:
-        groups[_arm_key(t["params"])].append(t)
+        groups[_arm_key(t.params)].append(t)
     rows = []
     for members in groups.values():
-        done = [t for t in members if t["history"] and t["status"] in ("finished", "running")]
-        last = [t["history"][-1] for t in done]
-        every = [t["history"][-1] for t in members if t["history"]]
+        done = [t for t in members if t.history and t.status in ("finished", "running")]
+        last = [t.last for t in done]
+        every = [t.last for t in members if t.history]
         seconds = [h.get("time_train_s", 0) + h.get("time_eval_s", 0) for h in every]
-        row = {"arm": _label(members[0]), "strategy": members[0]["strategy"],
-               "delta": members[0]["params"].get("hard_batch.delta"), "trials": len(members),
+        row = {"arm": _label(members[0]), "strategy": members[0].strategy,
+               "delta": members[0].params.get("hard_batch.delta"), "trials": len(members),
                "seeds": len(done)}
         for key, name in (("train_top1", "train_top1"), ("val_top1", "val_top1"), ("test_top1", "test_top1"),
                           ("convergence_epoch", "convergence_epoch")):
-            row[name], row[name + "_ci95"] = _mean_ci([h.get(key) for h in last])
-        row["best_test_top1"] = _mean_ci([max((h["test_top1"] for h in t["history"]), default=math.nan)
+            row[name], row[name + "_ci95"], _ = finite_interval([h.get(key) for h in last])
+        row["best_test_top1"] = finite_interval([max((h["test_top1"] for h in t.history), default=math.nan)
                                           for t in done])[0]
         row["samples_forward"] = statistics.mean([h["samples_forward"] for h in every]) if every else math.nan
         row["trial_seconds"] = sum(seconds)
         row["gpu_seconds"] = sum(seconds) * gpu
-        row["statuses"] = ", ".join(f"{n} {s}" for s, n in sorted(_count(t["status"] for t in members).items()))
+        row["statuses"] = ", ".join(f"{n} {s}" for s, n in sorted(_count(t.status for t in members).items()))
         rows.append(row)
     base = baseline(rows)
     for row in rows:
         b = base["convergence_epoch"] if base else math.nan
         row["convergence_change_pct"] = 100 * (row["convergence_epoch"] - b) / b if base and b else math.nan
         row["baseline"] = base is row
-    key = "val_top1" if any(math.isfinite(r["val_top1"]) for r in rows) else "test_top1"  # never chosen on test
-    return sorted(rows, key=lambda r: -r[key] if math.isfinite(r[key]) else math.inf)
+    key = "val_top1" if any(is_finite(r["val_top1"]) for r in rows) else "test_top1"  # never chosen on test
+    return sorted(rows, key=lambda r: -r[key] if is_finite(r[key]) else math.inf)
 
 
 def _count(items) -> dict:
@@ -115,14 +112,13 @@ COLUMNS = [("arm", "arm"), ("seeds", "seeds"), ("train_top1", "train top-1 %"), 
 def _cell(row: dict, key: str) -> str:
     v = row[key]
     if key in ("train_top1", "val_top1", "test_top1", "convergence_epoch"):
-        ci = row[key + "_ci95"]
-        return "-" if not math.isfinite(v) else f"{v:.2f}" + (f" ± {ci:.2f}" if math.isfinite(ci) else "")
+        return pm({"mean": v, "ci95": row[key + "_ci95"]})
     if key == "convergence_change_pct":
-        return "base" if row["baseline"] else ("-" if not math.isfinite(v) else f"{v:+.1f}")
+        return "base" if row["baseline"] else fixed(v, 1, signed=True)
     if key == "samples_forward":
-        return "-" if not math.isfinite(v) else f"{v:,.0f}"
+        return fixed(v, 0, grouped=True)
     if isinstance(v, float):
-        return f"{v:.1f}"
+        return fixed(v, 1)
     return str(v)
 
 
@@ -144,20 +140,19 @@ def to_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: ("" if isinstance(r[k], float) and not math.isfinite(r[k]) else r[k]) for k in keys})
+        writer.writerow({k: csv_value(r[k], nan="") for k in keys})
     return buf.getvalue()
 
 
 def to_json(rows: list[dict]) -> str:
-    clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows]
-    return json.dumps(clean, indent=2)
+    return json.dumps(json_safe(rows), indent=2)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Plots
 
 
-def make_plots(trials: list[dict], verdict: Optional[dict], importances: Optional[dict], metric: str, mode: str,
+def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Optional[dict], metric: str, mode: str,
                out_dir: Path) -> list[Path]:
     from . import plots  # matplotlib with the Agg backend
 
@@ -167,7 +162,7 @@ def make_plots(trials: list[dict], verdict: Optional[dict], importances: Optiona
         paths.append(plots.confirmed_arms(verdict["arms"], out_dir / PLOTS[0], baseline=verdict["baseline"]))
     if importances is not None:
         paths.append(plots.importances(importances, out_dir / PLOTS[1]))
-    points = [(_order(t["trial_id"], i), _last(t, metric), t["status"]) for i, t in enumerate(trials)]
+    points = [(_order(t.trial_id, i), _last(t, metric), t.status) for i, t in enumerate(trials)]
     paths.append(plots.best_so_far(sorted(points), out_dir / PLOTS[2], metric, mode))
     curves = best_curves(trials, metric, mode)
     if curves:
@@ -181,24 +176,24 @@ def _order(trial_id: str, fallback: int) -> int:
     return int(tail) if tail.isdigit() else fallback
 
 
-def _last(trial: dict, metric: str) -> float:
-    v = trial["history"][-1].get(metric) if trial["history"] else None
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+def _last(trial: Trial, metric: str) -> float:
+    v = trial.final(metric)
+    return float(v) if is_finite(v) else math.nan
 
 
-def best_curves(trials: list[dict], metric: str, mode: str) -> dict[str, tuple[list, list]]:
+def best_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, tuple[list, list]]:
     """Per strategy family, the validation curve (metric against epoch-equivalents) of its best trial: one
     that trained its whole budget first, else the one that went furthest (as the confirmation chooses)."""
     best: dict[str, tuple] = {}
     for t in trials:
         value = _last(t, metric)
-        if t["status"] not in ("finished", "running", "stopped_early") or not math.isfinite(value):
+        if t.status not in ("finished", "running", "stopped_early") or not is_finite(value):
             continue
-        rank = family_rank(t["status"], t["history"][-1].get("epoch_equiv"), value, mode)
-        fam = family_of(t["strategy"])
+        rank = family_rank(t.status, t.final("epoch_equiv"), value, mode)
+        fam = family_of(t.strategy)
         if fam not in best or rank > best[fam][0]:
             best[fam] = (rank, t)
-    return {fam: ([h.get("epoch_equiv") for h in t["history"]], [h.get(metric, math.nan) for h in t["history"]])
+    return {fam: ([h.get("epoch_equiv") for h in t.history], [h.get(metric, math.nan) for h in t.history])
             for fam, (_, t) in sorted(best.items())}
 
 
@@ -206,7 +201,7 @@ def best_curves(trials: list[dict], metric: str, mode: str) -> dict[str, tuple[l
 # Entry points
 
 
-def build_report(exp_dir: Path) -> tuple[list[dict], list[dict], Path, list[Path]]:
+def build_report(exp_dir: Path) -> tuple[list[Trial], list[dict], Path, list[Path]]:
     """Write report.md and the plots into the search directory; return (trials, rows, report, plots)."""
     trials = load_trials(exp_dir)
     if not trials:

@@ -1,146 +1,89 @@
-"""A search's results: per-trial status, rows of results.csv, the best trial (printing: `console.py`).
+"""A search's results: its trials as records, the rows of results.csv and confirm_results.csv, the best
+trial (printing: `console.py`).
 
-Ray-free: works on a Ray `ResultGrid` passed in (duck-typed).
+Ray-free: works on a Ray `ResultGrid` passed in (duck-typed). The files' columns are made here and only
+here, from the records (other tools read them: `final_<metric>`, `best_<metric>`, ...).
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 from .errors import UserError
+from .formats import csv_value
 from .labels import strategy_name
-from .space import SearchSpace, active_params, decode, trial_config
+from .metrics import is_finite
+from .space import SearchSpace, active_params, trial_config
+from .trials import Trial
 
-# ---------------------------------------------------------------------------------------------------
-# Results
-
-
-def trial_status(status: Optional[str], last: dict, error: bool) -> str:
-    """finished | stopped_early | diverged | failed (or unfinished for an interrupted search)."""
-    if error or status == "ERROR" or ended_fatally(last):  # out of GPU memory, or a UserError: not retried
-        return "failed"
-    if last.get("diverged") == 1:
-        return "diverged"
-    if last.get("budget_done") == 1:
-        return "finished"
-    if status in (None, "TERMINATED"):
-        return "stopped_early"
-    return "unfinished"
+CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_top1", "convergence_epoch",
+                   "epoch_equiv", "samples_forward", "samples_with_grad", "time_s", "error")
+REPORTED = ("convergence_epoch", "epoch_equiv", "backprops", "samples_forward")  # from the last report
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def collect_rows(spec: SearchSpace, results, statuses: dict) -> list[dict]:
-    """One dict per trial from a Ray `ResultGrid` (and the final Trial statuses seen by the live view)."""
-    metric = spec.search.metric
-    rows = []
+def search_trials(spec: SearchSpace, results, statuses: dict) -> list[Trial]:
+    """One record per trial from a Ray `ResultGrid` (and the final Trial statuses seen by the live view):
+    its sampled params, the ones that apply and its strategy label."""
+    trials = []
     for i in range(len(results)):
-        r = results[i]
-        trial_id = Path(r.path).name if r.path else str(i)
-        last = dict(r.metrics or {})
-        history = []
-        try:
-            df = r.metrics_dataframe
-            if df is not None:
-                history = df.to_dict("records")
-        except Exception:
-            history = []
-        if not last and history:
-            last = history[-1]
-        config = dict(r.config or {})
-        params = {k: config[k] for k in spec.dim_keys if k in config}
+        t = Trial.from_result(results[i], i, statuses, batch_size=spec.base_cfg.optim.batch_size,
+                              gpu=spec.resources.gpu)
+        params = {k: t.params[k] for k in spec.dim_keys if k in t.params}
         try:
             cfg = trial_config(spec.base_flat, params, spec.dims)
             strategy, active = strategy_name(cfg), active_params(params, spec.dims, spec.base_cfg)
         except UserError:
             strategy, active = "invalid", params
-        status = trial_status(statuses.get(trial_id), last, r.error is not None)
-
-        def best_of(key, mode="max"):
-            vals = [h.get(key) for h in history if _finite(h.get(key))]
-            return (max if mode == "max" else min)(vals) if vals else None
-
-        row = {"trial_id": trial_id, "status": status, "strategy": strategy}
-        for key in spec.dim_keys:
-            row[key] = decode(active[key]) if key in active else None
-        row.update({
-            "final_test_top1": last.get("test_top1"),
-            "best_test_top1": best_of("test_top1"),
-            "convergence_epoch": last.get("convergence_epoch"),
-            "epoch_equiv": last.get("epoch_equiv"),
-            "backprops": last.get("backprops"),
-            "samples_forward": last.get("samples_forward"),
-            "time_s": last.get("time_total_s"),
-        })
-        if metric != "test_top1":
-            row[f"final_{metric}"] = last.get(metric)
-            row[f"best_{metric}"] = best_of(metric, spec.search.mode)
-        row["error"] = _error_line(r.error) if r.error is not None else None
-        if r.error is None and last.get("user_error") == 1:
-            row["error"] = str(last.get("fatal_error", "a user error"))[:300]
-        if r.error is None and last.get("oom") == 1:
-            row["error"] = oom_reason(last, params.get("optim.batch_size", spec.base_cfg.optim.batch_size),
-                                      spec.resources.gpu)
-        row["_params"], row["_active"], row["_last"] = params, active, last
-        row["_errored"] = r.error is not None  # Ray's ERROR: --resume retries it from its checkpoint
-        rows.append(row)
-    return rows
+        trials.append(replace(t, params=params, strategy=strategy, active=active))
+    return trials
 
 
-def ended_fatally(last: dict) -> bool:
-    """The trial returned after an error that a retry repeats (out of GPU memory, a user error)."""
-    return last.get("oom") == 1 or last.get("user_error") == 1
+def search_row(t: Trial, spec: SearchSpace) -> dict:
+    """A search trial's row of results.csv: id, status, strategy, each dimension (decoded; empty when it does
+    not apply), test top-1 (final and best), the search metric (final and best), compute, the error."""
+    metric = spec.search.metric
+    row = {"trial_id": t.trial_id, "status": t.status, "strategy": t.strategy,
+           **{k: t.param(k) for k in spec.dim_keys},
+           "final_test_top1": t.final("test_top1"), "best_test_top1": t.best("test_top1"),
+           **{k: t.last.get(k) for k in REPORTED}, "time_s": t.last.get("time_total_s")}
+    if metric != "test_top1":
+        row[f"final_{metric}"] = t.final(metric)
+        row[f"best_{metric}"] = t.best(metric, spec.search.mode)
+    row["error"] = t.error
+    return row
 
 
-def oom_reason(last: dict, batch_size: Optional[int] = None, gpu: Optional[float] = None) -> str:
-    """The `error` of a trial that ran out of GPU memory (its last report has `oom: 1`)."""
-    ee = last.get("epoch_equiv")
-    where = f" at epoch-equivalent {ee:.3g}" if _finite(ee) else ""
-    settings = ", ".join(x for x in (f"optim.batch_size {batch_size}" if batch_size else "",
-                                     f"resources.gpu {gpu:g}" if gpu is not None else "") if x)
-    return (f"CUDA out of memory{where}{f' ({settings})' if settings else ''}: lower optim.batch_size or raise "
-            "resources.gpu (not retried: the same settings run out again)")
+def confirm_row(t: Trial) -> dict:
+    """A confirmation trial's row of confirm_results.csv (`CONFIRM_COLUMNS`)."""
+    last = t.last
+    return {"trial_id": t.trial_id, "status": t.status, "arm": t.arm, "family": t.family, "seed": t.seed,
+            "final_test_top1": t.final("test_top1"), "convergence_epoch": last.get("convergence_epoch"),
+            "epoch_equiv": last.get("epoch_equiv"), "samples_forward": last.get("samples_forward"),
+            "samples_with_grad": last.get("samples_with_grad"), "time_s": last.get("time_total_s"),
+            "error": t.error}
 
 
-def _error_line(error) -> str:
-    text = str(error).strip().splitlines()
-    return (text[-1] if text else type(error).__name__)[:200]
-
-
-def _csv_value(v):
-    if v is None:
-        return ""
-    if isinstance(v, float) and not math.isfinite(v):
-        return "nan"
-    if isinstance(v, (list, tuple)):
-        return json.dumps(list(v))
-    return v
-
-
-def write_results(rows: list[dict], spec: SearchSpace, path: Path) -> None:
-    columns = [k for k in (rows[0] if rows else {"trial_id": 0, "status": 0}) if not k.startswith("_")]
-    if not rows:
-        columns = ["trial_id", "status", "strategy", *spec.dim_keys]
+def write_results(trials: list[Trial], spec: SearchSpace, path: Path, phase: str = "search") -> None:
+    """results.csv (`phase` search) or confirm_results.csv (confirmation): one row per record."""
+    row = search_row if phase == "search" else lambda t, _: confirm_row(t)
+    columns = list(row(Trial("", "", phase), spec))
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_csv_value(row.get(c)) for c in columns])
+        for t in trials:
+            values = row(t, spec)
+            writer.writerow([csv_value(values[c]) for c in columns])
 
 
-def best_row(rows: list[dict], spec: SearchSpace) -> Optional[dict]:
+def best_trial(trials: list[Trial], spec: SearchSpace) -> Optional[Trial]:
     """The best finished trial by its final metric (any non-failed trial when none finished)."""
     metric, mode = spec.search.metric, spec.search.mode
-    key = f"final_{metric}"
-    for pool in ([r for r in rows if r["status"] == "finished"],
-                 [r for r in rows if r["status"] in ("stopped_early", "diverged", "unfinished")]):
-        scored = [r for r in pool if _finite(r.get(key))]
+    for pool in ([t for t in trials if t.status == "finished"],
+                 [t for t in trials if t.status in ("stopped_early", "diverged", "unfinished")]):
+        scored = [t for t in pool if is_finite(t.final(metric))]
         if scored:
-            return (max if mode == "max" else min)(scored, key=lambda r: r[key])
+            return (max if mode == "max" else min)(scored, key=lambda t: t.final(metric))
     return None

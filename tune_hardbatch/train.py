@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -12,20 +11,12 @@ from typing import Callable, Optional
 from .config import Config, to_yaml
 from .labels import strategy_name
 from .loop import Trainer
-
-
-def json_safe(value):
-    """NaN and infinities become null: metrics.jsonl is standard JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    return value
+from .metrics import is_finite, json_safe
 
 
 def _best(reports: list[dict], key: str) -> dict:
     """The report with the highest finite `key` ({} when none has one)."""
-    finite = [r for r in reports if math.isfinite(r.get(key, math.nan))]
+    finite = [r for r in reports if is_finite(r.get(key))]
     return max(finite, key=lambda r: r[key], default={})
 
 
@@ -74,7 +65,7 @@ def run_training(cfg: Config, out: Optional[str] = None, progress: bool = True,
     try:
         for report in trainer.run():
             reports.append(report)
-            line = json.dumps(json_safe(report))
+            line = json.dumps(json_safe(report))  # NaN and infinities as null: metrics.jsonl is standard JSON
             if metrics_file:
                 metrics_file.write(line + "\n")
                 metrics_file.flush()
@@ -82,7 +73,7 @@ def run_training(cfg: Config, out: Optional[str] = None, progress: bool = True,
                 on_report(report)
             if bar is not None:
                 bar.update(report["backprops"] - bar.n)
-                val = {"val": f"{report['val_top1']:.1f}"} if math.isfinite(report["val_top1"]) else {}
+                val = {"val": f"{report['val_top1']:.1f}"} if is_finite(report["val_top1"]) else {}
                 bar.set_postfix(loss=f"{report['train_loss']:.3f}", **val, top1=f"{report['test_top1']:.1f}")
                 bar.write(line)
             else:

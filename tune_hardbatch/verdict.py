@@ -15,7 +15,9 @@ import math
 from collections import defaultdict
 from typing import Optional
 
-from .metrics import t_interval
+from .formats import fixed, pm
+from .metrics import finite_interval, is_finite, json_safe
+from .trials import Trial
 
 VERDICT_FILE = "verdict.json"
 BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
@@ -35,10 +37,6 @@ def family_of(strategy: str) -> str:
     return "+".join(parts)
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
     """How the best trial of a strategy family is chosen (the confirmed arm, the report's curve): one that
     trained its whole budget first, then the one that went furthest, then the search metric."""
@@ -46,14 +44,13 @@ def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
 
 
 def _stat(values: list) -> dict:
-    vals = [v for v in values if _finite(v)]
-    mean, ci = t_interval(vals) if vals else (math.nan, math.nan)
-    return {"mean": mean, "ci95": ci, "n": len(vals)}
+    mean, ci, n = finite_interval(values)
+    return {"mean": mean, "ci95": ci, "n": n}
 
 
 def _paired(a: dict, b: dict) -> dict:
     """Mean and 95% t-interval of a[seed] - b[seed] over the seeds both have (finite)."""
-    seeds = sorted(s for s in a if s in b and _finite(a[s]) and _finite(b[s]))
+    seeds = sorted(s for s in a if s in b and is_finite(a[s]) and is_finite(b[s]))
     out = _stat([a[s] - b[s] for s in seeds])
     out["seeds"] = seeds
     return out
@@ -62,7 +59,7 @@ def _paired(a: dict, b: dict) -> dict:
 def word(diff: dict, larger_is_better: bool = True) -> str:
     """helps | hurts | no detectable difference, from a paired difference's interval."""
     mean, ci = diff["mean"], diff["ci95"]
-    if not (_finite(mean) and _finite(ci)):
+    if not (is_finite(mean) and is_finite(ci)):
         return WORDS[2]
     sign = 1 if larger_is_better else -1
     if sign * (mean - sign * ci) > 0:
@@ -72,24 +69,24 @@ def word(diff: dict, larger_is_better: bool = True) -> str:
     return WORDS[2]
 
 
-def arm_entry(arm: str, family: str, runs: list[dict], gpu: float) -> dict:
-    """One arm from its runs: {seed, trial_id, status, last (final report)} each."""
-    ok = [r for r in runs if r["status"] in ("finished", "diverged") and r["last"]]
-    by_seed = {r["seed"]: r["last"].get("test_top1") for r in ok}
-    seconds = [(r["last"].get("time_train_s") or 0) + (r["last"].get("time_eval_s") or 0) for r in ok]
+def arm_entry(arm: str, family: str, runs: list[Trial], gpu: float) -> dict:
+    """One arm from its trials (each with its seed and last report)."""
+    ok = [r for r in runs if r.status in ("finished", "diverged") and r.last]
+    by_seed = {r.seed: r.final("test_top1") for r in ok}
+    seconds = [(r.last.get("time_train_s") or 0) + (r.last.get("time_eval_s") or 0) for r in ok]
 
     def mean_of(key):
-        vals = [r["last"].get(key) for r in ok if _finite(r["last"].get(key))]
+        vals = [r.final(key) for r in ok if is_finite(r.final(key))]
         return sum(vals) / len(vals) if vals else math.nan
 
     return {
         "arm": arm, "family": family, "is_baseline": False, "n": len(ok),
-        "seeds": sorted(by_seed), "trial_ids": [r["trial_id"] for r in runs],
-        "failed": [r["trial_id"] for r in runs if r not in ok],
-        "params": runs[0].get("params", {}) if runs else {},
+        "seeds": sorted(by_seed), "trial_ids": [r.trial_id for r in runs],
+        "failed": [r.trial_id for r in runs if r not in ok],
+        "params": {k: v for k, v in runs[0].decoded().items() if k != "seed"} if runs else {},
         "test_top1": {**_stat(list(by_seed.values())), "values": by_seed},
-        "convergence_epoch": {**_stat([r["last"].get("convergence_epoch") for r in ok]),
-                              "values": {r["seed"]: r["last"].get("convergence_epoch") for r in ok}},
+        "convergence_epoch": {**_stat([r.final("convergence_epoch") for r in ok]),
+                              "values": {r.seed: r.final("convergence_epoch") for r in ok}},
         "compute": {"epoch_equiv": mean_of("epoch_equiv"), "samples_forward": mean_of("samples_forward"),
                     "samples_with_grad": mean_of("samples_with_grad"),
                     "trial_seconds": sum(seconds) / len(seconds) if seconds else math.nan,
@@ -112,7 +109,7 @@ def build_verdict(groups: dict[str, list[dict]], families: dict[str, str], sourc
         a["convergence_change"] = _paired(a["convergence_epoch"]["values"], base["convergence_epoch"]["values"]) \
             if base is not None and base is not a else {"mean": math.nan, "ci95": math.nan, "n": 0, "seeds": []}
         a["word"] = "baseline" if a["is_baseline"] else (word(a["diffs"][0]) if a["diffs"] else "no baseline")
-    arms.sort(key=lambda a: (not a["is_baseline"], -(a["test_top1"]["mean"] if _finite(a["test_top1"]["mean"])
+    arms.sort(key=lambda a: (not a["is_baseline"], -(a["test_top1"]["mean"] if is_finite(a["test_top1"]["mean"])
                                                       else -math.inf)))
     verdict = {"source": source, "metric": "test_top1", "seeds": list(seeds), "budget": budget,
                "baseline": present[baselines[0]]["arm"] if baselines else None,
@@ -132,22 +129,14 @@ def sentences(verdict: dict) -> list[str]:
             continue
         d = a["diffs"][0]
         n = d["n"]
-        amount = f"{d['mean']:+.2f} ± {d['ci95']:.2f}" if _finite(d["ci95"]) else \
-            (f"{d['mean']:+.2f}, no interval" if _finite(d["mean"]) else "no paired seeds")
+        amount = f"{d['mean']:+.2f} ± {d['ci95']:.2f}" if is_finite(d["ci95"]) else \
+            (f"{d['mean']:+.2f}, no interval" if is_finite(d["mean"]) else "no paired seeds")
         scale = f"at {verdict['budget']:g} epoch-equivalents with {n} paired seed{'s' * (n != 1)}"
         what = {"helps": "helps", "hurts": "hurts",
                 "no detectable difference": "makes no detectable difference"}.get(a["word"], a["word"])
         out.append(f"{a['family']} ({a['arm']}) {what} against {d['baseline']} {scale} "
                    f"(test top-1 {amount} points, paired 95% CI).")
     return out
-
-
-def pm(stat: dict, digits: int = 2, signed: bool = False) -> str:
-    m, ci = stat.get("mean"), stat.get("ci95")
-    if not _finite(m):
-        return "-"
-    text = f"{m:+.{digits}f}" if signed else f"{m:.{digits}f}"
-    return text + (f" ± {ci:.{digits}f}" if _finite(ci) else "")
 
 
 def to_markdown(verdict: dict) -> str:
@@ -162,8 +151,8 @@ def to_markdown(verdict: dict) -> str:
         rows.append([a["arm"] + (" (baseline)" if a["is_baseline"] else ""), str(a["n"]), pm(a["test_top1"]),
                      *[("base" if b == a["arm"] else pm(diffs.get(b, {}), signed=True)) for b in bases],
                      pm(a["convergence_epoch"]), pm(a["convergence_change"], signed=True),
-                     _num(c["epoch_equiv"], 2), _num(c["samples_forward"], 0), _num(c["samples_with_grad"], 0),
-                     _num(c["gpu_seconds"], 1)])
+                     *[fixed(c[k], d, grouped=True) for k, d in (("epoch_equiv", 2), ("samples_forward", 0),
+                                                                 ("samples_with_grad", 0), ("gpu_seconds", 1))]])
     source = ("confirmation runs: the best configuration of each strategy family (by validation), re-trained "
               "on the full training set" if verdict["source"] == "confirmation"
               else "the grid's own trials (every arm with every seed; nothing selected)")
@@ -178,28 +167,15 @@ def to_markdown(verdict: dict) -> str:
     return "\n".join(lines)
 
 
-def _num(v, digits: int) -> str:
-    return "-" if not _finite(v) else f"{v:,.{digits}f}"
-
-
 def to_json(verdict: dict) -> str:
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return v
-
-    return json.dumps(clean(verdict), indent=2) + "\n"
+    return json.dumps(json_safe(verdict), indent=2) + "\n"
 
 
-def group_runs(runs: list[dict], label_of) -> tuple[dict, dict]:
-    """{label: runs}, {label: family} from runs with a `strategy` and `params` (grid: arms by params)."""
+def group_runs(runs: list[Trial], label_of) -> tuple[dict, dict]:
+    """{label: trials}, {label: family} (a confirmation: arms by their label; a grid: by their params)."""
     groups, families = defaultdict(list), {}
     for r in runs:
         label = label_of(r)
         groups[label].append(r)
-        families[label] = family_of(r["strategy"])
+        families[label] = family_of(r.strategy)
     return dict(groups), families

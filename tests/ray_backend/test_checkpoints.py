@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from tune_hardbatch.ray_backend import checkpoints as CK
+from tune_hardbatch.trials import Trial
 
 
 def test_every_k_epoch_equivalents_plus_first_and_last():
@@ -85,8 +86,7 @@ def test_keep_newest_deletes_the_older_folders_and_counts_the_bytes(tmp_path):
 def test_prune_ended_keeps_only_the_newest_of_keep_ids_and_leaves_errored_and_unfinished_trials(tmp_path):
     statuses = {"best": "finished", "done": "finished", "early": "stopped_early", "nan": "diverged",
                 "oom": "failed", "crashed": "failed", "running": "unfinished"}
-    rows = [{"trial_id": t, "status": s, **({"_errored": True} if t == "crashed" else {})}
-            for t, s in statuses.items()]
+    rows = [Trial(t, s, errored=t == "crashed") for t, s in statuses.items()]
     for t in statuses:
         _trial(tmp_path / t, 2, size=5)
     assert CK.prune_ended(tmp_path, rows, {"best"}) == 5 + 4 * 10  # best's older one, all of four ended trials

@@ -71,7 +71,9 @@ def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_pat
     was lost is ended by end_the_rest from a row without params (read from Ray's params.json)."""
     import json
 
-    from tune_hardbatch.ray_backend.callbacks import TrackingCallback, finish_tracking
+    from tune_hardbatch.ray_backend.callbacks import TrackingCallback
+    from tune_hardbatch.ray_backend.publish import finish_tracking
+    from tune_hardbatch.trials import Trial
 
     spec = SP.load_space(None)
     exp_dir = tmp_path / "search"
@@ -102,12 +104,10 @@ def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_pat
         callback.on_trial_complete(0, [], trial)
     confirm.on_trial_start(0, [], SimpleNamespace(trial_id="t2", config={"arm": 0, "seed": 2}, checkpoint=None))
     assert background.drain()
-    rows = [{"trial_id": "t2", "status": "finished", "arm": "plain", "seed": 2}]  # its end was never seen
+    rows = [Trial("t2", "finished", "confirmation", arm="plain", seed=2)]  # its end was never seen; no params
     confirm.end_the_rest(rows)
     assert background.drain() and background.failed == 0
-    assert rows[0]["_tracking_key"] == "confirm/t2"
-    finish_tracking(tracker, [{"trial_id": "t1", "status": "finished", "_tracking_key": "t1"}, *rows], exp_dir,
-                    "FINISHED", background=background)
+    finish_tracking(tracker, [Trial("t1", "finished"), *rows], exp_dir, "FINISHED", background=background)
     client = MlflowClient(tracking_uri=uri)
     trials = tracker.mapping["trials"]
     assert sorted(trials) == ["confirm/t1", "confirm/t2", "t1"] and len(set(trials.values())) == 3

@@ -1,7 +1,8 @@
 """The Ray backend: the only part of the package that imports Ray.
 
-- `driver`: `run_search` connects to (or starts) Ray, runs the Tuner, writes results.csv and the best
-  configuration, and prints the summary;
+- `driver`: `run_search` connects to (or starts) Ray and runs a search's phases in order, each taking and
+  giving trial records (`trials.Trial`): `search` (the Tuner), `confirm` (arms x seeds), the verdict
+  (`confirmation.judge`), `publish` (results.csv, best configuration, report, MLflow, what is printed);
 - `tuner`: the searcher (Optuna TPE, random, grid), the scheduler (ASHA, FIFO) and the Tuner, new or
   restored for `--resume`;
 - `worker`: the function trainable that runs one trial inside a Ray worker;

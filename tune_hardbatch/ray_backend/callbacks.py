@@ -4,80 +4,28 @@ package) and `CheckpointPruner`, which hollows a trial's checkpoints when it end
 
 `TrackingCallback` adapts Ray Tune's callback events to `tracking.SearchTracker`: one nested MLflow child
 run per trial (params, every result at step = backprops, status, artifacts), for the search or (a second
-callback) the confirmation phase; `start_tracking` and `finish_tracking` open and close the parent run
-(and put the verdict on it); the work runs on `tracking.BackgroundTracker`'s thread.
+callback) the confirmation phase; the work runs on `tracking.BackgroundTracker`'s thread. The parent run
+is opened by the search phase (`search.start_tracking`) and closed by `publish.finish_tracking`.
 The result loggers are `ray_private.history_loggers`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Callable, Optional
 
 from ray import tune
 
-from ..errors import UserError
-from ..history import read_history
 from ..live import LiveView
-from ..report import PLOTS, REPORT_FILE, build_report
-from ..results import trial_status
-from ..space import BEST_FILE, RESULTS_FILE, SPACE_FILE, SearchSpace
-from ..tracking import (
-    BackgroundTracker,
-    SearchTracker,
-    described_config,
-    parent_files,
-    search_params,
-    search_tags,
-    trial_artifacts,
-    trial_key,
-    trial_record,
-)
+from ..space import SearchSpace
+from ..tracking import BackgroundTracker, described_config, trial_artifacts, trial_key, trial_record
+from ..trials import Trial, classify, read_reports
 from .checkpoints import hollow_ended
 
 
 class LiveCallback(LiveView, tune.Callback):
     """The live view as a Ray Tune callback."""
-
-
-def start_tracking(spec: SearchSpace, exp_dir: Path, tracking: tuple):
-    uri, artifact_location = tracking
-    if uri is None:
-        return None
-    tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifact_location,
-                            log_checkpoint=spec.tracking.log_checkpoint)
-    tracker.start(exp_dir.name, search_tags(spec), search_params(spec), exp_dir / SPACE_FILE)
-    return tracker
-
-
-def finish_tracking(tracker, rows: list[dict], exp_dir: Path, status: str, background=None,
-                    verdict: Optional[dict] = None) -> None:
-    """Final statuses of the trials' runs (`rows`: the search's and the confirmation's, each found by the
-    key `TrackingCallback.end_the_rest` gave it, else by its `phase` key), the verdict on the parent run
-    (`SearchTracker.log_verdict`), then the parent's artifacts: results, report, plots, best config,
-    verdict.json.
-
-    Waits first for the tracking calls still queued (`background`), so the parent run ends last."""
-    try:
-        build_report(exp_dir)
-    except UserError:  # no trial reported anything
-        pass
-    if tracker is None:
-        return
-    if background is not None and not background.drain():
-        print("warning: MLflow tracking calls were still queued after 10 minutes; their runs may be "
-              f"incomplete: tune-hardbatch report {exp_dir} --sync uploads the rest", file=sys.stderr, flush=True)
-    for row in rows:
-        tracker.set_status(row.get("_tracking_key") or trial_key(row["trial_id"], row.get("phase", "search")),
-                           row["status"])
-    if verdict is not None:
-        tracker.log_verdict(verdict)  # its file goes with the parent's artifacts
-    tracker.finish(parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)), status=status)
-    if tracker.down:
-        print(f"MLflow was unreachable during the search; upload what is missing with: tune-hardbatch report "
-              f"{exp_dir} --sync", file=sys.stderr, flush=True)
 
 
 class CheckpointPruner(tune.Callback):
@@ -138,15 +86,14 @@ class TrackingCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.background.submit(self._end, trial.trial_id, self._params(trial), "failed", _checkpoint_path(trial))
 
-    def end_the_rest(self, rows: list[dict]) -> None:
+    def end_the_rest(self, trials: list[Trial]) -> None:
         """After the phase: end (with artifacts) every trial whose run was not ended, e.g. those that
-        finished just before an earlier driver was killed with their end still queued. Each row gets its
-        run's key (`_tracking_key`) for `finish_tracking`. A row without `_params` (a confirmation row) is
-        described from the trial's params.json."""
-        for row in rows:
-            row["_tracking_key"] = self.key(row["trial_id"])
-            if row["status"] != "unfinished":
-                self.background.submit(self._end_if_open, row["trial_id"], row.get("_params"), row["status"])
+        finished just before an earlier driver was killed with their end still queued. A described trial
+        (a confirmation trial) whose record lacks its config is described from its params.json."""
+        for t in trials:
+            if t.status != "unfinished":
+                params = t.params if t.params or self.describe is None else None
+                self.background.submit(self._end_if_open, t.trial_id, params, t.status)
 
     def _end_if_open(self, trial_id: str, params: Optional[dict], status: str) -> None:
         if not self.tracker.ended(self.key(trial_id)):
@@ -172,7 +119,7 @@ class TrackingCallback(tune.Callback):
             run_params, tags, name, _ = self._record(trial_id, params)
             self.tracker.trial_run(key, run_params, tags, name)
         if trial_id not in self.histories:  # a restored trial: what it reported before, uploaded if an
-            self.histories[trial_id] = read_history(self.exp_dir / trial_id)  # earlier driver died first
+            self.histories[trial_id] = read_reports(self.exp_dir / trial_id)  # earlier driver died first
             for result in self.histories[trial_id]:
                 self.tracker.log_result(key, result)  # steps MLflow already has are skipped
 
@@ -186,7 +133,7 @@ class TrackingCallback(tune.Callback):
     def _end(self, trial_id: str, params: Optional[dict], status, checkpoint) -> None:
         self._ensure_run(trial_id, params)
         history = self.histories[trial_id]
-        status = status or trial_status(None, history[-1] if history else {}, False)
+        status = status or classify(None, history[-1] if history else {})
         _, tags, name, cfg = self._record(trial_id, params)
         title = name or f"trial {trial_id} {tags.get('strategy', '')}"
         files = trial_artifacts(cfg, history, self.exp_dir / trial_id, title)

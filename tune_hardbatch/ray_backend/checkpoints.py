@@ -30,6 +30,7 @@ from typing import Callable, Optional
 
 from ray import tune
 
+from ..trials import Trial
 from . import ray_private
 
 CHECKPOINT_FILE = "trainer.pt"
@@ -181,14 +182,14 @@ def keep_newest(trial_dir: Path, keep: int) -> int:
     return freed
 
 
-def ended(row: dict) -> bool:
-    """Whether a results row's trial ended for good: nothing, not even --resume, continues it. An errored
-    trial (Ray's ERROR, `_errored`) has not: --resume retries it from its checkpoint."""
-    return row["status"] in ENDED or (row["status"] == "failed" and not row.get("_errored"))
+def ended(trial: Trial) -> bool:
+    """Whether a trial ended for good: nothing, not even --resume, continues it. An errored trial (Ray's
+    ERROR) has not: --resume retries it from its checkpoint."""
+    return trial.status in ENDED or (trial.status == "failed" and not trial.errored)
 
 
-def prune_ended(exp_dir: Path, rows: list[dict], keep_ids: set) -> int:
+def prune_ended(exp_dir: Path, trials: list[Trial], keep_ids: set) -> int:
     """At the end of a search (after tracking, which may upload checkpoints): delete the checkpoint folders
     of the trials that ended, all of them except the newest of the trials in `keep_ids`; the bytes freed."""
-    return sum(keep_newest(Path(exp_dir) / r["trial_id"], KEEP_ENDED if r["trial_id"] in keep_ids else 0)
-               for r in rows if ended(r))
+    return sum(keep_newest(Path(exp_dir) / t.trial_id, KEEP_ENDED if t.trial_id in keep_ids else 0)
+               for t in trials if ended(t))

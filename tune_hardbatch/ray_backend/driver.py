@@ -1,5 +1,6 @@
-"""The driver side: `run_search` connects to (or starts) Ray, runs the search, then the confirmation
-phase, and writes the results and the verdict.
+"""The driver side: `run_search` connects to (or starts) Ray and runs a search's phases: the search
+(`search.py`), the confirmation (`confirm.py`), the verdict (`confirmation.judge`), and what is written and
+printed (`publish.py`), each taking and giving trial records (`trials.Trial`).
 
 Results: `<storage>/<name>/results.csv` (one row per trial: id, status in {finished, stopped_early,
 diverged, failed}, strategy label, the sampled parameters, final validation and test metrics (test
@@ -27,26 +28,17 @@ from typing import Callable, Optional, Union
 
 import ray
 
-from ..config import to_yaml
-from ..console import print_header, print_summary, print_verdict, space_yaml
+from ..confirmation import judge
 from ..errors import UserError
 from ..launch import Prepared, check_resources, lock, prepare_search
-from ..results import best_row, collect_rows, write_results
-from ..space import BEST_FILE, RESULTS_FILE, SearchSpace, StrategyLabel, trial_config
-from ..space.schema import CONFIRM_DIR
-from ..storage import abs_storage
-from ..tracking import BackgroundTracker, check_experiment
-from ..verdict import VERDICT_FILE
-from ..verdict import to_json as verdict_json
+from ..space import SearchSpace
+from ..tracking import check_experiment
 from . import ray_private
-from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback, finish_tracking, start_tracking
-from .checkpoints import prune_ended
-from .confirm import verdict_phase
-from .tuner import new_tuner, restored_tuner
+from .confirm import confirm
+from .publish import SearchFailed, publish, publish_search, stopped
+from .search import Run, search
 
-
-class SearchFailed(RuntimeError):
-    """Every trial failed (exit 1, not a user error)."""
+__all__ = ["SearchFailed", "run_search"]
 
 
 def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional[list[str] | dict] = None,
@@ -136,77 +128,14 @@ def init_ray(address: Optional[str], cpus: Optional[float], gpus: Optional[float
 
 def _run(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, callbacks, live_interval_s,
          stream, tracking: tuple) -> Path:
-    live = LiveCallback(spec.dim_keys, spec.search.metric, spec.search.mode, spec.num_trials,
-                        interval_s=live_interval_s, stream=stream, label=StrategyLabel(spec.dims, spec.base_flat))
-    extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
-    all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir)]
-    print_header(spec, exp_dir, resuming, concurrency, stream)
-    if resuming:
-        tuner = restored_tuner(spec, exp_dir, all_callbacks)
-    else:
-        tuner = new_tuner(spec, exp_dir, concurrency, all_callbacks, space_yaml(spec))
-    tracker = start_tracking(spec, exp_dir, tracking)  # after search_space.yaml exists: it is logged
-    if tracker is not None:
-        print(f"  MLflow: {mlflow_link(tracker)}", file=stream, flush=True)
-    background = BackgroundTracker() if tracker is not None else None
-    tracking_callback = TrackingCallback(tracker, spec, exp_dir, background) if tracker is not None else None
-    if tracking_callback is not None:  # the Tuner holds this very list
-        all_callbacks.append(tracking_callback)
-    ray_private.install_trial_error_filter()
-    results = tuner.fit()
-    rows = collect_rows(spec, results, live.final_status)
-    if tracking_callback is not None:
-        tracking_callback.end_the_rest(rows)
-    tracking = (tracker, background)
-    path = _write_search(spec, exp_dir, rows, stream)
-    _stop_if_interrupted(exp_dir, rows, tracking, "search")
-    if rows and all(r["status"] == "failed" for r in rows):
-        finish_tracking(tracker, rows, exp_dir, "FAILED", background=background)
-        raise SearchFailed(f"all {len(rows)} trials failed; see the error.txt files under {exp_dir}")
-    crows, verdict = [], None
-    if spec.confirms or spec.self_confirming:
-        crows, verdict = verdict_phase(spec, exp_dir, rows, concurrency, tracking, live_interval_s, stream)
-        (exp_dir / VERDICT_FILE).write_text(verdict_json(verdict))
-    _stop_if_interrupted(exp_dir, crows, tracking, "confirmation")
-    finish_tracking(tracker, rows + crows, exp_dir, "FINISHED", background=background, verdict=verdict)
-    best = best_row(rows, spec)
-    prune_ended(exp_dir, rows, {best["trial_id"]} if best else set())  # after tracking (it may upload checkpoints)
-    prune_ended(exp_dir / CONFIRM_DIR, crows, set())
-    if verdict is not None:
-        print_verdict(verdict, stream)
+    """The phases, each taking and giving trial records: search, then (unless it was interrupted or every
+    trial failed) confirm and judge, then publish."""
+    run = Run(spec, exp_dir, concurrency, live_interval_s, stream)
+    trials = search(run, resuming, callbacks, tracking)
+    path = publish_search(run, trials)
+    confirmed, verdict = [], None
+    if not stopped(trials):
+        plan, confirmed = confirm(run, trials)
+        verdict = judge(spec, trials, plan, confirmed)
+    publish(run, trials, confirmed, verdict)
     return path
-
-
-def mlflow_link(tracker) -> str:
-    """Where to see the search in MLflow's UI (opening on the runs: `?workflowType=machine_learning`)."""
-    url = tracker.ui_url()
-    if url is not None:
-        return url
-    local = tracker.ui_url(server="http://127.0.0.1:5000")
-    return f"mlflow ui --backend-store-uri {tracker.uri} --port 5000" + (f", then {local}" if local else "")
-
-
-def _write_search(spec: SearchSpace, exp_dir: Path, rows: list[dict], stream) -> Path:
-    """results.csv, best_config.yaml (the best by the search's validation metric) and the printed summary."""
-    path = exp_dir / RESULTS_FILE
-    write_results(rows, spec, path)
-    best = best_row(rows, spec)
-    if best is not None:
-        cfg = trial_config(spec.base_flat, best["_params"], spec.dims)
-        (exp_dir / BEST_FILE).write_text(f"# best trial {best['trial_id']} of search {exp_dir.name}: "
-                                         f"{spec.search.metric} {best['final_' + spec.search.metric]}\n"
-                                         + to_yaml(cfg))
-    print_summary(rows, spec, best, path, exp_dir, stream)
-    return path
-
-
-def _stop_if_interrupted(exp_dir: Path, rows: list[dict], tracking: tuple, phase: str) -> None:
-    """A phase with unfinished trials (Ctrl-C): MLflow's parent KILLED, how to continue, exit 130."""
-    unfinished = [r for r in rows if r["status"] == "unfinished"]
-    if not unfinished:
-        return
-    finish_tracking(tracking[0], rows, exp_dir, "KILLED", background=tracking[1])
-    out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
-    print(f"interrupted with {len(unfinished)} {phase} trials unfinished; continue with the same command and "
-          f"--resume {exp_dir.name}{out_arg}", file=sys.stderr, flush=True)
-    raise KeyboardInterrupt  # the CLI exits 130

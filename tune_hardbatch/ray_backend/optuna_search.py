@@ -16,13 +16,13 @@ The study lives in `<experiment dir>/optuna.journal` (Optuna's JournalStorage): 
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 from typing import Optional
 
 from ray.tune.search.optuna import OptunaSearch
 
+from ..metrics import is_finite
 from . import ray_private
 
 STUDY_FILE = "optuna.journal"
@@ -36,7 +36,7 @@ def outcome(result: Optional[dict], error: bool, metric: str) -> tuple[str, Opti
     if result.get("oom") == 1 or result.get("user_error") == 1 or result.get("diverged") == 1:
         return "FAIL", None
     value = result.get(metric)
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_finite(value):
         return "FAIL", None
     if result.get("budget_done") != 1:
         return "PRUNED", None
@@ -76,7 +76,7 @@ class TruthfulOptunaSearch(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         trial = ray_private.open_optuna_trial(self, trial_id)
         value = result.get(self.metric)
-        if trial is not None and isinstance(value, (int, float)) and math.isfinite(value):
+        if trial is not None and is_finite(value):
             trial.report(float(value), step_of(result))
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import math
 import typing
 
 from ..config import Config, all_keys, apply_overrides, closest
 from ..errors import UserError
+from ..metrics import is_finite
 from .dims import Dim, decode, encode
 from .schema import KINDS
 
@@ -92,7 +92,7 @@ def _parse_range(key: str, kind: str, args) -> Dim:
             raise UserError(where, f"int [{low}, {high}, {step}]: high - low must be a multiple of the step; "
                             f"allowed e.g. high = {low + (high - low) // step * step}")
         return Dim(key, kind, low, high, step)
-    if not all(is_num(a) for a in args):
+    if not all(is_finite(a) for a in args):
         raise UserError(where, f"{kind} got {args!r}; allowed: two finite numbers {shape}")
     low, high = float(args[0]), float(args[1])
     if low >= high:
@@ -131,7 +131,3 @@ def dim_raw(d: Dim):
 
 def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..config import Config, build_config, closest, flatten, load_yaml
+from ..datasets import DATASETS
 from ..errors import UserError
 from .corners import validate_corners
 from .dims import Dim
@@ -168,7 +169,7 @@ def has_validation(data) -> bool:
     a root only worker nodes see is trusted)."""
     if data.val_fraction > 0:
         return True
-    if data.name != "imagefolder" or not data.root:
+    if DATASETS[data.name].source != "folder" or not data.root:
         return False
     if not os.path.isdir(data.root):
         return True  # a root only the workers see: trusted here

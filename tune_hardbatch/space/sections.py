@@ -40,7 +40,8 @@ from typing import Optional
 
 from ..config import closest
 from ..errors import UserError
-from .distributions import is_int, is_num
+from ..metrics import is_finite
+from .distributions import is_int
 from .schema import METRICS, MINIMISED, SCHEDULERS, SEARCHERS, TEST_METRICS
 from .uris import resolve_uri
 
@@ -147,10 +148,10 @@ def validate_search(s: dict) -> None:
     if s["mode"] != natural:
         raise UserError("search.mode", f"got {s['mode']} for {s['metric']}, which is better when "
                         f"{'smaller' if natural == 'min' else 'larger'}; allowed: {natural} (or leave mode out)")
-    if not is_num(s["grace_period"]) or s["grace_period"] <= 0:
+    if not is_finite(s["grace_period"]) or s["grace_period"] <= 0:
         raise UserError("search.grace_period", f"got {s['grace_period']!r}; allowed: a number of "
                         "epoch-equivalents > 0")
-    if not is_num(s["reduction_factor"]) or s["reduction_factor"] <= 1:
+    if not is_finite(s["reduction_factor"]) or s["reduction_factor"] <= 1:
         raise UserError("search.reduction_factor", f"got {s['reduction_factor']!r}; allowed: a number > 1")
     if s["seed"] is not None and (not is_int(s["seed"]) or s["seed"] < 0):
         raise UserError("search.seed", f"got {s['seed']!r}; allowed: an integer >= 0, or null")
@@ -168,10 +169,10 @@ def validate_confirm(c: dict) -> None:
 
 
 def validate_resources(r: dict) -> None:
-    if not is_num(r["cpu"]) or r["cpu"] <= 0:
+    if not is_finite(r["cpu"]) or r["cpu"] <= 0:
         raise UserError("resources.cpu", f"got {r['cpu']!r}; allowed: a number of CPUs per trial > 0")
     gpu = r["gpu"]
-    if not is_num(gpu) or gpu < 0 or (gpu > 1 and not float(gpu).is_integer()):
+    if not is_finite(gpu) or gpu < 0 or (gpu > 1 and not float(gpu).is_integer()):
         raise UserError("resources.gpu", f"got {gpu!r}; allowed: 0, a fraction of one GPU (0 < gpu <= 1) "
                         "or a whole number of GPUs per trial")
 
@@ -196,7 +197,7 @@ def validate_run(r: dict) -> None:
         if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
             raise UserError("run.name", f"got {name!r}; allowed: a directory name (no '/'), or null")
     every = r["checkpoint_every"]
-    if every is not None and (not is_num(every) or every <= 0):
+    if every is not None and (not is_finite(every) or every <= 0):
         raise UserError("run.checkpoint_every", f"got {every!r}; allowed: epoch-equivalents between checkpoints "
                         "(> 0), or null (auto: checkpoints cost at most 2% of a trial's time)")
     if not is_int(r["max_failures"]) or r["max_failures"] < -1:

@@ -15,7 +15,6 @@ runs are named "<strategy> <trial id>", and `ui_url` is the link that opens the 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..formats import csv_value
 
 MAP_FILE = "mlflow_runs.json"
 VERDICT_FILE = "verdict.json"  # as verdict.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
@@ -302,8 +302,5 @@ class SearchTracker:
 
 
 def _param(value) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan"
-    if isinstance(value, (list, tuple)):
-        return json.dumps(list(value))
-    return "null" if value is None else str(value)[:6000]
+    """An MLflow param's text: as in results.csv, with null for nothing (MLflow keeps 6000 characters)."""
+    return "null" if value is None else str(csv_value(value))[:6000]

@@ -3,12 +3,12 @@ and the verdict as the parent's metrics, tags and description."""
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
-from typing import Optional
 
+from ..formats import fixed, pm
 from ..labels import strategy_name
+from ..metrics import is_finite
 from ..space.sections import as_dict
 
 NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
@@ -88,10 +88,6 @@ def arm_slugs(verdict: dict) -> dict[str, str]:
     return out
 
 
-def _number(v) -> Optional[float]:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
 def verdict_metrics(verdict: dict) -> dict[str, float]:
     """The parent run's metrics per arm: `<slug>.<metric>_mean/_ci95`, `<slug>.diff_vs_<baseline>_mean/_ci95`,
     the convergence epoch and its change, the compute; non-finite values are left out."""
@@ -99,8 +95,8 @@ def verdict_metrics(verdict: dict) -> dict[str, float]:
     out: dict[str, float] = {}
 
     def put(name, value):
-        if _number(value) is not None:
-            out[name] = _number(value)
+        if is_finite(value):
+            out[name] = float(value)
 
     for arm in verdict.get("arms", []):
         s = slugs[arm["arm"]]
@@ -127,14 +123,6 @@ def verdict_tags(verdict: dict) -> dict[str, str]:
     return tags
 
 
-def _pm(stat: Optional[dict], signed: bool = False) -> str:
-    mean, ci = _number((stat or {}).get("mean")), _number((stat or {}).get("ci95"))
-    if mean is None:
-        return "–"
-    text = f"{mean:+.2f}" if signed else f"{mean:.2f}"
-    return text + (f" ± {ci:.2f}" if ci is not None else "")
-
-
 def verdict_note(verdict: dict) -> str:
     """The parent run's description (Markdown): the verdict's sentences, then one table row per arm."""
     metric, baselines = verdict.get("metric", "test_top1"), list(verdict.get("baselines") or [])
@@ -149,10 +137,10 @@ def verdict_note(verdict: dict) -> str:
     for arm in verdict.get("arms", []):
         diffs = {d["baseline"]: d for d in arm.get("diffs", [])}
         compute = arm.get("compute") or {}
-        cells = [arm["arm"], str(arm.get("n", "")), _pm(arm.get(metric)),
-                 *[_pm(diffs.get(b), signed=True) if b in diffs else "" for b in baselines],
-                 _pm(arm.get("convergence_epoch")),
-                 *[f"{compute[k]:.{d}f}" if _number(compute.get(k)) is not None else "–"
+        cells = [arm["arm"], str(arm.get("n", "")), pm(arm.get(metric), missing="–"),
+                 *[pm(diffs.get(b), signed=True, missing="–") if b in diffs else "" for b in baselines],
+                 pm(arm.get("convergence_epoch"), missing="–"),
+                 *[fixed(compute.get(k), d, missing="–")
                    for k, d in (("samples_forward", 0), ("samples_with_grad", 0), ("gpu_seconds", 1))]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "`verdict.json`, `report.md` and the plots are among this run's artifacts; each arm's figures "

@@ -3,7 +3,6 @@ the confirmation phase's trials and the verdict included."""
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from pathlib import Path
@@ -75,10 +74,10 @@ def sync_search(exp_dir: Path) -> dict:
     tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifacts)
     trials = []
     for t in load_trials(exp_dir):
-        params, tags, cfg = trial_record(spec, t["params"])
-        files = trial_artifacts(cfg, t["history"], exp_dir / t["trial_id"], f"trial {t['trial_id']} {tags['strategy']}")
-        trials.append({"trial_id": t["trial_id"], "params": params, "tags": tags, "status": t["status"],
-                       "history": t["history"], "artifacts": files})
+        params, tags, cfg = trial_record(spec, t.params)
+        files = trial_artifacts(cfg, t.history, exp_dir / t.trial_id, f"trial {t.trial_id} {tags['strategy']}")
+        trials.append({"trial_id": t.trial_id, "params": params, "tags": tags, "status": t.status,
+                       "history": t.history, "artifacts": files})
     trials += confirmation_trials(spec, exp_dir)
     parent = parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS))
     verdict_path = exp_dir / VERDICT_FILE
@@ -91,23 +90,20 @@ def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
     """The confirmation phase's trials (`<search>/confirm`) for `sync_experiment`, described as its
     tracking callback describes them (`confirmation.ArmRun`); [] when the phase never started."""
     from ..confirmation import ArmRun, load_arms
-    from ..history import load_trials
+    from ..history import load_trials, read_statuses
     from ..space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
 
     saved, confirm_dir = load_arms(exp_dir), exp_dir / CONFIRM_DIR
     if saved is None or not confirm_dir.is_dir():
         return []
-    describe, statuses = ArmRun(saved["arms"]), {}
-    if (exp_dir / CONFIRM_RESULTS_FILE).is_file():
-        with open(exp_dir / CONFIRM_RESULTS_FILE) as fh:
-            statuses = {row["trial_id"]: row["status"] for row in csv.DictReader(fh)}
+    describe = ArmRun(saved["arms"])
     out = []
-    for t in load_trials(confirm_dir):
-        params, tags, name = describe(t["trial_id"], t["params"])
-        files = trial_artifacts(described_config(spec, params), t["history"], confirm_dir / t["trial_id"], name)
-        out.append({"trial_id": t["trial_id"], "key": trial_key(t["trial_id"], "confirmation"), "params": params,
-                    "tags": {"phase": "confirmation", **tags}, "run_name": name, "history": t["history"],
-                    "status": statuses.get(t["trial_id"], "unfinished"), "artifacts": files})
+    for t in load_trials(confirm_dir, read_statuses(exp_dir / CONFIRM_RESULTS_FILE), "confirmation", "unfinished"):
+        params, tags, name = describe(t.trial_id, t.params)
+        files = trial_artifacts(described_config(spec, params), t.history, confirm_dir / t.trial_id, name)
+        out.append({"trial_id": t.trial_id, "key": trial_key(t.trial_id, "confirmation"), "params": params,
+                    "tags": {"phase": "confirmation", **tags}, "run_name": name, "history": t.history,
+                    "status": t.status, "artifacts": files})
     return out
 
 

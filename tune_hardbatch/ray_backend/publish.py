@@ -1,0 +1,114 @@
+"""What a search leaves behind, from its trials' records: results.csv, best_config.yaml and the printed
+summary as soon as the search ends (`publish_search`: the confirmation after it may take as long); then
+once, at the end (`publish`): confirm_results.csv, verdict.json, report.md and its plots, the MLflow parent
+run finished, the checkpoints of ended trials pruned and the verdict printed last.
+
+How the search ended decides the rest: interrupted (Ctrl-C: trials unfinished) finishes MLflow's parent run
+as KILLED, says how to continue and raises KeyboardInterrupt (the CLI exits 130); every trial failed
+finishes it as FAILED and raises `SearchFailed` (exit 1).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+from ..config import to_yaml
+from ..console import print_summary, print_verdict
+from ..errors import UserError
+from ..report import PLOTS, REPORT_FILE, build_report
+from ..results import best_trial, write_results
+from ..space import BEST_FILE, RESULTS_FILE, trial_config
+from ..space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
+from ..storage import abs_storage
+from ..tracking import parent_files, trial_key
+from ..trials import Trial
+from ..verdict import VERDICT_FILE
+from ..verdict import to_json as verdict_json
+from .checkpoints import prune_ended
+from .search import Run
+
+
+class SearchFailed(RuntimeError):
+    """Every trial failed (exit 1, not a user error)."""
+
+
+def publish_search(run: Run, trials: list[Trial]) -> Path:
+    """results.csv, best_config.yaml (the best by the search's validation metric) and the printed summary."""
+    spec, exp_dir = run.spec, run.exp_dir
+    path = exp_dir / RESULTS_FILE
+    write_results(trials, spec, path)
+    best = best_trial(trials, spec)
+    if best is not None:
+        cfg = trial_config(spec.base_flat, best.params, spec.dims)
+        (exp_dir / BEST_FILE).write_text(f"# best trial {best.trial_id} of search {exp_dir.name}: "
+                                         f"{spec.search.metric} {best.final(spec.search.metric)}\n" + to_yaml(cfg))
+    print_summary(trials, spec, best, path, exp_dir, run.stream)
+    return path
+
+
+def stopped(trials: list[Trial]) -> bool:
+    """An interrupted search, or one whose every trial failed: nothing to confirm."""
+    return any(t.status == "unfinished" for t in trials) or (bool(trials) and all(t.status == "failed"
+                                                                                 for t in trials))
+
+
+def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Optional[dict]) -> None:
+    """The end of the search (see the module docstring); raises when it was interrupted or every trial failed."""
+    spec, exp_dir = run.spec, run.exp_dir
+    if confirmed:
+        write_results(confirmed, spec, exp_dir / CONFIRM_RESULTS_FILE, phase="confirmation")
+    if verdict is not None:
+        (exp_dir / VERDICT_FILE).write_text(verdict_json(verdict))
+    try:
+        build_report(exp_dir)  # before MLflow's parent run ends: report.md and the plots are its artifacts
+    except UserError:  # no trial reported anything
+        pass
+    unfinished, phase = _unfinished(trials, confirmed)
+    failed = not unfinished and stopped(trials)
+    status = "KILLED" if unfinished else "FAILED" if failed else "FINISHED"
+    finish_tracking(run.tracker, trials + confirmed, exp_dir, status, run.background,
+                    verdict if status == "FINISHED" else None)
+    if unfinished:
+        out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
+        print(f"interrupted with {unfinished} {phase} trials unfinished; continue with the same command and "
+              f"--resume {exp_dir.name}{out_arg}", file=sys.stderr, flush=True)
+        raise KeyboardInterrupt  # the CLI exits 130
+    if failed:
+        raise SearchFailed(f"all {len(trials)} trials failed; see the error.txt files under {exp_dir}")
+    best = best_trial(trials, spec)
+    prune_ended(exp_dir, trials, {best.trial_id} if best else set())  # after tracking (it may upload checkpoints)
+    prune_ended(exp_dir / CONFIRM_DIR, confirmed, set())
+    if verdict is not None:
+        print_verdict(verdict, run.stream)
+
+
+def _unfinished(trials: list[Trial], confirmed: list[Trial]) -> tuple[int, str]:
+    """How many trials an interruption left unfinished, and in which phase (the search's first)."""
+    for phase, records in (("search", trials), ("confirmation", confirmed)):
+        n = sum(t.status == "unfinished" for t in records)
+        if n:
+            return n, phase
+    return 0, ""
+
+
+def finish_tracking(tracker, trials: list[Trial], exp_dir: Path, status: str, background=None,
+                    verdict: Optional[dict] = None) -> None:
+    """Final statuses of the trials' runs (the search's and the confirmation's, each found by its phase's
+    key), the verdict on the parent run (`SearchTracker.log_verdict`), then the parent's artifacts: results,
+    report, plots, best config, verdict.json. Waits first for the tracking calls still queued
+    (`background`), so the parent run ends last."""
+    if tracker is None:
+        return
+    if background is not None and not background.drain():
+        print("warning: MLflow tracking calls were still queued after 10 minutes; their runs may be "
+              f"incomplete: tune-hardbatch report {exp_dir} --sync uploads the rest", file=sys.stderr, flush=True)
+    for t in trials:
+        tracker.set_status(trial_key(t.trial_id, t.phase), t.status)
+    if verdict is not None:
+        tracker.log_verdict(verdict)  # its file goes with the parent's artifacts
+    tracker.finish(parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)), status=status)
+    if tracker.down:
+        print(f"MLflow was unreachable during the search; upload what is missing with: tune-hardbatch report "
+              f"{exp_dir} --sync", file=sys.stderr, flush=True)

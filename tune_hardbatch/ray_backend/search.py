@@ -1,0 +1,88 @@
+"""The search phase on Ray Tune: the Tuner (new, or restored for --resume) with the live view, the caller's
+callbacks, the result loggers, checkpoint pruning and MLflow tracking (the parent run opens here);
+`search` returns the trials' records. `Run` is what the phases of one search share.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..console import print_header, space_yaml
+from ..results import search_trials
+from ..space import SPACE_FILE, SearchSpace, StrategyLabel
+from ..tracking import BackgroundTracker, SearchTracker, search_params, search_tags
+from ..trials import Trial
+from . import ray_private
+from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback
+from .tuner import new_tuner, restored_tuner
+
+
+@dataclass
+class Run:
+    """One search as its phases share it: space, directory, trials at a time, output and MLflow tracking."""
+    spec: SearchSpace
+    exp_dir: Path
+    concurrency: int
+    live_interval_s: float = 10.0
+    stream: Any = sys.stdout
+    tracker: Optional[SearchTracker] = None  # once the parent run is open (tracking on)
+    background: Optional[BackgroundTracker] = None  # the thread that makes the tracker's calls
+
+    def live(self, dim_keys: list[str], metric: str, mode: str, num_trials: int, label) -> LiveCallback:
+        """A phase's live view (`label`: a trial config -> its strategy or arm)."""
+        return LiveCallback(dim_keys, metric, mode, num_trials, interval_s=self.live_interval_s, stream=self.stream,
+                            label=label)
+
+    def tracking(self, trial_root: Path, **phase) -> Optional[TrackingCallback]:
+        """A phase's MLflow callback for the trials under `trial_root` (None with tracking off)."""
+        if self.tracker is None:
+            return None
+        return TrackingCallback(self.tracker, self.spec, trial_root, self.background, **phase)
+
+
+def search(run: Run, resuming: bool, callbacks, tracking: tuple) -> list[Trial]:
+    """Run (or continue) the Tuner; one record per trial. `callbacks`: extra Ray Tune callbacks, or a function
+    `(spec, experiment_dir) -> [callbacks]`; `tracking`: (MLflow URI or None, artifact location)."""
+    spec, exp_dir = run.spec, run.exp_dir
+    live = run.live(spec.dim_keys, spec.search.metric, spec.search.mode, spec.num_trials,
+                    StrategyLabel(spec.dims, spec.base_flat))
+    extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
+    all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir)]
+    print_header(spec, exp_dir, resuming, run.concurrency, run.stream)
+    if resuming:
+        tuner = restored_tuner(spec, exp_dir, all_callbacks)
+    else:
+        tuner = new_tuner(spec, exp_dir, run.concurrency, all_callbacks, space_yaml(spec))
+    start_tracking(run, *tracking)  # after search_space.yaml exists: it is logged
+    tracking_callback = run.tracking(exp_dir)
+    if tracking_callback is not None:  # the Tuner holds this very list
+        all_callbacks.append(tracking_callback)
+    ray_private.install_trial_error_filter()
+    trials = search_trials(spec, tuner.fit(), live.final_status)
+    if tracking_callback is not None:
+        tracking_callback.end_the_rest(trials)
+    return trials
+
+
+def start_tracking(run: Run, uri: Optional[str], artifact_location: Optional[str]) -> None:
+    """Open (or, resuming, reopen) the search's MLflow parent run and say where to see it."""
+    if uri is None:
+        return
+    spec, exp_dir = run.spec, run.exp_dir
+    run.tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifact_location,
+                                log_checkpoint=spec.tracking.log_checkpoint)
+    run.tracker.start(exp_dir.name, search_tags(spec), search_params(spec), exp_dir / SPACE_FILE)
+    print(f"  MLflow: {mlflow_link(run.tracker)}", file=run.stream, flush=True)
+    run.background = BackgroundTracker()
+
+
+def mlflow_link(tracker) -> str:
+    """Where to see the search in MLflow's UI (opening on the runs: `?workflowType=machine_learning`)."""
+    url = tracker.ui_url()
+    if url is not None:
+        return url
+    local = tracker.ui_url(server="http://127.0.0.1:5000")
+    return f"mlflow ui --backend-store-uri {tracker.uri} --port 5000" + (f", then {local}" if local else "")
