@@ -48,7 +48,8 @@ def test_p_end_above_p_start_is_refused_exactly_for_schedules_that_go_from_p_sta
     p_end > p_start; one that ignores p_start (constant, none) does not care. A schedule added to the registry
     is covered at once."""
     for name, p in TRIM_SCHEDULES.items():
-        goes_from_start_to_end = p(0.0, 0.9, 0.3, 0.5) == pytest.approx(0.9) and p(1.0, 0.9, 0.3, 0.5) == pytest.approx(0.3)
+        goes_from_start_to_end = (p(0.0, 0.9, 0.3, 0.5) == pytest.approx(0.9)
+                                  and p(1.0, 0.9, 0.3, 0.5) == pytest.approx(0.3))
         values = {"trim.schedule": name, "trim.p_start": 0.5, "trim.p_end": 0.6}
         if goes_from_start_to_end:
             with pytest.raises(UserError, match=rf"^trim\.p_end: got 0\.6 > trim\.p_start 0\.5; the {name} "):
