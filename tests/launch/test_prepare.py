@@ -9,17 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from search_helpers import ENV
 
-from tune_hardbatch import launch
-from tune_hardbatch import space as SP
 from tune_hardbatch.cli import main
-from tune_hardbatch.errors import UserError
-from tune_hardbatch.launch import lock, prepare
+from tune_hardbatch.launch import prepare
 
 
 def free_port() -> int:
@@ -54,23 +49,6 @@ CASES = [
     (["--resume", "old", "--set", "search.num_samples=3"], "search.num_samples", "allowed on --resume"),
     (["--resume", "busy"], "--resume", "still running"),
 ]
-
-
-@pytest.fixture
-def searches(tmp_path):
-    """OUT/old (an ended search) and OUT/busy (one whose driver is alive: a sleeping process)."""
-    out = tmp_path / "out"
-    for name in ("old", "busy"):
-        (out / name).mkdir(parents=True)
-        raw = SP.load_space(None, [f"run.name={name}", "search.num_samples=2"]).raw
-        raw["run"]["storage"] = str(out)
-        (out / name / "search_space.yaml").write_text(yaml.safe_dump(raw))
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    (out / "busy" / lock.LOCK_FILE).write_text(json.dumps(
-        {"host": socket.gethostname(), "pid": sleeper.pid, "start": lock._start_time(sleeper.pid)}))
-    yield out
-    sleeper.kill()
-    sleeper.wait()
 
 
 _RUNNER = textwrap.dedent("""
@@ -117,47 +95,6 @@ def test_address_where_nothing_answers_is_one_line_within_15_seconds(tmp_path, c
     assert code == 2 and len(err) == 1 and err[0].startswith("error: --address: no Ray cluster answers"), err
     assert time.monotonic() - start < 15
     assert prepare.ADDRESS_TIMEOUT_S < 15  # an address that drops packets times out within this
-
-
-def test_resume_applies_what_may_change_and_says_so(searches):
-    spec, _, name, resuming = launch.resolve_run(None, ["run.max_failures=3"], "old", str(searches))
-    assert resuming and name == "old" and spec.run.max_failures == 3
-    assert any("--resume applies run.max_failures = 3 (was 1)" in n for n in spec.notes)
-    same, *_ = launch.resolve_run(None, ["search.num_samples=2"], "old", str(searches))  # no change: fine
-    assert same.search.num_samples == 2 and not same.notes
-
-
-def test_resume_with_the_starting_command_is_accepted(tmp_path):
-    """The command that started a search, plus --resume NAME, continues it (the hint the tool prints)."""
-    out = tmp_path / "out"
-    sets = ["search.num_samples=2", "run.name=s1"]
-    spec, storage, name, _ = launch.resolve_run(None, sets, None, str(out))
-    Path(storage, name).mkdir(parents=True)
-    from tune_hardbatch.console import space_yaml
-
-    Path(storage, name, "search_space.yaml").write_text(space_yaml(spec))
-    again, _, _, resuming = launch.resolve_run(str(SP.DEFAULT_SPACE), sets, "s1", str(out))
-    assert resuming and again.search.num_samples == 2
-    with pytest.raises(UserError, match=r"^base\.optim\.lr: .*the space gives"):
-        launch.resolve_run(str(SP.DEFAULT_SPACE), [*sets, "optim.lr=0.5"], "s1", str(out))
-
-
-def test_report_sync_refuses_a_running_search(searches, capsys):
-    code = main(["report", str(searches / "busy"), "--sync"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: --sync: search busy is still running"), err
-
-
-def test_driver_lock_ignores_a_dead_driver(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    (tmp_path / lock.LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": proc.pid,
-                                                       "start": "1"}))
-    assert lock.holder(tmp_path) is None  # gone (SIGKILL leaves the file): resume and sync may go on
-    lock.acquire(tmp_path)
-    assert json.loads((tmp_path / lock.LOCK_FILE).read_text())["pid"] != proc.pid
-    lock.release(tmp_path)
-    assert not (tmp_path / lock.LOCK_FILE).exists()
 
 
 @pytest.mark.timeout(120)

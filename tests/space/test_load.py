@@ -1,5 +1,6 @@
-"""Search spaces (`tune_hardbatch.space`): packaged spaces, --set rules, bad values, define-by-run sampling,
-and bad `search` inputs answered with one line before Ray is imported. No Ray here."""
+"""Loading and validating a whole space (`space.load`): the packaged spaces, the rules that span sections (selection
+on validation data, an image folder's own val/, grace-period notes), and bad `search` inputs through the CLI
+answered with one line before Ray is imported (most of them are `load_space`'s errors). No Ray here."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
-from search_helpers import BASE, ENV, REPO, run_cli
+from search_helpers import BASE, ENV, REPO
 
 from tune_hardbatch import space as SP
-from tune_hardbatch.config import build_config
 from tune_hardbatch.errors import UserError
-from tune_hardbatch.labels import strategy_name
-from tune_hardbatch.launch import check_resources
 
 PACKAGED = ("default", "dybat_cifar10", "trim_cifar10", "stepwise_cifar10", "joint_cifar10")
 ALL_SPACES = sorted(set(PACKAGED) | {p.stem for p in SP.SPACE_DIR.glob("*.yaml")})
@@ -55,40 +52,6 @@ def test_dybat_space_is_the_papers_grid():
     assert spec.search.searcher == "grid" and spec.num_trials == 12
 
 
-def test_set_rules():
-    spec = SP.load_space(None, ["epochs=3", "search.num_samples=4", "base.optim.lr=0.05", "run.name=x",
-                               "space.trim.p_end=null", "resources.cpu=2",
-                               "space.optim.momentum={uniform: [0.5, 0.9]}"])
-    assert spec.base_cfg.epochs == 3 and spec.search.num_samples == 4 and spec.run.name == "x"
-    assert spec.resources.cpu == 2
-    assert "optim.lr" not in spec.dim_keys and spec.base_cfg.optim.lr == 0.05  # fixing a key drops its dim
-    assert any("optim.lr" in note for note in spec.notes)
-    assert "trim.p_end" not in spec.dim_keys and "optim.momentum" in spec.dim_keys
-    with pytest.raises(UserError, match=r"^search\.nope: unknown key"):
-        SP.load_space(None, ["search.nope=1"])
-    with pytest.raises(UserError, match=r"^base\.optim\.lr"):
-        SP.load_space(None, ["optim.lr=-1"])
-
-
-@pytest.mark.parametrize("dims, key, fragment", [
-    ({"hard_batch.delta": {"uniform": [0, 1]}}, "space.hard_batch.delta", "0 < delta <= 1"),
-    ({"optim.lr": {"loguniform": [0.3, 0.01]}}, "space.optim.lr", "low < high"),
-    ({"optim.lr": {"loguniform": [0, 0.1]}}, "space.optim.lr", "0 < low"),
-    ({"hard_batch.delta": {"choice": []}}, "space.hard_batch.delta", "non-empty"),
-    ({"seed": {"grid": [0, 1]}}, "space.seed", "searcher random or grid"),
-    ({"optim.nope": {"uniform": [0, 1]}}, "space.optim.nope", "unknown config key"),
-    ({"optim.batch_size": {"uniform": [32, 64]}}, "space.optim.batch_size", "int"),
-    ({"optim.batch_size": {"int": [32, 100, 32]}}, "space.optim.batch_size", "multiple of the step"),
-    ({"optim.lr": {"normal": [0, 1]}}, "space.optim.lr", "loguniform"),
-    ({"trim.schedule": {"choice": ["linear"]}, "trim.p_start": {"choice": [0.5, 1.0]},
-      "trim.p_end": {"uniform": [0.2, 0.8]}}, "space.trim.p_end", "p_end <= p_start"),
-])
-def test_bad_space_values_name_the_key(dims, key, fragment):
-    with pytest.raises(UserError) as info:
-        SP.validate_space({"base": BASE, "space": dims})
-    assert info.value.key == key and fragment in str(info.value)
-
-
 def test_selection_is_on_validation_data_unless_the_space_says_it_means_the_test_set():
     with pytest.raises(UserError, match=r"^search\.metric: got test_top1, a test-set metric.*allow_test_metric"):
         SP.validate_space({"base": BASE, "search": {"metric": "test_top1"}})
@@ -111,18 +74,6 @@ def test_an_image_folder_with_its_own_val_split_is_validation_data(tmp_path):
     assert spec.search.metric == "val_top1"
 
 
-@pytest.mark.parametrize("section, key, fragment", [
-    ({"confirm": {"seeds": -1}}, "confirm.seeds", "integer >= 0"),
-    ({"confirm": {"max_arms": 0}}, "confirm.max_arms", "integer >= 1"),
-    ({"confirm": {"sedes": 3}}, "confirm.sedes", "did you mean confirm.seeds"),
-    ({"search": {"allow_test_metric": "yes"}}, "search.allow_test_metric", "true, false"),
-])
-def test_bad_confirm_and_search_keys(section, key, fragment):
-    with pytest.raises(UserError) as info:
-        SP.validate_space({"base": BASE, **section})
-    assert info.value.key == key and fragment in str(info.value)
-
-
 def test_a_grace_period_before_a_plans_last_stage_is_flagged():
     stepwise = {"base": {**BASE, "epochs": 12}, "space": {"stepwise.fractions": {"choice": [None, "A-B-C-D-O"]}},
                 "search": {"grace_period": 2}}
@@ -131,39 +82,6 @@ def test_a_grace_period_before_a_plans_last_stage_is_flagged():
     assert not SP.validate_space({**stepwise, "search": {"grace_period": 8}}).notes
     for name in PACKAGED:  # the packaged spaces judge no plan before its last stage starts
         assert not [n for n in SP.load_space(SP.SPACE_DIR / f"{name}.yaml").notes if "last stage" in n], name
-
-
-def test_conditional_sampling_and_list_encoding_with_optuna():
-    """Define-by-run: trim.p_end only with trimming on, stepwise.epochs only with splits; lists round-trip."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = SP.validate_space({"base": {**BASE, "epochs": 4}, "space": {
-        "trim.p_end": {"uniform": [0.2, 0.8]}, "trim.schedule": {"choice": ["none", "linear"]},
-        "stepwise.epochs": {"choice": [[2, 2], [1, 3]]},
-        "stepwise.fractions": {"choice": [None, [0.5, 1.0], "A-O"]}}})
-    fn = SP.DefineByRun(spec.dims, spec.base_flat)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
-    seen = set()
-    for _ in range(40):
-        trial = study.ask()
-        assert fn(trial) is None  # no constants: the strategy label is derived, never stored by Ray
-        params = trial.params
-        assert ("trim.p_end" in params) == (params["trim.schedule"] != "none")
-        assert ("stepwise.epochs" in params) == (params["stepwise.fractions"] is not None)
-        cfg = SP.trial_config(spec.base_flat, params, spec.dims)
-        assert SP.StrategyLabel(spec.dims, spec.base_flat)(params) == \
-            strategy_name(cfg)
-        if params["stepwise.fractions"] == "[0.5, 1.0]":
-            assert cfg.stepwise.fractions == (0.5, 1.0)
-        if "stepwise.epochs" in params:
-            assert cfg.stepwise.epochs in ((2, 2), (1, 3))
-        seen.add((params["trim.schedule"], params["stepwise.fractions"]))
-        study.tell(trial, 1.0)
-    assert len(seen) >= 4
-    # inactive parameters are not applied even when a (random) searcher sampled them
-    cfg = SP.trial_config(spec.base_flat, {"trim.schedule": "none", "trim.p_end": 0.5}, spec.dims)
-    assert cfg.trim.p_end == build_config(None, spec.base_flat).trim.p_end
 
 
 BAD_CASES = [
@@ -210,16 +128,3 @@ def test_bad_inputs_exit_2_with_one_error_line_and_no_ray(tmp_path):
         assert "Traceback" not in err
     assert not report["ray_imported"], "bad input must be rejected before Ray is even imported"
     assert not any(p.name != "bad.yaml" for p in tmp_path.iterdir()), "nothing written for bad input"
-
-
-def test_bad_resources_real_cli_exit_2(tmp_path):
-    start = time.time()
-    code, out, err = run_cli(["--set", "resources.gpu=0.5", "--out", str(tmp_path)], timeout=60)
-    assert code == 2 and err.strip().startswith("error: resources.gpu") and "0 GPUs" in err
-    assert len(err.strip().splitlines()) == 1 and time.time() - start < 60
-
-
-def test_concurrency_is_the_sum_of_what_fits_on_each_node():
-    spec = SP.load_space(None, ["resources.gpu=0.3", "resources.cpu=1"])
-    assert check_resources(spec, 8, 1, nodes=[(8.0, 1.0)] * 16) == 48  # 3 per GPU, not 16 / 0.3 = 53
-    assert check_resources(spec, 8, 1, nodes=[(8.0, 1.0), (2.0, 1.0), (8.0, 0.0)]) == 5  # CPUs bind too

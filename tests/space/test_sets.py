@@ -1,0 +1,24 @@
+"""`--set` overrides of a space (`space.sets`): what a key means in each section, fixing a searched key drops its
+dimension, unknown keys are refused. No Ray here."""
+
+from __future__ import annotations
+
+import pytest
+
+from tune_hardbatch import space as SP
+from tune_hardbatch.errors import UserError
+
+
+def test_set_rules():
+    spec = SP.load_space(None, ["epochs=3", "search.num_samples=4", "base.optim.lr=0.05", "run.name=x",
+                               "space.trim.p_end=null", "resources.cpu=2",
+                               "space.optim.momentum={uniform: [0.5, 0.9]}"])
+    assert spec.base_cfg.epochs == 3 and spec.search.num_samples == 4 and spec.run.name == "x"
+    assert spec.resources.cpu == 2
+    assert "optim.lr" not in spec.dim_keys and spec.base_cfg.optim.lr == 0.05  # fixing a key drops its dim
+    assert any("optim.lr" in note for note in spec.notes)
+    assert "trim.p_end" not in spec.dim_keys and "optim.momentum" in spec.dim_keys
+    with pytest.raises(UserError, match=r"^search\.nope: unknown key"):
+        SP.load_space(None, ["search.nope=1"])
+    with pytest.raises(UserError, match=r"^base\.optim\.lr"):
+        SP.load_space(None, ["optim.lr=-1"])
