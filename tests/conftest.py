@@ -179,3 +179,32 @@ def kill_marked(var: str, marker: str, grace_s: float) -> None:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and marked_pids(var, marker):
             time.sleep(0.2)
+
+
+# --- searches: two searches on disk for the launch tests (resume, lock, prepare) ---------------------
+
+@pytest.fixture
+def searches(tmp_path):
+    """OUT/old (an ended search) and OUT/busy (one whose driver is alive: a sleeping process): the launch tests'."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tune_hardbatch import space as SP
+    from tune_hardbatch.launch import lock
+
+    out = tmp_path / "out"
+    for name in ("old", "busy"):
+        (out / name).mkdir(parents=True)
+        raw = SP.load_space(None, [f"run.name={name}", "search.num_samples=2"]).raw
+        raw["run"]["storage"] = str(out)
+        (out / name / "search_space.yaml").write_text(yaml.safe_dump(raw))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    (out / "busy" / lock.LOCK_FILE).write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": sleeper.pid, "start": lock._start_time(sleeper.pid)}))
+    yield out
+    sleeper.kill()
+    sleeper.wait()

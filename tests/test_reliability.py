@@ -104,7 +104,7 @@ def _bad(args, key, files=None, fragment=None, setup=None):
     return {"args": args, "key": key, "files": files or {}, "fragment": fragment, "setup": setup}
 
 
-# Distinct bad inputs of `tune-hardbatch search` beyond tests/space/test_spec.py::BAD_CASES (13 there).
+# Distinct bad inputs of `tune-hardbatch search` beyond tests/space/test_load.py::BAD_CASES (13 there).
 # FILE is a space file written from `files`, OUT the --out directory.
 SEARCH_BAD = [
     _bad(["FILE"], "FILE", {"FILE": "- 1\n- 2\n"}, "must be a YAML mapping"),
@@ -183,7 +183,7 @@ def assert_one_error_line(code, err, key, fragment=None):
 
 @pytest.mark.timeout(150)
 def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
-    """>= 25 distinct bad inputs of `search` (with tests/space/test_spec.py's 13): exit 2, one `error: KEY` line, no
+    """>= 25 distinct bad inputs of `search` (with tests/space/test_load.py.s 13): exit 2, one `error: KEY` line, no
     traceback, Ray never imported, nothing written."""
     out = tmp_path / "out"
     (out / "taken").mkdir(parents=True)
@@ -208,7 +208,7 @@ def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
         assert_one_error_line(code, err, key, fragment)
     assert not ray_imported, "bad input must be rejected before Ray is even imported"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written"
-    assert len(SEARCH_BAD) + 13 >= 25  # with tests/space/test_spec.py::BAD_CASES
+    assert len(SEARCH_BAD) + 13 >= 25  # with tests/space/test_load.py::BAD_CASES
 
 
 class _Tmpfs:
