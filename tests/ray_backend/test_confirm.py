@@ -1,8 +1,11 @@
 """The confirmation phase and the verdict on a real local Ray: families x seeds, full training set, test
-set; the verdict's numbers recomputed from the confirmation trials; a driver SIGKILL then --resume."""
+set; the verdict's numbers recomputed from the confirmation trials; a driver SIGKILL then --resume.
+In-process runs share one local Ray (conftest's `local_ray`); the driver that is killed is a CLI subprocess
+with a local Ray of its own."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -71,7 +74,10 @@ def test_confirmation_trains_families_x_seeds_and_the_verdict_is_recomputable(lo
 
 
 @pytest.mark.timeout(420)
-def test_confirmation_survives_a_driver_sigkill_and_resume(tmp_path):
+def test_confirmation_survives_a_driver_sigkill_and_resume(local_ray, tmp_path):
+    """The driver, a CLI subprocess with a local Ray of its own, is killed (SIGKILL) in the confirmation
+    phase; --resume (what the CLI runs: `run_search` with the same space and `resume`) finishes it on the
+    shared local Ray, printing the verdict last."""
     space_file = tmp_path / "kill.yaml"
     space_file.write_text(yaml.safe_dump(confirm_space("kill", epochs=3, seeds=2)))
     exp = tmp_path / "out" / "kill"
@@ -91,8 +97,10 @@ def test_confirmation_survives_a_driver_sigkill_and_resume(tmp_path):
     finally:
         kill_group(proc)
     assert not (exp / "verdict.json").exists()
-    code, out, err = run_cli(args + ["--resume", "kill"], timeout=300)
-    assert code == 0, err[-3000:]
+    stream = io.StringIO()
+    path = run_search(str(space_file), out=str(tmp_path / "out"), resume="kill", live_interval_s=1000,
+                      stream=stream)
+    assert path.resolve() == (exp / "results.csv").resolve()
     check_verdict(exp, [1, 2])
-    lines = [line for line in out.splitlines() if line.strip()]
+    lines = [line for line in stream.getvalue().splitlines() if line.strip()]
     assert lines[-1].strip().startswith("delta (delta=0.5) "), "the verdict is printed last"
