@@ -127,9 +127,10 @@ def test_injected_crash_is_retried_from_its_checkpoint(local_ray, tmp_path, monk
 
 @pytest.mark.timeout(240)
 def test_default_space_via_cli(tmp_path):
+    # the default space, shortened: 4 trials of 3 epochs on 640 digits (512 after the validation split)
     code, out, err = run_cli(["--set", "search.num_samples=4", "--set", "base.epochs=3", "--set",
-                              "confirm.seeds=2", "--set", "run.name=cli", "--out", str(tmp_path)], timeout=220,
-                             cwd=tmp_path)
+                              "base.data.train_limit=640", "--set", "confirm.seeds=2", "--set", "run.name=cli",
+                              "--out", str(tmp_path)], timeout=220, cwd=tmp_path)
     assert code == 0, err[-3000:]
     rows = read_rows(tmp_path / "cli" / "results.csv")
     assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4
