@@ -3,9 +3,9 @@
 One module-scoped server is shared by the tests (the outage test stops and restarts it on the same port
 and database). Every search is a `tune-hardbatch` CLI subprocess in its own process group (each with its
 own local Ray), killed with its group afterwards, except the --resume after a driver SIGKILL, which runs in
-this process on the local Ray that conftest's `local_ray` shares; what MLflow holds is read back with `MlflowClient` and
-compared with the Ray results (results.csv, each trial's result.json). The browser test opens the MLflow UI
-in Debian's headless chromium (installed by `.ci/system-deps`).
+this process on the local Ray that conftest's `local_ray` shares; what MLflow holds is read back with
+`MlflowClient` and compared with the Ray results (results.csv, each trial's result.json). The browser test
+opens the MLflow UI in Debian's headless chromium (installed by `.ci/system-deps`).
 """
 
 from __future__ import annotations
