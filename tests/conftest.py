@@ -48,7 +48,36 @@ def cifar_subset(tmp_path_factory) -> Path:
     return out
 
 
-# --- local_ray: one local Ray (2 CPUs) per test module that asks for it, shut down after the module ---
+# --- local_ray: one local Ray (2 CPUs) shared by the modules of a test directory that ask for it ----------
+#
+# Started by the first test that asks for it; kept for the next modules of the same directory (tests that
+# call `run_search` in-process: it uses a Ray this process already runs and leaves it running, see
+# `ray_backend.driver.connect`), and shut down after the directory's last test that uses it, so that no
+# other test (a cluster test, one that checks Ray is not imported or initialised) ever sees it. Tests of
+# Ray's own start and of a driver's SIGKILL run `tune-hardbatch` in a subprocess with a Ray of its own.
+
+_LOCAL_RAY = {"up": False}  # whether the fixture's Ray runs
+
+
+def _keeps_ray(item, nextitem) -> bool:
+    """Whether the shared Ray stays up after `item`: the next test is in the same directory, and it or a
+    later test of that directory uses local_ray."""
+    if nextitem is None or nextitem.path.parent != item.path.parent:
+        return False
+    items = item.session.items
+    later = items[items.index(nextitem):]
+    return any("local_ray" in getattr(i, "fixturenames", ()) for i in later if i.path.parent == item.path.parent)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    if _LOCAL_RAY["up"] and not _keeps_ray(item, nextitem):
+        import ray
+
+        ray.shutdown()
+        _LOCAL_RAY["up"] = False
+
 
 @pytest.fixture(scope="module")
 def local_ray():
@@ -56,10 +85,12 @@ def local_ray():
 
     from tune_hardbatch.ray_backend.driver import init_ray, ray_env
 
-    ray_env(local=True)
-    init_ray(None, 2, 0)
-    yield
-    ray.shutdown()
+    if not _LOCAL_RAY["up"]:
+        assert not ray.is_initialized(), "a Ray this fixture did not start is running in the test process"
+        ray_env(local=True)
+        init_ray(None, 2, 0)
+        _LOCAL_RAY["up"] = True
+    yield  # shut down by pytest_runtest_teardown after the directory's last test that uses it
 
 
 # --- mlflow_server: a real `mlflow server` on 127.0.0.1 (sqlite + artifact folder), stopped by PID ---

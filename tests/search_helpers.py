@@ -34,8 +34,11 @@ def history(trial_dir) -> list[dict]:
 
 
 def space(**sections) -> dict:
+    # no confirmation phase and no MLflow tracking unless a test asks for them (tracking is tested end to end
+    # by tests/test_mlflow_search.py against a server, and with the default local store by the CLI test
+    # test_default_space_via_cli)
     out = {"base": dict(BASE), "resources": {"cpu": 1, "gpu": 0}, "run": {"max_failures": 1},
-           "confirm": {"seeds": 0}}  # no confirmation phase unless a test asks for one
+           "confirm": {"seeds": 0}, "tracking": {"enabled": False}}
     for key, value in sections.items():
         if key == "base":
             out["base"] = {**BASE, **value}

@@ -4,8 +4,8 @@ Faults are real: a Ray worker process killed with SIGKILL, a driver killed with 
 truncated checkpoints, a (simulated, GPU-less) CUDA out-of-memory error of the real exception type, a
 full or read-only file system (a tiny tmpfs when this runs as root, else a file where a directory is
 expected). Searches are tiny (digits, train_limit 640, a few epochs, 1 CPU per trial) and share one
-module-scoped local Ray, except the driver that is killed: a CLI subprocess in its own process group,
-killed with its group afterwards. Every Ray test has a pytest timeout; every subprocess a timeout.
+local Ray (conftest's `local_ray`), except the driver that is killed: a CLI subprocess in its own process
+group, killed with its group afterwards. Every Ray test has a pytest timeout; every subprocess a timeout.
 """
 
 from __future__ import annotations

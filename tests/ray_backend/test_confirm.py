@@ -1,8 +1,12 @@
 """The confirmation phase and the verdict on a real local Ray: families x seeds, full training set, test
-set; the verdict's numbers recomputed from the confirmation trials; a driver SIGKILL then --resume."""
+set; the verdict's numbers recomputed from the confirmation trials; a driver SIGKILL then --resume. Both
+tests check one search (`killed_and_resumed`): its driver, a CLI subprocess with a local Ray of its own, is
+killed in the confirmation phase, and the --resume runs in-process on the local Ray conftest's `local_ray`
+shares."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -59,19 +63,14 @@ def check_verdict(exp: Path, seeds: list[int]) -> dict:
     return verdict
 
 
-@pytest.mark.timeout(300)
-def test_confirmation_trains_families_x_seeds_and_the_verdict_is_recomputable(local_ray, tmp_path):
-    path = run_search(confirm_space("confirm"), out=str(tmp_path), live_interval_s=1000)
-    exp = path.parent
-    search = read_rows(path)
-    assert len(search) == 2 and all(int(r["backprops"]) < 3 * FULL_N for r in search)  # searched on the split
-    check_verdict(exp, [1, 2])
-    report = (exp / "report.md").read_text()
-    assert report.index("## Verdict") < report.index("## Search trials")
+@pytest.fixture(scope="module")
+def killed_and_resumed(local_ray, tmp_path_factory):
+    """One confirmation search (delta null vs 0.5, 2 seeds) shared by the tests of this module: its driver, a CLI
+    subprocess with a local Ray of its own, is killed (SIGKILL) in the confirmation phase; --resume (what the
+    CLI runs: `run_search` with the same space and `resume`) finishes it on the shared local Ray.
 
-
-@pytest.mark.timeout(420)
-def test_confirmation_survives_a_driver_sigkill_and_resume(tmp_path):
+    Returns (results.csv path, whether verdict.json existed after the kill, what the resume printed)."""
+    tmp_path = tmp_path_factory.mktemp("confirm")
     space_file = tmp_path / "kill.yaml"
     space_file.write_text(yaml.safe_dump(confirm_space("kill", epochs=3, seeds=2)))
     exp = tmp_path / "out" / "kill"
@@ -90,9 +89,31 @@ def test_confirmation_survives_a_driver_sigkill_and_resume(tmp_path):
         proc.wait(timeout=10)
     finally:
         kill_group(proc)
-    assert not (exp / "verdict.json").exists()
-    code, out, err = run_cli(args + ["--resume", "kill"], timeout=300)
-    assert code == 0, err[-3000:]
+    verdict_after_kill = (exp / "verdict.json").exists()
+    stream = io.StringIO()
+    path = run_search(str(space_file), out=str(tmp_path / "out"), resume="kill", live_interval_s=1000,
+                      stream=stream)
+    assert path.resolve() == (exp / "results.csv").resolve()
+    return path, verdict_after_kill, stream.getvalue()
+
+
+@pytest.mark.timeout(420)
+def test_confirmation_trains_families_x_seeds_and_the_verdict_is_recomputable(killed_and_resumed):
+    path, _, _ = killed_and_resumed
+    exp = path.parent
+    search = read_rows(path)
+    assert len(search) == 2 and all(int(r["backprops"]) < 3 * FULL_N for r in search)  # searched on the split
     check_verdict(exp, [1, 2])
+    report = (exp / "report.md").read_text()
+    assert report.index("## Verdict") < report.index("## Search trials")
+
+
+@pytest.mark.timeout(420)
+def test_confirmation_survives_a_driver_sigkill_and_resume(killed_and_resumed):
+    """Killed in the confirmation phase (no verdict yet), then resumed: every arm x seed once, the verdict
+    recomputable and printed last."""
+    path, verdict_after_kill, out = killed_and_resumed
+    assert not verdict_after_kill
+    check_verdict(path.parent, [1, 2])
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[-1].strip().startswith("delta (delta=0.5) "), "the verdict is printed last"
