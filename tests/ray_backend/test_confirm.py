@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import kill_group
 from scipy import stats
-from search_helpers import CLI, ENV, history, read_rows, run_cli, space
+from search_helpers import CLI, ENV, history, read_rows, space
 
 from tune_hardbatch.ray_backend import run_search
 
