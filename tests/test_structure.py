@@ -176,3 +176,30 @@ def test_validating_a_search_imports_neither_torch_nor_timm(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["code"] == 2 and out["err"].startswith("error: search.num_samples")
     assert out["loaded"] == []
+
+
+# Modules without a test module of their own, and why: no logic, or only exercised end to end.
+UNMIRRORED = {
+    "errors": "one exception class",
+    "space.schema": "constants",
+    "ray_backend.search": "the driver's search phase (the Tuner -> trial records): run end to end by "
+                          "ray_backend/test_driver.py",
+    "ray_backend.publish": "the driver's last phase: run end to end by ray_backend/test_driver.py, "
+                           "test_confirm.py and test_mlflow_search.py",
+    "ray_backend.callbacks": "Ray Tune callbacks: run end to end by the same tests",
+}
+
+
+def test_tests_mirror_the_package():
+    """Every module with logic has its test module at the mirrored path (tune_hardbatch/a/b.py ->
+    tests/a/test_b.py)."""
+    tests = PKG.parent / "tests"
+    missing = []
+    for mod, path in modules().items():
+        if path.name in ("__init__.py", "__main__.py") or mod in UNMIRRORED:
+            continue
+        *folders, name = mod.split(".")
+        if not tests.joinpath(*folders, f"test_{name}.py").is_file():
+            missing.append(mod)
+    assert not missing, missing
+    assert all(mod in modules() for mod in UNMIRRORED)  # an exemption of a module that is gone goes too

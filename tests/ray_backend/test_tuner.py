@@ -1,5 +1,5 @@
 """The Tuner's parts from a space (`ray_backend.tuner`), built without starting Ray: domains, searchers,
-ASHA's settings. The Tuner itself runs in tests/ray_backend/test_search.py."""
+ASHA's settings. The Tuner itself runs in tests/ray_backend/test_driver.py."""
 
 import pytest
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
