@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from tune_hardbatch.config import build_config
 from tune_hardbatch.loop import Trainer
 from tune_hardbatch.metrics import convergence_epoch
-from tune_hardbatch.strategies.stepwise import make_plan, stage_sizes
+from tune_hardbatch.strategies.plan import make_plan, stage_sizes
 
 STRATEGIES = {
     "plain": {},

@@ -28,7 +28,8 @@ from .metrics import NAN, convergence_epoch, epochs_to_target
 from .models import create_model, cudnn_benchmark
 from .schedules import lr_at
 from .strategies.hard_batch import make_sampler
-from .strategies.stepwise import make_plan, nested_subsets
+from .strategies.plan import make_plan
+from .strategies.stepwise import nested_subsets
 from .strategies.trim import Trimmer, num_kept
 
 

@@ -4,7 +4,8 @@ trainer using the exact plan of its own training set. The plan arithmetic is tes
 import torch
 
 from tune_hardbatch.config import build_config
-from tune_hardbatch.strategies.stepwise import make_plan, nested_subsets
+from tune_hardbatch.strategies.plan import make_plan
+from tune_hardbatch.strategies.stepwise import nested_subsets
 
 
 def forwarded(plan, num_train, batch) -> float:

@@ -7,18 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .plan import (  # noqa: F401
-    PLAN_LETTERS,
-    Stage,
-    default_batch_multipliers,
-    default_epochs,
-    default_lr_multipliers,
-    make_plan,
-    resolve_fractions,
-    stage_at,
-    stage_sizes,
-    validate,
-)
+from .plan import Stage, stage_sizes
 
 
 def nested_subsets(num_samples: int, plan: list[Stage], generator: torch.Generator) -> list[torch.Tensor]:
