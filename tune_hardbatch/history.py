@@ -15,7 +15,7 @@ from typing import Optional
 import yaml
 
 from .errors import UserError
-from .space import RESULTS_FILE, SPACE_FILE, StrategyLabel, active_params, load_space
+from .space import RESULTS_FILE, SPACE_FILE, load_space
 from .trials import Trial
 
 
@@ -59,8 +59,12 @@ def _describer(exp_dir: Path):
     if not (exp_dir / SPACE_FILE).is_file():
         return lambda params: {}
     spec = load_space(str(exp_dir / SPACE_FILE))
-    label = StrategyLabel(spec.dims, spec.base_flat)
-    return lambda params: {"strategy": label(params), "active": active_params(params, spec.dims, spec.base_cfg)}
+
+    def describe(params: dict) -> dict:
+        strategy, active = spec.describe(params)
+        return {"strategy": strategy, "active": active}
+
+    return describe
 
 
 def gpu_fraction(exp_dir: Path) -> float:

@@ -12,11 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from .errors import UserError
 from .formats import csv_value
-from .labels import strategy_name
 from .metrics import is_finite
-from .space import SearchSpace, active_params, trial_config
+from .space import SearchSpace
 from .trials import Trial
 
 CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_top1", "convergence_epoch",
@@ -32,11 +30,7 @@ def search_trials(spec: SearchSpace, results, statuses: dict) -> list[Trial]:
         t = Trial.from_result(results[i], i, statuses, batch_size=spec.base_cfg.optim.batch_size,
                               gpu=spec.resources.gpu)
         params = {k: t.params[k] for k in spec.dim_keys if k in t.params}
-        try:
-            cfg = trial_config(spec.base_flat, params, spec.dims)
-            strategy, active = strategy_name(cfg), active_params(params, spec.dims, spec.base_cfg)
-        except UserError:
-            strategy, active = "invalid", params
+        strategy, active = spec.describe(params)
         trials.append(replace(t, params=params, strategy=strategy, active=active))
     return trials
 

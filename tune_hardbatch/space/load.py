@@ -28,7 +28,7 @@ from ..config import Config, build_config, closest, flatten, load_yaml
 from ..datasets import DATASETS
 from ..errors import UserError
 from .corners import validate_corners
-from .dims import Dim
+from .dims import Dim, StrategyLabel, active_params
 from .distributions import dim_raw, parse_dims
 from .schema import DEFAULT_SPACE, SECTIONS, VAL_METRICS
 from .sections import (
@@ -66,6 +66,13 @@ class SearchSpace:
     @property
     def dim_keys(self) -> list[str]:
         return [d.key for d in self.dims]
+
+    def describe(self, params: dict) -> tuple[str, dict]:
+        """(strategy label, the params that apply, encoded) of a trial's sampled params; ("invalid", its
+        params) when they make no valid config."""
+        params = {k: params[k] for k in self.dim_keys if k in params}
+        label = StrategyLabel(self.dims, self.base_flat)(params)
+        return label, params if label == "invalid" else active_params(params, self.dims, self.base_cfg)
 
     @property
     def self_confirming(self) -> bool:
