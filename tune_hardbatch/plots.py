@@ -28,11 +28,11 @@ def learning_curves(reports: list[dict], path, title: str = "") -> None:
     fig, (ax_loss, ax_acc, ax_sched) = plt.subplots(1, 3, figsize=(13, 3.8))
     ax_loss.plot(ee, [r["train_loss"] for r in reports], label="train (untrimmed)")
     ax_loss.plot(ee, [r["test_loss"] for r in reports], label="test")
-    _plot_ifis_finite(ax_loss, ee, [r.get("val_loss") for r in reports], "validation")
+    _plot_if_finite(ax_loss, ee, [r.get("val_loss") for r in reports], "validation")
     ax_loss.set(xlabel="epoch-equivalents", ylabel="loss", yscale="log", title="loss")
     ax_acc.plot(ee, [r["train_top1"] for r in reports], label="train top-1")
     ax_acc.plot(ee, [r["test_top1"] for r in reports], label="test top-1")
-    _plot_ifis_finite(ax_acc, ee, [r.get("val_top1") for r in reports], "validation top-1")
+    _plot_if_finite(ax_acc, ee, [r.get("val_top1") for r in reports], "validation top-1")
     ax_acc.plot(ee, [r["test_top5"] for r in reports], label="test top-5", alpha=0.5)
     ax_acc.set(xlabel="epoch-equivalents", ylabel="%", title="accuracy")
     conv = [r for r in reports if r.get("converged")]
@@ -58,7 +58,7 @@ def _finite_or_zero(v: float) -> float:
     return v if is_finite(v) else 0.0
 
 
-def _plot_ifis_finite(ax, xs, ys, label):
+def _plot_if_finite(ax, xs, ys, label):
     """A line of the finite points of `ys` (nothing when there is none: no validation split)."""
     pts = [(x, y) for x, y in zip(xs, ys) if is_finite(y)]
     if pts:
