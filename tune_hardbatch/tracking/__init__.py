@@ -12,25 +12,25 @@ from ..launch.reachable import check_reachable
 from ..space.uris import default_uri, resolve_uri, tracking_uri
 from .background import BackgroundTracker
 from .client import (
-                     KIND_TAG,
-                     MAP_FILE,
-                     STATUS_TO_RUN,
-                     STEP_KEY,
-                     TRAINING_KIND,
-                     VERDICT_FILE,
-                     SearchTracker,
-                     check_experiment,
-                     trial_key,
+    KIND_TAG,
+    MAP_FILE,
+    STATUS_TO_RUN,
+    STEP_KEY,
+    TRAINING_KIND,
+    VERDICT_FILE,
+    SearchTracker,
+    check_experiment,
+    trial_key,
 )
 from .records import (
-                     described_config,
-                     search_params,
-                     search_tags,
-                     slug,
-                     trial_artifacts,
-                     trial_record,
-                     verdict_metrics,
-                     verdict_note,
+    described_config,
+    search_params,
+    search_tags,
+    slug,
+    trial_artifacts,
+    trial_record,
+    verdict_metrics,
+    verdict_note,
 )
 from .sync import parent_files, sync_experiment, sync_search
 
