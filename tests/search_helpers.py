@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import kill_group
@@ -56,3 +58,20 @@ def run_cli(args, timeout, env=None, cwd=None):
     finally:
         kill_group(proc)
     return proc.returncode, out, err
+
+
+def kill_driver_when(args, ready, timeout_s: float, too_late: str) -> None:
+    """Start `tune-hardbatch search ARGS` (a driver with a local Ray of its own); once `ready()` (polled),
+    SIGKILL the driver only, as a crash would, then whatever it left behind. `too_late`: the failure
+    message when the search ended first."""
+    proc = subprocess.Popen(CLI + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline and proc.poll() is None and not ready():
+            time.sleep(0.3)
+        assert proc.poll() is None, too_late
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        kill_group(proc)

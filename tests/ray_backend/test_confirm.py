@@ -9,17 +9,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import kill_group
 from scipy import stats
-from search_helpers import CLI, ENV, history, read_rows, space
+from search_helpers import history, kill_driver_when, read_rows, space
 
 from tune_hardbatch.ray_backend import run_search
 
@@ -75,20 +70,11 @@ def killed_and_resumed(local_ray, tmp_path_factory):
     space_file.write_text(yaml.safe_dump(confirm_space("kill", epochs=3, seeds=2)))
     exp = tmp_path / "out" / "kill"
     args = [str(space_file), "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
-                            start_new_session=True)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None:
-            done = [p for p in (exp / "confirm").glob("*/result.json") if len(p.read_text().splitlines()) >= 3]
-            if done:
-                break
-            time.sleep(0.3)
-        assert proc.poll() is None, "the search ended before its confirmation could be interrupted"
-        os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash would
-        proc.wait(timeout=10)
-    finally:
-        kill_group(proc)
+
+    def ready() -> bool:  # a confirmation trial has reported 3 epochs
+        return any(len(p.read_text().splitlines()) >= 3 for p in (exp / "confirm").glob("*/result.json"))
+
+    kill_driver_when(args, ready, 240, "the search ended before its confirmation could be interrupted")
     verdict_after_kill = (exp / "verdict.json").exists()
     stream = io.StringIO()
     path = run_search(str(space_file), out=str(tmp_path / "out"), resume="kill", live_interval_s=1000,

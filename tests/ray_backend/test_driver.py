@@ -11,9 +11,6 @@ import glob
 import itertools
 import json
 import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -22,8 +19,7 @@ import yaml
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from conftest import kill_group  # noqa: E402
-from search_helpers import BASE, CLI, ENV, REPO, N, history, read_rows, run_cli, space  # noqa: E402,F401
+from search_helpers import BASE, CLI, ENV, REPO, N, history, kill_driver_when, read_rows, run_cli, space  # noqa: E402,F401
 
 from tune_hardbatch import space as SP  # noqa: E402
 from tune_hardbatch.config import build_config  # noqa: E402
@@ -176,22 +172,15 @@ def test_sigkill_then_resume_does_not_rerun_finished_trials(local_ray, tmp_path)
                                                run={"name": "kill", "max_failures": 1})))
     exp = tmp_path / "out" / "kill"
     args = [str(space_file), "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
-                            start_new_session=True)
-    try:
-        deadline = time.time() + 150
-        state = {}
-        while time.time() < deadline and proc.poll() is None:
-            state = _state(exp)
-            if "TERMINATED" in state.values() and "RUNNING" in state.values():
-                break
-            time.sleep(0.3)
-        assert proc.poll() is None, "the search ended before it could be interrupted"
-        assert "TERMINATED" in state.values(), state
-        os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash would
-        proc.wait(timeout=10)
-    finally:
-        kill_group(proc)  # then whatever it left behind
+    state = {}
+
+    def ready() -> bool:
+        state.clear()
+        state.update(_state(exp))
+        return "TERMINATED" in state.values() and "RUNNING" in state.values()
+
+    kill_driver_when(args, ready, 150, "the search ended before it could be interrupted")
+    assert "TERMINATED" in state.values(), state
     done_before = {t for t, s in state.items() if s == "TERMINATED"}
     lines_before = {t: len(history(exp / t)) for t in done_before}
     assert not (exp / "results.csv").exists()
