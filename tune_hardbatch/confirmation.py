@@ -50,12 +50,14 @@ def plan_arms(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Plan:
 
 
 def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], list[str]]:
-    """(arms, notes): per strategy family, its best trial by the search metric (validation).
+    """(arms, notes): per declared arm (else per strategy family), its best trial by the search metric
+    (validation).
 
     A trial that trained its whole budget beats one stopped early; among those stopped early, the one
     that went furthest (ASHA kept it longest), then the metric. Baselines first, then by that metric; at
     most `confirm.max_arms` (the baselines are kept first)."""
     metric, mode = spec.search.metric, spec.search.mode
+    group = arm_group(spec)
 
     def rank(t):
         return family_rank(t.status, t.last.get("epoch_equiv"), t.final(metric), mode)
@@ -64,36 +66,69 @@ def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], lis
     for t in trials:
         if t.status not in ("finished", "stopped_early") or not is_finite(t.final(metric)):
             continue
-        fam = family_of(t.strategy)
-        if fam not in best or rank(t) > rank(best[fam]):
-            best[fam] = t
+        key = group(t)
+        if key not in best or rank(t) > rank(best[key]):
+            best[key] = t
+    what = "arm" if spec.arms else "family"
     notes = []
-    missing = sorted({family_of(t.strategy) for t in trials} - set(best) - {"invalid"})
+    missing = sorted({group(t) for t in trials} - set(best) - {"invalid", None})
     if missing:
         notes.append(f"not confirmed (every trial diverged or failed): {', '.join(missing)}")
     early = sorted(f for f, t in best.items() if t.status != "finished")
     if early:
-        notes.append("confirmed from a trial stopped early (none of the family trained its whole budget): "
+        notes.append(f"confirmed from a trial stopped early (none of the {what} trained its whole budget): "
                      + ", ".join(f"{f} (trial {best[f].trial_id} at {best[f].last.get('epoch_equiv'):.3g} "
                                  "epoch-equivalents)" for f in early))
-    weak = [f for f in BASELINES if f in best and best[f].status != "finished"]
+    weak = [k for k, t in best.items() if family_of(t.strategy) in BASELINES and t.status != "finished"]
     if weak:
         notes.append(f"the baseline {weak[0]} is confirmed from a trial stopped early: the search tuned it less than "
                      "the arms that trained their whole budget, so a 'helps' may reflect tuning, not the strategy")
-    order = sorted(best, key=lambda f: (f not in BASELINES, BASELINES.index(f) if f in BASELINES else 0,
-                                        [-x for x in rank(best[f])]))
+
+    def order_key(k):
+        fam = family_of(best[k].strategy)
+        return (fam not in BASELINES, BASELINES.index(fam) if fam in BASELINES else 0, [-x for x in rank(best[k])])
+
+    order = sorted(best, key=order_key)
     limit = spec.confirm.max_arms
     if limit is not None and len(order) > limit:  # the baselines come first in `order`
         notes.append(f"confirm.max_arms {limit}: not confirmed: {', '.join(order[limit:])}")
         order = order[:limit]
-    return [_arm(spec, best[f], f) for f in order], notes
+    return [_arm(spec, best[k], k if spec.arms else best[k].strategy) for k in order], notes
 
 
-def _arm(spec: SearchSpace, t: Trial, family: str) -> dict:
+def arm_group(spec: SearchSpace):
+    """What a search trial is compared as: its declared arm, else its strategy family."""
+    if spec.arms:
+        return lambda t: t.arm
+    return lambda t: family_of(t.strategy)
+
+
+def tuning(spec: SearchSpace, trials: list[Trial]) -> dict:
+    """How the arms were tuned: mode (arms: declared, alike; joint: the sampler picked the family; grid),
+    the sampler, and per arm (or family) the search trials it received and those that trained their budget."""
+    s = spec.search
+    mode = "grid" if spec.self_confirming else ("arms" if spec.arms else "joint")
+    sampler = {"optuna": "Optuna TPE", "random": "Optuna random sampling" if spec.arms else "Ray random sampling",
+               "grid": "grid (every point once)"}[s.searcher]
+    if s.scheduler == "asha":
+        sampler += ", ASHA early stopping" + (" per arm" if spec.arms else "")
+    group = arm_group(spec)
+    counts: dict[str, int] = {a.name: 0 for a in spec.arms}
+    finished: dict[str, int] = {a.name: 0 for a in spec.arms}
+    for t in trials:
+        key = group(t)
+        if key is None or key == "invalid":
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        finished[key] = finished.get(key, 0) + (t.status == "finished")
+    return {"mode": mode, "sampler": sampler, "trials": counts, "finished": finished}
+
+
+def _arm(spec: SearchSpace, t: Trial, label: str) -> dict:
     cfg = trial_config(spec.base_flat, t.params, spec.dims)
     full = apply_overrides(cfg, {"data.val_fraction": 0.0})  # the full training set
-    return {"arm": t.strategy, "family": family, "trial_id": t.trial_id, "value": t.final(spec.search.metric),
-            "params": t.decoded(), "config": flat_dict(full)}
+    return {"arm": label, "family": family_of(t.strategy), "strategy": t.strategy, "trial_id": t.trial_id,
+            "value": t.final(spec.search.metric), "params": t.decoded(), "config": flat_dict(full)}
 
 
 def save_arms(exp_dir: Path, arms: list[dict], seeds: list[int], notes: list[str]) -> None:
@@ -147,7 +182,7 @@ def confirmed_trials(results, statuses: dict, arms: list[dict], gpu: Optional[fl
         t = Trial.from_result(results[i], i, statuses, phase="confirmation", gpu=gpu)
         i_arm = t.params.get("arm")
         arm = arms[i_arm] if isinstance(i_arm, int) else {"arm": "?", "family": "?", "params": {}}
-        trials.append(replace(t, strategy=arm["arm"], arm=arm["arm"], family=arm["family"],
+        trials.append(replace(t, strategy=arm.get("strategy", arm["arm"]), arm=arm["arm"], family=arm["family"],
                               seed=t.params.get("seed"), active=dict(arm["params"])))
     return trials
 

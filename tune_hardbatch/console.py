@@ -15,6 +15,7 @@ import yaml
 from .formats import num, pm, yaml_value
 from .metrics import is_finite
 from .space import BEST_FILE, STATUSES, SearchSpace
+from .space.arms import arm_summary
 from .trials import Trial
 
 
@@ -84,8 +85,11 @@ def print_header(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: 
                     f"budget {spec.budget:g} epoch-equivalents)" if s.scheduler == "asha" else "")
                  + f", {s.metric} {s.mode}, {concurrency} at a time, {r.cpu:g} CPU"
                  + (f" + {r.gpu:g} GPU" if r.gpu else "") + " per trial")
-    for d in spec.dims:
-        lines.append(f"  {d.key}: {d.describe()}")
+    shared = spec.arms[0].shared if spec.arms else spec.dims
+    for d in shared:
+        lines.append(f"  {d.key}: {d.describe()}" + (" (every arm)" if spec.arms else ""))
+    for arm in spec.arms:
+        lines.append(f"  arm {arm.name}: {arm_summary(arm)}; {spec.search.trials_per_arm} trials")
     for note in spec.notes:
         lines.append(f"  note: {note}")
     lines.append(f"  results under {exp_dir} (continue an interrupted search with --resume {exp_dir.name})")

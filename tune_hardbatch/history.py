@@ -16,6 +16,7 @@ import yaml
 
 from .errors import UserError
 from .space import RESULTS_FILE, SPACE_FILE, load_space
+from .space.arms import arm_of
 from .trials import Trial
 
 
@@ -62,7 +63,7 @@ def _describer(exp_dir: Path):
 
     def describe(params: dict) -> dict:
         strategy, active = spec.describe(params)
-        return {"strategy": strategy, "active": active}
+        return {"strategy": strategy, "active": active, "arm": arm_of(params)}
 
     return describe
 

@@ -15,6 +15,7 @@ from typing import Optional
 from .formats import csv_value
 from .metrics import is_finite
 from .space import SearchSpace
+from .space.arms import arm_of
 from .trials import Trial
 
 CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_top1", "convergence_epoch",
@@ -31,7 +32,7 @@ def search_trials(spec: SearchSpace, results, statuses: dict) -> list[Trial]:
                               gpu=spec.resources.gpu)
         params = {k: t.params[k] for k in spec.dim_keys if k in t.params}
         strategy, active = spec.describe(params)
-        trials.append(replace(t, params=params, strategy=strategy, active=active))
+        trials.append(replace(t, params=params, strategy=strategy, active=active, arm=arm_of(t.params)))
     return trials
 
 
@@ -39,7 +40,7 @@ def search_row(t: Trial, spec: SearchSpace) -> dict:
     """A search trial's row of results.csv: id, status, strategy, each dimension (decoded; empty when it does
     not apply), test top-1 (final and best), the search metric (final and best), compute, the error."""
     metric = spec.search.metric
-    row = {"trial_id": t.trial_id, "status": t.status, "strategy": t.strategy,
+    row = {"trial_id": t.trial_id, "status": t.status, **({"arm": t.arm} if spec.arms else {}), "strategy": t.strategy,
            **{k: t.param(k) for k in spec.dim_keys},
            "final_test_top1": t.final("test_top1"), "best_test_top1": t.best("test_top1"),
            **{k: t.last.get(k) for k in REPORTED}, "time_s": t.last.get("time_total_s")}

@@ -36,7 +36,8 @@ class Trial:
     history: list = field(default_factory=list)  # every report, in order
     error: Optional[str] = None  # one line: why it failed
     errored: bool = False  # Ray's ERROR (an exception, a killed worker): --resume retries it from its checkpoint
-    arm: Optional[str] = None  # confirmation trials: arm label, strategy family, seed
+    arm: Optional[str] = None  # a declared arm's search trial, a confirmation trial: its arm
+    # confirmation trials: strategy family, seed
     family: Optional[str] = None
     seed: Optional[int] = None
 

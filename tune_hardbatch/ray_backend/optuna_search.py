@@ -6,7 +6,8 @@ value is None) and, when a value is NaN, lets Optuna's error leave the trial RUN
 
 - intermediate values are reported at step `round(100 * epoch_equiv)` (hundredths of an epoch-equivalent:
   the same compute for every batch size and plan);
-- a trial that ends without its budget (stopped early by the scheduler) is PRUNED;
+- a trial that ends without its budget (stopped early by the scheduler) is PRUNED, and the report it was
+  stopped on is its last intermediate value (Ray hands that report to `on_trial_complete` only);
 - an errored, diverged, out-of-memory or user-error trial, or one whose value is not finite, is FAIL;
 - the rest are COMPLETE with their final value.
 
@@ -69,6 +70,13 @@ def tpe_sampler(seed: Optional[int], startup: int, concurrency: int):
                           constant_liar=True)
 
 
+def random_sampler(seed: Optional[int]):
+    """Independent uniform draws (searcher random with declared arms: each arm's own seeded sampler)."""
+    from optuna.samplers import RandomSampler
+
+    return RandomSampler(seed=seed)
+
+
 class TruthfulOptunaSearch(OptunaSearch):
     """OptunaSearch with equal-compute intermediate steps and truthful final states (see the module doc);
     its trials and study are OptunaSearch's privates, read through `ray_private` (6)."""
@@ -77,10 +85,14 @@ class TruthfulOptunaSearch(OptunaSearch):
         trial = ray_private.open_optuna_trial(self, trial_id)
         value = result.get(self.metric)
         if trial is not None and is_finite(value):
-            trial.report(float(value), step_of(result))
+            with warnings.catch_warnings():  # a step reported already (a retried trial's repeat) is kept
+                warnings.simplefilter("ignore", UserWarning)
+                trial.report(float(value), step_of(result))
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         from optuna.trial import TrialState
 
+        if result:  # Ray passes the report a scheduler stopped the trial on here only, not to on_trial_result
+            self.on_trial_result(trial_id, result)
         state, value = outcome(result, error, self.metric)
         ray_private.tell_optuna(self, trial_id, value, getattr(TrialState, state))

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from ..console import print_header, space_yaml
 from ..results import search_trials
 from ..space import SPACE_FILE, SearchSpace, StrategyLabel
+from ..space.arms import TrialLabel
 from ..tracking import BackgroundTracker, SearchTracker, search_params, search_tags
 from ..trials import Trial
 from . import ray_private
@@ -48,7 +49,7 @@ def search(run: Run, resuming: bool, callbacks, tracking: tuple) -> list[Trial]:
     `(spec, experiment_dir) -> [callbacks]`; `tracking`: (MLflow URI or None, artifact location)."""
     spec, exp_dir = run.spec, run.exp_dir
     live = run.live(spec.dim_keys, spec.search.metric, spec.search.mode, spec.num_trials,
-                    StrategyLabel(spec.dims, spec.base_flat))
+                    TrialLabel(StrategyLabel(spec.dims, spec.base_flat)))
     extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
     all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir)]
     print_header(spec, exp_dir, resuming, run.concurrency, run.stream)

@@ -3,9 +3,11 @@
 Searchers: `optuna` (Optuna TPE, seeded, through Ray's OptunaSearch with the define-by-run space
 `spec.DefineByRun`, so a strategy's parameters are only sampled when the strategy is on), `random` (Ray's
 BasicVariantGenerator; `grid` dimensions give grid x num_samples trials), `grid` (every point once: the
-papers' tables). Schedulers: `asha` (time attribute `asha_time`: epoch_equiv plus half a report's
-compute, so rungs fall at equal compute; max_t above the space's largest budget) and `fifo`. The
-confirmation phase is a second Tuner (`confirm_tuner`) in `<experiment>/confirm`: a grid of arms x seeds.
+papers' tables). With declared arms (`space.arms`), `arms.ArmSearch`: each arm its own Optuna study (TPE,
+or Optuna's random sampler for `random`) and `trials_per_arm` trials. Schedulers: `asha` (time attribute
+`asha_time`: epoch_equiv plus half a report's compute, so rungs fall at equal compute; max_t above the
+space's largest budget; with arms, one ASHA per arm) and `fifo`. The confirmation phase is a second Tuner
+(`confirm_tuner`) in `<experiment>/confirm`: a grid of arms x seeds.
 """
 
 from __future__ import annotations
@@ -42,20 +44,21 @@ def ray_domain(dim: Dim):
 def build_searcher(spec: SearchSpace, concurrency: int, exp_dir: Path):
     """(search algorithm, param_space or None, num_samples)."""
     s = spec.search
-    if s.searcher == "optuna":
-        import optuna
+    if spec.arms:
         from ray.tune.search import ConcurrencyLimiter
 
-        from .optuna_search import TruthfulOptunaSearch, study_storage, tpe_sampler
+        from .arms import ArmSearch
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        startup = s.startup_trials
-        if startup is None:  # a third of the budget explores at random, at least 2, at most 10
-            startup = min(10, max(2, s.num_samples // 3))
-        searcher = TruthfulOptunaSearch(DefineByRun(spec.dims, spec.base_flat), metric=s.metric, mode=s.mode,
-                                        sampler=tpe_sampler(s.seed, startup, concurrency),
-                                        study_name=exp_dir.name, storage=study_storage(exp_dir),
-                                        points_to_evaluate=baseline_points(spec.dims, spec.base_flat) or None)
+        searchers = {arm.name: (_optuna_search(spec, arm.dims, arm.base_flat(spec.base_flat), s.trials_per_arm,
+                                               concurrency, exp_dir, f"{exp_dir.name}.{arm.name}"), arm.fixed)
+                     for arm in spec.arms}
+        arms = ArmSearch(searchers, s.trials_per_arm, s.metric, s.mode)
+        return ConcurrencyLimiter(arms, max_concurrent=concurrency), None, s.num_samples
+    if s.searcher == "optuna":
+        from ray.tune.search import ConcurrencyLimiter
+
+        searcher = _optuna_search(spec, spec.dims, spec.base_flat, s.num_samples, concurrency, exp_dir, exp_dir.name,
+                                  points=baseline_points(spec.dims, spec.base_flat))
         return ConcurrencyLimiter(searcher, max_concurrent=concurrency), None, s.num_samples
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -71,13 +74,41 @@ def build_searcher(spec: SearchSpace, concurrency: int, exp_dir: Path):
     return searcher, param_space, num_samples
 
 
+def _optuna_search(spec: SearchSpace, dims, base_flat: dict, trials: int, concurrency: int, exp_dir: Path,
+                   study_name: str, points: Optional[list] = None):
+    """A TruthfulOptunaSearch over `dims` (TPE, or Optuna's random sampler for searcher random), its study
+    `study_name` in the experiment's journal."""
+    import optuna
+
+    from .optuna_search import TruthfulOptunaSearch, random_sampler, study_storage, tpe_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = spec.search
+    startup = s.startup_trials
+    if startup is None:  # a third of the budget explores at random, at least 2, at most 10
+        startup = min(10, max(2, trials // 3))
+    sampler = random_sampler(s.seed) if s.searcher == "random" else tpe_sampler(s.seed, startup, concurrency)
+    return TruthfulOptunaSearch(DefineByRun(list(dims), base_flat), metric=s.metric, mode=s.mode, sampler=sampler,
+                                study_name=study_name, storage=study_storage(exp_dir), points_to_evaluate=points or None)
+
+
 def build_scheduler(spec: SearchSpace):
     s = spec.search
     if s.scheduler == "fifo":
         from ray.tune.schedulers import FIFOScheduler
 
         return FIFOScheduler()
+    if spec.arms:  # each arm its own ASHA: a trial is compared only with its own arm's
+        from .arms import ArmScheduler
+
+        return ArmScheduler([a.name for a in spec.arms], lambda: _asha(spec))
+    return _asha(spec)
+
+
+def _asha(spec: SearchSpace):
     from ray.tune.schedulers import ASHAScheduler
+
+    s = spec.search
 
     # asha_time = epoch_equiv + half a report's compute: each rung decides at the report nearest its milestone,
     # so a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same compute

@@ -4,7 +4,9 @@ A search-space file (all sections optional; unknown keys are errors)::
 
     # first line(s): a comment saying what question this space answers
     base: {...}       # a training config: the keys of `tune-hardbatch train` (nested or dotted)
-    space: {...}      # dotted config key -> exactly one distribution (`distributions.py`)
+    space: {...}      # dotted config key -> exactly one distribution (`distributions.py`); with arms,
+                      # the dimensions every arm searches alike
+    arms: {...}       # optional: the arms compared, each its fixed part and own dimensions (`arms.py`)
     search: {...}     # searcher, scheduler, metric, ... (`sections.py`)
     confirm: {...}    # seeds, max_arms: the confirmation of the best arm of each strategy family
     resources: {...}  # cpu, gpu per trial
@@ -20,17 +22,18 @@ from __future__ import annotations
 import copy
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
 
 from ..config import Config, build_config, closest, flatten, load_yaml
 from ..datasets import DATASETS
 from ..errors import UserError
+from .arms import Arm, parse_arms, union_dims
 from .corners import validate_corners
-from .dims import Dim, StrategyLabel, active_params
+from .dims import Dim, StrategyLabel, active_params, decode
 from .distributions import dim_raw, parse_dims
-from .schema import DEFAULT_SPACE, SECTIONS, VAL_METRICS
+from .schema import DEFAULT_SPACE, SECTIONS, TEST_METRICS, VAL_METRICS
 from .sections import (
     ConfirmSection,
     ResourcesSection,
@@ -62,6 +65,7 @@ class SearchSpace:
     num_trials: int  # trials the search will run
     corners: list = field(default_factory=list)  # (active space values, Config) of every corner
     notes: list[str] = field(default_factory=list)
+    arms: list[Arm] = field(default_factory=list)  # declared arms (each tuned alike); [] for a joint search
 
     @property
     def dim_keys(self) -> list[str]:
@@ -131,21 +135,84 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
     base_flat, base_cfg = _validate_base(raw.get("base"))
     search, confirm, resources, tracking, run = (parse_section(raw, name) for name in
                                                  ("search", "confirm", "resources", "tracking", "run"))
-    dims = parse_dims(raw.get("space"), search.searcher)
-    budget, corners = validate_corners(base_cfg, dims)
-    _check_search_against_space(search, budget, corners)
-    notes = _grace_notes(search, corners)
-    if search.searcher == "grid":
-        num_trials = math.prod(len(d.values) for d in dims)
+    shared = parse_dims(raw.get("space"), search.searcher)
+    arms = parse_arms(raw.get("arms"), shared, search.searcher)
+    search = _check_trials_per_arm(search, arms, raw.get("search") or {})
+    if arms:
+        budget, corners = _arm_corners(base_flat, arms)
+        dims = union_dims(shared, arms)
+        num_trials = search.trials_per_arm * len(arms)
     else:
-        grid = math.prod(len(d.values) for d in dims if d.kind == "grid")
-        num_trials = grid * search.num_samples
-    resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in dims}, "search": as_dict(search),
-                "confirm": as_dict(confirm), "resources": as_dict(resources), "tracking": as_dict(tracking),
-                "run": as_dict(run)}
+        dims = shared
+        budget, corners = validate_corners(base_cfg, dims)
+        num_trials = _num_trials(search, dims)
+    _check_search_against_space(search, budget, corners)
+    _check_test_metric(search, dims)
+    notes = _grace_notes(search, corners)
+    resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in shared}}
+    if arms:
+        resolved["arms"] = {a.name: _arm_raw(a) for a in arms}
+    resolved.update({"search": as_dict(search), "confirm": as_dict(confirm), "resources": as_dict(resources),
+                     "tracking": as_dict(tracking), "run": as_dict(run)})
     return SearchSpace(question=question, source=source, raw=resolved, base_flat=base_flat, base_cfg=base_cfg,
                       dims=dims, search=search, confirm=confirm, resources=resources, tracking=tracking, run=run,
-                      budget=budget, num_trials=num_trials, corners=corners, notes=notes)
+                      budget=budget, num_trials=num_trials, corners=corners, notes=notes, arms=arms)
+
+
+def _num_trials(search: SearchSection, dims: list[Dim]) -> int:
+    if search.searcher == "grid":
+        return math.prod(len(d.values) for d in dims)
+    return math.prod(len(d.values) for d in dims if d.kind == "grid") * search.num_samples
+
+
+def _check_trials_per_arm(search: SearchSection, arms: list[Arm], given: dict) -> SearchSection:
+    """With arms: trials_per_arm (default 6) sets the trial count, num_samples follows; without: refused."""
+    if not arms:
+        if search.trials_per_arm is not None:
+            raise UserError("search.trials_per_arm", "needs an arms section (the arms to give that many trials "
+                            "each); allowed: null, or declare arms")
+        return search
+    per_arm = 6 if search.trials_per_arm is None else search.trials_per_arm
+    total = per_arm * len(arms)
+    if "num_samples" in given and given["num_samples"] not in (None, total):
+        raise UserError("search.num_samples", f"got {given['num_samples']}; with {len(arms)} arms the search runs "
+                        f"trials_per_arm x arms = {total} trials: leave num_samples out, set trials_per_arm")
+    return replace(search, trials_per_arm=per_arm, num_samples=total)
+
+
+def _arm_corners(base_flat: dict, arms: list[Arm]) -> tuple[float, list]:
+    """Every arm's corners validated (its base: the search's with its fixed part); the largest budget."""
+    budget, corners = 0.0, []
+    for arm in arms:
+        try:
+            arm_base = build_config(None, arm.base_flat(base_flat))
+        except UserError as exc:
+            raise _rekey(exc, f"arms.{arm.name}.fixed.") from None
+        arm_budget, arm_corners = validate_corners(arm_base, list(arm.dims))
+        budget = max(budget, arm_budget)
+        corners += [({**{k: decode(v) for k, v in arm.fixed.items()}, **values}, cfg) for values, cfg in arm_corners]
+    return budget, corners
+
+
+def _arm_raw(arm: Arm) -> dict:
+    out: dict = {}
+    if arm.fixed:
+        out["fixed"] = {k: decode(v) for k, v in arm.fixed.items()}
+    if arm.own:
+        out["space"] = {d.key: dim_raw(d) for d in arm.own}
+    return out
+
+
+def _check_test_metric(search: SearchSection, dims: list[Dim]) -> None:
+    """A test metric may only be the search's metric where nothing is chosen by it: a seed grid."""
+    if search.metric not in TEST_METRICS:
+        return
+    seeds = [d for d in dims if d.key == "seed"]
+    if search.searcher != "grid" or search.scheduler != "fifo" or not seeds or len(seeds[0].values) < 2:
+        raise UserError("search.allow_test_metric", f"lets {search.metric} be the metric only of a search that "
+                        "selects nothing: searcher grid, scheduler fifo and a seed grid of 2 or more values (the "
+                        "verdict is its own trials); here the searcher or scheduler would choose on the test set; allowed: a "
+                        "validation metric (val_top1, val_top5, val_loss)")
 
 
 def _check_search_against_space(search: SearchSection, budget: float, corners: list) -> None:
@@ -173,7 +240,8 @@ def _check_search_against_space(search: SearchSection, budget: float, corners: l
 
 def has_validation(data) -> bool:
     """A held-out fraction, or an image folder with its own val/ beside test/ (when the root is visible here;
-    a root only worker nodes see is trusted)."""
+    a root only worker nodes see is trusted: if it has no val/ there, the trials report NaN validation
+    metrics and end failed, each with its reason)."""
     if data.val_fraction > 0:
         return True
     if DATASETS[data.name].source != "folder" or not data.root:

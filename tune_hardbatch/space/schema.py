@@ -16,7 +16,7 @@ CONFIRM_DIR = "confirm"  # the confirmation phase's Ray Tune experiment, inside 
 ARMS_FILE = "confirm_arms.json"  # the arms chosen for confirmation (fixed once chosen: --resume reads them)
 CONFIRM_RESULTS_FILE = "confirm_results.csv"
 
-SECTIONS = ("base", "space", "search", "confirm", "resources", "tracking", "run")
+SECTIONS = ("base", "space", "arms", "search", "confirm", "resources", "tracking", "run")
 KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 SEARCHERS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "fifo")

@@ -4,12 +4,14 @@ attribute like the training config; their keys, defaults and allowed values.
     search:                     # the defaults:
       searcher: optuna          # optuna | random | grid
       scheduler: asha           # asha | fifo
-      num_samples: null         # null = 12 (optuna, random; random runs grid x num_samples), 1 (grid: only 1)
+      num_samples: null         # null = 12 (optuna, random; random runs grid x num_samples), 1 (grid: only 1);
+                                # with declared arms: trials_per_arm x arms (leave it out)
+      trials_per_arm: null      # with an arms section: every arm gets exactly this many trials (null = 6)
       max_concurrent: null      # null = as many trials as the resources fit
       metric: val_top1          # val_top1 | val_top5 | val_loss | train_top1 | train_loss | ... (validation:
                                 # base.data.val_fraction, or an image folder's own val/)
-      allow_test_metric: false  # true: the space means it when metric is a test metric (a grid that selects
-                                # nothing, like the DyBAT table); otherwise choosing on test is refused
+      allow_test_metric: false  # true: the space means it when metric is a test metric; only for a search that
+                                # selects nothing (searcher grid, scheduler fifo, a seed grid: the DyBAT table)
       mode: null                # max | min; null: min for losses and epochs, max for accuracies
       grace_period: 1           # ASHA: epoch-equivalents before a trial can be stopped (<= the budget)
       reduction_factor: 2       # ASHA: > 1
@@ -19,6 +21,7 @@ attribute like the training config; their keys, defaults and allowed values.
     confirm:                    # after the search: the best config of each strategy family, re-trained
       seeds: 3                  # with these many seeds (shared by all arms; 0: no confirmation)
       max_arms: null            # at most this many arms (the baselines and the best by validation first)
+      equivalence_margin: null  # points of test top-1: two one-sided tests decide "equivalent within +-m"
     resources: {cpu: 1, gpu: 0}  # per trial; gpu may be a fraction (0.25 = four trials per GPU)
     tracking:                   # MLflow: one parent run per search, a nested child run per trial
       enabled: true
@@ -59,12 +62,14 @@ class SearchSection:
     seed: Optional[int] = 0
     startup_trials: Optional[int] = None
     allow_test_metric: bool = False
+    trials_per_arm: Optional[int] = None  # resolved by `load.validate_space`: an int with arms
 
 
 @dataclass(frozen=True)
 class ConfirmSection:
     seeds: int = 3
     max_arms: Optional[int] = None
+    equivalence_margin: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,9 @@ def validate_search(s: dict) -> None:
         raise UserError("search.reduction_factor", f"got {s['reduction_factor']!r}; allowed: a number > 1")
     if s["seed"] is not None and (not is_int(s["seed"]) or s["seed"] < 0):
         raise UserError("search.seed", f"got {s['seed']!r}; allowed: an integer >= 0, or null")
+    if s["trials_per_arm"] is not None and (not is_int(s["trials_per_arm"]) or s["trials_per_arm"] < 1):
+        raise UserError("search.trials_per_arm", f"got {s['trials_per_arm']!r}; allowed: an integer >= 1 (trials "
+                        "each declared arm gets), or null (6)")
     if s["startup_trials"] is not None and (not is_int(s["startup_trials"]) or s["startup_trials"] < 0):
         raise UserError("search.startup_trials", f"got {s['startup_trials']!r}; allowed: an integer >= 0 "
                         "(Optuna TPE's random start-up trials), or null (a third of num_samples, 2..10)")
@@ -166,6 +174,10 @@ def validate_confirm(c: dict) -> None:
                         "2 or more give intervals)")
     if c["max_arms"] is not None and (not is_int(c["max_arms"]) or c["max_arms"] < 1):
         raise UserError("confirm.max_arms", f"got {c['max_arms']!r}; allowed: an integer >= 1, or null (all)")
+    m = c["equivalence_margin"]
+    if m is not None and (isinstance(m, bool) or not is_finite(m) or m <= 0):
+        raise UserError("confirm.equivalence_margin", f"got {m!r}; allowed: points of test top-1 > 0 (e.g. 1.0), "
+                        "or null (no equivalence test)")
 
 
 def validate_resources(r: dict) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..formats import fixed, pm
 from ..labels import strategy_name
 from ..metrics import is_finite
+from ..space.arms import arm_of, arm_summary
 from ..space.sections import as_dict
 
 NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
@@ -19,6 +20,8 @@ def search_params(spec) -> dict:
     out = {f"search.{k}": v for k, v in as_dict(spec.search).items()}
     out.update({f"resources.{k}": v for k, v in as_dict(spec.resources).items()})
     out.update({f"space.{d.key}": d.describe() for d in spec.dims})
+    for arm in spec.arms:  # each declared arm: its fixed part and its own dimensions
+        out[f"arms.{arm.name}"] = arm_summary(arm)
     return out
 
 
@@ -33,7 +36,10 @@ def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
     from ..space import trial_config
 
     cfg = trial_config(spec.base_flat, params, spec.dims)
-    return flat_dict(cfg), {"strategy": strategy_name(cfg), "phase": "search"}, cfg
+    tags = {"strategy": strategy_name(cfg), "phase": "search"}
+    if arm_of(params):
+        tags["arm"] = arm_of(params)
+    return flat_dict(cfg), tags, cfg
 
 
 def described_config(spec, params: dict):
