@@ -3,7 +3,7 @@
 from types import SimpleNamespace
 
 import pytest
-from search_helpers import BASE, space
+from search_helpers import BASE, history, space
 
 from tune_hardbatch.config import build_config
 from tune_hardbatch.loop import Trainer
@@ -92,6 +92,12 @@ def test_optuna_study_after_an_asha_search_has_pruned_and_failed_trials_and_none
     for t in study.trials:
         if t.state.name == "PRUNED":  # intermediate values at equal compute: hundredths of epoch-equivalents
             assert all(abs(step / 100 - round(step / 100)) < 0.06 for step in t.intermediate_values), t
+    # every trial's last report is its last intermediate value, also the one ASHA stopped it on (Ray passes
+    # that report to on_trial_complete only): TPE ranks pruned trials by it
+    ended = sorted((max(t.intermediate_values), round(t.intermediate_values[max(t.intermediate_values)], 6))
+                   for t in study.trials if t.state.name in ("PRUNED", "COMPLETE"))
+    lasts = [history(path.parent / r["trial_id"])[-1] for r in rows if r["status"] in ("finished", "stopped_early")]
+    assert ended == sorted((step_of(h), round(h["val_top1"], 6)) for h in lasts)
     complete = sorted(t.value for t in study.trials if t.state.name == "COMPLETE")
     assert complete == pytest.approx(sorted(float(r["final_val_top1"]) for r in rows if r["status"] == "finished"))
 
