@@ -21,7 +21,7 @@ LAYERS = [
     ("space",),
     ("trials",),
     ("launch",),
-    ("history", "results", "importances", "verdict"),
+    ("history", "results", "importances", "verdict", "verdict_text"),
     ("console", "live", "report", "tracking", "confirmation"),
     ("ray_backend",),
     ("cli", "__main__"),

@@ -54,8 +54,8 @@ def test_overlapping_interval_is_no_detectable_difference_and_failed_runs_are_le
 
 
 def test_words_and_the_missing_baseline():
-    assert word({"mean": -2.0, "ci95": 1.0}) == "hurts"
-    assert word({"mean": 2.0, "ci95": float("nan")}) == "no detectable difference"  # one seed: no interval
+    assert word(-2.0, True) == "hurts" and word(2.0, True) == "helps" and word(-2.0, True, False) == "helps"
+    assert word(2.0, False) == "no detectable difference" and word(float("nan"), True) == "no detectable difference"
     v = build_verdict({"delta=0.5": runs({1: 90.0, 2: 91.0})}, {"delta=0.5": "delta"}, "grid", [1, 2], 4.0)
     assert v["baseline"] is None and v["sentences"][0].startswith("No baseline arm")
 
