@@ -35,3 +35,18 @@ def test_selection_and_tuning_lines():
     assert tuning_line({"tuning": None, "arms": arms}) == ""
     assert tuning_line({"tuning": {"mode": "arms", "sampler": "random"}, "arms": arms}) == \
         "Search trials per arm (random): plain 6. Each arm was searched alike: its own sampler and early stopper."
+
+
+def test_an_older_verdict_json_still_renders_without_claiming_holm():
+    from tune_hardbatch.verdict_text import to_markdown
+
+    arm = {"arm": "plain", "family": "plain", "is_baseline": True, "n": 2, "diffs": [], "test_top1": {"mean": 90.0},
+           "convergence_epoch": {"mean": 5.0, "ci95": None, "n": 2}, "convergence_change": {"mean": None},
+           "compute": {"epoch_equiv": 4.0}}
+    other = {**arm, "arm": "delta=0.5", "family": "delta", "is_baseline": False,
+             "diffs": [{"baseline": "plain", "mean": 1.0, "ci95": 0.5}]}
+    old = {"source": "confirmation", "seeds": [1, 2], "baseline": "plain", "baselines": ["plain"], "arms": [arm, other],
+           "notes": [], "sentences": ["delta helps."], "budget": 4.0}
+    md = to_markdown(old)
+    assert "| delta=0.5 | 2 | 90.00 | +1.00 ± 0.50 | 5.00 |" in md  # the raw interval, no decision recorded
+    assert "Holm-corrected" not in md and "before Holm's correction" in md

@@ -115,6 +115,8 @@ def comparison_cell(c: dict) -> str:
     """A table cell: the paired difference and its decision."""
     if c is None:
         return "-"
+    if "decision" not in c:  # a verdict.json written before decisions were recorded
+        return pm(c, signed=True)
     if c["decision"] == "not judged":
         return f"not judged ({_seeds(c['n'])})"
     short = {"no detectable difference": "n.d."}.get(c["decision"], c["decision"])
@@ -126,7 +128,7 @@ def comparison_cell(c: dict) -> str:
 
 def convergence_cell(conv: dict) -> str:
     """The convergence epoch, or "not conv. (k of n)" when k of the n runs never converged."""
-    if conv.get("n") and conv["converged"] < conv["n"]:
+    if conv.get("n") and conv.get("converged", conv["n"]) < conv["n"]:
         return f"not conv. ({conv['n'] - conv['converged']} of {conv['n']})"
     return pm(conv)
 
@@ -141,20 +143,25 @@ def savings_cell(s) -> str:
     return pm(s) + share
 
 
+def _family(comparison: dict) -> str:
+    """The baseline family a comparison is with (a verdict.json of an older version: its baseline label)."""
+    return comparison.get("baseline_family", comparison["baseline"])
+
+
 def table(verdict: dict) -> tuple[list[str], list[list[str]]]:
     """(header, rows): one column per comparison baseline family."""
-    fams = list(dict.fromkeys(c["baseline_family"] for a in verdict["arms"] for c in a["diffs"]))
+    fams = list(dict.fromkeys(_family(c) for a in verdict["arms"] for c in a["diffs"]))
     trials = verdict.get("tuning") is not None
     head = ["arm", "seeds", *(["trials"] if trials else []), "test top-1 %", *[f"vs {f} (paired)" for f in fams],
             "conv. epoch", "conv. change", "reaches base acc. at", "compute", "samples fwd", "samples w/ grad",
             "GPU s"]
     rows = []
     for a in verdict["arms"]:
-        diffs, c = {d["baseline_family"]: d for d in a["diffs"]}, a["compute"]
+        diffs, c = {_family(d): d for d in a["diffs"]}, a["compute"]
         change = a["convergence_change"]
         rows.append([a["arm"] + (" (baseline)" if a["arm"] == verdict["baseline"] else ""), str(a["n"]),
                      *([str(a.get("search_trials") if a.get("search_trials") is not None else "-")] if trials else []),
-                     pm(a["test_top1"]), *[("base" if a["family"] == f else comparison_cell(diffs.get(f)))
+                     pm(a["test_top1"]), *[("base" if a["family"] == f or a["arm"] == f else comparison_cell(diffs.get(f)))
                                            for f in fams],
                      convergence_cell(a["convergence_epoch"]),
                      pm(change, signed=True) + (f" ({_seeds(change['n'], 'pair')})" if change.get("n") else ""),
@@ -164,22 +171,29 @@ def table(verdict: dict) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def footer(verdict: dict) -> str:
+    """What the table's figures are."""
+    base = verdict["baseline"]
+    who = (f"The baseline is {base}: every arm is compared with it, and a delta < 1 arm also with delta = 1. "
+           if base is not None else "No baseline arm: nothing is compared. ")
+    holm = (f"Decisions are Holm-corrected over {verdict['comparisons']} comparisons at 5% familywise (adj. p: "
+            "Holm-adjusted); n.d.: no detectable difference, with MDE the smallest difference detectable with 80% "
+            "power at 5% / comparisons (Bonferroni's level, the strictest Holm step). " if "comparisons" in verdict
+            else "Decisions from the raw paired intervals (a verdict written before Holm's correction). ")
+    return (f"Test top-1 mean ± 95% t-interval across seeds {verdict['seeds']}; differences are paired by seed. "
+            + who + holm + "Convergence epoch over the runs that converged (not conv.: k of n never did), its "
+            "change over the seed pairs where both converged. Reaches base acc. at: the compute at which test "
+            "top-1 first reaches the baseline's final mean (its share of the baseline's compute), or not reached "
+            "in k of n seeds. Compute per run: compute- (else epoch-) equivalents, samples forwarded, samples "
+            "whose loss has a gradient, GPU seconds (train + eval x GPU share).")
+
+
 def to_markdown(verdict: dict) -> str:
     """'## Verdict': the context, the sentences and the table of arms (report.md opens with it)."""
     head, rows = table(verdict)
     title = "## Verdict" + (f" ({PARTIAL})" if verdict.get("partial") else "")
-    base = verdict["baseline"]
     lines = [title, "", *context(verdict), "", *[f"- {s}" for s in verdict["sentences"]], "",
              "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1),
-             *["| " + " | ".join(r) + " |" for r in rows], "",
-             f"Test top-1 mean ± 95% t-interval across seeds {verdict['seeds']}; differences are paired by seed. "
-             f"The baseline is {base}: every arm is compared with it, and a delta < 1 arm also with delta = 1. "
-             f"Decisions are Holm-corrected over {verdict.get('comparisons', 0)} comparisons at 5% familywise "
-             "(adj. p: Holm-adjusted); n.d.: no detectable difference, with MDE the smallest difference detectable "
-             "with 80% power at 5% / comparisons (Bonferroni's level, the strictest Holm step). Convergence epoch "
-             "over the runs that converged (not conv.: k of n never did), its change over the seed pairs where "
-             "both converged. Reaches base acc. at: the compute at which test top-1 first reaches the baseline's "
-             "final mean (its share of the baseline's compute), or not reached in k of n seeds. Compute per run: "
-             "compute- (else epoch-) equivalents, samples forwarded, samples whose loss has a gradient, GPU "
-             "seconds (train + eval x GPU share).", *[f"\nNote: {n}" for n in verdict["notes"]], ""]
+             *["| " + " | ".join(r) + " |" for r in rows], "", footer(verdict),
+             *[f"\nNote: {n}" for n in verdict["notes"]], ""]
     return "\n".join(lines)
