@@ -70,3 +70,45 @@ def test_a_seed_grid_is_its_own_confirmation():
     verdict = judge(grid, trials, None, [])
     assert verdict["source"] == "grid" and verdict["seeds"] == [0, 1]
     assert [a["arm"] for a in verdict["arms"]] == ["plain", "delta=0.5"] and verdict["arms"][1]["n"] == 2
+
+
+def lr_grid_trials():
+    """A grid over delta (1.0, 0.8), optim.lr (0.1, 0.2) and seeds 0..2: at lr 0.1 delta=0.8 is clearly better
+    than delta=1 at lr 0.1 but worse than delta=1 at lr 0.2 (the row that came last in the old code)."""
+    top1 = {(1.0, 0.1): 80.0, (1.0, 0.2): 95.0, (0.8, 0.1): 85.0, (0.8, 0.2): 95.0}
+    noise = {0: 0.0, 1: 0.3, 2: -0.2}
+    return [Trial(f"t{d}-{lr}-{s}", "finished", strategy="delta=1" if d == 1.0 else "delta=0.8",
+                  active={"hard_batch.delta": d, "optim.lr": lr, "seed": s},
+                  last={"test_top1": top1[(d, lr)] + noise[s] * (1 + (d < 1)), "epoch_equiv": 4.0})
+            for d in (1.0, 0.8) for lr in (0.1, 0.2) for s in (0, 1, 2)]
+
+
+def test_a_grid_compares_each_arm_with_the_baseline_row_of_the_same_lr_whatever_the_trial_order():
+    grid = validate_space({"base": BASE, "space": {"hard_batch.delta": {"grid": [1.0, 0.8]},
+                                                    "optim.lr": {"grid": [0.1, 0.2]}, "seed": {"grid": [0, 1, 2]}},
+                           "search": {"searcher": "grid"}})
+    trials = lr_grid_trials()
+    forward, backward = judge(grid, trials, None, []), judge(grid, trials[::-1], None, [])
+    for verdict in (forward, backward):
+        by_arm = {a["arm"]: a for a in verdict["arms"]}
+        assert verdict["baseline"] == "delta=1 lr=0.1"  # the first baseline row in the space's order
+        assert [d["baseline"] for d in by_arm["delta=0.8 lr=0.1"]["diffs"]] == ["delta=1 lr=0.1"]
+        assert [d["baseline"] for d in by_arm["delta=0.8 lr=0.2"]["diffs"]] == ["delta=1 lr=0.2"]
+        assert by_arm["delta=0.8 lr=0.1"]["diffs"][0]["mean"] > 4  # +5 at the same lr, not -10 against lr=0.2
+        assert any("same optim.lr" in n for n in verdict["notes"])
+    words = [{a["arm"]: (a["word"], [d["decision"] for d in a["diffs"]]) for a in v["arms"]} for v in (forward, backward)]
+    assert words[0] == words[1] and forward["sentences"] == backward["sentences"]
+    assert words[0]["delta=0.8 lr=0.1"][0] == "helps"
+
+
+def test_confirmed_arms_carry_their_params_into_the_verdict():
+    arms = [{"arm": "plain", "family": "plain", "params": {"hard_batch.delta": None, "optim.lr": 0.1}},
+            {"arm": "delta=0.5", "family": "delta", "params": {"hard_batch.delta": 0.5, "optim.lr": 0.05}}]
+    grid = [SimpleNamespace(path=f"/s/confirm/c_{i:05d}", config={"arm": arm, "seed": seed}, error=None,
+                            metrics={"test_top1": 90.0 + arm + seed, "budget_done": 1}, metrics_dataframe=None)
+            for i, (arm, seed) in enumerate((a, s) for a in (0, 1) for s in (1, 2))]
+    confirmed = confirmed_trials(grid, {}, arms, gpu=0.0)
+    assert all(t.active for t in confirmed)  # the confirmation trial's `active` is its arm's params
+    by_arm = {a["arm"]: a for a in judge(spec(), [], Plan(arms, [1, 2], []), confirmed)["arms"]}
+    assert by_arm["plain"]["params"] == {"hard_batch.delta": None, "optim.lr": 0.1}
+    assert by_arm["delta=0.5"]["params"] == {"hard_batch.delta": 0.5, "optim.lr": 0.05}

@@ -8,6 +8,7 @@ from test_results import spec
 
 from tune_hardbatch.console import format_table, print_summary, print_verdict, short_keys
 from tune_hardbatch.trials import Trial
+from tune_hardbatch.verdict import build_verdict
 
 EXP = Path("/s/exp")
 
@@ -52,20 +53,35 @@ def test_no_best_trial_and_a_long_table():
     assert text.endswith("best configuration: none (no trial that did not fail reported a finite val_top1)\n")
 
 
-def test_the_verdict_table_and_its_sentences():
-    arm = {"arm": "plain", "is_baseline": True, "n": 3, "diffs": [], "test_top1": {"mean": 90.0, "ci95": 1.5},
-           "convergence_epoch": {"mean": float("nan")}, "compute": {"epoch_equiv": 4.0, "samples_forward": 4600.0}}
-    other = {**arm, "arm": "delta=0.5", "is_baseline": False, "n": 2, "test_top1": {"mean": 91.0, "ci95": float("nan")},
-             "diffs": [{"baseline": "plain", "mean": 1.0, "ci95": 0.5}]}
-    verdict = {"baselines": ["plain"], "arms": [arm, other], "source": "confirmation", "seeds": [1, 2, 3],
-               "notes": ["a note"], "sentences": ["delta helps."]}
+def confirmed(values, converged=None):
+    return [Trial(f"c{s}", "finished", "confirmation", seed=s,
+                  last={"test_top1": v, "convergence_epoch": 3.0, "converged": (converged or {}).get(s, 1),
+                        "epoch_equiv": 4.0, "samples_forward": 4600})
+            for s, v in values.items()]
+
+
+def test_the_verdict_table_its_trials_holm_and_mde_words_and_its_sentences():
+    groups = {"plain": confirmed({1: 90.0, 2: 91.0, 3: 89.0}),
+              "delta=0.5": confirmed({1: 92.0, 2: 93.0, 3: 91.2}, converged={2: 0}),
+              "trim-linear": confirmed({1: 91.0, 2: 89.0, 3: 90.5})}
+    verdict = build_verdict(groups, {"plain": "plain", "delta=0.5": "delta", "trim-linear": "trim"}, "confirmation",
+                            [1, 2, 3], 4.0, 0.0, ["a note"], selected_on="val_top1", partial=True,
+                            tuning={"mode": "joint", "sampler": "optuna TPE", "trials": {"plain": 3, "delta": 12},
+                                    "finished": {"plain": 3, "delta": 10}})
     out = io.StringIO()
     print_verdict(verdict, out)
     lines = out.getvalue().splitlines()
-    assert lines[1].startswith("verdict (confirmation runs; seeds [1, 2, 3]; mean ± 95% t-interval")
-    assert lines[3].split() == ["plain", "(base)", "3", "90.00", "±", "1.50", "base", "-", "4", "4600"]
-    assert lines[4].split() == ["delta=0.5", "2", "91.00", "+1.00", "±", "0.50", "-", "4", "4600"]
-    assert lines[5:] == ["  a note", "  delta helps."]
+    assert lines[1].startswith("verdict (partial: from the seeds that finished; confirmation runs; seeds [1, 2, 3];")
+    assert "Holm-corrected over 2 comparisons at 5% familywise" in lines[1] and "80% power" in lines[1]
+    assert lines[2].split()[:5] == ["arm", "seeds", "trials", "test", "top-1"]
+    assert lines[3].split()[:6] == ["plain", "(base)", "3", "3", "90.00", "±"] and "base" in lines[3].split()
+    assert lines[4].split()[:3] == ["delta=0.5", "3", "12"] and "helps" in lines[4] and "not conv. (1 of 3)" in lines[4]
+    assert lines[5].split()[:3] == ["trim-linear", "3", "-"] and "n.d." in lines[5] and "MDE" in lines[5]
+    assert lines[6] == "  Partial (partial: from the seeds that finished): the confirmation was interrupted."
+    assert lines[7].startswith("  Arms chosen by val_top1 on validation data")
+    assert lines[8].startswith("  Search trials per arm (optuna TPE): plain 3 (3 trained their whole budget), "
+                               "delta=0.5 12 (10 trained their whole budget)") and "tuned unequally" in lines[8]
+    assert lines[9] == "  a note" and lines[10:] == [f"  {s}" for s in verdict["sentences"]]
 
 
 def test_tables_and_short_keys():

@@ -15,13 +15,13 @@ PKG = Path(__file__).resolve().parent.parent / "tune_hardbatch"
 
 # Layers, lowest first: a module may import its own layer or lower ones only (searched by longest prefix).
 LAYERS = [
-    ("errors", "labels", "metrics", "formats", "datasets", "schedules", "plots", "augment", "storage"),
+    ("errors", "labels", "metrics", "stats", "formats", "datasets", "schedules", "plots", "augment", "storage"),
     ("config", "strategies"),
     ("data", "models", "inputs", "loop", "train"),
     ("space",),
     ("trials",),
     ("launch",),
-    ("history", "results", "importances", "verdict"),
+    ("history", "results", "importances", "verdict", "verdict_text"),
     ("console", "live", "report", "tracking", "confirmation"),
     ("ray_backend",),
     ("cli", "__main__"),

@@ -1,12 +1,16 @@
 """`verdict`: per-arm t-intervals across seeds, differences paired by seed, helps/hurts/no difference."""
 
+import json
 import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from scipy import stats
 
+from tune_hardbatch.stats import holm_adjusted, min_detectable
 from tune_hardbatch.trials import Trial
-from tune_hardbatch.verdict import build_verdict, family_of, to_markdown, word
+from tune_hardbatch.verdict import build_verdict, family_of, to_json, to_markdown, word
 
 
 def runs(values, status="finished", conv=None):
@@ -54,8 +58,8 @@ def test_overlapping_interval_is_no_detectable_difference_and_failed_runs_are_le
 
 
 def test_words_and_the_missing_baseline():
-    assert word({"mean": -2.0, "ci95": 1.0}) == "hurts"
-    assert word({"mean": 2.0, "ci95": float("nan")}) == "no detectable difference"  # one seed: no interval
+    assert word(-2.0, True) == "hurts" and word(2.0, True) == "helps" and word(-2.0, True, False) == "helps"
+    assert word(2.0, False) == "no detectable difference" and word(float("nan"), True) == "no detectable difference"
     v = build_verdict({"delta=0.5": runs({1: 90.0, 2: 91.0})}, {"delta=0.5": "delta"}, "grid", [1, 2], 4.0)
     assert v["baseline"] is None and v["sentences"][0].startswith("No baseline arm")
 
@@ -68,3 +72,172 @@ def test_delta_1_is_a_second_baseline_when_present():
     arm = next(a for a in v["arms"] if a["arm"] == "delta=0.5")
     assert [d["baseline"] for d in arm["diffs"]] == ["plain", "delta=1"]
     assert arm["diffs"][1]["mean"] == pytest.approx(((90 - 89) + (90 - 90.5)) / 2)
+
+
+def curve_runs(finals, xs=(1.0, 2.0, 3.0, 4.0), key="epoch_equiv", start=50.0, converged=None, reach=None):
+    """Runs whose test top-1 climbs linearly from `start` to `finals[seed]` over the reports at `xs`; with
+    `reach` {seed: i}: the curve jumps to its final value at report i."""
+    out = []
+    for s, v in finals.items():
+        ys = [start + (v - start) * (i + 1) / len(xs) for i in range(len(xs))]
+        if reach and s in reach:
+            ys = [start] * reach[s] + [v] * (len(xs) - reach[s])
+        hist = [{key: x, "test_top1": y} for x, y in zip(xs, ys)]
+        hist[-1].update({"convergence_epoch": 2.0 + s, "converged": (converged or {}).get(s, 1)})
+        out.append(Trial(f"t{s}", "finished", "confirmation", seed=s, last=hist[-1], history=hist))
+    return out
+
+
+FAM3 = {"plain": "plain", "delta=1": "delta=1", "delta=0.5": "delta", "trim-linear": "trim"}
+
+
+def test_holm_over_every_worded_comparison_and_the_delta_1_comparison():
+    plain = {1: 90.0, 2: 91.0, 3: 89.5, 4: 90.2}
+    groups = {"plain": runs(plain), "delta=1": runs({1: 89.8, 2: 91.3, 3: 89.1, 4: 90.0}),
+              "delta=0.5": runs({1: 91.0, 2: 91.9, 3: 90.3, 4: 91.3}), "trim-linear": runs({1: 90.6, 2: 91.5, 3: 89.6, 4: 90.9})}
+    v = build_verdict(groups, FAM3, "confirmation", [1, 2, 3, 4], 4.0)
+    by = {a["arm"]: a for a in v["arms"]}
+    comps = [(a, c) for a in v["arms"] for c in a["diffs"]]
+    assert v["baseline"] == "plain" and v["comparisons"] == 4 == len(comps)
+    assert [c["baseline"] for c in by["delta=0.5"]["diffs"]] == ["plain", "delta=1"]
+    assert [c["baseline"] for c in by["delta=1"]["diffs"]] == ["plain"]  # delta = 1 is judged against plain too
+    for a, c in comps:
+        other = groups[c["baseline"]]
+        ref = stats.ttest_rel([r.final("test_top1") for r in groups[a["arm"]]], [r.final("test_top1") for r in other])
+        assert c["p"] == pytest.approx(ref.pvalue)
+    ps = [c["p"] for _, c in comps]
+    assert [c["p_holm"] for _, c in comps] == pytest.approx(holm_adjusted(ps))
+    trim = by["trim-linear"]["diffs"][0]
+    assert trim["p"] < 0.05 < trim["p_holm"] and trim["decision"] == "no detectable difference"  # Holm, not raw
+    assert by["delta=0.5"]["word"] == "helps" and by["delta=0.5"]["diffs"][1]["decision"] == "helps"
+    delta_1 = next(s for s in v["sentences"] if "against delta=1" in s)
+    assert delta_1.startswith("delta (delta=0.5) helps against delta=1 (the paper's own comparison)")
+    assert all("Holm-corrected over 4 comparisons at 5% familywise" in s for s in v["sentences"])
+
+
+def test_no_detectable_difference_states_its_minimum_detectable_difference_and_tost():
+    plain, trim = {1: 90.0, 2: 91.0, 3: 89.0}, {1: 90.3, 2: 90.8, 3: 89.4}
+    v = build_verdict({"plain": runs(plain), "trim-linear": runs(trim)}, {"plain": "plain", "trim-linear": "trim"},
+                      "confirmation", [1, 2, 3], 4.0, margin=1.0)
+    c = v["arms"][1]["diffs"][0]
+    d = [trim[s] - plain[s] for s in plain]
+    assert c["sd"] == pytest.approx(stats.tstd(d)) and c["alpha_mde"] == 0.05
+    assert c["min_detectable"] == pytest.approx(min_detectable(3, stats.tstd(d), 0.05))
+    crit = stats.t.ppf(0.975, 2)
+    ncp = c["min_detectable"] * math.sqrt(3) / c["sd"]
+    assert stats.nct.sf(crit, 2, ncp) + np.nan_to_num(stats.nct.cdf(-crit, 2, ncp)) == pytest.approx(0.8, abs=1e-6)
+    lower = stats.ttest_1samp(d, -1.0, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, 1.0, alternative="less").pvalue
+    assert c["tost_p"] == pytest.approx(max(lower, upper)) and c["tost_equivalent"] is True and c["margin"] == 1.0
+    s = v["sentences"][0]
+    assert f"it could have detected a difference of {c['min_detectable']:.2g} points or more (80% power" in s
+    assert "equivalent within ±1 points (two one-sided tests at 5%" in s and "not shown" not in s
+
+
+def test_arms_with_fewer_than_two_paired_seeds_are_not_judged_and_leave_the_holm_family():
+    groups = {"plain": runs({1: 90.0, 2: 91.0, 3: 89.0}), "delta=0.5": runs({1: 92.0, 2: 93.0, 3: 91.5}),
+              "trim-linear": runs({3: 95.0}), "delta=1": runs({7: 95.0, 8: 96.0})}
+    v = build_verdict(groups, FAM3, "confirmation", [1, 2, 3], 4.0)
+    by = {a["arm"]: a for a in v["arms"]}
+    assert v["comparisons"] == 1  # delta=0.5 vs plain only: delta=1 shares no seed with plain or delta=0.5
+    assert by["trim-linear"]["word"] == "not judged" and by["trim-linear"]["diffs"][0]["n"] == 1
+    assert by["delta=1"]["diffs"][0]["n"] == 0 and by["delta=0.5"]["diffs"][1]["decision"] == "not judged"
+    assert "trim (trim-linear) is not judged against plain (1 paired seed)." in v["sentences"]
+    assert "delta=1 is not judged against plain (0 paired seeds)." in v["sentences"]
+    assert by["delta=0.5"]["diffs"][0]["p_holm"] == pytest.approx(by["delta=0.5"]["diffs"][0]["p"])  # m = 1
+    assert "| not judged (1 paired seed) |" in to_markdown(v)
+
+
+def test_a_partial_verdict_says_so_everywhere():
+    v = build_verdict({"plain": runs({1: 90.0, 2: 91.0}), "delta=0.5": runs({1: 91.0, 2: 91.5})},
+                      {"plain": "plain", "delta=0.5": "delta"}, "confirmation", [1, 2, 3], 4.0, partial=True)
+    assert v["partial"] is True and json.loads(to_json(v))["partial"] is True
+    assert all(s.endswith("(partial: from the seeds that finished).") for s in v["sentences"])
+    assert to_markdown(v).startswith("## Verdict (partial: from the seeds that finished)")
+    assert build_verdict({"plain": runs({1: 90.0})}, {"plain": "plain"}, "grid", [1], 4.0)["partial"] is False
+
+
+def test_params_come_from_the_runs_active_params_or_the_given_arm_params():
+    plain = [replace(r, active={"hard_batch.delta": None, "optim.lr": 0.1, "seed": r.seed}) for r in runs({1: 90.0, 2: 91.0})]
+    failed_first = [Trial("f", "failed", "confirmation", seed=3)] + \
+        [replace(r, active={"hard_batch.delta": 0.5, "stepwise.fractions": "[0.5, 1.0]"}) for r in runs({1: 92.0})]
+    v = build_verdict({"plain": plain, "delta=0.5": failed_first}, {"plain": "plain", "delta=0.5": "delta"},
+                      "confirmation", [1, 2], 4.0)
+    by = {a["arm"]: a for a in v["arms"]}
+    assert by["plain"]["params"] == {"hard_batch.delta": None, "optim.lr": 0.1}
+    assert by["delta=0.5"]["params"] == {"hard_batch.delta": 0.5, "stepwise.fractions": [0.5, 1.0]}
+    given = build_verdict({"plain": runs({1: 90.0})}, {"plain": "plain"}, "confirmation", [1], 4.0,
+                          arm_params={"plain": {"optim.lr": 0.2, "seed": 0}})
+    assert given["arms"][0]["params"] == {"optim.lr": 0.2}
+
+
+def test_convergence_is_censored_and_its_change_is_over_pairs_that_both_converged():
+    base = curve_runs({1: 90.0, 2: 91.0, 3: 89.0})
+    arm = curve_runs({1: 91.0, 2: 91.0, 3: 90.0}, converged={2: 0})
+    v = build_verdict({"plain": base, "delta=0.5": arm}, {"plain": "plain", "delta=0.5": "delta"}, "confirmation",
+                      [1, 2, 3], 4.0)
+    a = v["arms"][1]
+    conv = a["convergence_epoch"]
+    assert conv["converged"] == 2 and conv["n"] == 3 and conv["values"][2] is None  # never its last epoch
+    assert conv["mean"] == pytest.approx((3.0 + 5.0) / 2)
+    assert a["convergence_change"]["n"] == 2 and a["convergence_change"]["seeds"] == [1, 3]
+    assert a["convergence_change"]["mean"] == pytest.approx(0.0)
+    assert "not converged in 1 of 3 runs" in v["sentences"][0]
+    md = to_markdown(v)
+    assert "| not conv. (1 of 3) | +0.00 ± 0.00 (2 pairs) |" in md and "| 4.00 ± " in md  # the baseline's epoch
+
+
+def test_savings_the_compute_to_reach_the_baselines_accuracy_and_censoring():
+    base = curve_runs({1: 90.0, 2: 90.0}, xs=(1.0, 2.0, 3.0, 4.0), key="compute_equiv")
+    fast = curve_runs({1: 92.0, 2: 92.0}, xs=(1.0, 2.0, 3.0, 4.0), key="compute_equiv", reach={1: 1, 2: 2})
+    slow = curve_runs({1: 95.0, 2: 88.0}, xs=(1.0, 2.0, 3.0, 4.0), key="compute_equiv", reach={1: 3})
+    groups = {"plain": base, "delta=0.5": fast, "trim-linear": slow}
+    v = build_verdict(groups, FAM3, "confirmation", [1, 2], 4.0)
+    by = {a["arm"]: a for a in v["arms"]}
+    s = by["delta=0.5"]["savings"]
+    assert s["target"] == 90.0 and s["budget"] == 4.0 and s["values"] == {1: 2.0, 2: 3.0}
+    assert s["mean"] == 2.5 and s["ci95"] == pytest.approx(stats.t.ppf(0.975, 1) * stats.tstd([2.0, 3.0]) / math.sqrt(2))
+    assert s["saving_pct"] == pytest.approx(37.5) and s["reached"] == 2 == s["n"]
+    assert "it reaches the baseline's accuracy at 62% of its compute" in \
+        next(x for x in v["sentences"] if x.startswith("delta (delta=0.5)"))
+    t = by["trim-linear"]["savings"]
+    assert t["values"] == {1: 4.0, 2: None} and t["reached"] == 1 and math.isnan(t["mean"]) and math.isnan(t["saving_pct"])
+    assert "it does not reach the baseline's final accuracy in 1 of 2 seeds" in \
+        next(x for x in v["sentences"] if x.startswith("trim"))
+    md = to_markdown(v)
+    assert "| not reached (1 of 2) |" in md and "| 2.50 ± 6.35 (62%) |" in md
+    assert by["plain"]["savings"] is None and "curves" not in by["plain"]
+    assert json.loads(to_json(v))["arms"][1]["savings"]["values"]  # JSON-safe
+
+
+def test_selection_tuning_and_the_one_baseline():
+    groups = {"plain": runs({1: 90.0, 2: 91.0}), "delta=1": runs({1: 89.0, 2: 90.5}), "delta=0.5": runs({1: 91.0, 2: 91.6})}
+    tuning = {"mode": "joint", "sampler": "optuna TPE", "trials": {"plain": 4, "delta=1": 2, "delta": 14},
+              "finished": {"plain": 4, "delta=1": 1, "delta": 9}}
+    v = build_verdict(groups, FAM3, "confirmation", [1, 2], 4.0, selected_on="val_loss", tuning=tuning)
+    md = to_markdown(v)
+    by = {a["arm"]: a for a in v["arms"]}
+    assert by["delta=0.5"]["search_trials"] == 14 and by["delta=0.5"]["search_finished"] == 9
+    assert "Arms chosen by val_loss on validation data" in md
+    assert "Search trials per arm (optuna TPE): plain 4 (4 trained their whole budget)" in md
+    assert "delta=0.5 14 (9 trained their whole budget)" in md and "tuned unequally" in md
+    assert "| arm | seeds | trials | test top-1 % | vs plain (paired) | vs delta=1 (paired) |" in md
+    assert md.count("(baseline)") == 1 and "The baseline is plain" in md and v["tuning"] == tuning
+    grid = build_verdict(groups, FAM3, "grid", [1, 2], 4.0)
+    assert "nothing selected" in to_markdown(grid) and "Search trials" not in to_markdown(grid)
+    assert "| trials |" not in to_markdown(grid)
+    alone = build_verdict({"delta=1": runs({1: 89.0, 2: 90.5}), "delta=0.5": runs({1: 91.0, 2: 91.6})}, FAM3,
+                          "confirmation", [1, 2], 4.0)
+    assert alone["baseline"] == "delta=1" and [c["baseline"] for c in alone["arms"][1]["diffs"]] == ["delta=1"]
+    assert "chosen by the search metric (not recorded)" in to_markdown(alone)
+
+
+def test_baseline_of_picks_the_compared_row():
+    groups = {"plain a": runs({1: 80.0, 2: 81.0}), "plain b": runs({1: 90.0, 2: 91.0}),
+              "delta=0.5 b": runs({1: 91.0, 2: 92.5})}
+    fams = {"plain a": "plain", "plain b": "plain", "delta=0.5 b": "delta"}
+    v = build_verdict(groups, fams, "grid", [1, 2], 4.0, baseline_of={"delta=0.5 b": {"plain": "plain b"}})
+    arm = next(a for a in v["arms"] if a["arm"] == "delta=0.5 b")
+    assert v["baseline"] == "plain a" and arm["diffs"][0]["baseline"] == "plain b"
+    assert arm["diffs"][0]["mean"] == pytest.approx(1.25)
+    assert [a["is_baseline"] for a in v["arms"]].count(True) == 2  # both plain rows are baselines, not judged

@@ -202,7 +202,10 @@ def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], seeds: lis
 
 
 def verdict_from_grid(spec: SearchSpace, trials: list[Trial]) -> dict:
-    """A seed grid's own trials: arms are the trials' params except `seed` (each with every seed)."""
+    """A seed grid's own trials: arms are the trials' params except `seed` (each with every seed), in the
+    space's order of values (never the order the trials came in). Where several rows share a baseline
+    family (a grid over another dimension too, e.g. optim.lr), each arm is compared with the baseline row
+    that has the same values of those other dimensions, else with the first in the space's order."""
     others = [k for k in spec.dim_keys if k != "seed" and k not in STRATEGY_KEYS]
 
     def label(t):
@@ -211,5 +214,38 @@ def verdict_from_grid(spec: SearchSpace, trials: list[Trial]) -> dict:
 
     runs = [replace(t, seed=decode(t.active.get("seed", spec.base_cfg.seed))) for t in trials]
     groups, families = group_runs(runs, label)
+    first = {label(t): t for t in reversed(runs)}  # one trial per arm: where its values sit in the space
+    order = sorted(groups, key=lambda lab: (_grid_position(spec, first[lab]), lab))
+    rest = {lab: tuple(first[lab].active.get(k, _INACTIVE) for k in others) for lab in order}
+    notes = [f"each arm is compared with the baseline row of the same {', '.join(others)} (else the first "
+             "baseline row in the space's order)"] if others and len(order) > 1 else []
     seeds = sorted({t.seed for t in runs})
-    return build_verdict(groups, families, "grid", seeds, spec.budget, spec.resources.gpu)
+    return build_verdict({lab: groups[lab] for lab in order}, families, "grid", seeds, spec.budget,
+                         spec.resources.gpu, notes, margin=getattr(spec.confirm, "equivalence_margin", None),
+                         baseline_of=_matched_baselines(order, families, rest))
+
+
+_INACTIVE = "<inactive>"
+
+
+def _grid_position(spec: SearchSpace, t: Trial) -> tuple:
+    """A grid trial's place in the space: per dimension (except seed), the index of its value among the
+    dimension's values (-1 when the dimension does not apply; its value for a sampled one)."""
+    out = []
+    for d in spec.dims:
+        if d.key == "seed":
+            continue
+        value = t.active.get(d.key, _INACTIVE)
+        out.append(-1 if value == _INACTIVE else list(d.values).index(value) if value in d.values else 0)
+    return tuple(out)
+
+
+def _matched_baselines(order: list[str], families: dict, rest: dict) -> dict:
+    """label -> {baseline family: the baseline row with the same other values, else the first one}."""
+    out = {}
+    for lab in order:
+        for fam in BASELINES:
+            rows = [b for b in order if families[b] == fam]
+            if rows:
+                out.setdefault(lab, {})[fam] = next((b for b in rows if rest[b] == rest[lab]), rows[0])
+    return out

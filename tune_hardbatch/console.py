@@ -17,6 +17,7 @@ from .metrics import is_finite
 from .space import BEST_FILE, STATUSES, SearchSpace
 from .space.arms import arm_summary
 from .trials import Trial
+from .verdict_text import PARTIAL, comparison_cell, context, convergence_cell, savings_cell
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:
@@ -103,23 +104,27 @@ def space_yaml(spec: SearchSpace) -> str:
 
 
 def print_verdict(verdict: dict, stream) -> None:
-    """The verdict, printed last: per arm test top-1 across seeds and the paired difference, then one
-    sentence per strategy."""
-    bases = verdict["baselines"]
-    header = ["arm", "seeds", "test top-1 %", *[f"vs {b}" for b in bases], "conv. epoch", "epoch-eq.", "samples fwd"]
+    """The verdict (`verdict.build_verdict`), printed last: per arm test top-1 across seeds, its search
+    trials, the paired comparisons with their Holm decision (a "no detectable difference" with its MDE),
+    convergence and the compute to reach the baseline's accuracy; then what chose the arms and how each was
+    tuned, the notes, and one sentence per comparison."""
+    fams = list(dict.fromkeys(c["baseline_family"] for a in verdict["arms"] for c in a["diffs"]))
+    header = ["arm", "seeds", "trials", "test top-1 %", *[f"vs {f}" for f in fams], "conv. epoch", "reaches base",
+              "epoch-eq.", "samples fwd"]
     table = []
     for a in verdict["arms"]:
-        diffs = {d["baseline"]: d for d in a["diffs"]}
-        table.append([a["arm"] + (" (base)" if a["is_baseline"] else ""), str(a["n"]), pm(a["test_top1"]),
-                      *["base" if b == a["arm"] else pm(diffs.get(b, {}), signed=True) for b in bases],
-                      pm(a["convergence_epoch"]), num(a["compute"]["epoch_equiv"], 3),
-                      num(a["compute"]["samples_forward"], 6)])
+        diffs = {d["baseline_family"]: d for d in a["diffs"]}
+        table.append([a["arm"] + (" (base)" if a["is_baseline"] else ""), str(a["n"]), num(a.get("search_trials")),
+                      pm(a["test_top1"]), *["base" if a["family"] == f else comparison_cell(diffs.get(f)) for f in fams],
+                      convergence_cell(a["convergence_epoch"]), savings_cell(a.get("savings")),
+                      num(a["compute"]["epoch_equiv"], 3), num(a["compute"]["samples_forward"], 6)])
     where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"
-    print(f"\nverdict ({where}; seeds {verdict['seeds']}; mean ± 95% t-interval, differences paired by seed):",
-          file=stream)
+    partial = f"{PARTIAL}; " if verdict.get("partial") else ""
+    print(f"\nverdict ({partial}{where}; seeds {verdict['seeds']}; mean ± 95% t-interval, differences paired by "
+          f"seed, Holm-corrected over {verdict['comparisons']} comparisons at 5% familywise; n.d.: no detectable "
+          "difference, MDE: the smallest difference it could detect with 80% power):", file=stream)
     if table:
         print(format_table(header, table), file=stream)
-    for line in [*verdict["notes"], *verdict["sentences"]]:
+    for line in [*context(verdict), *verdict["notes"], *verdict["sentences"]]:
         print(f"  {line}", file=stream)
     stream.flush()
-

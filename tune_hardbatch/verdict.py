@@ -1,11 +1,18 @@
-"""The verdict: per strategy arm, test top-1 across seeds, its paired difference from the baseline, and a
-plain sentence (helps, hurts, or no detectable difference). Pure: no Ray, no MLflow, no torch.
+"""The verdict: per strategy arm, test top-1 across seeds, its paired comparisons with the baseline, the
+convergence epoch (censored when a run never converged), the compute at which it reaches the baseline's
+accuracy, and plain sentences. Pure: no Ray, no MLflow, no torch. Wording: `verdict_text.py`.
 
 Arms come from the confirmation phase (the best configuration of each strategy family, re-trained with
 the same seeds on the full training set) or, for a grid that runs every arm with several seeds and
-selects nothing, from the grid's own trials. Differences are paired by seed: d_s = arm_s - baseline_s,
-and the 95% interval is Student's t over the d_s. A strategy "helps" only when that interval excludes
-zero in its favour.
+selects nothing, from the grid's own trials. Differences are paired by seed: d_s = arm_s - baseline_s.
+
+The baseline is plain reshuffled SGD when present, else delta = 1 (the paper's fixed partition). Every
+other arm is compared with it, and each delta < 1 arm also with delta = 1 (the paper's own comparison).
+Those comparisons with at least 2 paired seeds form one family tested with Holm's procedure at 5%
+familywise: "helps" / "hurts" only where Holm rejects, in that direction; fewer paired seeds: "not
+judged". Each "no detectable difference" carries the smallest difference the test could have detected
+with 80% power (at the familywise alpha / number of comparisons: Bonferroni's level, the strictest Holm
+step); with an equivalence margin m, two one-sided tests say "equivalent within ±m" or not.
 """
 
 from __future__ import annotations
@@ -15,13 +22,17 @@ import math
 from collections import defaultdict
 from typing import Optional
 
-from .formats import fixed, pm
 from .metrics import finite_interval, is_finite, json_safe
+from .stats import first_reach, holm, holm_adjusted, min_detectable, paired_t, tost
 from .trials import Trial
+from .verdict_text import sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
 
 VERDICT_FILE = "verdict.json"
 BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
 WORDS = ("helps", "hurts", "no detectable difference")
+NOT_JUDGED = "not judged"
+ALPHA = 0.05  # familywise, over the worded comparisons of one verdict
+POWER = 0.8  # of the minimum detectable difference
 
 
 def family_of(strategy: str) -> str:
@@ -56,115 +67,178 @@ def _paired(a: dict, b: dict) -> dict:
     return out
 
 
-def word(diff: dict, larger_is_better: bool = True) -> str:
-    """helps | hurts | no detectable difference, from a paired difference's interval."""
-    mean, ci = diff["mean"], diff["ci95"]
-    if not (is_finite(mean) and is_finite(ci)):
+def word(mean: float, rejected: bool, larger_is_better: bool = True) -> str:
+    """helps | hurts when the test rejects (Holm-adjusted) in that direction, else no detectable difference."""
+    if not (rejected and is_finite(mean)) or mean == 0:
         return WORDS[2]
-    sign = 1 if larger_is_better else -1
-    if sign * (mean - sign * ci) > 0:
-        return WORDS[0]
-    if sign * (mean + sign * ci) < 0:
-        return WORDS[1]
-    return WORDS[2]
+    return WORDS[0] if (mean > 0) == larger_is_better else WORDS[1]
 
 
-def arm_entry(arm: str, family: str, runs: list[Trial], gpu: float) -> dict:
-    """One arm from its trials (each with its seed and last report)."""
+def compute_of(report: dict) -> float:
+    """A report's compute: `compute_equiv` when it has one, else `epoch_equiv` (NaN without either)."""
+    for key in ("compute_equiv", "epoch_equiv"):
+        if is_finite(report.get(key)):
+            return float(report[key])
+    return math.nan
+
+
+def _convergence(ok: list[Trial]) -> dict:
+    """Convergence epoch over the runs that converged (censored: a run with `converged` 0 has no epoch,
+    never its last one); `converged` k of `n` runs. A report without `converged` (older runs) counts as
+    converged when its epoch is finite."""
+    values = {}
+    for r in ok:
+        epoch, flag = r.final("convergence_epoch"), r.final("converged")
+        values[r.seed] = epoch if is_finite(epoch) and flag != 0 else None
+    mean, ci, k = finite_interval(list(values.values()))
+    return {"mean": mean, "ci95": ci, "converged": k, "n": len(ok), "values": values}
+
+
+def _params(runs: list[Trial], given: Optional[dict]) -> dict:
+    """The arm's parameters without the seed: `given` (the confirmation's arm), else the first run's
+    active parameters that has any."""
+    if given is None:
+        given = next((r.decoded() for r in runs if r.active), {})
+    return {k: v for k, v in given.items() if k != "seed"}
+
+
+def arm_entry(arm: str, family: str, runs: list[Trial], gpu: float, params: Optional[dict] = None) -> dict:
+    """One arm from its trials (each with its seed, last report and history)."""
     ok = [r for r in runs if r.status in ("finished", "diverged") and r.last]
     by_seed = {r.seed: r.final("test_top1") for r in ok}
     seconds = [(r.last.get("time_train_s") or 0) + (r.last.get("time_eval_s") or 0) for r in ok]
 
-    def mean_of(key):
-        vals = [r.final(key) for r in ok if is_finite(r.final(key))]
+    def mean_of(values):
+        vals = [v for v in values if is_finite(v)]
         return sum(vals) / len(vals) if vals else math.nan
 
     return {
         "arm": arm, "family": family, "is_baseline": False, "n": len(ok),
         "seeds": sorted(by_seed), "trial_ids": [r.trial_id for r in runs],
-        "failed": [r.trial_id for r in runs if r not in ok],
-        "params": {k: v for k, v in runs[0].decoded().items() if k != "seed"} if runs else {},
+        "failed": [r.trial_id for r in runs if r not in ok], "params": _params(runs, params),
         "test_top1": {**_stat(list(by_seed.values())), "values": by_seed},
-        "convergence_epoch": {**_stat([r.final("convergence_epoch") for r in ok]),
-                              "values": {r.seed: r.final("convergence_epoch") for r in ok}},
-        "compute": {"epoch_equiv": mean_of("epoch_equiv"), "samples_forward": mean_of("samples_forward"),
-                    "samples_with_grad": mean_of("samples_with_grad"),
-                    "trial_seconds": sum(seconds) / len(seconds) if seconds else math.nan,
-                    "gpu_seconds": (sum(seconds) / len(seconds)) * gpu if seconds else math.nan},
+        "convergence_epoch": _convergence(ok),
+        "compute": {**{k: mean_of([r.final(k) for r in ok])
+                       for k in ("epoch_equiv", "samples_forward", "samples_with_grad")},
+                    "compute_equiv": mean_of([compute_of(r.last) for r in ok]),
+                    "trial_seconds": mean_of(seconds), "gpu_seconds": mean_of(seconds) * gpu},
+        "curves": {r.seed: [(compute_of(h), h.get("test_top1")) for h in (r.history or [r.last])] for r in ok},
     }
 
 
-def build_verdict(groups: dict[str, list[dict]], families: dict[str, str], source: str, seeds: list,
-                  budget: float, gpu: float = 0.0, notes: Optional[list[str]] = None) -> dict:
-    """The verdict of arms {label: runs}; `families`: label -> strategy family."""
-    arms = [arm_entry(label, families[label], runs, gpu) for label, runs in groups.items()]
-    present = {a["family"]: a for a in arms if a["n"]}
-    baselines = [b for b in BASELINES if b in present]
+def savings(arm: dict, target: float, budget: float) -> dict:
+    """Per seed, the compute at which the arm's test top-1 first reaches `target` (the baseline's final mean);
+    mean and 95% interval when every seed reached it (else censored: `reached` k of `n`), and the saving
+    against the baseline's `budget` (its mean final compute): 1 - reach / budget, in %."""
+    values = {s: first_reach(curve, target) if is_finite(target) else None for s, curve in arm["curves"].items()}
+    reached = sum(v is not None for v in values.values())
+    every = reached == len(values) and reached > 0
+    stat = _stat(list(values.values())) if every else {"mean": math.nan, "ci95": math.nan, "n": reached}
+    saving = 100 * (1 - stat["mean"] / budget) if every and is_finite(budget) and budget > 0 else math.nan
+    return {"target": target, "budget": budget, "values": values, "reached": reached, "n": len(values),
+            "mean": stat["mean"], "ci95": stat["ci95"], "saving_pct": saving}
+
+
+def compare(arm: dict, base: dict, margin: Optional[float]) -> dict:
+    """The paired comparison of `arm` with `base` (test top-1, by seed): t-test, and TOST with a margin."""
+    a, b = arm["test_top1"]["values"], base["test_top1"]["values"]
+    seeds = sorted(s for s in a if s in b and is_finite(a[s]) and is_finite(b[s]))
+    d = [a[s] - b[s] for s in seeds]
+    out = {"baseline": base["arm"], "baseline_family": base["family"], **paired_t(d), "seeds": seeds}
+    out["judged"] = out["n"] >= 2
+    if margin is not None:
+        out.update({"margin": margin, **{f"tost_{k}": v for k, v in tost(d, margin).items()}})
+    return out
+
+
+def decide(comparisons: list[dict], alpha: float = ALPHA) -> int:
+    """Holm over the judged comparisons (in place: `p_holm`, `decision`, `alpha_mde`, `min_detectable`);
+    returns their number."""
+    judged = [c for c in comparisons if c["judged"]]
+    rejected, adjusted = holm([c["p"] for c in judged], alpha), holm_adjusted([c["p"] for c in judged])
+    level = alpha / len(judged) if judged else math.nan
+    for c in comparisons:
+        c.update({"p_holm": math.nan, "decision": NOT_JUDGED, "alpha_mde": level,
+                  "min_detectable": min_detectable(c["n"], c["sd"], level, POWER) if c["judged"] else math.nan})
+    for c, r, q in zip(judged, rejected, adjusted):
+        c.update({"p_holm": q, "decision": word(c["mean"], r)})
+    return len(judged)
+
+
+def _baselines(arms: list[dict], baseline_of: Optional[dict]):
+    """(the first arm with runs of each baseline family, in order; a function (arm, family) -> the arm it is
+    compared with: `baseline_of[arm label][family]` when given, else that family's first arm)."""
+    first: dict[str, dict] = {}
     for a in arms:
-        a["is_baseline"] = bool(baselines) and a is present.get(baselines[0])
-        a["diffs"] = [{"baseline": present[b]["arm"], **_paired(a["test_top1"]["values"],
-                                                               present[b]["test_top1"]["values"])}
-                      for b in baselines if present[b] is not a]
-        base = present.get(baselines[0]) if baselines else None
-        a["convergence_change"] = _paired(a["convergence_epoch"]["values"], base["convergence_epoch"]["values"]) \
-            if base is not None and base is not a else {"mean": math.nan, "ci95": math.nan, "n": 0, "seeds": []}
-        a["word"] = "baseline" if a["is_baseline"] else (word(a["diffs"][0]) if a["diffs"] else "no baseline")
+        if a["n"]:
+            first.setdefault(a["family"], a)
+    by_label = {a["arm"]: a for a in arms}
+
+    def against(a: dict, family: str) -> Optional[dict]:
+        label = (baseline_of or {}).get(a["arm"], {}).get(family)
+        return by_label.get(label, first.get(family)) if label else first.get(family)
+
+    return {f: first[f] for f in BASELINES if f in first}, against
+
+
+def _comparisons(a: dict, base: Optional[dict], present: dict, against, margin) -> list[dict]:
+    """The worded comparisons of arm `a`: with the baseline; a delta < 1 arm also with delta = 1."""
+    if base is None or a["family"] == base["family"]:
+        return []
+    families = [base["family"]] + (["delta=1"] if a["family"] == "delta" and "delta=1" in present
+                                   and base["family"] != "delta=1" else [])
+    return [compare(a, b, margin) for f in families if (b := against(a, f)) is not None]
+
+
+def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], source: str, seeds: list,
+                  budget: float, gpu: float = 0.0, notes: Optional[list[str]] = None, *,
+                  margin: Optional[float] = None, tuning: Optional[dict] = None, selected_on: Optional[str] = None,
+                  partial: bool = False, arm_params: Optional[dict] = None,
+                  baseline_of: Optional[dict] = None) -> dict:
+    """The verdict of arms {label: runs}; `families`: label -> strategy family. `margin`: the equivalence
+    margin (points); `tuning`: {"mode", "sampler", "trials", "finished"} of the search; `selected_on`: the
+    metric the search chose arms by; `partial`: an interrupted confirmation; `arm_params`: label -> the
+    arm's params; `baseline_of`: label -> {baseline family: the label it is compared with} (a grid's
+    rows matched on their other dimensions)."""
+    arms = [arm_entry(label, families[label], runs, gpu, (arm_params or {}).get(label))
+            for label, runs in groups.items()]
+    present, against = _baselines(arms, baseline_of)
+    base = next(iter(present.values()), None)
+    for a in arms:
+        a["is_baseline"] = base is not None and a["family"] == base["family"]
+        a["diffs"] = _comparisons(a, base, present, against, margin)
+        partner = against(a, base["family"]) if base is not None else None
+        a["convergence_change"] = _paired(a["convergence_epoch"]["values"], partner["convergence_epoch"]["values"]) \
+            if partner is not None and not a["is_baseline"] else {"mean": math.nan, "ci95": math.nan, "n": 0,
+                                                                  "seeds": []}
+        _tuning(a, tuning)
+    m = decide([c for a in arms for c in a["diffs"]])
+    for a in arms:
+        a["word"] = "baseline" if a["is_baseline"] else (a["diffs"][0]["decision"] if a["diffs"] else "no baseline")
+        partner = against(a, base["family"]) if base is not None else None
+        target = partner["test_top1"]["mean"] if partner is not None else math.nan
+        a["savings"] = None if a["is_baseline"] or partner is None else \
+            savings(a, target, partner["compute"]["compute_equiv"])
+    for a in arms:
+        a.pop("curves")  # learning curves: in the runs' own records, not in verdict.json
     arms.sort(key=lambda a: (not a["is_baseline"], -(a["test_top1"]["mean"] if is_finite(a["test_top1"]["mean"])
                                                       else -math.inf)))
     verdict = {"source": source, "metric": "test_top1", "seeds": list(seeds), "budget": budget,
-               "baseline": present[baselines[0]]["arm"] if baselines else None,
-               "baselines": [present[b]["arm"] for b in baselines], "arms": arms, "notes": list(notes or [])}
+               "baseline": base["arm"] if base is not None else None,
+               "baselines": [b["arm"] for b in present.values()], "comparisons": m, "alpha": ALPHA,
+               "power": POWER, "margin": margin, "selected_on": selected_on, "tuning": tuning,
+               "partial": bool(partial), "arms": arms, "notes": list(notes or [])}
     verdict["sentences"] = sentences(verdict)
     return verdict
 
 
-def sentences(verdict: dict) -> list[str]:
-    """One plain sentence per non-baseline arm (and one when there is no baseline to compare with)."""
-    out = []
-    if verdict["baseline"] is None:
-        return ["No baseline arm (plain SGD, hard_batch.delta null; or delta = 1) was confirmed, so no "
-                "strategy can be judged: add it to the space."]
-    for a in verdict["arms"]:
-        if a["is_baseline"]:
-            continue
-        d = a["diffs"][0]
-        n = d["n"]
-        amount = f"{d['mean']:+.2f} ± {d['ci95']:.2f}" if is_finite(d["ci95"]) else \
-            (f"{d['mean']:+.2f}, no interval" if is_finite(d["mean"]) else "no paired seeds")
-        scale = f"at {verdict['budget']:g} epoch-equivalents with {n} paired seed{'s' * (n != 1)}"
-        what = {"helps": "helps", "hurts": "hurts",
-                "no detectable difference": "makes no detectable difference"}.get(a["word"], a["word"])
-        out.append(f"{a['family']} ({a['arm']}) {what} against {d['baseline']} {scale} "
-                   f"(test top-1 {amount} points, paired 95% CI).")
-    return out
+def _tuning(arm: dict, tuning: Optional[dict]) -> None:
+    """The arm's number of search trials (and of those that trained their whole budget), by label or family."""
+    def count(key):
+        table = (tuning or {}).get(key) or {}
+        return table.get(arm["arm"], table.get(arm["family"]))
 
-
-def to_markdown(verdict: dict) -> str:
-    """'## Verdict': the table of arms and the sentences (report.md opens with it)."""
-    bases = verdict["baselines"]
-    head = ["arm", "seeds", "test top-1 %", *[f"vs {b} (paired)" for b in bases], "conv. epoch",
-            "conv. change", "epoch-eq.", "samples fwd", "samples w/ grad", "GPU s"]
-    rows = []
-    for a in verdict["arms"]:
-        diffs = {d["baseline"]: d for d in a["diffs"]}
-        c = a["compute"]
-        rows.append([a["arm"] + (" (baseline)" if a["is_baseline"] else ""), str(a["n"]), pm(a["test_top1"]),
-                     *[("base" if b == a["arm"] else pm(diffs.get(b, {}), signed=True)) for b in bases],
-                     pm(a["convergence_epoch"]), pm(a["convergence_change"], signed=True),
-                     *[fixed(c[k], d, grouped=True) for k, d in (("epoch_equiv", 2), ("samples_forward", 0),
-                                                                 ("samples_with_grad", 0), ("gpu_seconds", 1))]])
-    source = ("confirmation runs: the best configuration of each strategy family (by validation), re-trained "
-              "on the full training set" if verdict["source"] == "confirmation"
-              else "the grid's own trials (every arm with every seed; nothing selected)")
-    lines = ["## Verdict", "", *[f"- {s}" for s in verdict["sentences"]], "",
-             "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1),
-             *["| " + " | ".join(r) + " |" for r in rows], "",
-             f"Test top-1 mean ± 95% t-interval across seeds {verdict['seeds']}, from {source}; differences "
-             "are paired by seed. Compute per run: epoch-equivalents and samples forwarded, samples whose "
-             "loss has a gradient (trimming keeps fewer), GPU seconds (train + eval x GPU share). The "
-             "budget is equal in back-propagations for plain and delta runs, in epoch-equivalents for "
-             "step-wise runs (see the epoch-eq. column).", *[f"\nNote: {n}" for n in verdict["notes"]], ""]
-    return "\n".join(lines)
+    arm["search_trials"], arm["search_finished"] = count("trials"), count("finished")
 
 
 def to_json(verdict: dict) -> str:

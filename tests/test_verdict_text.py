@@ -1,0 +1,52 @@
+"""`verdict_text`: the verdict's cells and lines (the sentences as a whole: test_verdict.py)."""
+
+from tune_hardbatch.verdict_text import comparison_cell, convergence_cell, savings_cell, selection, tuning_line
+
+NAN = float("nan")
+
+
+def comp(decision, **kw):
+    return {"mean": 0.4, "ci95": 1.2, "n": 3, "p_holm": 0.5, "min_detectable": 2.345, "decision": decision, **kw}
+
+
+def test_comparison_cells():
+    assert comparison_cell(comp("helps", p_holm=0.0004)) == "+0.40 ± 1.20 helps (adj. p < 0.001)"
+    assert comparison_cell(comp("no detectable difference")) == "+0.40 ± 1.20 n.d. (adj. p 0.500, MDE 2.3)"
+    assert comparison_cell(comp("no detectable difference", margin=1.0, tost_equivalent=True)) == \
+        "+0.40 ± 1.20 n.d. (adj. p 0.500, MDE 2.3, equiv.)"
+    assert comparison_cell(comp("not judged", n=1)) == "not judged (1 paired seed)"
+    assert comparison_cell(None) == "-"
+
+
+def test_censored_cells():
+    assert convergence_cell({"mean": 4.0, "ci95": 0.5, "converged": 2, "n": 3}) == "not conv. (1 of 3)"
+    assert convergence_cell({"mean": 4.0, "ci95": 0.5, "converged": 3, "n": 3}) == "4.00 ± 0.50"
+    assert savings_cell({"mean": NAN, "ci95": NAN, "reached": 0, "n": 2, "saving_pct": NAN}) == "not reached (2 of 2)"
+    assert savings_cell({"mean": 3.0, "ci95": 0.5, "reached": 2, "n": 2, "saving_pct": 25.0}) == "3.00 ± 0.50 (75%)"
+    assert savings_cell(None) == "-"
+
+
+def test_selection_and_tuning_lines():
+    base = {"source": "confirmation", "seeds": [1, 2]}
+    assert selection({**base, "selected_on": "val_top1"}).startswith("Arms chosen by val_top1 on validation data")
+    assert "biased upward" in selection({**base, "selected_on": "test_top1"})
+    assert selection({**base, "source": "grid"}) == "The grid's own trials: every arm with every seed; nothing selected."
+    arms = [{"arm": "plain", "search_trials": 6, "search_finished": None}, {"arm": "x", "search_trials": None}]
+    assert tuning_line({"tuning": None, "arms": arms}) == ""
+    assert tuning_line({"tuning": {"mode": "arms", "sampler": "random"}, "arms": arms}) == \
+        "Search trials per arm (random): plain 6. Each arm was searched alike: its own sampler and early stopper."
+
+
+def test_an_older_verdict_json_still_renders_without_claiming_holm():
+    from tune_hardbatch.verdict_text import to_markdown
+
+    arm = {"arm": "plain", "family": "plain", "is_baseline": True, "n": 2, "diffs": [], "test_top1": {"mean": 90.0},
+           "convergence_epoch": {"mean": 5.0, "ci95": None, "n": 2}, "convergence_change": {"mean": None},
+           "compute": {"epoch_equiv": 4.0}}
+    other = {**arm, "arm": "delta=0.5", "family": "delta", "is_baseline": False,
+             "diffs": [{"baseline": "plain", "mean": 1.0, "ci95": 0.5}]}
+    old = {"source": "confirmation", "seeds": [1, 2], "baseline": "plain", "baselines": ["plain"], "arms": [arm, other],
+           "notes": [], "sentences": ["delta helps."], "budget": 4.0}
+    md = to_markdown(old)
+    assert "| delta=0.5 | 2 | 90.00 | +1.00 ± 0.50 | 5.00 |" in md  # the raw interval, no decision recorded
+    assert "Holm-corrected" not in md and "before Holm's correction" in md
