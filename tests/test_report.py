@@ -20,6 +20,7 @@ def write_trial(exp, trial_id, params, strategy, accs, losses, conv, samples=100
     for i, (acc, loss) in enumerate(zip(accs, losses)):
         lines.append(json.dumps({"epoch_equiv": i + 1.0, "backprops": 10 * (i + 1), "test_top1": acc,
                                  "train_top1": acc + 1, "train_loss": loss, "convergence_epoch": conv,
+                                 "converged": int(conv == conv and conv > 0),
                                  "samples_forward": samples * (i + 1), "time_train_s": 2.0 * (i + 1),
                                  "time_eval_s": 0.5, "config": params}))
     (d / "result.json").write_text("\n".join(lines) + "\n")
@@ -74,8 +75,12 @@ def test_formats(experiment):
 def test_build_report_writes_markdown_and_plots(experiment):
     _, _, report, plots = build_report(experiment)
     text = report.read_text()
-    assert text.startswith("# Search paper-grid\n\n## Verdict\n\nNo verdict yet")
-    assert {p.name for p in plots} == {"importances.png", "best_so_far.png", "best_curves.png"}
+    # a seed grid is its own confirmation: the report judges its trials (and writes verdict.json)
+    assert text.startswith("# Search paper-grid\n\n## Verdict\n\nThe grid's own trials")
+    assert json.loads((experiment / "verdict.json").read_text())["baseline"] == "delta=1"
+    assert {p.name for p in plots} == {"confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png",
+                                       "tuning_curves.png"}
+    assert "## Tuning curves" in text and "| delta=1 | 3 |" in text
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in plots)
 
 
@@ -90,6 +95,10 @@ def test_report_opens_with_the_verdict_and_plots_the_confirmed_arms(experiment):
               "delta=0.5": [run(s, a) for s, a in ((1, 72.0), (2, 73.5), (3, 74.2))]}
     verdict = build_verdict(groups, {"plain": "plain", "delta=0.5": "delta"}, "confirmation", [1, 2, 3], 2.0)
     (experiment / VERDICT_FILE).write_text(to_json(verdict))
+    # a search whose confirmation left no arms file (from before they were saved): its verdict.json as it is
+    (experiment / "search_space.yaml").write_text(
+        "space:\n  hard_batch.delta: {choice: [1.0, 0.5, 0.2]}\n  seed: {choice: [0, 1, 2]}\n"
+        "search: {searcher: random, scheduler: fifo, metric: train_top1}\nresources: {cpu: 1, gpu: 0.25}\n")
     _, _, report, plots = build_report(experiment)
     text = report.read_text()
     assert text.index("## Verdict") < text.index("## What mattered") < text.index("## Search trials")
@@ -113,3 +122,14 @@ def test_report_command_prints_the_whole_report_in_markdown_and_the_table_as_csv
     assert out.startswith("# Search paper-grid") and "## Verdict" in out and "| delta=1 | 3 |" in out
     assert main(["report", str(experiment), "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("arm,")
+
+
+def test_a_run_that_never_converged_is_censored_not_given_its_last_epoch(experiment):
+    """converged = 0 (its convergence_epoch is then its last epoch_equiv): left out of the mean, counted."""
+    write_trial(experiment, "d5s3", {"hard_batch.delta": 0.5, "seed": 3}, "delta=0.5", [50, 66.0], [1, .9], 0.0)
+    with open(experiment / "results.csv", "a", newline="") as fh:
+        csv.writer(fh).writerow(["d5s3", "finished"])
+    rows = {r["strategy"]: r for r in arm_rows(load_trials(experiment))}
+    d5 = rows["delta=0.5"]
+    assert d5["seeds"] == 4 and d5["converged"] == 3 and d5["convergence_epoch"] == pytest.approx(7.0)
+    assert "7.00 ± 2.48 (3 of 4 conv.)" in render(list(rows.values()), "md")

@@ -67,7 +67,9 @@ def test_results_csv_columns_and_values(tmp_path):
 
 
 def test_results_csv_with_the_test_metric_and_no_trials_yet(tmp_path):
-    s = spec(metric="test_top1", allow_test_metric=True)
+    s = validate_space({"base": {**BASE, "epochs": 4}, "space": {"seed": {"grid": [0, 1]}},
+                        "search": {"searcher": "grid", "scheduler": "fifo", "metric": "test_top1",
+                                   "allow_test_metric": True}})
     write_results([], s, tmp_path / "results.csv")
     header = (tmp_path / "results.csv").read_text().splitlines()[0].split(",")
     assert header[-3:] == ["samples_forward", "time_s", "error"] and "final_val_top1" not in header

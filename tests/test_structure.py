@@ -21,7 +21,7 @@ LAYERS = [
     ("space",),
     ("trials",),
     ("launch",),
-    ("history", "results", "importances", "verdict", "verdict_text"),
+    ("history", "results", "importances", "verdict", "verdict_text", "tuning_curves"),
     ("console", "live", "report", "tracking", "confirmation"),
     ("ray_backend",),
     ("cli", "__main__"),

@@ -17,10 +17,11 @@ from typing import Optional
 
 from .config import apply_overrides, flat_dict
 from .errors import UserError
+from .history import load_trials, read_statuses
 from .labels import STRATEGY_KEYS
 from .metrics import is_finite
 from .space import SearchSpace, decode, trial_config
-from .space.schema import ARMS_FILE
+from .space.schema import ARMS_FILE, CONFIRM_DIR, CONFIRM_RESULTS_FILE
 from .trials import Trial
 from .verdict import BASELINES, build_verdict, family_of, family_rank, group_runs
 
@@ -177,14 +178,30 @@ class ArmRun:
 
 def confirmed_trials(results, statuses: dict, arms: list[dict], gpu: Optional[float] = None) -> list[Trial]:
     """One record per confirmation trial from a Ray `ResultGrid` (duck-typed): its arm, family and seed."""
-    trials = []
-    for i in range(len(results)):
-        t = Trial.from_result(results[i], i, statuses, phase="confirmation", gpu=gpu)
-        i_arm = t.params.get("arm")
-        arm = arms[i_arm] if isinstance(i_arm, int) else {"arm": "?", "family": "?", "params": {}}
-        trials.append(replace(t, strategy=arm.get("strategy", arm["arm"]), arm=arm["arm"], family=arm["family"],
-                              seed=t.params.get("seed"), active=dict(arm["params"])))
-    return trials
+    return [with_arm(Trial.from_result(results[i], i, statuses, phase="confirmation", gpu=gpu), arms)
+            for i in range(len(results))]
+
+
+def with_arm(t: Trial, arms: list[dict]) -> Trial:
+    """A confirmation trial (config {"arm": i, "seed": s}) with its arm's label, strategy, family and params."""
+    i_arm = t.params.get("arm")
+    arm = arms[i_arm] if isinstance(i_arm, int) and i_arm < len(arms) else {"arm": "?", "family": "?", "params": {}}
+    return replace(t, strategy=arm.get("strategy", arm["arm"]), arm=arm["arm"], family=arm["family"],
+                   seed=t.params.get("seed"), active=dict(arm["params"]))
+
+
+def verdict_on_disk(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Optional[dict]:
+    """The verdict judged again from what the search left on disk (its trials, the confirmation's arms and
+    trials): `tune-hardbatch report` of a finished, interrupted or running search; None before any."""
+    if spec.self_confirming:
+        return verdict_from_grid(spec, trials)
+    saved = load_arms(exp_dir)
+    if saved is None:
+        return None
+    plan = Plan(saved["arms"], saved["seeds"], saved["notes"])
+    statuses = read_statuses(exp_dir / CONFIRM_RESULTS_FILE)
+    confirmed = [with_arm(t, plan.arms) for t in load_trials(exp_dir / CONFIRM_DIR, statuses, phase="confirmation")]
+    return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials))
 
 
 def judge(spec: SearchSpace, trials: list[Trial], plan: Optional[Plan], confirmed: list[Trial]) -> Optional[dict]:
@@ -193,12 +210,18 @@ def judge(spec: SearchSpace, trials: list[Trial], plan: Optional[Plan], confirme
         return verdict_from_grid(spec, trials)
     if plan is None:
         return None
-    return verdict_from_confirmation(spec, confirmed, plan.seeds, plan.notes)
+    return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials))
 
 
-def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], seeds: list[int], notes: list[str]) -> dict:
+def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], plan: Plan, tuned: Optional[dict] = None
+                              ) -> dict:
+    """The confirmation's verdict; partial when some arm x seed never ended (an interrupted phase)."""
     groups, families = group_runs(trials, lambda t: t.arm)
-    return build_verdict(groups, families, "confirmation", seeds, spec.budget, spec.resources.gpu, notes)
+    ended = {(t.arm, t.seed) for t in trials if t.status not in ("unfinished", "running", "pending")}
+    partial = any((a["arm"], s) not in ended for a in plan.arms for s in plan.seeds)
+    return build_verdict(groups, families, "confirmation", plan.seeds, spec.budget, spec.resources.gpu, plan.notes,
+                         margin=spec.confirm.equivalence_margin, tuning=tuned, selected_on=spec.search.metric,
+                         partial=partial, arm_params={a["arm"]: a["params"] for a in plan.arms})
 
 
 def verdict_from_grid(spec: SearchSpace, trials: list[Trial]) -> dict:
@@ -221,7 +244,7 @@ def verdict_from_grid(spec: SearchSpace, trials: list[Trial]) -> dict:
              "baseline row in the space's order)"] if others and len(order) > 1 else []
     seeds = sorted({t.seed for t in runs})
     return build_verdict({lab: groups[lab] for lab in order}, families, "grid", seeds, spec.budget,
-                         spec.resources.gpu, notes, margin=getattr(spec.confirm, "equivalence_margin", None),
+                         spec.resources.gpu, notes, margin=spec.confirm.equivalence_margin, tuning=tuning(spec, trials),
                          baseline_of=_matched_baselines(order, families, rest))
 
 

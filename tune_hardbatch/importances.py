@@ -75,7 +75,9 @@ def importances_markdown(result: dict) -> str:
     lines = []
     if result.get("values") or result.get("conditional"):
         lines += [f"Importance of each searched dimension for `{result.get('metric', 'the metric')}` "
-                  f"({result['evaluator']}, {result['n_trials']} finished trials; the global values sum to 1):",
+                  f"({result['evaluator']}, {result['n_trials']} finished trials; the global values sum to 1). Only "
+                  "trials that trained their whole budget count: those ASHA stopped early are left out, so this "
+                  "describes the survivors, not the whole space:",
                   "", "| dimension | importance | trials |", "|---|---:|---:|"]
         lines += [f"| `{k}` | {v:.3f} | {result['n_trials']} |" for k, v in result["values"].items()]
         lines += [f"| `{k}` (among {c['among']}) | {c['value']:.3f} | {c['n']} |"

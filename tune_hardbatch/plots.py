@@ -1,6 +1,6 @@
 """PNG plots with matplotlib's Agg backend (no display needed).
 
-The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`) read the same for a
+The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`, `tuning_curves`) read the same for a
 20-trial TPE search and for a 4 x 3 grid: one row per arm or dimension with its label on the y axis, the
 figure growing with the rows, labels shortened with an ellipsis, legends outside the axes, and a tight
 bounding box. Each has a `_..._figure` twin that returns the Figure unsaved (the tests measure its labels).
@@ -92,6 +92,25 @@ def best_so_far(points: list[tuple], path, metric: str, mode: str):
 def best_curves(curves: dict, path, metric: str):
     """One validation curve per strategy family ({label: (epoch_equivs, values)}), legend outside."""
     return _save_tight(_best_curves_figure(curves, metric), path)
+
+
+def tuning_curves(curves: dict, path, metric: str, sampler: str):
+    """Per arm, the expected best `metric` after n search trials ({arm: [E[best] n=1..N]})."""
+    return _save_tight(_tuning_curves_figure(curves, metric, sampler), path)
+
+
+def _tuning_curves_figure(curves: dict, metric: str, sampler: str):
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for label, ys in curves.items():
+        ax.plot(range(1, len(ys) + 1), ys, marker="o", ms=3, label=f"{shorten(label)} ({len(ys)})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="search trials of the arm (n)", ylabel=f"expected best {metric}")
+    ax.set_title(f"Tuning curves: expected best {metric} after n trials ({sampler})", fontsize=10)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, title="arm (trials)",
+                  title_fontsize=8)
+    return fig
 
 
 def shorten(label, limit: int = LABEL_CHARS) -> str:

@@ -1,13 +1,14 @@
 """`tune-hardbatch report NAME|PATH`: the verdict, importances, tables (Markdown, CSV, JSON) and plots.
 
-report.md opens with the verdict (`verdict.json`, written by the search: per confirmed arm, test top-1
-across seeds and its paired difference from the baseline), then how much each searched dimension
-mattered for the validation metric (`importances.py`), then the search's trials grouped into arms
-(trials whose parameters agree except for `seed`: validation and test top-1 as mean and 95% t-interval
-across seeds, the convergence epoch and its change against the baseline arm in %, compute). Plots:
-confirmed arms with intervals, importances, the best validation value so far against trials, and per
-strategy family its best trial's validation curve. Works on a finished or running search
-(`history.load_trials` reads the trial directories). Imports no Ray.
+report.md opens with the verdict (judged again from the trials on disk by `confirmation.verdict_on_disk`, and
+written to `verdict.json`: per confirmed arm, test top-1 across seeds and its Holm-corrected paired
+differences), then the tuning curves (`tuning_curves.py`), how much each searched dimension mattered for
+the validation metric (`importances.py`), then the search's trials grouped into arms (trials whose
+parameters agree except for `seed`: validation and test top-1 as mean and 95% t-interval across seeds,
+the convergence epoch over the runs that converged and its change against the baseline arm in %,
+compute). Plots: confirmed arms with intervals, importances, the best validation value so far against
+trials, per strategy family its best trial's validation curve, and the tuning curves. Works on a
+finished or running search (`history.load_trials` reads the trial directories). Imports no Ray.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
+from .confirmation import tuning, verdict_on_disk
 from .errors import UserError
 from .formats import csv_value, fixed, pm
 from .history import gpu_fraction, load_trials
@@ -28,11 +30,13 @@ from .importances import importances_markdown, param_importances
 from .metrics import finite_interval, is_finite, json_safe
 from .space import SPACE_FILE, load_space
 from .trials import Trial
-from .verdict import VERDICT_FILE, family_of, family_rank
+from .tuning_curves import tuning_curves, tuning_markdown
+from .verdict import BASELINES, VERDICT_FILE, family_of, family_rank
+from .verdict import to_json as verdict_json
 from .verdict import to_markdown as verdict_markdown
 
 REPORT_FILE = "report.md"
-PLOTS = ("confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png")
+PLOTS = ("confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png", "tuning_curves.png")
 NOT_ARM_KEYS = {"seed", "strategy"}
 
 
@@ -64,9 +68,11 @@ def arm_rows(trials: list[Trial], gpu: float = 0.0) -> list[dict]:
         row = {"arm": _label(members[0]), "strategy": members[0].strategy,
                "delta": members[0].params.get("hard_batch.delta"), "trials": len(members),
                "seeds": len(done)}
-        for key, name in (("train_top1", "train_top1"), ("val_top1", "val_top1"), ("test_top1", "test_top1"),
-                          ("convergence_epoch", "convergence_epoch")):
-            row[name], row[name + "_ci95"], _ = finite_interval([h.get(key) for h in last])
+        for key in ("train_top1", "val_top1", "test_top1"):
+            row[key], row[key + "_ci95"], _ = finite_interval([h.get(key) for h in last])
+        converged = [h.get("convergence_epoch") for h in last if h.get("converged") == 1]  # the rest: censored
+        row["convergence_epoch"], row["convergence_epoch_ci95"], _ = finite_interval(converged)
+        row["converged"] = len(converged)  # of row["seeds"]
         row["best_test_top1"] = finite_interval([max((h["test_top1"] for h in t.history), default=math.nan)
                                           for t in done])[0]
         row["samples_forward"] = statistics.mean([h["samples_forward"] for h in every]) if every else math.nan
@@ -91,8 +97,8 @@ def _count(items) -> dict:
 
 
 def baseline(rows: list[dict]) -> Optional[dict]:
-    """The paper's baseline arm (delta = 1, fixed partition) if present, else plain reshuffled SGD."""
-    for strategy in ("delta=1", "plain"):
+    """The baseline arm, as the verdict's: plain reshuffled SGD if present, else delta = 1 (fixed partition)."""
+    for strategy in BASELINES:
         found = [r for r in rows if r["strategy"] == strategy and r["seeds"]]
         if found:
             return max(found, key=lambda r: r["seeds"])
@@ -111,6 +117,10 @@ COLUMNS = [("arm", "arm"), ("seeds", "seeds"), ("train_top1", "train top-1 %"), 
 
 def _cell(row: dict, key: str) -> str:
     v = row[key]
+    if key == "convergence_epoch" and row["converged"] < row["seeds"]:
+        k, n = row["converged"], row["seeds"]
+        return f"not conv. ({n - k} of {n})" if not k else \
+            f"{pm({'mean': v, 'ci95': row[key + '_ci95']})} ({k} of {n} conv.)"
     if key in ("train_top1", "val_top1", "test_top1", "convergence_epoch"):
         return pm({"mean": v, "ci95": row[key + "_ci95"]})
     if key == "convergence_change_pct":
@@ -129,8 +139,10 @@ def to_markdown(rows: list[dict], title: str = "") -> str:
     notes = ("\nMean ± 95% t-interval across seeds (finished trials, last report), ordered by validation top-1 "
              "(test top-1 is recorded, never used to choose). Convergence epoch: the first "
              "report whose train loss is not bettered by more than tol x the first loss in the next `patience` "
-             "reports; change against the baseline arm (delta = 1 if present, else plain). Compute: samples "
-             "forwarded per trial (mean), trial and GPU seconds summed over the arm's trials.\n")
+             "reports, over the runs that converged (\"k of n conv.\" when some did not: a run that never "
+             "converged is censored, not given its last epoch); change against the baseline arm (plain if present, "
+             "else delta = 1). Compute: samples forwarded per trial (mean), trial and GPU seconds summed over the "
+             "arm's trials.\n")
     return (f"# {title}\n\n" if title else "") + "\n".join([head, sep, *body]) + "\n" + notes
 
 
@@ -153,7 +165,8 @@ def to_json(rows: list[dict]) -> str:
 
 
 def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Optional[dict], metric: str, mode: str,
-               out_dir: Path) -> list[Path]:
+               out_dir: Path, tuning: tuple = ({}, "")) -> list[Path]:
+    """The report's PNGs; `tuning`: (tuning curves {arm: [E[best] by n]}, the sampler's name)."""
     from . import plots  # matplotlib with the Agg backend
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +180,8 @@ def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Option
     curves = best_curves(trials, metric, mode)
     if curves:
         paths.append(plots.best_curves(curves, out_dir / PLOTS[3], metric))
+    if tuning[0]:
+        paths.append(plots.tuning_curves(tuning[0], out_dir / PLOTS[4], metric, tuning[1]))
     return paths
 
 
@@ -201,20 +216,27 @@ def best_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, tuple[
 # Entry points
 
 
-def build_report(exp_dir: Path) -> tuple[list[Trial], list[dict], Path, list[Path]]:
-    """Write report.md and the plots into the search directory; return (trials, rows, report, plots)."""
+def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Trial], list[dict], Path, list[Path]]:
+    """Write report.md and the plots into the search directory; return (trials, rows, report, plots).
+    `verdict`: the search's own (at its end); else judged again from the trials on disk (and verdict.json
+    rewritten), else verdict.json as it is (a search from before its confirmation's arms were saved)."""
     trials = load_trials(exp_dir)
     if not trials:
         raise UserError("NAME", f"{exp_dir} holds no trials yet")
     spec = load_space(str(exp_dir / SPACE_FILE)) if (exp_dir / SPACE_FILE).is_file() else None
     metric, mode = (spec.search.metric, spec.search.mode) if spec else ("val_top1", "max")
-    verdict = json.loads((exp_dir / VERDICT_FILE).read_text()) if (exp_dir / VERDICT_FILE).is_file() else None
+    if verdict is None:
+        verdict = _verdict(exp_dir, spec, trials)
     importances = param_importances(trials, spec.dims, metric, mode, base=spec.base_cfg) \
         if spec is not None and spec.dims else None
     rows = arm_rows(trials, gpu_fraction(exp_dir))
-    plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir)
+    curves = tuning_curves(trials, metric, mode)
+    sampler = tuning(spec, trials)["sampler"] if spec is not None else "the search's sampler"
+    plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir, (curves, sampler))
     parts = [f"# Search {exp_dir.name}\n", verdict_markdown(verdict) if verdict else
              "## Verdict\n\nNo verdict yet: it comes after the search and its confirmation phase.\n"]
+    if curves:
+        parts.append(f"## Tuning curves\n\n{tuning_markdown(curves, metric, sampler)}")
     if importances is not None:
         parts.append(f"## What mattered for {metric}\n\n{importances_markdown(importances)}\n")
     parts.append("## Search trials by arm\n\n" + to_markdown(rows))
@@ -222,6 +244,14 @@ def build_report(exp_dir: Path) -> tuple[list[Trial], list[dict], Path, list[Pat
     report = exp_dir / REPORT_FILE
     report.write_text("\n".join(parts))
     return trials, rows, report, plot_paths
+
+
+def _verdict(exp_dir: Path, spec, trials: list[Trial]) -> Optional[dict]:
+    judged = verdict_on_disk(spec, exp_dir, trials) if spec is not None else None
+    if judged is not None:
+        (exp_dir / VERDICT_FILE).write_text(verdict_json(judged))
+        return judged
+    return json.loads((exp_dir / VERDICT_FILE).read_text()) if (exp_dir / VERDICT_FILE).is_file() else None
 
 
 def render(rows: list[dict], fmt: str, title: str = "") -> str:

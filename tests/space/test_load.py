@@ -58,9 +58,15 @@ def test_selection_is_on_validation_data_unless_the_space_says_it_means_the_test
     plain_digits = {**BASE, "data": {"name": "digits"}}
     with pytest.raises(UserError, match=r"^search\.metric: val_top1 needs validation data.*val_fraction"):
         SP.validate_space({"base": plain_digits})
-    spec = SP.validate_space({"base": plain_digits, "space": {"seed": {"grid": [0, 1]}},
-                              "search": {"searcher": "grid", "metric": "test_top1", "allow_test_metric": True}})
+    allowed = {"searcher": "grid", "scheduler": "fifo", "metric": "test_top1", "allow_test_metric": True}
+    spec = SP.validate_space({"base": plain_digits, "space": {"seed": {"grid": [0, 1]}}, "search": allowed})
     assert spec.self_confirming and not spec.confirms  # a seed grid selects nothing: its own verdict
+    for space, search in (({"seed": {"grid": [0, 1]}}, {**allowed, "scheduler": "asha"}),  # ASHA would choose
+                          ({"optim.lr": {"grid": [0.1, 0.2]}}, allowed),  # no seed grid: the verdict would choose
+                          ({"seed": {"choice": [0, 1]}}, {**allowed, "searcher": "optuna"})):
+        with pytest.raises(UserError, match=r"^search\.allow_test_metric: lets test_top1 be the metric only of a "
+                                            r"search that selects nothing"):
+            SP.validate_space({"base": plain_digits, "space": space, "search": search})
     assert SP.validate_space({"base": BASE}).search.metric == "val_top1"
     for name in PACKAGED:  # packaged searches that select choose on validation
         packaged = SP.load_space(SP.SPACE_DIR / f"{name}.yaml")
