@@ -230,7 +230,7 @@ def searches(tmp_path):
     out = tmp_path / "out"
     for name in ("old", "busy"):
         (out / name).mkdir(parents=True)
-        raw = SP.load_space(None, [f"run.name={name}", "search.num_samples=2"]).raw
+        raw = SP.load_space(None, [f"run.name={name}", "search.num_samples=4"]).raw
         raw["run"]["storage"] = str(out)
         (out / name / "search_space.yaml").write_text(yaml.safe_dump(raw))
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])

@@ -478,7 +478,7 @@ def test_ray_up_onprem_job_submit_mlflow_and_ray_down(launch_env):
                 "--submission-id", "thb-launch", "--no-wait", "--",
                 "tune-hardbatch", "search", "default.yaml", "--address", "auto", "--out", out_dir,
                 "--set", f"run.name={RUN_NAME}", "--set", "tracking.uri=http://127.0.0.1:5000",
-                "--set", "resources.cpu=1", "--set", "search.num_samples=2", "--set", "base.epochs=2",
+                "--set", "resources.cpu=1", "--set", "search.num_samples=2", "--set", "arms.trim=null", "--set", "arms.splits=null", "--set", "base.epochs=2",
                 "--set", "confirm.seeds=0"],
                timeout=120)
         logs = sh.run([RAY, "job", "logs", "--address", job_api, "--follow", "thb-launch"], timeout=600)

@@ -124,7 +124,7 @@ SEARCH_BAD = [
     _bad(["--set", "search.nope=1"], "search.nope", fragment="unknown key"),
     _bad(["--set", "search.searcher=grid", "--set", "search.num_samples=1"], "space.optim.lr",
          fragment="grid or choice"),
-    _bad(["--set", "search.searcher=grid"], "search.num_samples", fragment="each point once"),
+    _bad(["--set", "search.searcher=grid", "--set", "search.num_samples=4"], "search.num_samples", fragment="each point once"),
     _bad(["--set", "resources.cpu=0"], "resources.cpu"),
     _bad(["--set", "run.max_failures=-2"], "run.max_failures"),
     _bad(["--set", "run.name=a/b"], "run.name"),
@@ -145,7 +145,7 @@ SEARCH_BAD = [
     _bad(["--set", "base.optim.nope=1"], "base.optim.nope"),
     _bad(["--set", "base.epochs=0"], "base.epochs"),
     _bad(["--out", "s3://bucket/runs"], "--out", fragment="remote storage"),
-    _bad(["--resume", "old", "--set", "search.num_samples=3"], "search.num_samples", fragment="cannot apply",
+    _bad(["--resume", "old", "--set", "search.num_samples=8"], "search.num_samples", fragment="cannot apply",
          setup="old"),
 ]
 
@@ -189,7 +189,7 @@ def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
     (out / "taken").mkdir(parents=True)
     (out / "old").mkdir()
     (out / "old" / "search_space.yaml").write_text(yaml.safe_dump(
-        SP.load_space(None, ["run.name=old", "search.num_samples=2"]).raw))
+        SP.load_space(None, ["run.name=old", "search.num_samples=4"]).raw))
     argvs, expected = [], []
     for i, case in enumerate(SEARCH_BAD):
         names = {}

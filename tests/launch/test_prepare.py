@@ -46,7 +46,7 @@ CASES = [
     (["--set", "search.metric=convergence_epoch"], "search.grace_period", "compare NaNs"),
     (["--address", "nonsense"], "--address", "HOST:PORT"),
     (["--resume", "old", "--set", "tracking.uri=sqlite:///elsewhere.db"], "tracking.uri", "cannot apply"),
-    (["--resume", "old", "--set", "search.num_samples=3"], "search.num_samples", "allowed on --resume"),
+    (["--resume", "old", "--set", "search.num_samples=8"], "search.num_samples", "allowed on --resume"),
     (["--resume", "busy"], "--resume", "still running"),
 ]
 

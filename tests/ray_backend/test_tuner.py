@@ -2,11 +2,14 @@
 ASHA's settings. The Tuner itself runs in tests/ray_backend/test_driver.py."""
 
 import pytest
+from optuna.samplers import RandomSampler, TPESampler
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.search.sample import Categorical, Float, Integer
+from search_helpers import space
 
+from tune_hardbatch.ray_backend.arms import ArmScheduler, ArmSearch
 from tune_hardbatch.ray_backend.tuner import build_scheduler, build_searcher, ray_domain
 from tune_hardbatch.space import Dim, load_space
 
@@ -25,27 +28,47 @@ def test_ray_domains_keep_the_bounds(dim, kind):
     assert ray_domain(Dim("seed", "grid", values=(0, 1))) == {"grid_search": [0, 1]}
 
 
+JOINT = {"space": {"optim.lr": {"loguniform": [0.01, 0.3]}, "hard_batch.delta": {"choice": [None, 0.5]}},
+         "search": {"num_samples": 5}}  # a joint search: the sampler picks the family
+
+
 def test_asha_judges_at_equal_compute_and_never_cuts_a_trial_short():
-    spec = load_space(None, ["search.grace_period=2", "search.reduction_factor=3"])
+    spec = load_space(space(**{**JOINT, "search": {"grace_period": 2, "reduction_factor": 3}}))
     asha = build_scheduler(spec)
     assert isinstance(asha, ASHAScheduler) and asha._time_attr == "asha_time"
     assert asha._max_t > spec.budget  # a trial ends by its own budget, not by the scheduler
     assert isinstance(build_scheduler(load_space(None, ["search.scheduler=fifo"])), FIFOScheduler)
 
 
+def test_declared_arms_get_one_asha_each_and_their_own_seeded_searchers(tmp_path):
+    spec = load_space(None, ["search.grace_period=2"])  # the default declares its arms
+    per_arm = build_scheduler(spec)
+    assert isinstance(per_arm, ArmScheduler) and set(per_arm.schedulers) == {a.name for a in spec.arms}
+    ashas = list(per_arm.schedulers.values())
+    assert len({id(a) for a in ashas}) == len(ashas)  # separate rungs
+    assert all(a._time_attr == "asha_time" and a._max_t > spec.budget for a in ashas)
+    limiter, param_space, n = build_searcher(spec, 2, tmp_path)
+    assert isinstance(limiter, ConcurrencyLimiter) and param_space is None and n == spec.num_trials
+    arms = limiter.searcher
+    assert isinstance(arms, ArmSearch) and arms.trials_per_arm == spec.search.trials_per_arm
+    samplers = [s._sampler for s in arms.searchers.values()]
+    assert all(isinstance(x, TPESampler) for x in samplers) and len({id(x) for x in samplers}) == len(samplers)
+    random = build_searcher(load_space(None, ["search.searcher=random"]), 2, tmp_path)[0].searcher
+    assert all(isinstance(s._sampler, RandomSampler) for s in random.searchers.values())
+
+
 def test_grid_and_random_searchers(tmp_path):
-    grid = load_space(None, ["search.searcher=grid", "search.num_samples=null", "space.optim.lr={grid: [0.05, 0.1]}",
-                             "space.hard_batch.delta=null", "space.trim.schedule=null", "space.trim.p_end=null",
-                             "space.stepwise.fractions=null"])
+    grid = load_space(space(space={"optim.lr": {"grid": [0.05, 0.1]}}, search={"searcher": "grid"}))
     searcher, param_space, n = build_searcher(grid, 2, tmp_path)
     assert isinstance(searcher, BasicVariantGenerator) and n == 1
     assert param_space == {"optim.lr": {"grid_search": [0.05, 0.1]}}
-    _, param_space, n = build_searcher(load_space(None, ["search.searcher=random", "search.num_samples=5"]), 2,
-                                       tmp_path)
-    assert n == 5 and set(param_space) == set(load_space(None).dim_keys)
+    random = load_space(space(**{**JOINT, "search": {"searcher": "random", "num_samples": 5}}))
+    _, param_space, n = build_searcher(random, 2, tmp_path)
+    assert n == 5 and set(param_space) == set(random.dim_keys)
 
 
 def test_optuna_searcher_is_limited_to_the_concurrency(tmp_path):
-    searcher, param_space, n = build_searcher(load_space(None), 3, tmp_path)
+    spec = load_space(space(**JOINT))
+    searcher, param_space, n = build_searcher(spec, 3, tmp_path)
     assert isinstance(searcher, ConcurrencyLimiter) and searcher.max_concurrent == 3 and param_space is None
-    assert n == load_space(None).search.num_samples
+    assert n == spec.search.num_samples == 5

@@ -166,18 +166,22 @@ def _num_trials(search: SearchSection, dims: list[Dim]) -> int:
 
 
 def _check_trials_per_arm(search: SearchSection, arms: list[Arm], given: dict) -> SearchSection:
-    """With arms: trials_per_arm (default 6) sets the trial count, num_samples follows; without: refused."""
+    """With arms: trials_per_arm (default 6) sets the trial count; a num_samples given (e.g. `--set
+    search.num_samples=8` to shorten a search) is the total, shared equally, so a multiple of the arms.
+    Without arms: trials_per_arm is refused."""
     if not arms:
         if search.trials_per_arm is not None:
             raise UserError("search.trials_per_arm", "needs an arms section (the arms to give that many trials "
                             "each); allowed: null, or declare arms")
         return search
     per_arm = 6 if search.trials_per_arm is None else search.trials_per_arm
-    total = per_arm * len(arms)
-    if "num_samples" in given and given["num_samples"] not in (None, total):
-        raise UserError("search.num_samples", f"got {given['num_samples']}; with {len(arms)} arms the search runs "
-                        f"trials_per_arm x arms = {total} trials: leave num_samples out, set trials_per_arm")
-    return replace(search, trials_per_arm=per_arm, num_samples=total)
+    total = given.get("num_samples")
+    if total is not None and total != per_arm * len(arms):
+        if total % len(arms):
+            raise UserError("search.num_samples", f"got {total}; the {len(arms)} arms get the same number of trials "
+                            f"each; allowed: a multiple of {len(arms)}, or set search.trials_per_arm")
+        per_arm = total // len(arms)
+    return replace(search, trials_per_arm=per_arm, num_samples=per_arm * len(arms))
 
 
 def _arm_corners(base_flat: dict, arms: list[Arm]) -> tuple[float, list]:

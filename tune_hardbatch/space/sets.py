@@ -2,7 +2,8 @@
 
 `search.num_samples=4`, `resources.cpu=1`, `run.name=x`, `tracking.uri=...`, `base.epochs=3`,
 `base.data.root=/data/cifar10`, `space.optim.lr={loguniform: [0.01, 0.1]}` (a new distribution),
-`space.trim.p_end=null` (drops that dimension). A key whose first part is not one of the sections is a
+`space.trim.p_end=null` (drops that dimension), `arms.trim=null` (drops that arm), `arms.random={fixed:
+{hard_batch.delta: 0.5}}` (adds or replaces one). A key whose first part is not one of the sections is a
 training-config key and means `base.<key>` (`--set epochs=3` == `--set base.epochs=3`). A `base` override
 of a key that is also a space dimension fixes it: the dimension is dropped (a note says so).
 """
@@ -43,7 +44,9 @@ def apply_space_sets(raw: dict, sets: Union[list[str], dict], notes: Optional[li
                 del dims[rest]
                 if notes is not None:
                     notes.append(f"--set {key} fixes {rest}: dimension removed from the space")
-        elif section == "space":
+        elif section in ("space", "arms"):  # a dimension, or a whole arm by its name; null drops it
+            if not rest:
+                raise UserError(key, "--set needs an arm's name, e.g. arms.trim={fixed: {trim.schedule: linear}}")
             if value is None:
                 target.pop(rest, None)
             else:
