@@ -5,9 +5,10 @@ from types import SimpleNamespace
 
 from search_helpers import BASE
 
-from tune_hardbatch.confirmation import Plan, choose_arms, confirm_seeds, confirmed_trials, judge
+from tune_hardbatch.confirmation import Plan, choose_arms, confirm_seeds, confirmed_trials, judge, tuning
 from tune_hardbatch.space import validate_space
 from tune_hardbatch.trials import Trial
+from tune_hardbatch.verdict import to_markdown
 
 
 def spec(**confirm):
@@ -112,3 +113,55 @@ def test_confirmed_arms_carry_their_params_into_the_verdict():
     by_arm = {a["arm"]: a for a in judge(spec(), [], Plan(arms, [1, 2], []), confirmed)["arms"]}
     assert by_arm["plain"]["params"] == {"hard_batch.delta": None, "optim.lr": 0.1}
     assert by_arm["delta=0.5"]["params"] == {"hard_batch.delta": 0.5, "optim.lr": 0.05}
+
+
+def arms_spec(**confirm):
+    return validate_space({"base": BASE, "space": {"optim.lr": {"loguniform": [0.01, 0.3]}},
+                           "arms": {"plain": {}, "half": {"fixed": {"hard_batch.delta": 0.5}},
+                                    "sel": {"space": {"hard_batch.delta": {"choice": [0.5, 0.2]}}}},
+                           "search": {"trials_per_arm": 2}, "confirm": confirm or {"seeds": 2}})
+
+
+def arm_row(trial_id, arm, delta, status, val):
+    params = {"optim.lr": 0.1, **({"hard_batch.delta": delta} if delta else {})}
+    strategy = f"delta={delta:g}" if delta else "plain"
+    return Trial(trial_id, status, strategy=strategy, params={"arm": arm, **params}, active=params, arm=arm,
+                 last={"val_top1": val, "epoch_equiv": 6.0})
+
+
+def test_declared_arms_are_confirmed_per_arm_even_when_two_share_a_family():
+    """Two declared arms of the delta family each get confirmed (a joint search would keep one), by their
+    names; the tuning says each arm's trials and that they were tuned alike."""
+    trials = [arm_row("p1", "plain", None, "finished", 80.0), arm_row("p2", "plain", None, "stopped_early", 85.0),
+              arm_row("h1", "half", 0.5, "finished", 82.0), arm_row("h2", "half", 0.5, "finished", 84.0),
+              arm_row("s1", "sel", 0.2, "finished", 83.0), arm_row("s2", "sel", 0.5, "diverged", 10.0)]
+    s = arms_spec()
+    arms, notes = choose_arms(s, trials)
+    assert [(a["arm"], a["family"], a["strategy"], a["trial_id"]) for a in arms] == \
+        [("plain", "plain", "plain", "p1"), ("half", "delta", "delta=0.5", "h2"), ("sel", "delta", "delta=0.2", "s1")]
+    assert arms[2]["config"]["hard_batch.delta"] == 0.2 and not notes
+    told = tuning(s, trials)
+    assert told["mode"] == "arms" and told["trials"] == {"plain": 2, "half": 2, "sel": 2}
+    assert told["finished"] == {"plain": 1, "half": 2, "sel": 1} and "per arm" in told["sampler"]
+    joint = tuning(spec(), ROWS)
+    assert joint["mode"] == "joint" and joint["trials"] == {"plain": 2, "delta": 3, "delta=1": 1}
+
+
+def _confirmation(arms, statuses):
+    """Confirmation trials of `arms` x seeds 1, 2 with the given status per (arm index, seed)."""
+    grid = [SimpleNamespace(path=f"/s/confirm/c_{i:05d}", config={"arm": a, "seed": seed}, error=None,
+                            metrics={"test_top1": 90.0 + a + seed, "budget_done": 1, "epoch_equiv": 6.0}
+                            if statuses[i] == "TERMINATED" else {}, metrics_dataframe=None)
+            for i, (a, seed) in enumerate((a, s) for a in range(len(arms)) for s in (1, 2))]
+    return confirmed_trials(grid, {f"c_{i:05d}": st for i, st in enumerate(statuses)}, arms)
+
+
+def test_an_interrupted_confirmation_gives_a_partial_verdict_that_says_so():
+    arms = [{"arm": "plain", "family": "plain", "strategy": "plain", "params": {}},
+            {"arm": "half", "family": "delta", "strategy": "delta=0.5", "params": {"hard_batch.delta": 0.5}}]
+    plan = Plan(arms, [1, 2], [])
+    done = judge(arms_spec(), [], plan, _confirmation(arms, ["TERMINATED"] * 4))
+    assert done["partial"] is False and "partial" not in to_markdown(done)
+    cut = judge(arms_spec(), [], plan, _confirmation(arms, ["TERMINATED", "TERMINATED", "TERMINATED", "PENDING"]))
+    assert cut["partial"] is True and "partial" in to_markdown(cut) and all("partial" in s for s in cut["sentences"])
+    assert cut["selected_on"] == "val_top1" and cut["arms"][1]["params"] == {"hard_batch.delta": 0.5}
