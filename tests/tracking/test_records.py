@@ -2,6 +2,7 @@
 the verdict as metrics, tags and the parent's description."""
 
 import math
+import re
 
 from tune_hardbatch.config import flat_dict
 from tune_hardbatch.space import load_space
@@ -32,6 +33,9 @@ def test_search_params_flatten_every_section_and_dimension():
     assert params["resources.cpu"] == spec.resources.cpu
     assert {k for k in params if k.startswith("space.")} == {f"space.{k}" for k in spec.dim_keys}
     assert search_tags(spec)["searcher"] == spec.search.searcher
+    # each declared arm, under a name MLflow accepts (letters, digits, _ - . space /: no '<' or '=')
+    assert params["arms.delta_lt_1"] == "searches hard_batch.delta choice [0.5, 0.2]"
+    assert all(re.fullmatch(r"[\w.\- /]+", k) for k in params), [k for k in params if not re.fullmatch(r"[\w.\- /]+", k)]
 
 
 def test_a_trial_is_logged_as_its_resolved_config():

@@ -21,7 +21,7 @@ def search_params(spec) -> dict:
     out.update({f"resources.{k}": v for k, v in as_dict(spec.resources).items()})
     out.update({f"space.{d.key}": d.describe() for d in spec.dims})
     for arm in spec.arms:  # each declared arm: its fixed part and its own dimensions
-        out[f"arms.{arm.name}"] = arm_summary(arm)
+        out[f"arms.{slug(arm.name)}"] = arm_summary(arm)
     return out
 
 
@@ -77,8 +77,10 @@ def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list
 def slug(label: str) -> str:
     """An arm label as part of an MLflow metric or tag name: MLflow takes letters, digits, '_', '-', '.',
     ' ', ':' and '/' (no ':' on Windows; '/' nests); anything else, '=' and '+' among them, becomes '_'.
-    'delta=0.5+trim-linear' -> 'delta_0.5_trim-linear'."""
-    return re.sub(r"[^\w.\-]+", "_", str(label)).strip("_.") or "arm"
+    'delta=0.5+trim-linear' -> 'delta_0.5_trim-linear'; '<' and '>' are spelt out, so the declared arms
+    'delta<1' and 'delta=1' stay apart ('delta_lt_1', 'delta_1')."""
+    label = str(label).replace("<", "_lt_").replace(">", "_gt_")
+    return re.sub(r"[^\w.\-]+", "_", label).strip("_.") or "arm"
 
 
 def arm_slugs(verdict: dict) -> dict[str, str]:
