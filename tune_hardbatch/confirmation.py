@@ -1,10 +1,10 @@
 """The confirmation phase, Ray-free: which arms are confirmed (`plan_arms`), their configs and seeds, their
 trials' records, and the verdict (`judge`: from the confirmation, or from a seed grid's own trials).
 
-After a search, the best configuration of each strategy family present (plain, delta=1, delta, trim,
-splits, and each combination searched), chosen by the search's validation metric among the trials that
-trained their whole budget, is trained again with `confirm.seeds` seeds, shared by all arms, on the full
-training set (no validation hold-out) and evaluated on the test set. The arms are fixed once chosen
+After a search, the best configuration of each declared arm (or, in a joint search, of each strategy
+family present: plain, delta=1, delta, trim, splits, and each combination searched), chosen by the search's
+validation metric among the trials that trained their whole budget, is trained again with `confirm.seeds`
+seeds, shared by all arms, on the full training set (no validation hold-out) and evaluated on the test set. The arms are fixed once chosen
 (`confirm_arms.json`): `--resume` continues the same phase. The Ray side is `ray_backend/confirm.py`.
 """
 

@@ -45,12 +45,14 @@ def print_summary(trials: list[Trial], spec: SearchSpace, best: Optional[Trial],
     order = sorted(trials, key=lambda t: (t.status != "finished", score(t)))
     counts = {s: sum(t.status == s for t in trials) for s in STATUSES + ("unfinished",)}
     shorts = short_keys(spec.dim_keys)
-    header = ["trial", "status", "strategy", *[shorts[k] for k in spec.dim_keys], "test top1", "best", "ee",
+    arm = ["arm"] if spec.arms else []
+    header = ["trial", "status", *arm, "strategy", *[shorts[k] for k in spec.dim_keys], "test top1", "best", "ee",
               "backprops"] + ([metric] if metric != "test_top1" else [])
     table = []
     limit = 30
     for t in order[:limit]:
-        table.append([t.trial_id, t.status, t.strategy, *[num(t.param(k)) for k in spec.dim_keys],
+        table.append([t.trial_id, t.status, *([t.arm or "?"] if arm else []), t.strategy,
+                      *[num(t.param(k)) for k in spec.dim_keys],
                       num(t.final("test_top1")), num(t.best("test_top1")), num(t.final("epoch_equiv"), 3),
                       num(t.final("backprops"))] + ([num(t.final(metric))] if metric != "test_top1" else []))
     print("", file=stream)

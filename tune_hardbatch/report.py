@@ -37,7 +37,7 @@ from .verdict import to_markdown as verdict_markdown
 
 REPORT_FILE = "report.md"
 PLOTS = ("confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png", "tuning_curves.png")
-NOT_ARM_KEYS = {"seed", "strategy"}
+NOT_ARM_KEYS = {"seed", "strategy", "arm"}
 
 
 def _arm_key(params: dict) -> tuple:
@@ -47,7 +47,7 @@ def _arm_key(params: dict) -> tuple:
 def _label(trial: Trial) -> str:
     extra = [f"{k.rpartition('.')[2]}={_short(v)}" for k, v in sorted(trial.params.items())
              if k not in NOT_ARM_KEYS and not k.startswith(("hard_batch.", "trim.schedule", "stepwise.fractions"))]
-    return " ".join([trial.strategy, *extra])
+    return " ".join([f"{trial.arm}:" if trial.arm else "", trial.strategy, *extra]).strip()
 
 
 def _short(v) -> str:

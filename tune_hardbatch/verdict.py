@@ -2,9 +2,9 @@
 convergence epoch (censored when a run never converged), the compute at which it reaches the baseline's
 accuracy, and plain sentences. Pure: no Ray, no MLflow, no torch. Wording: `verdict_text.py`.
 
-Arms come from the confirmation phase (the best configuration of each strategy family, re-trained with
-the same seeds on the full training set) or, for a grid that runs every arm with several seeds and
-selects nothing, from the grid's own trials. Differences are paired by seed: d_s = arm_s - baseline_s.
+Arms come from the confirmation phase (the best configuration of each declared arm or strategy family,
+re-trained with the same seeds on the full training set) or, for a grid that runs every arm with several
+seeds and selects nothing, from the grid's own trials. Differences are paired by seed: d_s = arm_s - baseline_s.
 
 The baseline is plain reshuffled SGD when present, else delta = 1 (the paper's fixed partition). Every
 other arm is compared with it, and each delta < 1 arm also with delta = 1 (the paper's own comparison).

@@ -84,7 +84,8 @@ def selection(verdict: dict) -> str:
         chosen = f"by {metric} on the test data (so the confirmed arms' test top-1 is biased upward)"
     else:
         chosen = f"by {metric}"
-    return (f"Arms chosen {chosen} (the best search trial of each strategy family), re-trained with seeds "
+    each = "declared arm" if (verdict.get("tuning") or {}).get("mode") == "arms" else "strategy family"
+    return (f"Arms chosen {chosen} (the best search trial of each {each}), re-trained with seeds "
             f"{verdict['seeds']} on the full training set and measured on the test set.")
 
 

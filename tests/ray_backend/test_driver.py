@@ -143,7 +143,7 @@ def test_default_space_via_cli(tmp_path):
     config = lines[start + 1:next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("  "))]
     assert any(line.strip().startswith("optim.lr:") for line in config)
     assert lines.index(next(line for line in lines if line.startswith("results:"))) < start
-    assert lines[-1].strip().endswith("paired 95% CI).") or lines[-1].strip().startswith("No baseline")
+    assert "Holm-corrected" in lines[-1] or lines[-1].strip().startswith("No baseline")
     verdict_json = json.loads((tmp_path / "cli" / "verdict.json").read_text())
     assert verdict_json["source"] == "confirmation" and verdict_json["seeds"] == [1, 2]
     best = yaml.safe_load((tmp_path / "cli" / "best_config.yaml").read_text())
