@@ -133,3 +133,13 @@ def test_a_run_that_never_converged_is_censored_not_given_its_last_epoch(experim
     d5 = rows["delta=0.5"]
     assert d5["seeds"] == 4 and d5["converged"] == 3 and d5["convergence_epoch"] == pytest.approx(7.0)
     assert "7.00 ± 2.48 (3 of 4 conv.)" in render(list(rows.values()), "md")
+
+
+def test_plain_is_the_baseline_of_the_arm_table_as_of_the_verdict(experiment):
+    """With plain SGD and delta = 1 both present, both tables of report.md measure against plain."""
+    for seed, acc in enumerate((69.0, 70.0, 71.0)):
+        write_trial(experiment, f"ps{seed}", {"hard_batch.delta": None, "seed": seed}, "plain", [50, acc], [1, .5], 8.0)
+    with open(experiment / "results.csv", "a", newline="") as fh:
+        csv.writer(fh).writerows([[f"ps{s}", "finished"] for s in range(3)])
+    rows = {r["strategy"]: r for r in arm_rows(load_trials(experiment))}
+    assert rows["plain"]["baseline"] and not rows["delta=1"]["baseline"]
