@@ -299,8 +299,8 @@ def rendered_chart(dom: str, metric: str, runs: list[str]) -> bool:
     """The chart card titled `metric`: a Plotly SVG with at least one drawn line and in its legend every run
     of `runs` (or CHART_RUNS of them when there are more)."""
     start = dom.find(f">{metric}<")
-    shown = [r for r in runs if f"{r} ({metric})" in dom]
-    end = max((dom.rfind(f"{r} ({metric})") for r in shown), default=-1)
+    shown = [r for r in runs if f"{html.escape(r, quote=False)} ({metric})" in dom]  # 'delta<1': '&lt;' in HTML
+    end = max((dom.rfind(f"{html.escape(r, quote=False)} ({metric})") for r in shown), default=-1)
     if start < 0 or end < start:
         return False
     card = dom[start:end]
@@ -309,8 +309,9 @@ def rendered_chart(dom: str, metric: str, runs: list[str]) -> bool:
 
 
 def arm_slug(label: str) -> str:
-    """An arm label in a metric name: what MLflow does not take in one ('=', '+', ...) becomes '_'."""
-    return re.sub(r"[^\w.-]+", "_", label).strip("_.")
+    """An arm label in a metric name: '<' and '>' spelt out, what else MLflow does not take in one ('=', '+',
+    ...) becomes '_'."""
+    return re.sub(r"[^\w.-]+", "_", label.replace("<", "_lt_").replace(">", "_gt_")).strip("_.")
 
 
 def ui_url(server, search) -> str:
