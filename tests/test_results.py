@@ -28,7 +28,7 @@ def result(name, config, reports, error=None):
 
 REPORTS = [{"val_top1": 80.0, "test_top1": 79.0, "epoch_equiv": 2.0, "backprops": 36},
            {"val_top1": 90.0, "test_top1": 91.0, "epoch_equiv": 4.0, "backprops": 72, "convergence_epoch": 3.0,
-            "samples_forward": 4600, "time_total_s": 12.5, "budget_done": 1}]
+            "converged": 1, "samples_forward": 4600, "time_total_s": 12.5, "budget_done": 1}]
 GRID = [result("t_00000", {"optim.lr": 0.1, "trim.schedule": "linear", "trim.p_end": 0.5,
                            "stepwise.fractions": "[0.5, 1.0]"}, REPORTS),
         result("t_00001", {"optim.lr": 0.05, "trim.schedule": "none", "trim.p_end": 0.7, "stepwise.fractions": None},
@@ -54,7 +54,7 @@ def test_results_csv_columns_and_values(tmp_path):
     with open(path) as fh:
         header, *rows = list(csv.reader(fh))
     assert header == ["trial_id", "status", "strategy", "optim.lr", "trim.schedule", "trim.p_end", "stepwise.fractions",
-                      "final_test_top1", "best_test_top1", "convergence_epoch", "epoch_equiv", "backprops",
+                      "final_test_top1", "best_test_top1", "convergence_epoch", "converged", "epoch_equiv", "backprops",
                       "samples_forward", "time_s", "final_val_top1", "best_val_top1", "error"]
     done = dict(zip(header, rows[0]))
     assert done["stepwise.fractions"] == "[0.5, 1.0]" and done["trim.p_end"] == "0.5"  # a list as JSON
@@ -78,10 +78,14 @@ def test_results_csv_with_the_test_metric_and_no_trials_yet(tmp_path):
 def test_confirm_results_csv(tmp_path):
     t = Trial("c_00000", "finished", "confirmation", arm="delta=0.5", family="delta", seed=3,
               last={"test_top1": 95.5, "samples_with_grad": 100, "time_total_s": 2.0})
-    write_results([t], spec(), tmp_path / "confirm_results.csv", phase="confirmation")
+    never = Trial("c_00001", "finished", "confirmation", arm="plain", family="plain", seed=3,
+                  last={"test_top1": 94.0, "convergence_epoch": 6.0, "converged": 0, "epoch_equiv": 6.0})
+    write_results([t, never], spec(), tmp_path / "confirm_results.csv", phase="confirmation")
     with open(tmp_path / "confirm_results.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0]) == CONFIRM_COLUMNS
+    # never converged: censored (no epoch), not its last epoch_equiv shown as if measured
+    assert (rows[1]["convergence_epoch"], rows[1]["converged"], rows[1]["epoch_equiv"]) == ("", "0", "6.0")
     assert {k: rows[0][k] for k in ("arm", "family", "seed", "final_test_top1", "samples_with_grad", "time_s")} == \
         {"arm": "delta=0.5", "family": "delta", "seed": "3", "final_test_top1": "95.5", "samples_with_grad": "100",
          "time_s": "2.0"}

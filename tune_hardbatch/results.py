@@ -19,8 +19,15 @@ from .space.arms import arm_of
 from .trials import Trial
 
 CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_top1", "convergence_epoch",
-                   "epoch_equiv", "samples_forward", "samples_with_grad", "time_s", "error")
-REPORTED = ("convergence_epoch", "epoch_equiv", "backprops", "samples_forward")  # from the last report
+                   "converged", "epoch_equiv", "samples_forward", "samples_with_grad", "time_s", "error")
+REPORTED = ("epoch_equiv", "backprops", "samples_forward")  # from the last report
+
+
+def convergence(last: dict) -> dict:
+    """The convergence columns: the epoch only when the run converged (censored, empty, when it never did:
+    its report then holds the last epoch_equiv, which is not a convergence epoch), and the 0/1 flag."""
+    flag = last.get("converged")
+    return {"convergence_epoch": last.get("convergence_epoch") if flag != 0 else None, "converged": flag}
 
 
 def search_trials(spec: SearchSpace, results, statuses: dict) -> list[Trial]:
@@ -43,7 +50,7 @@ def search_row(t: Trial, spec: SearchSpace) -> dict:
     row = {"trial_id": t.trial_id, "status": t.status, **({"arm": t.arm} if spec.arms else {}), "strategy": t.strategy,
            **{k: t.param(k) for k in spec.dim_keys},
            "final_test_top1": t.final("test_top1"), "best_test_top1": t.best("test_top1"),
-           **{k: t.last.get(k) for k in REPORTED}, "time_s": t.last.get("time_total_s")}
+           **convergence(t.last), **{k: t.last.get(k) for k in REPORTED}, "time_s": t.last.get("time_total_s")}
     if metric != "test_top1":
         row[f"final_{metric}"] = t.final(metric)
         row[f"best_{metric}"] = t.best(metric, spec.search.mode)
@@ -55,9 +62,8 @@ def confirm_row(t: Trial) -> dict:
     """A confirmation trial's row of confirm_results.csv (`CONFIRM_COLUMNS`)."""
     last = t.last
     return {"trial_id": t.trial_id, "status": t.status, "arm": t.arm, "family": t.family, "seed": t.seed,
-            "final_test_top1": t.final("test_top1"), "convergence_epoch": last.get("convergence_epoch"),
-            "epoch_equiv": last.get("epoch_equiv"), "samples_forward": last.get("samples_forward"),
-            "samples_with_grad": last.get("samples_with_grad"), "time_s": last.get("time_total_s"),
+            "final_test_top1": t.final("test_top1"), **convergence(last), "epoch_equiv": last.get("epoch_equiv"),
+            "samples_forward": last.get("samples_forward"), "samples_with_grad": last.get("samples_with_grad"), "time_s": last.get("time_total_s"),
             "error": t.error}
 
 
