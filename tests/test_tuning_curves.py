@@ -19,8 +19,9 @@ def test_curves_per_declared_arm_from_every_trial_with_a_value():
               trial(3, 60.0, "delta=0.5", arm="delta<1"), trial(4, float("nan"), "delta=0.3", arm="delta<1",
                                                                    status="diverged"),
               trial(5, 65.0, "delta=0.3", arm="delta<1")]
-    curves = tuning_curves(trials, "val_top1", "max")
-    assert set(curves) == {"plain", "delta<1"}
+    curves = tuning_curves(trials, "val_top1", "max", order=["plain", "delta<1"])
+    assert list(curves) == ["plain", "delta<1"]  # the space's order of arms
+    assert list(tuning_curves(trials, "val_top1", "max")) == ["delta<1", "plain"]  # else by name
     assert curves["plain"] == pytest.approx([80.0, (80 + 90 + 90) / 3, 90.0])  # pairs of {70, 80, 90}: 80, 90, 90
     assert curves["delta<1"] == pytest.approx([62.5, 65.0])  # the diverged trial has no value: left out
 

@@ -230,7 +230,7 @@ def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Tr
     importances = param_importances(trials, spec.dims, metric, mode, base=spec.base_cfg) \
         if spec is not None and spec.dims else None
     rows = arm_rows(trials, gpu_fraction(exp_dir))
-    curves = tuning_curves(trials, metric, mode)
+    curves = tuning_curves(trials, metric, mode, [a.name for a in spec.arms] if spec is not None else ())
     sampler = tuning(spec, trials)["sampler"] if spec is not None else "the search's sampler"
     plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir, (curves, sampler))
     parts = [f"# Search {exp_dir.name}\n", verdict_markdown(verdict) if verdict else

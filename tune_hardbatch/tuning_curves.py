@@ -9,6 +9,8 @@ failed and diverged trials, with no finite value, are left out. Pure: no Ray, ML
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from .formats import fixed
 from .metrics import is_finite
 from .stats import expected_max
@@ -23,8 +25,9 @@ def arm_of_trial(t: Trial) -> str:
     return t.arm or family_of(t.strategy)
 
 
-def tuning_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, list[float]]:
-    """{arm: [E[best of n trials] for n = 1..N]} over the search trials with a finite `metric`."""
+def tuning_curves(trials: list[Trial], metric: str, mode: str, order: Sequence[str] = ()) -> dict[str, list[float]]:
+    """{arm: [E[best of n trials] for n = 1..N]} over the search trials with a finite `metric`; arms named in
+    `order` (the space's declared arms) first, in that order, the rest by name."""
     values: dict[str, list[float]] = {}
     for t in trials:
         if t.phase != "search" or t.strategy == "invalid":
@@ -32,7 +35,9 @@ def tuning_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, list
         v = t.final(metric)
         if is_finite(v):
             values.setdefault(arm_of_trial(t), []).append(float(v))
-    return {arm: expected_max(vs, mode) for arm, vs in values.items()}
+    rank = {arm: i for i, arm in enumerate(order)}
+    arms = sorted(values, key=lambda a: (rank.get(a, len(rank)), a))
+    return {arm: expected_max(values[arm], mode) for arm in arms}
 
 
 def tuning_markdown(curves: dict[str, list[float]], metric: str, sampler: str) -> str:
