@@ -9,7 +9,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.search.sample import Categorical, Float, Integer
 from search_helpers import space
 
-from tune_hardbatch.ray_backend.arms import ArmScheduler, ArmSearch
+from tune_hardbatch.ray_backend.arm_search import ArmScheduler, ArmSearch
 from tune_hardbatch.ray_backend.tuner import build_scheduler, build_searcher, ray_domain
 from tune_hardbatch.space import Dim, load_space
 

@@ -3,7 +3,7 @@
 Searchers: `optuna` (Optuna TPE, seeded, through Ray's OptunaSearch with the define-by-run space
 `spec.DefineByRun`, so a strategy's parameters are only sampled when the strategy is on), `random` (Ray's
 BasicVariantGenerator; `grid` dimensions give grid x num_samples trials), `grid` (every point once: the
-papers' tables). With declared arms (`space.arms`), `arms.ArmSearch`: each arm its own Optuna study (TPE,
+papers' tables). With declared arms (`space.arms`), `arm_search.ArmSearch`: each arm its own Optuna study (TPE,
 or Optuna's random sampler for `random`) and `trials_per_arm` trials. Schedulers: `asha` (time attribute
 `asha_time`: epoch_equiv plus half a report's compute, so rungs fall at equal compute; max_t above the
 space's largest budget; with arms, one ASHA per arm) and `fifo`. The confirmation phase is a second Tuner
@@ -47,7 +47,7 @@ def build_searcher(spec: SearchSpace, concurrency: int, exp_dir: Path):
     if spec.arms:
         from ray.tune.search import ConcurrencyLimiter
 
-        from .arms import ArmSearch
+        from .arm_search import ArmSearch
 
         searchers = {arm.name: (_optuna_search(spec, arm.dims, arm.base_flat(spec.base_flat), s.trials_per_arm,
                                                concurrency, exp_dir, f"{exp_dir.name}.{arm.name}"), arm.fixed)
@@ -99,7 +99,7 @@ def build_scheduler(spec: SearchSpace):
 
         return FIFOScheduler()
     if spec.arms:  # each arm its own ASHA: a trial is compared only with its own arm's
-        from .arms import ArmScheduler
+        from .arm_search import ArmScheduler
 
         return ArmScheduler([a.name for a in spec.arms], lambda: _asha(spec))
     return _asha(spec)

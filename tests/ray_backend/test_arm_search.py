@@ -1,4 +1,4 @@
-"""Declared arms on Ray Tune (`ray_backend.arms`): `ArmSearch` gives every arm exactly `trials_per_arm` trials,
+"""Declared arms on Ray Tune (`ray_backend.arm_search`): `ArmSearch` gives every arm exactly `trials_per_arm` trials,
 each drawn and told by that arm's own searcher, also after save/restore; `ArmScheduler` (one ASHA per arm)
 never stops a trial on another arm's results. The whole search, across a driver SIGKILL and --resume, is in
 `test_driver.py`."""
@@ -14,7 +14,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
 
-from tune_hardbatch.ray_backend.arms import ArmScheduler, ArmSearch  # noqa: E402
+from tune_hardbatch.ray_backend.arm_search import ArmScheduler, ArmSearch  # noqa: E402
 
 
 class Recorder(Searcher):
