@@ -110,7 +110,9 @@ def side_by_side(out: Path, slots: int, sets: list[str]) -> dict:
 
 
 def driver_load(out: Path, n: int) -> dict:
-    sets = [f"search.num_samples={n}", "base.epochs=2", "base.data.train_limit=256", "space.stepwise.fractions=null",
+    # the default's arms without step-wise splits (their stages would change the trials' cost): 3 arms, so n
+    # rounds up to a multiple of 3 (every arm the same trials)
+    sets = [f"search.trials_per_arm={-(-n // 3)}", "base.epochs=2", "base.data.train_limit=256", "arms.splits=null",
             "search.grace_period=1"]
     wall, exp = run_cli_search(out / "load", sets)
     trials = trials_of(exp)

@@ -139,9 +139,10 @@ def main() -> None:
     markers = out / "crash-markers"
     os.environ[CRASH_ENV] = f"prob={args.prob},seed={args.seed},marker={markers}"
     name = "soak-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    sets = [f"search.num_samples={args.trials}", f"base.data.train_limit={args.train_limit}",
+    args.trials = 3 * -(-args.trials // 3)  # the default's 3 arms without splits, each the same trials
+    sets = [f"search.trials_per_arm={args.trials // 3}", f"base.data.train_limit={args.train_limit}",
             f"base.epochs={args.epochs}", "base.optim.batch_size=64", "search.grace_period=1",
-            "space.stepwise.fractions=null", "run.max_failures=1", f"run.name={name}",
+            "arms.splits=null", "run.max_failures=1", f"run.name={name}",
             f"tracking.enabled={'false' if args.no_tracking else 'true'}"]
     progress = _progress_callback()
     sampler = Sampler(args.sample_s, progress)
