@@ -253,6 +253,10 @@ def test_search_makes_one_parent_and_one_child_per_trial(server, search):
         assert params["epochs"] == "3" and params["data.train_limit"] == "640" and params["data.name"] == "digits"
         for key in ("optim.lr", "hard_batch.delta", "seed"):
             assert same_value(params[key], row[key]), (row["trial_id"], key, params[key], row[key])
+    # each trial's run has the search's data as its input: the runs table's Dataset column (name and digest)
+    inputs = [client.get_run(c.info.run_id).inputs.dataset_inputs for c in children.values()]
+    assert all(len(i) == 1 and i[0].dataset.name == "digits" for i in inputs)
+    assert len({i[0].dataset.digest for i in inputs}) == 1 and inputs[0][0].tags[0].value == "training"
     # MLflow prints no "View run" lines among the summary, the confirmation and the verdict on stdout
     assert any(line.startswith("best configuration") for line in search["stdout"].splitlines())
     assert "View run" not in search["stdout"] and "View experiment" not in search["stdout"]

@@ -15,7 +15,8 @@ PKG = Path(__file__).resolve().parent.parent / "tune_hardbatch"
 
 # Layers, lowest first: a module may import its own layer or lower ones only (searched by longest prefix).
 LAYERS = [
-    ("errors", "labels", "metrics", "stats", "formats", "datasets", "schedules", "plots", "augment", "storage"),
+    ("errors", "labels", "metrics", "stats", "formats", "datasets", "schedules", "plots", "augment", "storage",
+     "logs"),
     ("config", "strategies"),
     ("data", "models", "inputs", "loop", "train"),
     ("space",),

@@ -13,6 +13,7 @@ from typing import Optional
 import yaml
 
 from .formats import num, pm, yaml_value
+from .logs import LOG_FILE
 from .metrics import is_finite
 from .space import BEST_FILE, STATUSES, SearchSpace
 from .space.arms import arm_summary
@@ -95,7 +96,8 @@ def print_header(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: 
         lines.append(f"  arm {arm.name}: {arm_summary(arm)}; {spec.search.trials_per_arm} trials")
     for note in spec.notes:
         lines.append(f"  note: {note}")
-    lines.append(f"  results under {exp_dir} (continue an interrupted search with --resume {exp_dir.name})")
+    lines.append(f"  results under {exp_dir} (continue an interrupted search with --resume {exp_dir.name}); "
+                 f"the libraries' logs (Ray, MLflow, Optuna) in {exp_dir / LOG_FILE}")
     print("\n".join(lines), file=stream, flush=True)
 
 

@@ -124,3 +124,39 @@ def test_train_mistakes_are_one_line(tmp_path, capsys, args, key):
     code = main(["train", "--quiet", *[str(tmp_path / "a-file") if a == "FILE" else a for a in args]])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith(f"error: {key}: "), err
+
+
+_FIRST_LINE = textwrap.dedent("""
+    import json, sys
+    from tune_hardbatch.cli import main
+
+    class Watch:  # what was imported when the first line was written
+        def __init__(self, out):
+            self.out, self.seen = out, None
+        def write(self, text):
+            if self.seen is None and text.strip():
+                self.seen = {m: m in sys.modules for m in ("torch", "ray", "mlflow")} | {"line": text}
+            return self.out.write(text)
+        def flush(self):
+            self.out.flush()
+
+    watch = Watch(sys.stdout)
+    sys.stdout = watch
+    code = main(["search", *json.loads(sys.argv[1])])
+    sys.stdout = watch.out
+    print(json.dumps({"code": code, "first": watch.seen}))
+""")
+
+
+@pytest.mark.timeout(120)
+def test_the_first_line_comes_before_torch_ray_and_mlflow_are_imported(tmp_path):
+    """What is searched and where its results go, at once: the slow imports come after it. (The search then
+    stops at the model check, a mistake found only once torch is loaded: exit 2.)"""
+    args = ["--set", "base.model.name=resnet18x", "--set", "run.name=first", "--out", str(tmp_path)]
+    proc = subprocess.run([sys.executable, "-c", _FIRST_LINE, json.dumps(args)], capture_output=True, text=True,
+                          env=ENV, timeout=100, cwd=tmp_path)
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["code"] == 2 and "error: base.model.name" in proc.stderr, proc.stderr[-2000:]
+    first = report["first"]
+    assert first["line"].startswith(f"starting first: default.yaml, 12 trials; results under {tmp_path}/first")
+    assert not (first["torch"] or first["ray"] or first["mlflow"]), first

@@ -11,6 +11,7 @@ import glob
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,13 @@ def test_default_space_via_cli(tmp_path):
     assert "Holm-corrected" in lines[-1] or lines[-1].strip().startswith("No baseline")
     verdict_json = json.loads((tmp_path / "cli" / "verdict.json").read_text())
     assert verdict_json["source"] == "confirmation" and verdict_json["seeds"] == [1, 2]
+    # the tool's own lines only: MLflow's, alembic's, Ray's and Python's warnings go to the file the header names
+    assert lines[0].startswith(f"starting cli: default.yaml, 4 trials; results under {tmp_path / 'cli'}")
+    library = re.compile(r"^\d{4}[-/]\d\d[-/]\d\d .*(INFO|WARNING|DEBUG)|alembic|mlflow\.store|Warning:|\(raylet\)",
+                         re.M)
+    assert not library.search(out) and not library.search(err), (library.findall(out + err), err[-2000:])
+    assert f"the libraries' logs (Ray, MLflow, Optuna) in {tmp_path / 'cli' / 'libraries.log'}" in out
+    assert (tmp_path / "cli" / "libraries.log").is_file()
     best = yaml.safe_load((tmp_path / "cli" / "best_config.yaml").read_text())
     build_config(best)  # a valid training config
 

@@ -143,6 +143,23 @@ def test_optuna_trials_are_read_and_told_as_optuna_search_does(caplog):
     with caplog.at_level(logging.WARNING):  # Ray's own methods see the trial as told (one bookkeeping)
         OptunaSearch.on_trial_complete(searcher, "t1", {"m": 0.1})
     assert "already finished" in caplog.text and searcher._ot_study.trials[0].value == 0.7
+    assert RP.optuna_study(searcher) is searcher._ot_study
+
+
+def test_the_study_objective_is_named_after_the_metric(tmp_path):
+    """optuna-dashboard shows the study's metric name ("val_top1"), not "Objective 0"."""
+    import optuna
+
+    from tune_hardbatch.ray_backend.optuna_search import TruthfulOptunaSearch, study_storage
+
+    def space(trial):
+        trial.suggest_float("x", 0.0, 1.0)
+
+    searcher = TruthfulOptunaSearch(space=space, metric="val_top1", mode="max", seed=0, study_name="named",
+                                    storage=study_storage(tmp_path))
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", {"val_top1": 50.0, "epoch_equiv": 1.0})
+    assert optuna.load_study(study_name="named", storage=study_storage(tmp_path)).metric_names == ["val_top1"]
 
 
 @pytest.mark.parametrize("name", ["_ot_trials", "_completed_trials", "_ot_study"])

@@ -9,6 +9,7 @@ that no other driver runs the search, and then the data and models of every corn
 from __future__ import annotations
 
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -40,7 +41,7 @@ class Prepared:
 
 
 def prepare_search(space=None, sets=None, resume: Optional[str] = None, out: Optional[str] = None,
-                   address: Optional[str] = None) -> Prepared:
+                   address: Optional[str] = None, stream=None) -> Prepared:
     spec, storage, name, resuming = resolve_run(space, sets, resume, out)
     local = None
     if address is None:
@@ -50,8 +51,17 @@ def prepare_search(space=None, sets=None, resume: Optional[str] = None, out: Opt
         check_address(address)
     tracking = tracking_uri(spec.tracking, storage)
     check_reachable(tracking[0])  # a tracking server that is down: exit 2 before any trial runs
+    first_line(spec, Path(storage) / name, resuming, stream or sys.stdout)  # before torch, Ray, MLflow load
     seconds = preflight(spec, local=address is None)
     return Prepared(spec, storage, name, resuming, address, local, tracking, seconds)
+
+
+def first_line(spec: SearchSpace, exp_dir: Path, resuming: bool, stream) -> None:
+    """What is searched and where its results go, as soon as the space is read: before torch, Ray and
+    MLflow are imported (seconds), so the user sees at once that the command took."""
+    what = Path(spec.source).name if spec.source != "<dict>" else "a space"
+    print(f"{'resuming' if resuming else 'starting'} {exp_dir.name}: {what}, {spec.num_trials} trials; results "
+          f"under {exp_dir}", file=stream, flush=True)
 
 
 def check_address(address: str) -> None:

@@ -31,6 +31,7 @@ import ray
 from ..confirmation import judge
 from ..errors import UserError
 from ..launch import Prepared, check_resources, lock, prepare_search
+from ..logs import LOG_FILE, library_logs, route
 from ..space import SearchSpace
 from ..tracking import check_experiment
 from . import ray_private
@@ -55,19 +56,21 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
     already ran it. Raises `UserError` for bad input before anything starts.
     """
     p = prepared or prepare_search(space, sets, resume, out, address)
-    if p.tracking[0] is not None:
-        check_experiment(p.tracking[0], p.spec.tracking.experiment)
-    ray_private.tolerate_pruned_checkpoints()
-    started, concurrency = connect(p.spec, p.address, p.local)
     p.exp_dir.mkdir(parents=True, exist_ok=True)
-    lock.acquire(p.exp_dir)
-    try:
-        return _run(p.spec, p.exp_dir, p.resuming, concurrency, callbacks, live_interval_s,
-                    stream or sys.stdout, p.tracking)
-    finally:
-        lock.release(p.exp_dir)
-        if started:
-            ray.shutdown()
+    with library_logs(p.exp_dir / LOG_FILE) as to_file:
+        if p.tracking[0] is not None:
+            check_experiment(p.tracking[0], p.spec.tracking.experiment)
+        ray_private.tolerate_pruned_checkpoints()
+        started, concurrency = connect(p.spec, p.address, p.local)
+        route(to_file)  # Ray's init gave its loggers a handler on stderr again
+        lock.acquire(p.exp_dir)
+        try:
+            return _run(p.spec, p.exp_dir, p.resuming, concurrency, callbacks, live_interval_s,
+                        stream or sys.stdout, p.tracking)
+        finally:
+            lock.release(p.exp_dir)
+            if started:
+                ray.shutdown()
 
 
 def connect(spec: SearchSpace, address: Optional[str], local: Optional[tuple]) -> tuple[bool, int]:

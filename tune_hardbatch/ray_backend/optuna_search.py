@@ -82,12 +82,27 @@ class TruthfulOptunaSearch(OptunaSearch):
     its trials and study are OptunaSearch's privates, read through `ray_private` (6)."""
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._name_objective()
         trial = ray_private.open_optuna_trial(self, trial_id)
         value = result.get(self.metric)
         if trial is not None and is_finite(value):
             with warnings.catch_warnings():  # a step reported already (a retried trial's repeat) is kept
                 warnings.simplefilter("ignore", UserWarning)
                 trial.report(float(value), step_of(result))
+
+    def _name_objective(self) -> None:
+        """The study's objective is named after the metric (optuna-dashboard shows it, not "Objective 0"):
+        once per searcher (reading the study's names would read its journal at every result)."""
+        if getattr(self, "_objective_named", False):
+            return
+        from optuna.exceptions import ExperimentalWarning
+
+        study = ray_private.optuna_study(self)
+        if study is not None and study.metric_names != [self.metric]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                study.set_metric_names([self.metric])
+        self._objective_named = True
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         from optuna.trial import TrialState

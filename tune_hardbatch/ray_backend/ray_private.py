@@ -181,6 +181,11 @@ def open_optuna_trial(searcher, trial_id: str):
     return None if trial_id in told else trials.get(trial_id)
 
 
+def optuna_study(searcher):
+    """An `OptunaSearch`'s Optuna study (None before its search properties are set)."""
+    return _require(searcher, "_ot_study", OPTUNA_STUDY)
+
+
 def tell_optuna(searcher, trial_id: str, value, state) -> None:
     """Tell an `OptunaSearch`'s study how Ray trial `trial_id` ended (`value`, and `state`: an Optuna
     TrialState) and mark it told, as OptunaSearch does itself; nothing when it has no open Optuna trial."""

@@ -15,6 +15,7 @@ from ..results import search_trials
 from ..space import SPACE_FILE, SearchSpace, StrategyLabel
 from ..space.arms import TrialLabel
 from ..tracking import BackgroundTracker, SearchTracker, search_params, search_tags
+from ..tracking.records import dataset_record
 from ..trials import Trial
 from . import ray_private
 from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback
@@ -75,6 +76,7 @@ def start_tracking(run: Run, uri: Optional[str], artifact_location: Optional[str
     spec, exp_dir = run.spec, run.exp_dir
     run.tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifact_location,
                                 log_checkpoint=spec.tracking.log_checkpoint)
+    run.tracker.dataset = dataset_record(spec.base_cfg.data)
     run.tracker.start(exp_dir.name, search_tags(spec), search_params(spec), exp_dir / SPACE_FILE)
     print(f"  MLflow: {mlflow_link(run.tracker)}", file=run.stream, flush=True)
     run.background = BackgroundTracker()

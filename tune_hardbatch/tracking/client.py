@@ -102,6 +102,7 @@ class SearchTracker:
         self.mapping = self._load_mapping()
         self.down = False
         self.logged_steps: dict[str, set] = {}
+        self.dataset: Optional[dict] = None  # `records.dataset_record`: logged as each trial run's input
 
     # ----------------------------------------------------------------------------------- mapping
     def _load_mapping(self) -> dict:
@@ -202,7 +203,16 @@ class SearchTracker:
         self.mapping["trials"][key] = run_id
         self._save_mapping()
         self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+        if self.dataset is not None:
+            self._log_dataset(run_id)
         return run_id
+
+    def _log_dataset(self, run_id: str) -> None:
+        """The search's data as the run's MLflow input (the runs table's Dataset column), context training."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        self.client.log_inputs(run_id, datasets=[DatasetInput(Dataset(**self.dataset),
+                                                              tags=[InputTag("mlflow.data.context", "training")])])
 
     def _child_runs(self, key: str, trial_id: str) -> list:
         """This search's child runs of a trial, oldest first (runs made before `KEY_TAG` existed: by id)."""

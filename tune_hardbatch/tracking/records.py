@@ -25,6 +25,23 @@ def search_params(spec) -> dict:
     return out
 
 
+def dataset_record(data) -> dict:
+    """What MLflow shows of a search's data (the runs table's Dataset column): a name, a digest of every
+    setting that decides which images a trial sees (so two searches on the same data show the same
+    digest), and where the data comes from. `data`: the search's `DataConfig`."""
+    import hashlib
+    import json
+
+    decides = {k: getattr(data, k) for k in ("name", "root", "image_size", "train_limit", "test_limit",
+                                             "val_fraction", "split_seed", "synthetic_shape", "synthetic_train",
+                                             "synthetic_test", "synthetic_classes")}
+    digest = hashlib.sha256(json.dumps(decides, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    source = data.root or {"digits": "sklearn.datasets.load_digits", "synthetic": "random tensors"}.get(
+        data.name, f"torchvision.datasets ({data.name})")
+    name = data.name if not data.root else f"{data.name}:{Path(data.root).name}"
+    return {"name": name, "digest": digest, "source_type": "local" if data.root else "code", "source": source}
+
+
 def search_tags(spec) -> dict:
     return {"searcher": spec.search.searcher, "scheduler": spec.search.scheduler,
             "question": (spec.question or "")[:5000]}

@@ -1,0 +1,55 @@
+"""The libraries' log lines (MLflow, alembic, Ray, Optuna, SQLAlchemy, Python warnings) go to a file in the
+experiment directory, not to the user's terminal: the terminal holds the tool's own lines, and the header
+names the file. Pure standard library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+LOG_FILE = "libraries.log"
+LIBRARY_LOGGERS = ("mlflow", "alembic", "ray", "optuna", "sqlalchemy", "urllib3", "filelock", "py.warnings")
+LINE = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def quiet_imports() -> None:
+    """Before MLflow is imported: it would otherwise give its loggers a handler on stderr of its own."""
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+
+
+@contextlib.contextmanager
+def library_logs(path: Path):
+    """While the block runs, every library logger writes to `path` only (at its own level, else WARNING and
+    up); afterwards each is as it was (a search run in-process, e.g. by tests, leaves the process's logging
+    untouched)."""
+    quiet_imports()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LINE))
+    saved = {name: _state(logging.getLogger(name)) for name in LIBRARY_LOGGERS}
+    logging.captureWarnings(True)
+    try:
+        route(handler)
+        yield handler
+    finally:
+        logging.captureWarnings(False)
+        for name, (handlers, propagate, level) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers, logger.propagate, logger.level = handlers, propagate, level
+        handler.close()
+
+
+def route(handler: logging.Handler) -> None:
+    """Point every library logger at `handler` alone (again after a library, e.g. Ray's init, reset its own)."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+        if logger.level == logging.NOTSET:  # WARNING, as on the terminal before (INFO would switch on, e.g.,
+            logger.setLevel(logging.WARNING)  # SQLAlchemy's mapper chatter); a level the library chose stays
+
+
+def _state(logger: logging.Logger) -> tuple:
+    return list(logger.handlers), logger.propagate, logger.level
