@@ -29,3 +29,14 @@ def test_library_lines_go_to_the_file_and_logging_is_restored_after(tmp_path, ca
     assert (list(ray_logger.handlers), ray_logger.propagate, ray_logger.level) == before
     assert all(not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path)
                        for h in logging.getLogger(n).handlers) for n in LIBRARY_LOGGERS)
+
+
+def test_the_file_and_its_directory_are_made_at_the_first_line_only(tmp_path):
+    """A search stopped by a mistake before any library logged anything leaves no directory behind."""
+    path = tmp_path / "exp" / "libraries.log"
+    with library_logs(path):
+        pass
+    assert not (tmp_path / "exp").exists()
+    with library_logs(path):
+        logging.getLogger("optuna").warning("a line")
+    assert "a line" in path.read_text()

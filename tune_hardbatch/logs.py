@@ -26,7 +26,7 @@ def library_logs(path: Path):
     up); afterwards each is as it was (a search run in-process, e.g. by tests, leaves the process's logging
     untouched)."""
     quiet_imports()
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _FileInExperiment(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter(LINE))
     saved = {name: _state(logging.getLogger(name)) for name in LIBRARY_LOGGERS}
     logging.captureWarnings(True)
@@ -49,6 +49,15 @@ def route(handler: logging.Handler) -> None:
         logger.propagate = False
         if logger.level == logging.NOTSET:  # WARNING, as on the terminal before (INFO would switch on, e.g.,
             logger.setLevel(logging.WARNING)  # SQLAlchemy's mapper chatter); a level the library chose stays
+
+
+class _FileInExperiment(logging.FileHandler):
+    """Opened at its first line (`delay`), making the experiment directory then: a search stopped by a
+    mistake before any library spoke leaves nothing behind."""
+
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
 
 
 def _state(logger: logging.Logger) -> tuple:

@@ -56,13 +56,13 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
     already ran it. Raises `UserError` for bad input before anything starts.
     """
     p = prepared or prepare_search(space, sets, resume, out, address)
-    p.exp_dir.mkdir(parents=True, exist_ok=True)
     with library_logs(p.exp_dir / LOG_FILE) as to_file:
         if p.tracking[0] is not None:
             check_experiment(p.tracking[0], p.spec.tracking.experiment)
         ray_private.tolerate_pruned_checkpoints()
         started, concurrency = connect(p.spec, p.address, p.local)
         route(to_file)  # Ray's init gave its loggers a handler on stderr again
+        p.exp_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire(p.exp_dir)
         try:
             return _run(p.spec, p.exp_dir, p.resuming, concurrency, callbacks, live_interval_s,
