@@ -63,6 +63,7 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
         started, concurrency = connect(p.spec, p.address, p.local)
         route(to_file)  # Ray's init gave its loggers a handler on stderr again
         p.exp_dir.mkdir(parents=True, exist_ok=True)
+        (p.exp_dir / LOG_FILE).touch()  # the file the header names exists even while no library has spoken
         lock.acquire(p.exp_dir)
         try:
             return _run(p.spec, p.exp_dir, p.resuming, concurrency, callbacks, live_interval_s,
