@@ -57,10 +57,17 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
     """
     p = prepared or prepare_search(space, sets, resume, out, address)
     with library_logs(p.exp_dir / LOG_FILE) as to_file:
-        if p.tracking[0] is not None:
-            check_experiment(p.tracking[0], p.spec.tracking.experiment)
+        tracking_checked = _while_ray_starts(check_experiment, p.tracking[0], p.spec.tracking.experiment) \
+            if p.tracking[0] is not None else None
         ray_private.tolerate_pruned_checkpoints()
         started, concurrency = connect(p.spec, p.address, p.local)
+        try:
+            if tracking_checked is not None:
+                tracking_checked.result()  # a store that refuses the experiment: one error line, nothing written
+        except BaseException:
+            if started:
+                ray.shutdown()
+            raise
         route(to_file)  # Ray's init gave its loggers a handler on stderr again
         p.exp_dir.mkdir(parents=True, exist_ok=True)
         (p.exp_dir / LOG_FILE).touch()  # the file the header names exists even while no library has spoken
@@ -72,6 +79,17 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
             lock.release(p.exp_dir)
             if started:
                 ray.shutdown()
+
+
+def _while_ray_starts(fn, *args):
+    """`fn(*args)` on a thread beside Ray's start (MLflow's import and its store's schema set-up take seconds
+    that Ray's start would otherwise wait for); its future."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-check")
+    future = pool.submit(fn, *args)
+    pool.shutdown(wait=False)
+    return future
 
 
 def connect(spec: SearchSpace, address: Optional[str], local: Optional[tuple]) -> tuple[bool, int]:
