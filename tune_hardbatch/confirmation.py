@@ -4,8 +4,9 @@ trials' records, and the verdict (`judge`: from the confirmation, or from a seed
 After a search, the best configuration of each declared arm (or, in a joint search, of each strategy
 family present: plain, delta=1, delta, trim, splits, and each combination searched), chosen by the search's
 validation metric among the trials that trained their whole budget, is trained again with `confirm.seeds`
-seeds, shared by all arms, on the full training set (no validation hold-out) and evaluated on the test set. The arms are fixed once chosen
-(`confirm_arms.json`): `--resume` continues the same phase. The Ray side is `ray_backend/confirm.py`.
+seeds, shared by all arms, on the full training set (no validation hold-out) and evaluated on the test set.
+The arms are fixed once chosen (`confirm_arms.json`): `--resume` continues the same phase. The Ray side is
+`ray_backend/confirm.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .metrics import is_finite
 from .space import SearchSpace, decode, trial_config
 from .space.schema import ARMS_FILE, CONFIRM_DIR, CONFIRM_RESULTS_FILE
 from .trials import Trial
-from .verdict import BASELINES, build_verdict, family_of, family_rank, group_runs
+from .verdict import BASELINES, build_verdict, compared_as, family_of, family_rank, group_runs
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,6 @@ def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], lis
     that went furthest (ASHA kept it longest), then the metric. Baselines first, then by that metric; at
     most `confirm.max_arms` (the baselines are kept first)."""
     metric, mode = spec.search.metric, spec.search.mode
-    group = arm_group(spec)
 
     def rank(t):
         return family_rank(t.status, t.last.get("epoch_equiv"), t.final(metric), mode)
@@ -67,12 +67,12 @@ def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], lis
     for t in trials:
         if t.status not in ("finished", "stopped_early") or not is_finite(t.final(metric)):
             continue
-        key = group(t)
+        key = compared_as(t)
         if key not in best or rank(t) > rank(best[key]):
             best[key] = t
     what = "arm" if spec.arms else "family"
     notes = []
-    missing = sorted({group(t) for t in trials} - set(best) - {"invalid", None})
+    missing = sorted({compared_as(t) for t in trials} - set(best) - {"invalid"})
     if missing:
         notes.append(f"not confirmed (every trial diverged or failed): {', '.join(missing)}")
     early = sorted(f for f, t in best.items() if t.status != "finished")
@@ -97,32 +97,29 @@ def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], lis
     return [_arm(spec, best[k], k if spec.arms else best[k].strategy) for k in order], notes
 
 
-def arm_group(spec: SearchSpace):
-    """What a search trial is compared as: its declared arm, else its strategy family."""
-    if spec.arms:
-        return lambda t: t.arm
-    return lambda t: family_of(t.strategy)
-
-
 def tuning(spec: SearchSpace, trials: list[Trial]) -> dict:
     """How the arms were tuned: mode (arms: declared, alike; joint: the sampler picked the family; grid),
     the sampler, and per arm (or family) the search trials it received and those that trained their budget."""
-    s = spec.search
     mode = "grid" if spec.self_confirming else ("arms" if spec.arms else "joint")
+    counts: dict[str, int] = {a.name: 0 for a in spec.arms}
+    finished: dict[str, int] = {a.name: 0 for a in spec.arms}
+    for t in trials:
+        key = compared_as(t)
+        if key == "invalid":
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        finished[key] = finished.get(key, 0) + (t.status == "finished")
+    return {"mode": mode, "sampler": sampler_of(spec), "trials": counts, "finished": finished}
+
+
+def sampler_of(spec: SearchSpace) -> str:
+    """What drew the search's trials and what stopped them: 'Optuna TPE, ASHA early stopping per arm'."""
+    s = spec.search
     sampler = {"optuna": "Optuna TPE", "random": "Optuna random sampling" if spec.arms else "Ray random sampling",
                "grid": "grid (every point once)"}[s.searcher]
     if s.scheduler == "asha":
         sampler += ", ASHA early stopping" + (" per arm" if spec.arms else "")
-    group = arm_group(spec)
-    counts: dict[str, int] = {a.name: 0 for a in spec.arms}
-    finished: dict[str, int] = {a.name: 0 for a in spec.arms}
-    for t in trials:
-        key = group(t)
-        if key is None or key == "invalid":
-            continue
-        counts[key] = counts.get(key, 0) + 1
-        finished[key] = finished.get(key, 0) + (t.status == "finished")
-    return {"mode": mode, "sampler": sampler, "trials": counts, "finished": finished}
+    return sampler
 
 
 def _arm(spec: SearchSpace, t: Trial, label: str) -> dict:

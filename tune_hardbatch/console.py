@@ -119,7 +119,8 @@ def print_verdict(verdict: dict, stream) -> None:
     for a in verdict["arms"]:
         diffs = {d["baseline_family"]: d for d in a["diffs"]}
         table.append([a["arm"] + (" (base)" if a["is_baseline"] else ""), str(a["n"]), num(a.get("search_trials")),
-                      pm(a["test_top1"]), *["base" if a["family"] == f else comparison_cell(diffs.get(f)) for f in fams],
+                      pm(a["test_top1"]),
+                      *["base" if a["family"] == f else comparison_cell(diffs.get(f)) for f in fams],
                       convergence_cell(a["convergence_epoch"]), savings_cell(a.get("savings")),
                       num(a["compute"]["epoch_equiv"], 3), num(a["compute"]["samples_forward"], 6)])
     where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"

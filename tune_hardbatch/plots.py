@@ -1,9 +1,9 @@
 """PNG plots with matplotlib's Agg backend (no display needed).
 
-The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`, `tuning_curves`) read the same for a
-20-trial TPE search and for a 4 x 3 grid: one row per arm or dimension with its label on the y axis, the
-figure growing with the rows, labels shortened with an ellipsis, legends outside the axes, and a tight
-bounding box. Each has a `_..._figure` twin that returns the Figure unsaved (the tests measure its labels).
+The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`, `tuning_curves`) read
+the same for a 20-trial TPE search and for a 4 x 3 grid: one row per arm or dimension with its label on the
+y axis, the figure growing with the rows, labels shortened with an ellipsis, legends outside the axes, and
+a tight bounding box. Each has a `_..._figure` twin that returns the Figure unsaved (the tests measure its labels).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
-from .confirmation import tuning, verdict_on_disk
+from .confirmation import sampler_of, verdict_on_disk
 from .errors import UserError
 from .formats import csv_value, fixed, pm
 from .history import gpu_fraction, load_trials
@@ -231,7 +231,7 @@ def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Tr
         if spec is not None and spec.dims else None
     rows = arm_rows(trials, gpu_fraction(exp_dir))
     curves = tuning_curves(trials, metric, mode, [a.name for a in spec.arms] if spec is not None else ())
-    sampler = tuning(spec, trials)["sampler"] if spec is not None else "the search's sampler"
+    sampler = sampler_of(spec) if spec is not None else "the search's sampler"
     plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir, (curves, sampler))
     parts = [f"# Search {exp_dir.name}\n", verdict_markdown(verdict) if verdict else
              "## Verdict\n\nNo verdict yet: it comes after the search and its confirmation phase.\n"]

@@ -63,7 +63,8 @@ def confirm_row(t: Trial) -> dict:
     last = t.last
     return {"trial_id": t.trial_id, "status": t.status, "arm": t.arm, "family": t.family, "seed": t.seed,
             "final_test_top1": t.final("test_top1"), **convergence(last), "epoch_equiv": last.get("epoch_equiv"),
-            "samples_forward": last.get("samples_forward"), "samples_with_grad": last.get("samples_with_grad"), "time_s": last.get("time_total_s"),
+            "samples_forward": last.get("samples_forward"), "samples_with_grad": last.get("samples_with_grad"),
+            "time_s": last.get("time_total_s"),
             "error": t.error}
 
 

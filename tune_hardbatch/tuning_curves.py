@@ -15,14 +15,9 @@ from .formats import fixed
 from .metrics import is_finite
 from .stats import expected_max
 from .trials import Trial
-from .verdict import family_of
+from .verdict import compared_as
 
 COLUMNS = 8  # n = 1..8 in the report's table (the plot shows every n)
-
-
-def arm_of_trial(t: Trial) -> str:
-    """A search trial's arm: its declared arm, else its strategy family (a joint search)."""
-    return t.arm or family_of(t.strategy)
 
 
 def tuning_curves(trials: list[Trial], metric: str, mode: str, order: Sequence[str] = ()) -> dict[str, list[float]]:
@@ -34,7 +29,7 @@ def tuning_curves(trials: list[Trial], metric: str, mode: str, order: Sequence[s
             continue
         v = t.final(metric)
         if is_finite(v):
-            values.setdefault(arm_of_trial(t), []).append(float(v))
+            values.setdefault(compared_as(t), []).append(float(v))
     rank = {arm: i for i, arm in enumerate(order)}
     arms = sorted(values, key=lambda a: (rank.get(a, len(rank)), a))
     return {arm: expected_max(values[arm], mode) for arm in arms}

@@ -48,6 +48,11 @@ def family_of(strategy: str) -> str:
     return "+".join(parts)
 
 
+def compared_as(trial: Trial) -> str:
+    """What a search trial is compared as: its declared arm, else its strategy family (a joint search)."""
+    return trial.arm or family_of(trial.strategy)
+
+
 def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
     """How the best trial of a strategy family is chosen (the confirmed arm, the report's curve): one that
     trained its whole budget first, then the one that went furthest, then the search metric."""

@@ -162,8 +162,8 @@ def table(verdict: dict) -> tuple[list[str], list[list[str]]]:
         change = a["convergence_change"]
         rows.append([a["arm"] + (" (baseline)" if a["arm"] == verdict["baseline"] else ""), str(a["n"]),
                      *([str(a.get("search_trials") if a.get("search_trials") is not None else "-")] if trials else []),
-                     pm(a["test_top1"]), *[("base" if a["family"] == f or a["arm"] == f else comparison_cell(diffs.get(f)))
-                                           for f in fams],
+                     pm(a["test_top1"]),
+                     *[("base" if a["family"] == f or a["arm"] == f else comparison_cell(diffs.get(f))) for f in fams],
                      convergence_cell(a["convergence_epoch"]),
                      pm(change, signed=True) + (f" ({_seeds(change['n'], 'pair')})" if change.get("n") else ""),
                      savings_cell(a.get("savings")),

@@ -62,7 +62,8 @@ def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Opti
     if verdict is not None:
         (exp_dir / VERDICT_FILE).write_text(verdict_json(verdict))
     try:
-        build_report(exp_dir, verdict)  # before MLflow's parent run ends: report.md and the plots are its artifacts
+        # before MLflow's parent run ends: report.md and the plots are its artifacts
+        build_report(exp_dir, verdict)
     except UserError:  # no trial reported anything
         pass
     unfinished, phase = _unfinished(trials, confirmed)

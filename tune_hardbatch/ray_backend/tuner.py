@@ -89,7 +89,8 @@ def _optuna_search(spec: SearchSpace, dims, base_flat: dict, trials: int, concur
         startup = min(10, max(2, trials // 3))
     sampler = random_sampler(s.seed) if s.searcher == "random" else tpe_sampler(s.seed, startup, concurrency)
     return TruthfulOptunaSearch(DefineByRun(list(dims), base_flat), metric=s.metric, mode=s.mode, sampler=sampler,
-                                study_name=study_name, storage=study_storage(exp_dir), points_to_evaluate=points or None)
+                                study_name=study_name, storage=study_storage(exp_dir),
+                                points_to_evaluate=points or None)
 
 
 def build_scheduler(spec: SearchSpace):

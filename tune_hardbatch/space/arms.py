@@ -41,9 +41,14 @@ class Arm:
     def dims(self) -> list[Dim]:
         return [*self.shared, *self.own]
 
+    @property
+    def fixed_values(self) -> dict:
+        """The fixed part, decoded (a step-wise plan as its list)."""
+        return {k: decode(v) for k, v in self.fixed.items()}
+
     def base_flat(self, base_flat: dict) -> dict:
-        """The search's base with this arm's fixed part applied (decoded values)."""
-        return {**base_flat, **{k: decode(v) for k, v in self.fixed.items()}}
+        """The search's base with this arm's fixed part applied."""
+        return {**base_flat, **self.fixed_values}
 
     def config(self, sampled: dict) -> dict:
         """A trial's Ray config: the arm's name, its fixed part and the values its sampler drew."""
@@ -143,7 +148,7 @@ def _choice(key: str, found: list) -> Dim:
 
 def arm_summary(arm: Arm) -> str:
     """'fixed trim.schedule=linear; searches trim.p_end uniform [0.3, 0.8]' (MLflow params, the header)."""
-    parts = [f"fixed {', '.join(f'{k}={decode(v)}' for k, v in arm.fixed.items())}" if arm.fixed else "",
+    parts = [f"fixed {', '.join(f'{k}={v}' for k, v in arm.fixed_values.items())}" if arm.fixed else "",
              f"searches {', '.join(f'{d.key} {d.describe()}' for d in arm.own)}" if arm.own else ""]
     return "; ".join(p for p in parts if p) or "the base config"
 

@@ -31,7 +31,7 @@ from ..datasets import DATASETS
 from ..errors import UserError
 from .arms import Arm, parse_arms, union_dims
 from .corners import validate_corners
-from .dims import Dim, StrategyLabel, active_params, decode
+from .dims import Dim, StrategyLabel, active_params
 from .distributions import dim_raw, parse_dims
 from .schema import DEFAULT_SPACE, SECTIONS, TEST_METRICS, VAL_METRICS
 from .sections import (
@@ -81,8 +81,7 @@ class SearchSpace:
     @property
     def self_confirming(self) -> bool:
         """A grid over every arm with several seeds selects nothing: its own trials give the verdict."""
-        seeds = [d for d in self.dims if d.key == "seed"]
-        return self.search.searcher == "grid" and bool(seeds) and len(seeds[0].values) >= 2
+        return seed_grid(self.search, self.dims)
 
     @property
     def confirms(self) -> bool:
@@ -159,6 +158,12 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
                       budget=budget, num_trials=num_trials, corners=corners, notes=notes, arms=arms)
 
 
+def seed_grid(search: SearchSection, dims: list[Dim]) -> bool:
+    """The grid searcher over a seed dimension of 2 or more values: every arm with several seeds."""
+    seeds = [d for d in dims if d.key == "seed"]
+    return search.searcher == "grid" and bool(seeds) and len(seeds[0].values) >= 2
+
+
 def _num_trials(search: SearchSection, dims: list[Dim]) -> int:
     if search.searcher == "grid":
         return math.prod(len(d.values) for d in dims)
@@ -194,14 +199,14 @@ def _arm_corners(base_flat: dict, arms: list[Arm]) -> tuple[float, list]:
             raise _rekey(exc, f"arms.{arm.name}.fixed.") from None
         arm_budget, arm_corners = validate_corners(arm_base, list(arm.dims))
         budget = max(budget, arm_budget)
-        corners += [({**{k: decode(v) for k, v in arm.fixed.items()}, **values}, cfg) for values, cfg in arm_corners]
+        corners += [({**arm.fixed_values, **values}, cfg) for values, cfg in arm_corners]
     return budget, corners
 
 
 def _arm_raw(arm: Arm) -> dict:
     out: dict = {}
     if arm.fixed:
-        out["fixed"] = {k: decode(v) for k, v in arm.fixed.items()}
+        out["fixed"] = arm.fixed_values
     if arm.own:
         out["space"] = {d.key: dim_raw(d) for d in arm.own}
     return out
@@ -211,12 +216,11 @@ def _check_test_metric(search: SearchSection, dims: list[Dim]) -> None:
     """A test metric may only be the search's metric where nothing is chosen by it: a seed grid."""
     if search.metric not in TEST_METRICS:
         return
-    seeds = [d for d in dims if d.key == "seed"]
-    if search.searcher != "grid" or search.scheduler != "fifo" or not seeds or len(seeds[0].values) < 2:
+    if not seed_grid(search, dims) or search.scheduler != "fifo":
         raise UserError("search.allow_test_metric", f"lets {search.metric} be the metric only of a search that "
                         "selects nothing: searcher grid, scheduler fifo and a seed grid of 2 or more values (the "
-                        "verdict is its own trials); here the searcher or scheduler would choose on the test set; allowed: a "
-                        "validation metric (val_top1, val_top5, val_loss)")
+                        "verdict is its own trials); here the searcher or scheduler would choose on the test set; "
+                        "allowed: a validation metric (val_top1, val_top5, val_loss)")
 
 
 def _check_search_against_space(search: SearchSection, budget: float, corners: list) -> None:
