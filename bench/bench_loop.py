@@ -2,9 +2,13 @@
 
 For each model setting, the baseline is a hand-written loop (same model, batch, bf16 on CUDA,
 channels_last, data resident on the device, a fresh permutation per epoch, no augmentation) and the
-project's `Trainer` runs plain, delta 0.5, trimming p = 0.5 and step-wise A-B-C-D-O with the same batch
-(batch multipliers 1, so only the loop is compared) and no augmentation. Steady-state img/s is training
-samples / training time after the first (warm-up) epoch; evaluation is excluded.
+project's `Trainer` runs every registered strategy (`strategies.registry`): plain, delta 0.5 and its random
+control, trimming p = 0.5 and its random control, step-wise A-B-C-D-O (batch multipliers 1, so only the
+loop is compared), Selective Backprop (keep 0.5, active throughout) and InfoBatch (prune 0.5), with the same
+batch and no augmentation. Steady-state img/s is samples forwarded / training time after the first
+(warm-up) epoch; evaluation is excluded. For the strategies that skip work (Selective Backprop, InfoBatch)
+the figure their users care about is the wall clock: `train_s` (the whole run's training time) against
+plain's, beside their compute (`compute_equiv`) against plain's.
 
     python bench/bench_loop.py                      # the issue's H100 settings (CIFAR-stem ResNet-18 @32, timm resnet18 @128)
     python bench/bench_loop.py --quick              # a CPU-sized version (test_resnet, batch 128)
@@ -25,6 +29,7 @@ from tune_hardbatch.config import build_config
 from tune_hardbatch.data import load_dataset
 from tune_hardbatch.loop import Trainer, make_optimizer, resolve_device
 from tune_hardbatch.models import create_model
+from tune_hardbatch.strategies.registry import REGISTRY
 
 STRATEGIES = {
     "plain": {},
@@ -32,7 +37,13 @@ STRATEGIES = {
     "trim_0.5": {"trim": {"schedule": "constant", "p_end": 0.5}},
     "stepwise_ABCDO": {"stepwise": {"fractions": "A-B-C-D-O", "epochs": [2, 2, 2, 2, 2],
                                     "batch_multipliers": [1, 1, 1, 1, 1]}},
+    "delta_0.5_random": {"hard_batch": {"delta": 0.5, "select": "random"}},
+    "trim_0.5_random": {"trim": {"schedule": "constant", "p_end": 0.5, "select": "random"}},
+    "sb_0.5": {"selective_backprop": {"keep": 0.5, "start": 0.0, "end": 1.0, "interrupt": 0}},
+    "infobatch_0.5": {"infobatch": {"prune_ratio": 0.5}},
 }
+# every registered strategy is measured
+assert all(any(e.on(build_config(m)) for m in STRATEGIES.values()) for e in REGISTRY.values()), "add it above"
 SETTINGS = {  # name -> (model config, image_size)
     "cifar_resnet18_32px": ({"name": "resnet18", "cifar_stem": True}, None),
     "resnet18_128px": ({"name": "resnet18", "cifar_stem": False}, 128),
@@ -84,12 +95,12 @@ def hand_written(cfg, dataset, epochs: int) -> float:
     return statistics.median(rates[1:])
 
 
-def project(cfg, dataset) -> float:
-    """The project's Trainer; steady-state img/s over all reports after the first."""
+def project(cfg, dataset) -> tuple[float, dict]:
+    """The project's Trainer: (steady-state img/s over all reports after the first, the last report)."""
     trainer = Trainer(cfg, dataset=dataset)
     reports = list(trainer.run())
     first, last = reports[0], reports[-1]
-    return (last["samples_forward"] - first["samples_forward"]) / (last["time_train_s"] - first["time_train_s"])
+    return (last["samples_forward"] - first["samples_forward"]) / (last["time_train_s"] - first["time_train_s"]), last
 
 
 def _sync(device):
@@ -116,12 +127,18 @@ def main():
         dataset = load_dataset(cfg.data, cfg.seed, resolve_device(cfg.device))
         baseline = hand_written(cfg, dataset, args.epochs)
         print(f"{name}: hand-written loop {baseline:,.0f} img/s", flush=True)
+        plain_last = None
         for strategy, mapping in STRATEGIES.items():
             scfg = build_config({**base_mapping(args, model, size), **mapping})
-            rate = project(scfg, dataset)
-            results.append({"setting": name, "strategy": strategy, "img_per_s": rate, "baseline": baseline,
-                            "ratio": rate / baseline})
-            print(f"  {strategy:16s} {rate:10,.0f} img/s  ratio {rate / baseline:.3f}", flush=True)
+            rate, last = project(scfg, dataset)
+            plain_last = plain_last or last
+            row = {"setting": name, "strategy": strategy, "img_per_s": rate, "baseline": baseline,
+                   "ratio": rate / baseline, "train_s": last["time_train_s"], "compute_equiv": last["compute_equiv"],
+                   "time_vs_plain": last["time_train_s"] / plain_last["time_train_s"],
+                   "compute_vs_plain": last["compute_equiv"] / plain_last["compute_equiv"]}
+            results.append(row)
+            print(f"  {strategy:16s} {rate:10,.0f} img/s  ratio {rate / baseline:.3f}  train {row['train_s']:.1f} s "
+                  f"({row['time_vs_plain']:.2f} x plain) for {row['compute_vs_plain']:.2f} x its compute", flush=True)
         plain = next(r for r in results if r["setting"] == name and r["strategy"] == "plain")["img_per_s"]
         delta = next(r for r in results if r["setting"] == name and r["strategy"] == "delta_0.5")["img_per_s"]
         print(f"  delta 0.5 / plain per iteration: {delta / plain:.3f} (reference DyBAT code: 0.32)", flush=True)

@@ -128,7 +128,8 @@ def test_yaml_round_trip():
 
 @pytest.mark.parametrize("key, value", [
     ("optim.name", "adam"), ("device", "gpu"), ("data.name", "imagenet"), ("data.augment", "mixup"),
-    ("optim.schedule", "linear"), ("trim.schedule", "bogus"),
+    ("optim.schedule", "linear"), ("trim.schedule", "bogus"), ("hard_batch.select", "hardest_first"),
+    ("trim.select", "smallest"),
 ])
 def test_choices_list_the_allowed_values(key, value):
     exc = error(None, {key: value})

@@ -1,14 +1,30 @@
 """`confirmation`: which arms are confirmed (the best of each family by validation), with what config and seeds;
 the confirmation trials' records and the verdict."""
 
+import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 from search_helpers import BASE
 
-from tune_hardbatch.confirmation import Plan, choose_arms, confirm_seeds, confirmed_trials, judge, tuning
+from tune_hardbatch.confirmation import (
+    Plan,
+    choose_arms,
+    choose_matched,
+    confirm_seeds,
+    confirmed_trials,
+    judge,
+    load_plan,
+    matched_dir,
+    plan_arms,
+    plan_matched,
+    save_plan,
+    tuning,
+    verdict_on_disk,
+)
 from tune_hardbatch.space import validate_space
 from tune_hardbatch.trials import Trial
-from tune_hardbatch.verdict import to_markdown
+from tune_hardbatch.verdict import family_of, to_markdown
 
 
 def spec(**confirm):
@@ -165,3 +181,127 @@ def test_an_interrupted_confirmation_gives_a_partial_verdict_that_says_so():
     cut = judge(arms_spec(), [], plan, _confirmation(arms, ["TERMINATED", "TERMINATED", "TERMINATED", "PENDING"]))
     assert cut["partial"] is True and "partial" in to_markdown(cut) and all("partial" in s for s in cut["sentences"])
     assert cut["selected_on"] == "val_top1" and cut["arms"][1]["params"] == {"hard_batch.delta": 0.5}
+
+
+# --- the budget-matched baseline (Kaddour et al. 2023): plain SGD for the compute of an arm that spends less ---
+
+def _arm(label, family, params=None):
+    params = params or {}
+    return {"arm": label, "family": family, "strategy": label, "trial_id": f"s-{label}", "value": 90.0,
+            "params": {"optim.lr": 0.1, **params}, "config": {"optim.lr": 0.1, "data.val_fraction": 0.0, **params}}
+
+
+ARMS = [_arm("plain", "plain"), _arm("sb=0.5", "sb", {"selective_backprop.keep": 0.5}),
+        _arm("delta=0.5", "delta", {"hard_batch.delta": 0.5}),
+        _arm("infobatch=0.5", "infobatch", {"infobatch.prune_ratio": 0.5}),
+        _arm("sb=0.3", "sb", {"selective_backprop.keep": 0.3})]
+
+
+def runs_of(label, family, computes, top1=90.0, status="finished", i_arm=0):
+    """Confirmation records of one arm, one per seed (1, 2, ...), with their final compute and test top-1."""
+    return [Trial(f"{label}-{s}", status, "confirmation", strategy=label, arm=label, family=family, seed=s,
+                  params={"arm": i_arm, "seed": s},
+                  last={"compute_equiv": c, "epoch_equiv": 10.0, "test_top1": top1 + s} if c is not None else {})
+            for s, c in enumerate(computes, start=1)]
+
+
+def arm_runs(computes: dict, statuses=None) -> list[Trial]:
+    return [t for i, a in enumerate(ARMS) if a["arm"] in computes
+            for t in runs_of(a["arm"], a["family"], computes[a["arm"]],
+                             status=(statuses or {}).get(a["arm"], "finished"), i_arm=i)]
+
+
+CHEAPER = {"plain": [10.0, 10.0], "sb=0.5": [7.45, 7.47], "delta=0.5": [9.95, 9.95], "infobatch=0.5": [7.0, 7.0],
+           "sb=0.3": [7.464, 7.456]}
+
+
+def test_each_arm_that_spends_less_gets_plain_sgd_for_its_compute_rounded_and_shared():
+    """sb=0.5 (7.46) and sb=0.3 (7.46 too) share one run, infobatch gets plain@7; delta=0.5 is within the 1%
+    tolerance: none. Each is the baseline's confirmed config with compute_budget set."""
+    matched, notes = choose_matched(Plan(ARMS, [1, 2], []), arm_runs(CHEAPER))
+    assert [(m["arm"], m["family"], m["compute_budget"], m["for"]) for m in matched] == \
+        [("plain@7.46", "plain@budget", 7.46, ["sb=0.5", "sb=0.3"]),
+         ("plain@7", "plain@budget", 7.0, ["infobatch=0.5"])]
+    first = matched[0]
+    assert first["config"] == {**ARMS[0]["config"], "compute_budget": 7.46} and first["trial_id"] == "s-plain"
+    assert first["params"] == {"optim.lr": 0.1, "compute_budget": 7.46} and first["baseline"] == "plain"
+    assert family_of(first["strategy"]) == "plain@budget"
+    assert any(n.startswith("budget-matched baseline plain@7.46: plain's configuration trained for 7.46 "
+                            "compute-equivalents") for n in notes)
+
+
+def test_no_run_when_no_arm_spends_less_or_no_plain_arm_or_the_baseline_never_finished():
+    equal = {"plain": [10.0, 10.0], "delta=0.5": [10.0, 9.95]}
+    assert choose_matched(Plan([ARMS[0], ARMS[2]], [1, 2], []), arm_runs(equal)) == ([], [])
+    no_plain = Plan(ARMS[1:3], [1, 2], [])
+    matched, notes = choose_matched(no_plain, arm_runs({"sb=0.5": [7.0, 7.0], "delta=0.5": [10.0, 10.0]}))
+    assert matched == [] and notes == ["no budget-matched baseline for sb=0.5 (less compute): no plain SGD arm "
+                                       "was confirmed"]
+    failed = arm_runs({"plain": [None, None], "sb=0.5": [7.0, 7.0]}, statuses={"plain": "failed"})
+    assert choose_matched(Plan(ARMS[:2], [1, 2], []), failed)[0] == []  # no compute of plain to compare with
+
+
+def test_the_matched_plan_is_decided_once_the_arms_ended_saved_and_reloaded_for_resume(tmp_path):
+    plan = Plan(ARMS[:2], [1, 2], ["a note"])
+    save_plan(tmp_path, plan)
+    cut = arm_runs({"plain": [10.0, 10.0], "sb=0.5": [7.0, None]})
+    cut[-1] = replace(cut[-1], status="unfinished")
+    assert plan_matched(tmp_path, plan, cut).matched is None  # an arm x seed still to run: undecided
+    assert "matched" not in json.loads((tmp_path / "confirm_arms.json").read_text())
+    done = arm_runs({"plain": [10.0, 10.0], "sb=0.5": [7.0, 7.0]})
+    decided = plan_matched(tmp_path, plan, done)
+    assert [m["arm"] for m in decided.matched] == ["plain@7"] and decided.notes[0] == "a note"
+    again = load_plan(tmp_path)  # what --resume reads: the same runs, whatever the arms would say now
+    assert again == decided and plan_arms(spec(), tmp_path, []) == decided
+    assert plan_matched(tmp_path, again, arm_runs({"plain": [10.0, 10.0], "sb=0.5": [5.0, 5.0]})) == decided
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    none = plan_matched(alone, Plan(ARMS[:1], [1, 2], []), arm_runs({"plain": [10.0, 10.0]}))
+    assert none.matched == [] and load_plan(alone).matched == []  # decided: nothing to match
+
+
+def test_the_verdict_compares_the_cheaper_arm_at_equal_compute_and_is_partial_without_its_runs():
+    plan = Plan(ARMS[:2], [1, 2], [])
+    arms = arm_runs({"plain": [10.0, 10.0], "sb=0.5": [7.0, 7.0]})
+    undecided = judge(spec(), [], plan, arms)  # the arms ended, the matched runs were never decided
+    assert undecided["partial"] is True and all(len(a["diffs"]) <= 1 for a in undecided["arms"])
+    plan = replace(plan, matched=choose_matched(plan, arms)[0])
+    matched = runs_of("plain@7", "plain@budget", [7.0, 7.0], top1=89.0)
+    verdict = judge(spec(), [], plan, arms + matched)
+    by = {a["arm"]: a for a in verdict["arms"]}
+    assert verdict["partial"] is False and verdict["budget_matched"] == {"sb=0.5": "plain@7"}
+    assert [a["arm"] for a in verdict["arms"]] == ["plain", "plain@7", "sb=0.5"]
+    c = by["sb=0.5"]["diffs"][1]
+    assert c["name"] == "sb=0.5 vs plain at equal compute (7)" and c["baseline"] == "plain@7" and c["mean"] == 1.0
+    assert verdict["comparisons"] == 2 and by["plain@7"]["diffs"] == [] and by["plain@7"]["savings"] is None
+    assert by["plain@7"]["params"]["compute_budget"] == 7.0 and by["plain@7"]["word"] == "budget-matched baseline"
+    cut = judge(spec(), [], plan, arms + matched[:1])
+    assert cut["partial"] is True
+
+
+def _write_runs(root, runs, arms_labels):
+    for t in runs:
+        d = root / t.trial_id
+        d.mkdir(parents=True)
+        (d / "params.json").write_text(json.dumps({"arm": arms_labels.index(t.arm), "seed": t.seed}))
+        (d / "result.json").write_text(json.dumps(t.last) + "\n")
+
+
+def test_the_report_finds_the_budget_matched_runs_on_disk(tmp_path):
+    """`tune-hardbatch report` judges again from disk: the arms in confirm/, the matched runs in
+    budget_matched/confirm/, their statuses in confirm_results.csv: the same verdict as at the end."""
+    plan = Plan(ARMS[:2], [1, 2], [])
+    arms = arm_runs({"plain": [10.0, 10.0], "sb=0.5": [7.0, 7.0]})
+    plan = replace(plan, matched=choose_matched(plan, arms)[0])
+    matched = [replace(t, params={"arm": 0, "seed": t.seed})
+               for t in runs_of("plain@7", "plain@budget", [7.0, 7.0], top1=89.0)]
+    save_plan(tmp_path, plan)
+    _write_runs(tmp_path / "confirm", arms, ["plain", "sb=0.5"])
+    _write_runs(matched_dir(tmp_path), matched, ["plain@7"])
+    (tmp_path / "confirm_results.csv").write_text("trial_id,status\n" + "".join(
+        f"{t.trial_id},finished\n" for t in arms + matched))
+    on_disk = verdict_on_disk(spec(), tmp_path, [])
+    at_end = judge(spec(), [], plan, arms + matched)
+    assert on_disk["sentences"] == at_end["sentences"] and on_disk["partial"] is False
+    assert [c["name"] for a in on_disk["arms"] for c in a["diffs"]] == ["sb=0.5 vs plain",
+                                                                        "sb=0.5 vs plain at equal compute (7)"]

@@ -1,6 +1,8 @@
 """The training loop: every strategy trains, accounting is exact, resume continues exactly."""
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,8 +10,9 @@ import torch.nn.functional as F
 
 from tune_hardbatch.config import build_config
 from tune_hardbatch.loop import Trainer
-from tune_hardbatch.metrics import convergence_epoch
+from tune_hardbatch.metrics import convergence_epoch, json_safe
 from tune_hardbatch.strategies.plan import make_plan, stage_sizes
+from tune_hardbatch.strategies.registry import examples
 
 STRATEGIES = {
     "plain": {},
@@ -35,6 +38,89 @@ def test_every_strategy_trains_digits_well_above_chance(name):
     assert final["train_loss"] < reports[0]["train_loss"]
     assert trainer.pos.finished and not trainer.pos.diverged
     assert all(not math.isnan(r["test_loss"]) for r in reports)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the strategy interface: every registered strategy, the seeds' ones unchanged, one compute axis
+
+RECORDED = Path(__file__).parent / "strategies" / "data" / "loop_before_interface.json"
+
+
+@pytest.mark.parametrize("name", list(examples()))
+def test_every_registered_strategy_trains_counts_its_compute_and_resumes_exactly(name):
+    """A few epochs of each registry example on digits: it learns, its compute is counted, and a run
+    continued from a state dict after its second report repeats the straight run bit for bit."""
+    mapping = {"device": "cpu", "epochs": 4, "data": {"train_limit": 600}, **examples()[name]}
+    trainer, straight = train(mapping)
+    last = straight[-1]
+    assert last["test_top1"] > 40, last  # chance is 10%
+    assert last["compute_equiv"] == pytest.approx(
+        (last["samples_forward"] + 2 * last["samples_backward"]) / (3 * trainer.num_train))
+    assert last["samples_with_grad"] <= last["samples_backward"] <= last["samples_forward"]
+    first = Trainer(build_config(mapping))
+    run = first.run()
+    resumed = [next(run), next(run)]
+    second = Trainer(build_config(mapping))
+    second.load_state_dict(first.state_dict())
+    resumed += list(second.run())
+    assert [json_safe(r) for r in resumed] == [json_safe(r) | {k: r2[k] for k in TIMES}
+                                               for r, r2 in zip(straight, resumed)]
+
+
+TIMES = ("time_train_s", "time_eval_s", "img_per_s")  # wall clock: the only values a resume may change
+
+
+@pytest.mark.parametrize("name", json.loads(RECORDED.read_text())["cases"])
+def test_the_seeds_strategies_on_the_interface_give_the_recorded_metrics_bit_for_bit(name):
+    """The reports of the loop before the strategy interface (recorded at commit 75572b6 by running each
+    case once), compared exactly: same seed, same metrics, on the CPU."""
+    recorded = json.loads(RECORDED.read_text())
+    case = recorded["cases"][name]
+    reports = list(Trainer(build_config({**recorded["base"], **case["mapping"]})).run())
+    assert [{k: json_safe(r)[k] for k in want} for r, want in zip(reports, case["reports"])] == case["reports"]
+    assert len(reports) == len(case["reports"])
+
+
+@pytest.mark.parametrize("name", ["plain", "delta<1", "trim", "splits"])
+def test_compute_equiv_is_epoch_equiv_for_the_seeds_strategies(name):
+    _, reports = train({"epochs": 3, "data": {"train_limit": 500}, **examples()[name]})
+    assert all(r["compute_equiv"] == r["epoch_equiv"] for r in reports)
+
+
+def test_selective_backprop_counts_its_scoring_forward():
+    """Active from the start, every step but the interrupt's: a step costs (b + 3n) / 3b of a plain one."""
+    b, m = 64, 1437
+    _, reports = train({"epochs": 2, "selective_backprop": {"keep": 0.5, "start": 0.0, "end": 1.0,
+                                                            "interrupt": 2}})
+    steps = 2 * (m // b)
+    sb_steps, n = steps // 2, 32  # steps 1, 3, ... of each 22-step epoch: (i + 1) % 2 != 0 for even i
+    last = reports[-1]
+    assert last["backprops"] == steps
+    assert last["samples_forward"] == steps * b + sb_steps * n  # scoring b plus training n, or plain b
+    assert last["samples_backward"] == (steps - sb_steps) * b + sb_steps * n
+    assert last["compute_equiv"] == pytest.approx(((steps - sb_steps) * 3 * b + sb_steps * (b + 3 * n)) / (3 * m))
+
+
+def test_infobatch_saves_compute_and_its_schedule_still_ends_decayed():
+    _, plain = train({"epochs": 8})
+    _, info = train({"epochs": 8, "infobatch": {"prune_ratio": 0.5, "anneal": 0.6}})
+    assert info[0]["backprops"] == plain[0]["backprops"]  # epoch 0: every score is 3, none below the mean
+    assert info[-1]["backprops"] < plain[-1]["backprops"]
+    assert info[-1]["compute_equiv"] < 0.9 * plain[-1]["compute_equiv"]
+    assert info[-1]["compute_equiv"] == info[-1]["epoch_equiv"]  # every trained sample forward and back
+    # epochs e > 0.6 x 8 = 4.8 train on all data: the last three are full length
+    assert [r["backprops"] - q["backprops"] for q, r in zip(info[-4:], info[-3:])] == [1437 // 64] * 3
+    assert info[-1]["lr"] == pytest.approx(plain[-1]["lr"])  # the same last step of a fully decayed schedule
+    assert info[-1]["test_top1"] > 90
+
+
+def test_a_compute_budget_trains_plain_sgd_for_that_compute_with_its_schedule_decayed_within_it():
+    trainer, reports = train({"epochs": 15, "compute_budget": 2.5, "optim": {"schedule": "cosine"}})
+    steps = round(2.5 * 1437 / 64)  # 56 back-propagations of 64: 2 full epochs of 22 and 12 more
+    assert [r["backprops"] for r in reports] == [22, 44, 56]
+    assert reports[-1]["compute_equiv"] == pytest.approx(steps * 64 / 1437)
+    assert trainer.planned_steps == steps
+    assert reports[-1]["lr"] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * (steps - 1) / steps)))
 
 
 def test_plain_and_delta_accounting_is_exact():

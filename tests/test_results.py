@@ -54,7 +54,7 @@ def test_results_csv_columns_and_values(tmp_path):
     with open(path) as fh:
         header, *rows = list(csv.reader(fh))
     assert header == ["trial_id", "status", "strategy", "optim.lr", "trim.schedule", "trim.p_end", "stepwise.fractions",
-                      "final_test_top1", "best_test_top1", "convergence_epoch", "converged", "epoch_equiv", "backprops",
+                      "final_test_top1", "best_test_top1", "convergence_epoch", "converged", "epoch_equiv", "compute_equiv", "backprops",
                       "samples_forward", "time_s", "final_val_top1", "best_val_top1", "error"]
     done = dict(zip(header, rows[0]))
     assert done["stepwise.fractions"] == "[0.5, 1.0]" and done["trim.p_end"] == "0.5"  # a list as JSON

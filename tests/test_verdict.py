@@ -21,6 +21,9 @@ def runs(values, status="finished", conv=None):
 
 
 @pytest.mark.parametrize("label, family", [("plain", "plain"), ("delta=1", "delta=1"), ("delta=0.5", "delta"),
+                                           ("delta=0.5-random", "delta-random"), ("trim-linear-random", "trim-random"),
+                                           ("sb=0.5", "sb"), ("infobatch=0.5", "infobatch"),
+                                           ("plain@7.46", "plain@budget"),
                                            ("delta=0.2+trim-linear", "delta+trim"), ("splits=A-O", "splits"),
                                            ("delta=1+trim-cosine+splits=0.5-1", "delta=1+trim+splits")])
 def test_families(label, family):
@@ -241,3 +244,57 @@ def test_baseline_of_picks_the_compared_row():
     assert v["baseline"] == "plain a" and arm["diffs"][0]["baseline"] == "plain b"
     assert arm["diffs"][0]["mean"] == pytest.approx(1.25)
     assert [a["is_baseline"] for a in v["arms"]].count(True) == 2  # both plain rows are baselines, not judged
+
+
+def compute_runs(values, compute):
+    return [replace(r, last={**r.last, "compute_equiv": compute}) for r in runs(values)]
+
+
+def test_a_cheaper_arm_is_also_compared_with_its_budget_matched_baseline_in_the_same_holm_family():
+    """sb spends 7.46 of plain's 10: its budget-matched run plain@7.46 (plain SGD for 7.46 compute-equivalents)
+    is a reference row; sb's comparison with it is a third worded comparison, Holm-adjusted with the others."""
+    plain = {1: 90.0, 2: 91.0, 3: 89.5, 4: 90.2}
+    groups = {"plain": compute_runs(plain, 10.0),
+              "plain@7.46": compute_runs({1: 89.0, 2: 90.1, 3: 88.4, 4: 89.0}, 7.46),
+              "sb=0.5": compute_runs({1: 90.1, 2: 91.0, 3: 89.6, 4: 90.2}, 7.46),
+              "delta=0.5-random": compute_runs({1: 90.6, 2: 91.5, 3: 89.6, 4: 90.9}, 10.0)}
+    fams = {"plain": "plain", "plain@7.46": "plain@budget", "sb=0.5": "sb", "delta=0.5-random": "delta-random"}
+    v = build_verdict(groups, fams, "confirmation", [1, 2, 3, 4], 10.0,
+                      arm_params={"plain@7.46": {"compute_budget": 7.46}}, matched={"sb=0.5": "plain@7.46"})
+    by = {a["arm"]: a for a in v["arms"]}
+    comps = [c for a in v["arms"] for c in a["diffs"]]
+    assert [a["arm"] for a in v["arms"]][:2] == ["plain", "plain@7.46"]  # the reference right after the baseline
+    assert v["comparisons"] == 3 == len(comps) and v["budget_matched"] == {"sb=0.5": "plain@7.46"}
+    assert [c["name"] for c in by["sb=0.5"]["diffs"]] == ["sb=0.5 vs plain", "sb=0.5 vs plain at equal compute (7.46)"]
+    at_equal = by["sb=0.5"]["diffs"][1]
+    assert at_equal["baseline"] == "plain@7.46" and at_equal["compute_budget"] == 7.46
+    d = [groups["sb=0.5"][i].final("test_top1") - groups["plain@7.46"][i].final("test_top1") for i in range(4)]
+    assert at_equal["mean"] == pytest.approx(sum(d) / 4)
+    assert at_equal["p"] == pytest.approx(stats.ttest_rel([r.final("test_top1") for r in groups["sb=0.5"]],
+                                                          [r.final("test_top1") for r in groups["plain@7.46"]]).pvalue)
+    assert [c["p_holm"] for c in comps] == pytest.approx(holm_adjusted([c["p"] for c in comps]))
+    assert at_equal["alpha_mde"] == pytest.approx(0.05 / 3) and "decision" in at_equal
+    assert by["sb=0.5"]["word"] == by["sb=0.5"]["diffs"][0]["decision"]  # the primary word: against plain
+    assert len(by["delta=0.5-random"]["diffs"]) == 1  # a random control: against plain only, not delta = 1
+    ref = by["plain@7.46"]
+    assert ref["diffs"] == [] and ref["savings"] is None and not ref["is_baseline"]
+    assert ref["convergence_change"]["n"] == 0
+    sentence = next(s for s in v["sentences"] if "at equal compute" in s)
+    assert sentence.startswith("sb (sb=0.5) ") and "against plain at equal compute (plain@7.46: plain SGD trained " \
+        "for 7.46 compute-equivalents, its schedule fully decayed within them) with 4 paired seeds" in sentence
+    assert "Holm-corrected over 3 comparisons" in sentence and "epoch-equivalents" not in sentence
+    md = to_markdown(v)
+    assert "| vs plain (paired) | vs plain at equal compute (paired) |" in md
+    assert "| plain@7.46 (budget-matched) | 4 |" in md
+    assert "budget-matched baseline" in md
+    written = {a["arm"]: a for a in json.loads(to_json(v))["arms"]}
+    assert written["sb=0.5"]["diffs"][1]["name"] == "sb=0.5 vs plain at equal compute (7.46)"
+
+
+def test_without_a_matched_run_nothing_changes_and_its_absence_is_not_judged():
+    groups = {"plain": compute_runs({1: 90.0, 2: 91.0}, 10.0), "sb=0.5": compute_runs({1: 90.5, 2: 91.2}, 7.0)}
+    fams = {"plain": "plain", "sb=0.5": "sb"}
+    plain = build_verdict(groups, fams, "confirmation", [1, 2], 10.0)
+    assert plain["budget_matched"] == {} and plain["comparisons"] == 1 and "equal compute" not in to_markdown(plain)
+    missing = build_verdict(groups, fams, "confirmation", [1, 2], 10.0, matched={"sb=0.5": "plain@7"})
+    assert missing["comparisons"] == 1 and len(missing["arms"][1]["diffs"]) == 1  # its runs never came: no row

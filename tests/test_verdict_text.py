@@ -50,3 +50,22 @@ def test_an_older_verdict_json_still_renders_without_claiming_holm():
     md = to_markdown(old)
     assert "| delta=0.5 | 2 | 90.00 | +1.00 ± 0.50 | 5.00 |" in md  # the raw interval, no decision recorded
     assert "Holm-corrected" not in md and "before Holm's correction" in md
+
+
+def test_the_budget_matched_comparison_in_words_and_its_column():
+    from tune_hardbatch.verdict_text import column, comparison_sentence
+
+    verdict = {"baseline": "plain", "budget": 10.0, "comparisons": 3, "partial": False}
+    arm = {"arm": "sb=0.5", "family": "sb", "convergence_epoch": {}}
+    c = comp("no detectable difference", p=0.4, baseline="plain@7.46", baseline_family="plain@budget",
+             compute_budget=7.46, alpha_mde=0.05 / 3)
+    s = comparison_sentence(arm, c, verdict, first=False)
+    assert s.startswith("sb (sb=0.5) makes no detectable difference against plain at equal compute (plain@7.46: "
+                        "plain SGD trained for 7.46 compute-equivalents, its schedule fully decayed within them) "
+                        "with 3 paired seeds (test top-1 +0.40 ± 1.20 points")
+    assert "epoch-equivalents" not in s and "Holm-corrected over 3 comparisons" in s and "MDE" not in s
+    assert "could have detected a difference of 2.3 points" in s
+    assert comparison_sentence(arm, {**c, "decision": "not judged", "n": 1}, verdict, first=False) == \
+        ("sb (sb=0.5) is not judged against plain at equal compute (plain@7.46: plain SGD trained for 7.46 "
+         "compute-equivalents, its schedule fully decayed within them) (1 paired seed).")
+    assert column("plain@budget") == "plain at equal compute" and column("delta=1") == "delta=1"

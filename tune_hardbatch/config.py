@@ -63,6 +63,7 @@ class OptimConfig:
 @dataclass(frozen=True)
 class HardBatchConfig:
     delta: Optional[float] = None  # None: reshuffled SGD; 1.0: fixed partition; <1: hardest fraction
+    select: str = "hardest"  # hardest | random: the random control trains k batches drawn uniformly
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class TrimConfig:
     p_start: float = 1.0  # fraction of each batch kept at the first epoch (Fassold's default)
     p_end: float = 0.2  # fraction kept at the last epoch (and throughout for `constant`)
     step_at: float = 0.5  # step schedule: training progress at which p drops from p_start to p_end
+    select: str = "largest"  # largest | random: the random control averages r losses drawn uniformly
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,20 @@ class StepwiseConfig:
     epochs: Optional[tuple[int, ...]] = None  # None: equal per stage, total compute ~= `epochs`
     batch_multipliers: Optional[tuple[int, ...]] = None  # None: f_i / f_1 rounded, 1 in the last stage
     lr_multipliers: Optional[tuple[float, ...]] = None  # None: 1 first and last, 1/(10 n) between
+
+
+@dataclass(frozen=True)
+class SelectiveBackpropConfig:
+    keep: Optional[float] = None  # fraction of each batch back-propagated; None or 1: off (Composer: 0.5)
+    start: float = 0.5  # training progress (epochs done / E) from which it is active: Composer's default
+    end: float = 0.9  # ... and until which: the last 10% train on whole batches, as in Composer
+    interrupt: int = 2  # every interrupt-th step of an epoch trains the whole batch (0: never): Composer's
+
+
+@dataclass(frozen=True)
+class InfoBatchConfig:
+    prune_ratio: Optional[float] = None  # share of the below-mean-score samples pruned per epoch; None: off
+    anneal: float = 0.875  # epochs e <= anneal x E prune, later ones train on all data: the paper's default
 
 
 @dataclass(frozen=True)
@@ -96,12 +112,17 @@ class Config:
     target_top1: Optional[float] = None  # percent; reports epochs_to_target when set
     cudnn_benchmark: Optional[bool] = None  # None: on for ResNet families, off for depthwise nets
     eval_batch_size: int = 1024  # evaluation batch; no drop_last, whole test set
+    # plain SGD only: train for this many compute-equivalents (fractional), the schedule fully decayed
+    # within them: the budget-matched baseline of a strategy that spends less than `epochs`
+    compute_budget: Optional[float] = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     hard_batch: HardBatchConfig = field(default_factory=HardBatchConfig)
     trim: TrimConfig = field(default_factory=TrimConfig)
     stepwise: StepwiseConfig = field(default_factory=StepwiseConfig)
+    selective_backprop: SelectiveBackpropConfig = field(default_factory=SelectiveBackpropConfig)
+    infobatch: InfoBatchConfig = field(default_factory=InfoBatchConfig)
     convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
 
 
@@ -112,6 +133,8 @@ CHOICES = {
     "optim.name": ("sgd", "adamw"),
     "optim.schedule": tuple(LR_SCHEDULES),
     "trim.schedule": tuple(TRIM_SCHEDULES),
+    "hard_batch.select": ("hardest", "random"),
+    "trim.select": ("largest", "random"),
 }
 
 
@@ -130,6 +153,13 @@ def build_config(mapping: Optional[dict] = None, overrides: Optional[list[str] |
         cfg = apply_overrides(cfg, parse_sets(overrides) if isinstance(overrides, list) else overrides)
     validate(cfg)
     return cfg
+
+
+def base_config(flat: dict) -> Config:
+    """Defaults with dotted `flat` keys applied, types checked but cross-field rules not yet: a trial's base
+    that its sampled values complete (`space.dims.trial_config` validates the whole), such as an arm's
+    fixed `hard_batch.select: random` whose delta the arm searches."""
+    return apply_overrides(Config(), flat)
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:

@@ -7,6 +7,17 @@ validation metric among the trials that trained their whole budget, is trained a
 seeds, shared by all arms, on the full training set (no validation hold-out) and evaluated on the test set.
 The arms are fixed once chosen (`confirm_arms.json`): `--resume` continues the same phase. The Ray side is
 `ray_backend/confirm.py`.
+
+The budget-matched baseline (Kaddour et al. 2023, "No train no gain"; spec section 4), a second step once
+every arm x seed has ended: an arm (not plain SGD) whose mean final compute (`compute_equiv`, else
+`epoch_equiv`) over its finished confirmation runs is more than `COMPUTE_TOLERANCE` (1%) below the plain
+baseline's gets plain SGD trained for that compute: the baseline's confirmed configuration with
+`compute_budget` set to the arm's mean compute rounded to 0.01 (its schedule fully decayed within that
+budget), on the same seeds, labelled `plain@C` (family `plain@budget`); arms that round to the same C share
+one. The compute of InfoBatch is only known once its runs end, hence a second step. The plan is saved in
+`confirm_arms.json` under "matched" (absent: not decided yet; [] when no arm spends less), so `--resume`
+trains the same runs; they run in their own Ray Tune experiment, `<experiment>/budget_matched/confirm`.
+Without a plain SGD arm there is nothing to train for a budget (delta = 1 is not plain SGD): a note says so.
 """
 
 from __future__ import annotations
@@ -20,19 +31,27 @@ from .config import apply_overrides, flat_dict
 from .errors import UserError
 from .history import load_trials, read_statuses
 from .labels import STRATEGY_KEYS
-from .metrics import is_finite
+from .metrics import finite_interval, is_finite
 from .space import SearchSpace, decode, trial_config
 from .space.schema import ARMS_FILE, CONFIRM_DIR, CONFIRM_RESULTS_FILE
 from .trials import Trial
-from .verdict import BASELINES, build_verdict, compared_as, family_of, family_rank, group_runs
+from .verdict import BASELINES, build_verdict, compared_as, compute_of, family_of, family_rank, group_runs
+
+MATCHED_DIR = "budget_matched"  # <experiment>/budget_matched/confirm: the budget-matched runs' Ray Tune experiment
+COMPUTE_TOLERANCE = 0.01  # an arm spends less than the baseline when its mean compute is more than 1% below
+MATCHED_FAMILY = "plain@budget"  # verdict.family_of('plain@7.46')
+ENDED_NOT = ("unfinished", "running", "pending")  # statuses of a run that has not ended
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The confirmation's arms (each: arm, family, trial_id, value, params, config), seeds and notes."""
+    """The confirmation's arms (each: arm, family, trial_id, value, params, config), seeds and notes; its
+    budget-matched runs (`matched`, arm dicts like the arms' plus `compute_budget` and `for`: the labels of
+    the arms they match), None until decided (after the arms' runs ended)."""
     arms: list
     seeds: list
     notes: list
+    matched: Optional[list] = None
 
 
 def confirm_seeds(spec: SearchSpace) -> list[int]:
@@ -42,13 +61,73 @@ def confirm_seeds(spec: SearchSpace) -> list[int]:
 
 def plan_arms(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Plan:
     """The arms chosen when the phase first started (`--resume` confirms those), else chosen now and saved."""
-    saved = load_arms(exp_dir)
+    saved = load_plan(exp_dir)
     if saved is not None:
-        return Plan(saved["arms"], saved["seeds"], saved["notes"])
+        return saved
     arms, notes = choose_arms(spec, trials)
     plan = Plan(arms, confirm_seeds(spec), notes)
-    save_arms(exp_dir, plan.arms, plan.seeds, plan.notes)
+    save_plan(exp_dir, plan)
     return plan
+
+
+def matched_dir(exp_dir: Path) -> Path:
+    """The budget-matched runs' Ray Tune experiment (`ray_backend.tuner.confirm_tuner` at `exp_dir/MATCHED_DIR`)."""
+    return Path(exp_dir) / MATCHED_DIR / CONFIRM_DIR
+
+
+def arms_ended(plan: Plan, confirmed: list[Trial]) -> bool:
+    """Whether every arm x seed of `plan` has a run that ended (finished, diverged, failed)."""
+    ended = {(t.arm, t.seed) for t in confirmed if t.status not in ENDED_NOT}
+    return all((a["arm"], s) in ended for a in plan.arms for s in plan.seeds)
+
+
+def plan_matched(exp_dir: Path, plan: Plan, confirmed: list[Trial]) -> Plan:
+    """`plan` with its budget-matched runs: as saved (`--resume` trains the same ones), else, once every
+    arm x seed ended, chosen from the arms' runs (`choose_matched`) and saved; else as it is (undecided)."""
+    if plan.matched is not None or not arms_ended(plan, confirmed):
+        return plan
+    matched, notes = choose_matched(plan, confirmed)
+    plan = replace(plan, notes=plan.notes + notes, matched=matched)
+    save_plan(exp_dir, plan)
+    return plan
+
+
+def mean_compute(runs: list[Trial]) -> float:
+    """The mean final compute (`verdict.compute_of`) of the runs that trained their whole budget (NaN: none)."""
+    return finite_interval([compute_of(t.last) for t in runs if t.status == "finished" and t.last])[0]
+
+
+def choose_matched(plan: Plan, confirmed: list[Trial]) -> tuple[list[dict], list[str]]:
+    """(budget-matched runs, notes): one per budget C = an arm's mean compute rounded to 0.01, for each arm
+    (not of the plain family) more than `COMPUTE_TOLERANCE` below the baseline's mean compute: the plain
+    baseline's confirmed config with `compute_budget` C. The baseline is the first plain arm (the plan puts
+    baselines first); none is confirmed: no runs, and a note when some arm spends less than the others."""
+    compute = {a["arm"]: mean_compute([t for t in confirmed if t.arm == a["arm"]]) for a in plan.arms}
+    base = next((a for a in plan.arms if a["family"] == "plain"), None)
+    others = [a for a in plan.arms if a["family"] not in ("plain", MATCHED_FAMILY) and is_finite(compute[a["arm"]])]
+    if base is None or not is_finite(compute[base["arm"]]):
+        top = max((compute[a["arm"]] for a in others), default=None)
+        cheaper = [a["arm"] for a in others if compute[a["arm"]] < (1 - COMPUTE_TOLERANCE) * top]
+        why = "no plain SGD arm was confirmed" if base is None else f"{base['arm']} has no finished run"
+        return [], [f"no budget-matched baseline for {', '.join(cheaper)} (less compute): {why}"] if cheaper else []
+    limit = (1 - COMPUTE_TOLERANCE) * compute[base["arm"]]
+    by_budget: dict[float, list[str]] = {}
+    for a in others:
+        if compute[a["arm"]] < limit:
+            by_budget.setdefault(round(compute[a["arm"]], 2), []).append(a["arm"])
+    matched = [_matched_arm(base, budget, labels) for budget, labels in by_budget.items()]
+    notes = [f"budget-matched baseline {m['arm']}: {base['arm']}'s configuration trained for "
+             f"{m['compute_budget']:g} compute-equivalents (its schedule fully decayed within them), the mean compute "
+             f"of {', '.join(m['for'])}, against {base['arm']}'s {compute[base['arm']]:.3g}" for m in matched]
+    return matched, notes
+
+
+def _matched_arm(base: dict, budget: float, labels: list[str]) -> dict:
+    label = f"plain@{budget:g}"  # labels.strategy_name of the config
+    return {**base, "arm": label, "family": MATCHED_FAMILY, "strategy": label,
+            "params": {**base["params"], "compute_budget": budget},
+            "config": {**base["config"], "compute_budget": budget},
+            "compute_budget": budget, "for": labels, "baseline": base["arm"]}
 
 
 def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], list[str]]:
@@ -129,11 +208,20 @@ def _arm(spec: SearchSpace, t: Trial, label: str) -> dict:
             "value": t.final(spec.search.metric), "params": t.decoded(), "config": flat_dict(full)}
 
 
-def save_arms(exp_dir: Path, arms: list[dict], seeds: list[int], notes: list[str]) -> None:
+def save_plan(exp_dir: Path, plan: Plan) -> None:
+    """`confirm_arms.json`: arms, seeds, notes, and the budget-matched runs once decided ("matched")."""
     path = Path(exp_dir) / ARMS_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"arms": arms, "seeds": seeds, "notes": notes}, indent=2) + "\n")
+    body = {"arms": plan.arms, "seeds": plan.seeds, "notes": plan.notes,
+            **({"matched": plan.matched} if plan.matched is not None else {})}
+    tmp.write_text(json.dumps(body, indent=2) + "\n")
     tmp.replace(path)
+
+
+def load_plan(exp_dir: Path) -> Optional[Plan]:
+    """The saved plan (None before the phase started)."""
+    saved = load_arms(exp_dir)
+    return None if saved is None else Plan(saved["arms"], saved["seeds"], saved["notes"], saved.get("matched"))
 
 
 def load_arms(exp_dir: Path) -> Optional[dict]:
@@ -192,12 +280,13 @@ def verdict_on_disk(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Op
     trials): `tune-hardbatch report` of a finished, interrupted or running search; None before any."""
     if spec.self_confirming:
         return verdict_from_grid(spec, trials)
-    saved = load_arms(exp_dir)
-    if saved is None:
+    plan = load_plan(exp_dir)
+    if plan is None:
         return None
-    plan = Plan(saved["arms"], saved["seeds"], saved["notes"])
     statuses = read_statuses(exp_dir / CONFIRM_RESULTS_FILE)
-    confirmed = [with_arm(t, plan.arms) for t in load_trials(exp_dir / CONFIRM_DIR, statuses, phase="confirmation")]
+    confirmed = [with_arm(t, arms) for where, arms in ((exp_dir / CONFIRM_DIR, plan.arms),
+                                                       (matched_dir(exp_dir), plan.matched or []))
+                 for t in load_trials(where, statuses, phase="confirmation")]
     return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials))
 
 
@@ -212,13 +301,19 @@ def judge(spec: SearchSpace, trials: list[Trial], plan: Optional[Plan], confirme
 
 def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], plan: Plan, tuned: Optional[dict] = None
                               ) -> dict:
-    """The confirmation's verdict; partial when some arm x seed never ended (an interrupted phase)."""
+    """The confirmation's verdict; partial when some arm x seed never ended (an interrupted phase), its
+    budget-matched runs included, and when they are still undecided although some arm would get one (the
+    arms ended but the phase stopped before deciding them: `--resume` trains them). Each arm with a
+    budget-matched run is also compared with it (`build_verdict`'s `matched`)."""
     groups, families = group_runs(trials, lambda t: t.arm)
-    ended = {(t.arm, t.seed) for t in trials if t.status not in ("unfinished", "running", "pending")}
-    partial = any((a["arm"], s) not in ended for a in plan.arms for s in plan.seeds)
+    every = plan.arms + (plan.matched or [])
+    partial = not arms_ended(replace(plan, arms=every), trials)
+    if plan.matched is None and not partial:
+        partial = bool(choose_matched(plan, trials)[0])
+    matched = {label: m["arm"] for m in plan.matched or [] for label in m["for"]}
     return build_verdict(groups, families, "confirmation", plan.seeds, spec.budget, spec.resources.gpu, plan.notes,
                          margin=spec.confirm.equivalence_margin, tuning=tuned, selected_on=spec.search.metric,
-                         partial=partial, arm_params={a["arm"]: a["params"] for a in plan.arms})
+                         partial=partial, arm_params={a["arm"]: a["params"] for a in every}, matched=matched)
 
 
 def verdict_from_grid(spec: SearchSpace, trials: list[Trial]) -> dict:

@@ -18,7 +18,7 @@ from .metrics import is_finite
 from .space import BEST_FILE, STATUSES, SearchSpace
 from .space.arms import arm_summary
 from .trials import Trial
-from .verdict_text import PARTIAL, comparison_cell, context, convergence_cell, savings_cell
+from .verdict_text import MATCHED_WORD, PARTIAL, column, comparison_cell, context, convergence_cell, savings_cell
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:
@@ -109,20 +109,24 @@ def space_yaml(spec: SearchSpace) -> str:
 
 def print_verdict(verdict: dict, stream) -> None:
     """The verdict (`verdict.build_verdict`), printed last: per arm test top-1 across seeds, its search
-    trials, the paired comparisons with their Holm decision (a "no detectable difference" with its MDE),
-    convergence and the compute to reach the baseline's accuracy; then what chose the arms and how each was
+    trials, the paired comparisons with their Holm decision (a "no detectable difference" with its MDE;
+    an arm that spends less compute also against its budget-matched baseline, "vs plain at equal compute"),
+    convergence, the compute to reach the baseline's accuracy and the compute spent; then what chose the arms
+    and how each was
     tuned, the notes, and one sentence per comparison."""
     fams = list(dict.fromkeys(c["baseline_family"] for a in verdict["arms"] for c in a["diffs"]))
-    header = ["arm", "seeds", "trials", "test top-1 %", *[f"vs {f}" for f in fams], "conv. epoch", "reaches base",
-              "epoch-eq.", "samples fwd"]
+    header = ["arm", "seeds", "trials", "test top-1 %", *[f"vs {column(f)}" for f in fams], "conv. epoch",
+              "reaches base", "compute", "samples fwd"]
     table = []
     for a in verdict["arms"]:
         diffs = {d["baseline_family"]: d for d in a["diffs"]}
-        table.append([a["arm"] + (" (base)" if a["is_baseline"] else ""), str(a["n"]), num(a.get("search_trials")),
+        mark = " (base)" if a["is_baseline"] else " (matched)" if a.get("word") == MATCHED_WORD else ""
+        table.append([a["arm"] + mark, str(a["n"]), num(a.get("search_trials")),
                       pm(a["test_top1"]),
                       *["base" if a["family"] == f else comparison_cell(diffs.get(f)) for f in fams],
                       convergence_cell(a["convergence_epoch"]), savings_cell(a.get("savings")),
-                      num(a["compute"]["epoch_equiv"], 3), num(a["compute"]["samples_forward"], 6)])
+                      num(a["compute"].get("compute_equiv", a["compute"]["epoch_equiv"]), 3),
+                      num(a["compute"]["samples_forward"], 6)])
     where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"
     partial = f"{PARTIAL}; " if verdict.get("partial") else ""
     print(f"\nverdict ({partial}{where}; seeds {verdict['seeds']}; mean ± 95% t-interval, differences paired by "

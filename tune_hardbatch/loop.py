@@ -1,7 +1,9 @@
 """The training loop: stages of epochs of back-propagations, a report after each epoch-equivalent.
 
 `Trainer(cfg).run()` yields one report dict per epoch of the strategy's own plan (every N
-back-propagations; every stage epoch for step-wise runs). Between reports the caller may take
+back-propagations; every stage epoch for step-wise runs; every pruned epoch for InfoBatch). The loop asks
+its strategies (`strategies.base`: built from `strategies.registry`) for the sampler of each stage, which
+samples of a batch to train and which loss to back-propagate; it names none of them. Between reports the caller may take
 `state_dict()` and a later `Trainer(cfg).load_state_dict(state)` continues exactly there.
 Each report evaluates, in eval() mode, the validation set (when there is one: `val_*`, else NaN), the test
 set (`test_*`) and, with `convergence.full_pass`, the whole training set (`train_loss_full`, which the
@@ -27,10 +29,10 @@ from .errors import UserError
 from .metrics import NAN, convergence_epoch, epochs_to_target
 from .models import create_model, cudnn_benchmark
 from .schedules import lr_at
-from .strategies.hard_batch import make_sampler
+from .strategies import registry
+from .strategies.base import Batch, Tally
 from .strategies.plan import make_plan
 from .strategies.stepwise import nested_subsets
-from .strategies.trim import Trimmer, num_kept
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,6 +80,7 @@ class Position:
     epoch: int = 0  # epochs finished in all stages
     backprops: int = 0
     samples_forward: int = 0
+    samples_backward: int = 0
     samples_with_grad: int = 0
     time_train_s: float = 0.0
     time_eval_s: float = 0.0
@@ -99,18 +102,18 @@ class Trainer:
             torch.backends.cudnn.benchmark = cudnn_benchmark(self.model, cfg.cudnn_benchmark)
         self.optimizer = make_optimizer(cfg.optim, self.model)
         self.augment = Augment(cfg.data, self.data.train_x, channels_last=self.cuda)
-        self.trimmer = Trimmer(cfg.trim)
         self.num_train = len(self.data.train_y)  # M: after the validation split
         self.plan = make_plan(cfg, self.num_train)
         self.total_epochs = sum(st.epochs for st in self.plan)
         self.data_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)  # shuffles, augmentation
-        self.samplers = self._make_samplers()
+        part_gen = torch.Generator().manual_seed(cfg.seed)  # subsets, then the stages' partitions
+        self.strategies = registry.build(cfg, part_gen, self.data_gen, self.device)
+        self.samplers = self._make_samplers(part_gen)
         self.pos = Position()
         self.history: list[dict] = []
 
-    def _make_samplers(self):
-        """One sampler per stage, over nested subsets; the partitions come from one seeded CPU generator."""
-        part_gen = torch.Generator().manual_seed(self.cfg.seed)
+    def _make_samplers(self, part_gen: torch.Generator):
+        """One sampler per stage, over nested subsets drawn from the seeded CPU generator `part_gen`."""
         samplers = []
         for st, subset in zip(self.plan, nested_subsets(self.num_train, self.plan, part_gen)):
             batch = self.cfg.optim.batch_size * st.batch_multiplier
@@ -119,9 +122,13 @@ class Trainer:
                     f"the training set ({len(subset)} samples)"
                 raise UserError("optim.batch_size", f"batch of {batch} is larger than {where}; "
                                 "allowed: a batch size that gives at least one full batch")
-            samplers.append(make_sampler(subset.to(self.device), batch, self.cfg.hard_batch.delta,
-                                         self.data_gen, part_gen))
+            samplers.append(self.strategies.sampler(subset.to(self.device), batch, st.index))
         return samplers
+
+    @property
+    def planned_steps(self) -> int:
+        """Back-propagations the plan asks for (epochs of N; a compute budget's own count)."""
+        return sum(st.steps or s.num_batches * st.epochs for s, st in zip(self.samplers, self.plan))
 
     # -----------------------------------------------------------------------------------------------
     # The loop
@@ -135,57 +142,83 @@ class Trainer:
         self.model.train()
         while not self.pos.finished:
             st = self.plan[self.pos.stage]
-            steps = self.samplers[st.index].num_batches  # N: one epoch of this stage
-            batch = self.cfg.optim.batch_size * st.batch_multiplier
-            p = self.trimmer.p(self.pos.epoch, self.total_epochs)
+            sampler = self.samplers[st.index]
+            self.strategies.start_epoch(self.pos.epoch, self.total_epochs)
+            steps = self._epoch_steps(st, sampler)
+            tally = Tally()
             clock = Clock(self.device)
-            train_sums, lr = self._train_epoch(st, steps, batch, p)
+            train_sums, lr = self._train_epoch(st, sampler, steps, tally)
             clock.mark()
             eval_sums = self._eval_sums()
             clock.mark()
             loss_sum, correct, *evals = torch.cat([train_sums, eval_sums]).tolist()  # the report's one sync
             train_s, eval_s = clock.seconds()
-            kept = num_kept(p, batch) if self.trimmer.enabled else batch
-            self._advance(steps, batch, kept, train_s, eval_s)
-            yield self._report(st, steps * batch, loss_sum / (steps * batch), 100 * correct / (steps * batch),
-                               lr, p, train_s, self._eval_metrics(evals))
+            self._advance(steps, tally, train_s, eval_s)
+            yield self._report(st, tally, loss_sum / tally.trained, 100 * correct / tally.trained, lr, train_s,
+                               self._eval_metrics(evals))
 
-    def _train_epoch(self, st, steps: int, batch: int, p: float) -> tuple[torch.Tensor, float]:
-        """`steps` back-propagations of stage `st`; (device sums [untrimmed loss x batch, correct], last lr).
+    def _epoch_steps(self, st, sampler) -> int:
+        """Back-propagations of the coming report epoch: the sampler's (N, or fewer for a pruned epoch),
+        and no more than a compute budget leaves."""
+        steps = sampler.epoch_steps(self.pos.epoch, self.total_epochs)
+        if st.steps is not None:
+            steps = min(steps, st.steps - self.pos.stage_epoch * sampler.num_batches)
+        return steps
+
+    def _lr(self, st, sampler, step: int, steps: int) -> float:
+        """The stage's schedule at this step: by steps over a budget's count, else by epoch progress
+        (step i of an epoch of s steps at (e + i / s) / e_total): equal to steps when epochs are equal,
+        and still fully decayed at the end when a strategy shortens epochs."""
+        peak, c = self.cfg.optim.lr * st.lr_multiplier, self.cfg.optim
+        if st.steps is not None:
+            return lr_at(c.schedule, self.pos.stage_epoch * sampler.num_batches + step, st.steps, peak, c.warmup)
+        return lr_at(c.schedule, self.pos.stage_epoch * steps + step, st.epochs * steps, peak, c.warmup)
+
+    def _train_epoch(self, st, sampler, steps: int, tally: Tally) -> tuple[torch.Tensor, float]:
+        """`steps` back-propagations of stage `st`; (device sums [untrimmed loss x trained, correct], last
+        lr). The strategies choose the samples and the loss; `tally` counts the compute.
 
         No host read: the sampler hands out device indices, the losses and counts stay on the device.
         """
-        cfg, model, opt, sampler = self.cfg, self.model, self.optimizer, self.samplers[st.index]
-        peak_lr = cfg.optim.lr * st.lr_multiplier
+        model, opt, strategies = self.model, self.optimizer, self.strategies
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         for i in range(steps):
-            lr = lr_at(cfg.optim.schedule, self.pos.stage_epoch * steps + i, st.epochs * steps,
-                       peak_lr, cfg.optim.warmup)
+            lr = self._lr(st, sampler, i, steps)
             for group in opt.param_groups:
                 group["lr"] = lr
             idx = sampler.next()
-            x = self.augment.train(self.data.train_x[idx], self.data_gen)
-            y = self.data.train_y[idx]
+            batch = Batch(self.augment.train(self.data.train_x[idx], self.data_gen), self.data.train_y[idx], idx)
+            batch = strategies.select(batch, self._score, i, tally)
             with self._autocast():
-                logits = model(x)
-            losses = F.cross_entropy(logits.float(), y, reduction="none",
-                                     label_smoothing=cfg.optim.label_smoothing)
-            loss = self.trimmer.loss(losses, p)
+                logits = model(batch.x)
+            losses = self._losses(logits, batch.y)
+            loss = strategies.loss(losses, batch.idx, tally)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             batch_loss = losses.detach().mean()
-            sampler.record(batch_loss)
-            loss_sum += batch_loss * batch
-            correct += (logits.detach().argmax(1) == y).sum()
+            sampler.record(batch_loss, losses.detach(), batch.idx)
+            loss_sum += batch_loss * len(batch.y)
+            correct += (logits.detach().argmax(1) == batch.y).sum()
         return torch.stack([loss_sum, correct.float()]), lr
 
-    def _advance(self, steps: int, batch: int, kept: int, train_s: float, eval_s: float) -> None:
+    def _losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample training losses (float32 even under autocast)."""
+        return F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=self.cfg.optim.label_smoothing)
+
+    @torch.no_grad()
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample losses of a forward without gradient, the model as it is (a strategy's scoring pass)."""
+        with self._autocast():
+            return self._losses(self.model(x), y)
+
+    def _advance(self, steps: int, tally: Tally, train_s: float, eval_s: float) -> None:
         pos = self.pos
         pos.backprops += steps
-        pos.samples_forward += steps * batch
-        pos.samples_with_grad += steps * kept
+        pos.samples_forward += tally.forward
+        pos.samples_backward += tally.backward
+        pos.samples_with_grad += tally.with_grad
         pos.time_train_s += train_s
         pos.time_eval_s += eval_s
         pos.epoch += 1
@@ -239,37 +272,42 @@ class Trainer:
         return out
 
     def _next_increment(self) -> float:
-        """Epoch-equivalents the next report will add (0 after the last one)."""
+        """Epoch-equivalents the next report will load (0 after the last one), before any pruning."""
         if self.pos.finished:
             return 0.0
         st = self.plan[self.pos.stage]
-        return self.samplers[st.index].num_batches * self.cfg.optim.batch_size * st.batch_multiplier / self.num_train
+        n = self.samplers[st.index].num_batches
+        steps = n if st.steps is None else min(n, st.steps - self.pos.stage_epoch * n)
+        return steps * self.cfg.optim.batch_size * st.batch_multiplier / self.num_train
 
-    def _report(self, st, forwarded: int, train_loss: float, train_top1: float, lr: float, p: float,
-                elapsed: float, evals: dict) -> dict:
-        pos, cfg = self.pos, self.cfg
+    def _report(self, st, tally: Tally, train_loss: float, train_top1: float, lr: float, elapsed: float,
+                evals: dict) -> dict:
+        pos, cfg, m = self.pos, self.cfg, self.num_train
         pos.diverged = not math.isfinite(train_loss)
         pos.finished = pos.finished or pos.diverged
-        ee = pos.samples_forward / self.num_train
+        # compute: a backward costs about two forwards, so one sample trained = 3 forward-equivalents
+        compute = (pos.samples_forward + 2 * pos.samples_backward) / (3 * m)
+        per_forward = (tally.forward + 2 * tally.backward) / (3 * tally.forward)  # this epoch's compute / forward
         report = {
             "epoch": pos.epoch,
-            "epoch_equiv": ee,
+            "epoch_equiv": pos.samples_forward / m,
+            "compute_equiv": compute,
             # ASHA's time: a rung at milestone m is decided at the first report whose asha_time reaches m,
-            # the report whose epoch_equiv is nearest m (also where a step-wise stage changes the step)
-            "asha_time": ee + self._next_increment() / 2,
+            # the report whose compute is nearest m (also where a step-wise stage changes the step)
+            "asha_time": compute + self._next_increment() * per_forward / 2,
             "backprops": pos.backprops,
             "samples_forward": pos.samples_forward,
+            "samples_backward": pos.samples_backward,
             "samples_with_grad": pos.samples_with_grad,
             "train_loss": train_loss,
             "train_top1": train_top1,
             **evals,
             "lr": lr,
-            "p": p,
-            "delta": NAN if cfg.hard_batch.delta is None else cfg.hard_batch.delta,
+            **self.strategies.fields(),
             "stage": st.index + 1,
             "time_train_s": pos.time_train_s,
             "time_eval_s": pos.time_eval_s,
-            "img_per_s": forwarded / elapsed if elapsed > 0 else NAN,
+            "img_per_s": tally.forward / elapsed if elapsed > 0 else NAN,
             "diverged": int(pos.diverged),
         }
         self.history.append(report)
@@ -292,6 +330,7 @@ class Trainer:
             "position": asdict(self.pos),
             "history": self.history,
             "samplers": [s.state_dict() for s in self.samplers],
+            "strategies": self.strategies.state_dict(),
             "data_gen": self.data_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.cuda else None,
@@ -304,6 +343,7 @@ class Trainer:
         self.history = list(state["history"])
         for sampler, s in zip(self.samplers, state["samplers"]):
             sampler.load_state_dict(s)
+        self.strategies.load_state_dict(state.get("strategies", {}))
         self.data_gen.set_state(state["data_gen"])
         torch.set_rng_state(state["torch_rng"])
         if self.cuda and state["cuda_rng"] is not None:

@@ -27,6 +27,7 @@ from .errors import UserError
 from .formats import csv_value, fixed, pm
 from .history import gpu_fraction, load_trials
 from .importances import importances_markdown, param_importances
+from .labels import STRATEGY_KEYS
 from .metrics import finite_interval, is_finite, json_safe
 from .space import SPACE_FILE, load_space
 from .trials import Trial
@@ -46,7 +47,7 @@ def _arm_key(params: dict) -> tuple:
 
 def _label(trial: Trial) -> str:
     extra = [f"{k.rpartition('.')[2]}={_short(v)}" for k, v in sorted(trial.params.items())
-             if k not in NOT_ARM_KEYS and not k.startswith(("hard_batch.", "trim.schedule", "stepwise.fractions"))]
+             if k not in NOT_ARM_KEYS and k not in STRATEGY_KEYS and not k.startswith("hard_batch.")]
     return " ".join([f"{trial.arm}:" if trial.arm else "", trial.strategy, *extra]).strip()
 
 

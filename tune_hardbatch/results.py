@@ -19,8 +19,9 @@ from .space.arms import arm_of
 from .trials import Trial
 
 CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_top1", "convergence_epoch",
-                   "converged", "epoch_equiv", "samples_forward", "samples_with_grad", "time_s", "error")
-REPORTED = ("epoch_equiv", "backprops", "samples_forward")  # from the last report
+                   "converged", "epoch_equiv", "compute_equiv", "samples_forward", "samples_with_grad", "time_s",
+                   "error")
+REPORTED = ("epoch_equiv", "compute_equiv", "backprops", "samples_forward")  # from the last report
 
 
 def convergence(last: dict) -> dict:
@@ -63,6 +64,7 @@ def confirm_row(t: Trial) -> dict:
     last = t.last
     return {"trial_id": t.trial_id, "status": t.status, "arm": t.arm, "family": t.family, "seed": t.seed,
             "final_test_top1": t.final("test_top1"), **convergence(last), "epoch_equiv": last.get("epoch_equiv"),
+            "compute_equiv": last.get("compute_equiv"),
             "samples_forward": last.get("samples_forward"), "samples_with_grad": last.get("samples_with_grad"),
             "time_s": last.get("time_total_s"),
             "error": t.error}

@@ -101,5 +101,4 @@ def _progress_bar(trainer: Trainer, enabled: bool):
         return None
     from tqdm import tqdm
 
-    total = sum(s.num_batches * st.epochs for s, st in zip(trainer.samplers, trainer.plan))
-    return tqdm(total=total, unit="step", desc="train", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=trainer.planned_steps, unit="step", desc="train", file=sys.stderr, dynamic_ncols=True)

@@ -7,12 +7,15 @@ re-trained with the same seeds on the full training set) or, for a grid that run
 seeds and selects nothing, from the grid's own trials. Differences are paired by seed: d_s = arm_s - baseline_s.
 
 The baseline is plain reshuffled SGD when present, else delta = 1 (the paper's fixed partition). Every
-other arm is compared with it, and each delta < 1 arm also with delta = 1 (the paper's own comparison).
-Those comparisons with at least 2 paired seeds form one family tested with Holm's procedure at 5%
-familywise: "helps" / "hurts" only where Holm rejects, in that direction; fewer paired seeds: "not
-judged". Each "no detectable difference" carries the smallest difference the test could have detected
-with 80% power (at the familywise alpha / number of comparisons: Bonferroni's level, the strictest Holm
-step); with an equivalence margin m, two one-sided tests say "equivalent within ±m" or not.
+other arm is compared with it, each delta < 1 arm also with delta = 1 (the paper's own comparison), and an
+arm that spends less compute than the baseline also with its budget-matched baseline when the confirmation
+trained one (`matched`: plain SGD for the arm's compute with its schedule fully decayed within it, Kaddour
+et al. 2023; the comparison "sb vs plain at equal compute (7.46)"); a budget-matched row is a reference,
+compared with nothing itself. Those comparisons with at least 2 paired seeds form one family tested with
+Holm's procedure at 5% familywise: "helps" / "hurts" only where Holm rejects, in that direction; fewer
+paired seeds: "not judged". Each "no detectable difference" carries the smallest difference the test could
+have detected with 80% power (at the familywise alpha / number of comparisons: Bonferroni's level, the
+strictest Holm step); with an equivalence margin m, two one-sided tests say "equivalent within ±m" or not.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Optional
 from .metrics import finite_interval, is_finite, json_safe
 from .stats import first_reach, holm, holm_adjusted, min_detectable, paired_t, tost
 from .trials import Trial
-from .verdict_text import sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
+from .verdict_text import MATCHED_WORD, sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
 
 VERDICT_FILE = "verdict.json"
 BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
@@ -36,15 +39,20 @@ POWER = 0.8  # of the minimum detectable difference
 
 
 def family_of(strategy: str) -> str:
-    """'delta=0.5+trim-linear+splits=A-C-O' -> 'delta+trim+splits'; 'delta=1' and 'plain' stay."""
+    """'delta=0.5+trim-linear+splits=A-C-O' -> 'delta+trim+splits'; 'delta=0.5-random' -> 'delta-random',
+    'trim-linear-random' -> 'trim-random', 'sb=0.5' -> 'sb', 'plain@7.5' -> 'plain@budget'; 'delta=1' and
+    'plain' stay."""
     if strategy in ("plain", "invalid", "?"):
         return strategy
     parts = []
     for part in strategy.split("+"):
+        random = "-random" if part.endswith("-random") else ""
         if part.startswith("delta="):
-            parts.append("delta=1" if float(part[6:]) == 1.0 else "delta")
+            parts.append("delta=1" if not random and float(part[6:]) == 1.0 else "delta" + random)
+        elif part.startswith("plain@"):
+            parts.append("plain@budget")
         else:
-            parts.append(part.split("-")[0].split("=")[0])
+            parts.append(part.split("-")[0].split("=")[0] + random)
     return "+".join(parts)
 
 
@@ -149,7 +157,8 @@ def compare(arm: dict, base: dict, margin: Optional[float]) -> dict:
     a, b = arm["test_top1"]["values"], base["test_top1"]["values"]
     seeds = sorted(s for s in a if s in b and is_finite(a[s]) and is_finite(b[s]))
     d = [a[s] - b[s] for s in seeds]
-    out = {"baseline": base["arm"], "baseline_family": base["family"], **paired_t(d), "seeds": seeds}
+    out = {"name": f"{arm['arm']} vs {base['arm']}", "baseline": base["arm"], "baseline_family": base["family"],
+           **paired_t(d), "seeds": seeds}
     out["judged"] = out["n"] >= 2
     if margin is not None:
         out.update({"margin": margin, **{f"tost_{k}": v for k, v in tost(d, margin).items()}})
@@ -187,7 +196,9 @@ def _baselines(arms: list[dict], baseline_of: Optional[dict]):
 
 
 def _comparisons(a: dict, base: Optional[dict], present: dict, against, margin) -> list[dict]:
-    """The worded comparisons of arm `a`: with the baseline; a delta < 1 arm also with delta = 1."""
+    """The worded comparisons of arm `a`: with the baseline; a delta < 1 arm also with delta = 1. Only the
+    family 'delta': its random control ('delta-random') asks whether choosing *hard* batches matters, which
+    its comparison with plain answers like any arm's; delta = 1 is the paper's reference for hard ones."""
     if base is None or a["family"] == base["family"]:
         return []
     families = [base["family"]] + (["delta=1"] if a["family"] == "delta" and "delta=1" in present
@@ -199,42 +210,59 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
                   budget: float, gpu: float = 0.0, notes: Optional[list[str]] = None, *,
                   margin: Optional[float] = None, tuning: Optional[dict] = None, selected_on: Optional[str] = None,
                   partial: bool = False, arm_params: Optional[dict] = None,
-                  baseline_of: Optional[dict] = None) -> dict:
+                  baseline_of: Optional[dict] = None, matched: Optional[dict] = None) -> dict:
     """The verdict of arms {label: runs}; `families`: label -> strategy family. `margin`: the equivalence
     margin (points); `tuning`: {"mode", "sampler", "trials", "finished"} of the search; `selected_on`: the
     metric the search chose arms by; `partial`: an interrupted confirmation; `arm_params`: label -> the
     arm's params; `baseline_of`: label -> {baseline family: the label it is compared with} (a grid's
-    rows matched on their other dimensions)."""
+    rows matched on their other dimensions); `matched`: label -> the label of its budget-matched baseline."""
     arms = [arm_entry(label, families[label], runs, gpu, (arm_params or {}).get(label))
             for label, runs in groups.items()]
     present, against = _baselines(arms, baseline_of)
     base = next(iter(present.values()), None)
+    by_label, references = {a["arm"]: a for a in arms}, set((matched or {}).values())
+    none = {"mean": math.nan, "ci95": math.nan, "n": 0, "seeds": []}
     for a in arms:
         a["is_baseline"] = base is not None and a["family"] == base["family"]
-        a["diffs"] = _comparisons(a, base, present, against, margin)
-        partner = against(a, base["family"]) if base is not None else None
+        reference = a["arm"] in references  # a budget-matched run: compared with nothing itself
+        a["diffs"] = [] if reference else _comparisons(a, base, present, against, margin)
+        if not reference and (a["arm"] in (matched or {})) and matched[a["arm"]] in by_label:
+            a["diffs"].append(_at_equal_compute(a, by_label[matched[a["arm"]]], base, margin))
+        partner = against(a, base["family"]) if base is not None and not reference else None
         a["convergence_change"] = _paired(a["convergence_epoch"]["values"], partner["convergence_epoch"]["values"]) \
-            if partner is not None and not a["is_baseline"] else {"mean": math.nan, "ci95": math.nan, "n": 0,
-                                                                  "seeds": []}
+            if partner is not None and not a["is_baseline"] else dict(none)
         _tuning(a, tuning)
     m = decide([c for a in arms for c in a["diffs"]])
     for a in arms:
-        a["word"] = "baseline" if a["is_baseline"] else (a["diffs"][0]["decision"] if a["diffs"] else "no baseline")
+        reference = a["arm"] in references
+        a["word"] = "baseline" if a["is_baseline"] else MATCHED_WORD if reference else \
+            (a["diffs"][0]["decision"] if a["diffs"] else "no baseline")
         partner = against(a, base["family"]) if base is not None else None
         target = partner["test_top1"]["mean"] if partner is not None else math.nan
-        a["savings"] = None if a["is_baseline"] or partner is None else \
+        a["savings"] = None if a["is_baseline"] or reference or partner is None else \
             savings(a, target, partner["compute"]["compute_equiv"])
     for a in arms:
         a.pop("curves")  # learning curves: in the runs' own records, not in verdict.json
-    arms.sort(key=lambda a: (not a["is_baseline"], -(a["test_top1"]["mean"] if is_finite(a["test_top1"]["mean"])
-                                                      else -math.inf)))
+    arms.sort(key=lambda a: (0 if a["is_baseline"] else 1 if a["arm"] in references else 2,
+                             -(a["test_top1"]["mean"] if is_finite(a["test_top1"]["mean"]) else -math.inf)))
     verdict = {"source": source, "metric": "test_top1", "seeds": list(seeds), "budget": budget,
                "baseline": base["arm"] if base is not None else None,
                "baselines": [b["arm"] for b in present.values()], "comparisons": m, "alpha": ALPHA,
                "power": POWER, "margin": margin, "selected_on": selected_on, "tuning": tuning,
-               "partial": bool(partial), "arms": arms, "notes": list(notes or [])}
+               "partial": bool(partial), "budget_matched": dict(matched or {}), "arms": arms,
+               "notes": list(notes or [])}
     verdict["sentences"] = sentences(verdict)
     return verdict
+
+
+def _at_equal_compute(a: dict, ref: dict, base: Optional[dict], margin) -> dict:
+    """Arm `a` against its budget-matched baseline `ref` (plain SGD for `a`'s compute, `compute_budget` in its
+    params, else its measured compute): "sb vs plain at equal compute (7.46)"."""
+    c = compare(a, ref, margin)
+    c["compute_budget"] = ref["params"].get("compute_budget", ref["compute"]["compute_equiv"])
+    plain = base["arm"] if base is not None and base["family"] == "plain" else "plain"
+    c["name"] = f"{a['arm']} vs {plain} at equal compute ({c['compute_budget']:g})"
+    return c
 
 
 def _tuning(arm: dict, tuning: Optional[dict]) -> None:

@@ -10,6 +10,7 @@ from .metrics import is_finite
 
 PARTIAL = "partial: from the seeds that finished"
 WHAT = {"helps": "helps", "hurts": "hurts", "no detectable difference": "makes no detectable difference"}
+MATCHED_WORD = "budget-matched baseline"  # the word of a budget-matched run's row: a reference, not judged
 
 
 def _seeds(n: int, what: str = "paired seed") -> str:
@@ -49,22 +50,32 @@ def arm_phrase(a: dict) -> str:
     return out
 
 
+def against(a: dict, c: dict, verdict: dict) -> tuple[str, str]:
+    """(what the arm is compared with, at which budget) in a sentence: the baseline at the search's budget;
+    delta = 1 as the paper's own comparison; a budget-matched run as plain SGD at equal compute."""
+    if c.get("compute_budget") is not None:
+        return (f"{verdict.get('baseline') or 'plain'} at equal compute ({c['baseline']}: plain SGD trained for "
+                f"{c['compute_budget']:g} compute-equivalents, its schedule fully decayed within them)", "")
+    paper = " (the paper's own comparison)" if c["baseline_family"] == "delta=1" and a["family"] == "delta" else ""
+    return f"{c['baseline']}{paper}", f" at {verdict['budget']:g} epoch-equivalents"
+
+
 def comparison_sentence(a: dict, c: dict, verdict: dict, first: bool) -> str:
     head = a["arm"] if a["family"] == a["arm"] else f"{a['family']} ({a['arm']})"
-    paper = " (the paper's own comparison)" if c["baseline_family"] == "delta=1" and a["family"] == "delta" else ""
+    other, at = against(a, c, verdict)
     tail = f" ({PARTIAL})" if verdict.get("partial") else ""
     if c["decision"] == "not judged":
-        return f"{head} is not judged against {c['baseline']}{paper} ({_seeds(c['n'])}){tail}."
+        return f"{head} is not judged against {other} ({_seeds(c['n'])}){tail}."
     m = verdict["comparisons"]
     amount = f"{c['mean']:+.2f} ± {c['ci95']:.2f}"
-    return (f"{head} {WHAT[c['decision']]} against {c['baseline']}{paper} at {verdict['budget']:g} "
-            f"epoch-equivalents with {_seeds(c['n'])} (test top-1 {amount} points, paired 95% CI, p {_p(c['p'])}; "
-            f"Holm-adjusted p {_p(c['p_holm'])}, Holm-corrected over {_seeds(m, 'comparison')} at 5% familywise)"
-            f"{resolution(c, m)}{arm_phrase(a) if first else ''}{tail}.")
+    return (f"{head} {WHAT[c['decision']]} against {other}{at} with {_seeds(c['n'])} (test top-1 {amount} points, "
+            f"paired 95% CI, p {_p(c['p'])}; Holm-adjusted p {_p(c['p_holm'])}, Holm-corrected over "
+            f"{_seeds(m, 'comparison')} at 5% familywise){resolution(c, m)}{arm_phrase(a) if first else ''}{tail}.")
 
 
 def sentences(verdict: dict) -> list[str]:
-    """One sentence per worded comparison (an arm with the baseline; a delta < 1 arm also with delta = 1)."""
+    """One sentence per worded comparison (an arm with the baseline; a delta < 1 arm also with delta = 1; an
+    arm that spends less compute also with its budget-matched baseline)."""
     if verdict["baseline"] is None:
         return ["No baseline arm (plain SGD, hard_batch.delta null; or delta = 1) was confirmed, so no "
                 "strategy can be judged: add it to the space."]
@@ -149,18 +160,28 @@ def _family(comparison: dict) -> str:
     return comparison.get("baseline_family", comparison["baseline"])
 
 
+MATCHED_COLUMN = "plain at equal compute"  # the column of the budget-matched comparisons
+
+
+def column(family: str) -> str:
+    """A comparison column's name: its baseline family; the budget-matched runs' (plain@budget) in words."""
+    return MATCHED_COLUMN if family == "plain@budget" else family
+
+
 def table(verdict: dict) -> tuple[list[str], list[list[str]]]:
     """(header, rows): one column per comparison baseline family."""
     fams = list(dict.fromkeys(_family(c) for a in verdict["arms"] for c in a["diffs"]))
     trials = verdict.get("tuning") is not None
-    head = ["arm", "seeds", *(["trials"] if trials else []), "test top-1 %", *[f"vs {f} (paired)" for f in fams],
+    head = ["arm", "seeds", *(["trials"] if trials else []), "test top-1 %",
+            *[f"vs {column(f)} (paired)" for f in fams],
             "conv. epoch", "conv. change", "reaches base acc. at", "compute", "samples fwd", "samples w/ grad",
             "GPU s"]
     rows = []
     for a in verdict["arms"]:
         diffs, c = {_family(d): d for d in a["diffs"]}, a["compute"]
         change = a["convergence_change"]
-        rows.append([a["arm"] + (" (baseline)" if a["arm"] == verdict["baseline"] else ""), str(a["n"]),
+        rows.append([a["arm"] + (" (baseline)" if a["arm"] == verdict["baseline"] else "")
+                     + (" (budget-matched)" if a.get("word") == MATCHED_WORD else ""), str(a["n"]),
                      *([str(a.get("search_trials") if a.get("search_trials") is not None else "-")] if trials else []),
                      pm(a["test_top1"]),
                      *[("base" if a["family"] == f or a["arm"] == f else comparison_cell(diffs.get(f))) for f in fams],
@@ -181,9 +202,13 @@ def footer(verdict: dict) -> str:
             "Holm-adjusted); n.d.: no detectable difference, with MDE the smallest difference detectable with 80% "
             "power at 5% / comparisons (Bonferroni's level, the strictest Holm step). " if "comparisons" in verdict
             else "Decisions from the raw paired intervals (a verdict written before Holm's correction). ")
+    matched = (f"plain@C: plain SGD ({base}'s configuration) trained for C compute-equivalents with its schedule "
+               "fully decayed within them, the budget-matched baseline of the arms that spend about C (Kaddour et "
+               f"al. 2023): each is also compared with it (vs {MATCHED_COLUMN}), in the same Holm family. "
+               if verdict.get("budget_matched") else "")
     return (f"Test top-1 mean ± 95% t-interval across seeds {verdict['seeds']}; differences are paired by seed. "
-            + who + holm + "Convergence epoch over the runs that converged (not conv.: k of n never did), its "
-            "change over the seed pairs where both converged. Reaches base acc. at: the compute at which test "
+            + who + holm + matched + "Convergence epoch over the runs that converged (not conv.: k of n never did), "
+            "its change over the seed pairs where both converged. Reaches base acc. at: the compute at which test "
             "top-1 first reaches the baseline's final mean (its share of the baseline's compute), or not reached "
             "in k of n seeds. Compute per run: compute- (else epoch-) equivalents, samples forwarded, samples "
             "whose loss has a gradient, GPU seconds (train + eval x GPU share).")

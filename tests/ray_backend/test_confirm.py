@@ -103,3 +103,55 @@ def test_confirmation_survives_a_driver_sigkill_and_resume(killed_and_resumed):
     check_verdict(path.parent, [1, 2])
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[-1].strip().startswith("delta (delta=0.5) "), "the verdict is printed last"
+
+
+@pytest.mark.timeout(300)
+def test_an_arm_that_spends_less_gets_its_budget_matched_baseline_which_resume_does_not_retrain(local_ray, tmp_path):
+    """Declared arms plain (2 epochs) and short (delta 0.5 for 1 epoch: less compute): after the arms x seeds,
+    plain SGD runs for short's mean compute on the same seeds (`budget_matched/confirm`), and the verdict
+    compares short with it too (in verdict.json, report.md and printed); `report` judges it again from disk;
+    `--resume` of the ended search trains nothing again."""
+    from tune_hardbatch.report import build_report
+    from tune_hardbatch.verdict import compute_of
+
+    space_file = tmp_path / "matched.yaml"
+    space_file.write_text(yaml.safe_dump(space(
+        base={"epochs": 2}, space={"optim.lr": {"choice": [0.1]}},
+        arms={"plain": {}, "short": {"fixed": {"hard_batch.delta": 0.5, "epochs": 1}}},
+        search={"searcher": "random", "scheduler": "fifo", "trials_per_arm": 1}, confirm={"seeds": 2},
+        run={"name": "matched", "max_failures": 1})))
+    stream = io.StringIO()
+    path = run_search(str(space_file), out=str(tmp_path / "out"), live_interval_s=1000, stream=stream)
+    exp = path.parent
+    plan = json.loads((exp / "confirm_arms.json").read_text())
+    rows = {(r["arm"], int(r["seed"])): r for r in read_rows(exp / "confirm_results.csv")}
+    short = [compute_of(last(exp / "confirm" / rows[("short", s)]["trial_id"])) for s in (1, 2)]
+    budget = round(sum(short) / 2, 2)
+    [matched] = plan["matched"]
+    assert matched["for"] == ["short"] and matched["compute_budget"] == budget and matched["arm"] == f"plain@{budget:g}"
+    assert matched["config"]["compute_budget"] == budget and matched["config"]["data.val_fraction"] == 0.0
+    assert sorted(rows) == sorted((a, s) for a in ("plain", "short", matched["arm"]) for s in (1, 2))
+    assert all(r["status"] == "finished" for r in rows.values())
+    matched_dirs = {p.parent.name for p in (exp / "budget_matched" / "confirm").glob("*/result.json")}
+    assert matched_dirs == {rows[(matched["arm"], s)]["trial_id"] for s in (1, 2)}
+    for s in (1, 2):  # once the loop trains `compute_budget`: that compute, within a batch
+        final = last(exp / "budget_matched" / "confirm" / rows[(matched["arm"], s)]["trial_id"])
+        if "compute_equiv" in final:
+            assert final["compute_equiv"] == pytest.approx(budget, abs=64 / 1437 + 0.01)
+    verdict = json.loads((exp / "verdict.json").read_text())
+    by_arm = {a["arm"]: a for a in verdict["arms"]}
+    at_equal = by_arm["short"]["diffs"][1]
+    assert at_equal["name"] == f"short vs plain at equal compute ({budget:g})" and verdict["comparisons"] == 2
+    acc = {k: r["final_test_top1"] for k, r in rows.items()}
+    assert at_equal["mean"] == pytest.approx(sum(float(acc[("short", s)]) - float(acc[(matched["arm"], s)])
+                                                 for s in (1, 2)) / 2)
+    assert not verdict["partial"] and by_arm[matched["arm"]]["diffs"] == []
+    assert "vs plain at equal compute" in (exp / "report.md").read_text()
+    assert "against plain at equal compute" in stream.getvalue()  # the printed verdict
+    build_report(exp)  # `tune-hardbatch report`: judged again from disk
+    assert json.loads((exp / "verdict.json").read_text())["sentences"] == verdict["sentences"]
+    run_search(str(space_file), out=str(tmp_path / "out"), resume="matched", live_interval_s=1000,
+               stream=io.StringIO())
+    assert json.loads((exp / "confirm_arms.json").read_text()) == plan
+    assert len(list((exp / "budget_matched" / "confirm").glob("*/result.json"))) == 2  # nothing trained twice
+    assert len(list((exp / "confirm").glob("*/result.json"))) == 4

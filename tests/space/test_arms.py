@@ -53,6 +53,19 @@ def test_an_arms_trial_config_is_its_fixed_part_and_its_draws():
     assert arm_summary(spec.arms[0]) == "the base config"
 
 
+def test_a_random_controls_fixed_part_is_completed_by_the_arms_own_dimensions():
+    """`hard_batch.select: random` alone is invalid (no delta); the arm that searches delta makes it valid,
+    and an arm that does not is refused on its fixed part, naming it."""
+    control = {"fixed": {"hard_batch.select": "random"}, "space": {"hard_batch.delta": {"choice": [0.5, 0.3]}}}
+    spec = SP.validate_space(arms_space({"plain": {}, "delta<1-random": control}))
+    cfg = SP.trial_config(spec.base_flat, spec.arms[1].config({"optim.lr": 0.1, "hard_batch.delta": 0.3}), spec.dims)
+    assert (cfg.hard_batch.select, cfg.hard_batch.delta) == ("random", 0.3)
+    bad = {"fixed": {"hard_batch.select": "random"}, "space": {"trim.p_end": {"uniform": [0.3, 0.8]}}}
+    with pytest.raises(UserError) as err:
+        SP.validate_space(arms_space({"plain": {}, "x": bad}))
+    assert err.value.key == "arms.x.fixed.hard_batch.select" and "needs hard_batch.delta" in str(err.value)
+
+
 def test_the_resolved_space_round_trips(tmp_path):
     """search_space.yaml (what --resume and the report load) gives the same arms and trial count."""
     spec = SP.validate_space(arms_space())

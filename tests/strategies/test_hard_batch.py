@@ -22,7 +22,7 @@ def drive(sampler, steps, loss_of=lambda rows: rows.float().mean()):
         row = sampler.next()
         rows.append(row)
         ids.append(int(sampler.ids[sampler.pos - 1]) if isinstance(sampler, HardBatchSampler) else None)
-        sampler.record(loss_of(row))
+        sampler.record(loss_of(row), None, None)
     return ids, rows
 
 
@@ -62,7 +62,7 @@ def test_backprop_count_is_e_times_n_and_rounds_follow_the_stored_losses(delta, 
         row = sampler.next()
         bid = int(row[0]) // 3
         trained.append(bid)
-        sampler.record(losses[bid] + 0.01 * trained.count(bid))
+        sampler.record(losses[bid] + 0.01 * trained.count(bid), None, None)
     assert sampler.loaded == epochs * n == len(trained)
     assert trained[:n] == list(range(n))  # round 0: all batches in partition order
     rounds = [trained[n + i : n + i + k] for i in range(0, len(trained) - n, k)]
@@ -77,14 +77,14 @@ def test_selection_picks_the_top_k_stored_and_refreshes_only_trained_batches():
     first = [5.0, 1.0, 9.0, 2.0, 8.0, 3.0, 7.0, 0.5, 6.0, 4.0]
     for loss in first:
         sampler.next()
-        sampler.record(torch.tensor(loss))
+        sampler.record(torch.tensor(loss), None, None)
     assert sampler.stored.tolist() == first
     expected = torch.tensor(first).topk(3).indices.sort().values.tolist()  # ids 2, 4, 6
     got = []
     for _ in range(3):
         row = sampler.next()
         got.append(int(row[0]) // 2)
-        sampler.record(torch.tensor(0.0))
+        sampler.record(torch.tensor(0.0), None, None)
     assert got == expected == [2, 4, 6]
     after = sampler.stored.tolist()
     assert [after[i] for i in (2, 4, 6)] == [0.0, 0.0, 0.0]
@@ -134,5 +134,5 @@ def test_samplers_never_read_the_device_on_the_host(delta):
         sampler = HardBatchSampler(partition(60, batch, torch.Generator().manual_seed(0)), delta)
     with SyncCounter() as syncs:
         for _ in range(35):  # 3.5 epochs of 10 batches: several rounds and a partial one
-            sampler.record(sampler.next().float().mean())
+            sampler.record(sampler.next().float().mean(), None, None)
     assert syncs.total == 0, dict(syncs.where)

@@ -196,3 +196,13 @@ def test_valid_plans_pass_the_rules():
                                                        "stepwise.batch_multipliers": [1, 1],
                                                        "stepwise.lr_multipliers": [0.01, 1.0]}):
         P.validate(apply_overrides(Config(), values))
+
+
+def test_a_compute_budget_is_one_stage_of_round_budget_m_over_b_steps():
+    from tune_hardbatch.strategies.plan import budget_stage
+
+    st = budget_stage(2.5, 1437, 64)  # 56 steps in epochs of 22: 3 epochs, the last one partial
+    assert (st.steps, st.epochs, st.fraction, st.batch_multiplier, st.lr_multiplier) == (56, 3, 1.0, 1, 1.0)
+    assert budget_stage(2.0, 1408, 64).epochs == 2  # exactly two epochs
+    assert budget_stage(0.001, 1437, 64).steps == 1  # at least one step
+    assert budget_stage(2.5, None, 64) == budget_stage(2.5, 0, 64) and budget_stage(2.5, None, 64).epochs == 3

@@ -25,6 +25,22 @@ def check(values: dict) -> None:
     ({"trim.step_at": 0.0}, "trim.step_at", "0 < step_at < 1"),
     ({"trim.step_at": 1.0}, "trim.step_at", "0 < step_at < 1"),
     ({"stepwise.fractions": [0.5, 0.8]}, "stepwise.fractions", "last fraction must be 1.0"),  # the plan's rules too
+    ({"hard_batch.select": "random"}, "hard_batch.select", "needs hard_batch.delta"),
+    ({"trim.select": "random"}, "trim.select", "needs a trim.schedule"),
+    ({"selective_backprop.keep": 0.0}, "selective_backprop.keep", "0 < keep <= 1"),
+    ({"selective_backprop.keep": 1.5}, "selective_backprop.keep", "0 < keep <= 1"),
+    ({"selective_backprop.start": 1.0}, "selective_backprop.start", "0 <= start < 1"),
+    ({"selective_backprop.start": 0.5, "selective_backprop.end": 0.5}, "selective_backprop.end", "start < end <= 1"),
+    ({"selective_backprop.end": 1.1}, "selective_backprop.end", "start < end <= 1"),
+    ({"selective_backprop.interrupt": -1}, "selective_backprop.interrupt", "integer >= 0"),
+    ({"infobatch.prune_ratio": 1.0}, "infobatch.prune_ratio", "0 <= prune_ratio < 1"),
+    ({"infobatch.prune_ratio": -0.1}, "infobatch.prune_ratio", "0 <= prune_ratio < 1"),
+    ({"infobatch.anneal": 0.0}, "infobatch.anneal", "0 < anneal <= 1"),
+    ({"infobatch.prune_ratio": 0.5, "hard_batch.delta": 0.5}, "infobatch.prune_ratio", "with hard_batch.delta set"),
+    ({"infobatch.prune_ratio": 0.5, "stepwise.fractions": "A-O"}, "infobatch.prune_ratio", "stepwise.fractions set"),
+    ({"compute_budget": 0.0}, "compute_budget", "a number > 0"),
+    ({"compute_budget": 3.0, "trim.schedule": "linear"}, "compute_budget", "plain SGD only, but trim.schedule"),
+    ({"compute_budget": 3.0, "selective_backprop.keep": 0.5}, "compute_budget", "selective_backprop.keep"),
 ])
 def test_bad_strategy_values_name_the_key(values, key, fragment):
     with pytest.raises(UserError) as info:

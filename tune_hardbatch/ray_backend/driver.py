@@ -7,9 +7,9 @@ diverged, failed}, strategy label, the sampled parameters, final validation and 
 recorded, never used to choose), convergence_epoch, epoch_equiv, backprops, samples_forward, time),
 `best_config.yaml` (the full training config of the best finished trial by the search's validation
 metric, for `tune-hardbatch train`) and `search_space.yaml` (the resolved space, used by --resume).
-Then the confirmation phase (`ray_backend/confirm.py`: `confirm_arms.json`, `confirm/`,
-`confirm_results.csv`) and `verdict.json`. Printed: the results table, the best configuration, and the
-verdict last.
+Then the confirmation phase (`ray_backend/confirm.py`: `confirm_arms.json`, `confirm/`, the budget-matched
+runs' `budget_matched/confirm/`, `confirm_results.csv`) and `verdict.json`. Printed: the results table, the
+best configuration, and the verdict last.
 
 Interruptions: `--resume NAME` continues `<storage>/NAME` after the driver died (even by SIGKILL) or was
 stopped with Ctrl-C, in the search or in the confirmation phase: finished trials are kept, unfinished and errored ones continue from their last

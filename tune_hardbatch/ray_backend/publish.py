@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import to_yaml
+from ..confirmation import matched_dir
 from ..console import print_summary, print_verdict
 from ..errors import UserError
 from ..report import PLOTS, REPORT_FILE, build_report
@@ -81,6 +82,7 @@ def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Opti
     best = best_trial(trials, spec)
     prune_ended(exp_dir, trials, {best.trial_id} if best else set())  # after tracking (it may upload checkpoints)
     prune_ended(exp_dir / CONFIRM_DIR, confirmed, set())
+    prune_ended(matched_dir(exp_dir), confirmed, set())  # the budget-matched runs' (confirmation.py)
     if verdict is not None:
         print_verdict(verdict, run.stream)
 

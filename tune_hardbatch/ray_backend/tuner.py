@@ -5,7 +5,7 @@ Searchers: `optuna` (Optuna TPE, seeded, through Ray's OptunaSearch with the def
 BasicVariantGenerator; `grid` dimensions give grid x num_samples trials), `grid` (every point once: the
 papers' tables). With declared arms (`space.arms`), `arm_search.ArmSearch`: each arm its own Optuna study (TPE,
 or Optuna's random sampler for `random`) and `trials_per_arm` trials. Schedulers: `asha` (time attribute
-`asha_time`: epoch_equiv plus half a report's compute, so rungs fall at equal compute; max_t above the
+`asha_time`: compute_equiv plus half a report's compute, so rungs fall at equal compute; max_t above the
 space's largest budget; with arms, one ASHA per arm) and `fifo`. The confirmation phase is a second Tuner
 (`confirm_tuner`) in `<experiment>/confirm`: a grid of arms x seeds.
 """
@@ -111,7 +111,7 @@ def _asha(spec: SearchSpace):
 
     s = spec.search
 
-    # asha_time = epoch_equiv + half a report's compute: each rung decides at the report nearest its milestone,
+    # asha_time = compute_equiv + half a report's compute: each rung decides at the report nearest its milestone,
     # so a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same compute
     # max_t above any trial's last asha_time: ASHA stops a trial at max_t, and a trial must end by its own
     # budget (budget_done), not by the scheduler

@@ -89,11 +89,13 @@ def _no_report(trainer) -> dict:
     """What an out-of-memory trial reports when it ran out before its first report."""
     nan = float("nan")
     pos = trainer.pos if trainer is not None else None
+    compute = (pos.samples_forward + 2 * pos.samples_backward) / (3 * trainer.num_train) if pos else 0.0
     return {"epoch": pos.epoch if pos else 0,
             "epoch_equiv": pos.samples_forward / trainer.num_train if pos else 0.0,
+            "compute_equiv": compute,
             "backprops": pos.backprops if pos else 0, "samples_forward": pos.samples_forward if pos else 0,
             "samples_with_grad": pos.samples_with_grad if pos else 0, "diverged": 0,
-            "asha_time": pos.samples_forward / trainer.num_train if pos else 0.0,
+            "asha_time": compute,
             **{k: nan for k in ("train_loss", "train_top1", "train_loss_full", "val_loss", "val_top1", "val_top5",
                                 "test_loss", "test_top1", "test_top5", "convergence_epoch", "epochs_to_target")}}
 

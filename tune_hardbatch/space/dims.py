@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Union
 
-from ..config import Config, apply_overrides, build_config, validate
+from ..config import Config, apply_overrides, base_config, validate
 from ..errors import UserError
 from ..labels import strategy_name
 
@@ -104,7 +104,7 @@ def active_params(params: dict, dims: Iterable[Dim], base: Config) -> dict:
 
 def trial_config(base: Union[Config, dict], params: dict, dims: Iterable[Dim]) -> Config:
     """The training config of one trial: `apply_overrides(base, active params)`, then `validate`."""
-    base_cfg = build_config(None, base) if isinstance(base, dict) else base
+    base_cfg = base_config(base) if isinstance(base, dict) else base
     active = active_params(params, dims, base_cfg)
     cfg = apply_overrides(base_cfg, {k: decode(v) for k, v in active.items()})
     validate(cfg)
@@ -155,7 +155,7 @@ class DefineByRun:
 
     def base(self) -> Config:
         if self._base is None:
-            self._base = build_config(None, self.base_flat)
+            self._base = base_config(self.base_flat)
         return self._base
 
     def __call__(self, trial) -> dict:

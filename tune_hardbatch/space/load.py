@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
 
-from ..config import Config, build_config, closest, flatten, load_yaml
+from ..config import Config, base_config, build_config, closest, flatten, load_yaml
 from ..datasets import DATASETS
 from ..errors import UserError
 from .arms import Arm, parse_arms, union_dims
@@ -196,8 +196,16 @@ def _arm_corners(base_flat: dict, arms: list[Arm]) -> tuple[float, list]:
         try:
             arm_base = build_config(None, arm.base_flat(base_flat))
         except UserError as exc:
-            raise _rekey(exc, f"arms.{arm.name}.fixed.") from None
-        arm_budget, arm_corners = validate_corners(arm_base, list(arm.dims))
+            if not arm.dims:
+                raise _rekey(exc, f"arms.{arm.name}.fixed.") from None
+            # a fixed part may need the arm's own dimensions (a random control fixes hard_batch.select and
+            # searches delta): then every corner must be valid, else the fixed part's error is the one to show
+            try:
+                arm_budget, arm_corners = validate_corners(base_config(arm.base_flat(base_flat)), list(arm.dims))
+            except UserError:
+                raise _rekey(exc, f"arms.{arm.name}.fixed.") from None
+        else:
+            arm_budget, arm_corners = validate_corners(arm_base, list(arm.dims))
         budget = max(budget, arm_budget)
         corners += [({**arm.fixed_values, **values}, cfg) for values, cfg in arm_corners]
     return budget, corners

@@ -4,6 +4,10 @@ The training set is partitioned once into N = floor(M / B) fixed mini-batches. R
 in partition order; every later round trains the k = max(1, floor(delta * N)) batches with the highest
 stored loss, in ascending batch id, refreshing only their stored losses. The caller stops after exactly
 E * N back-propagations, so the last round may be partial.
+
+`hard_batch.select: random` is its control: every round after round 0 trains k batches drawn uniformly
+without replacement (seeded), in ascending batch id: the same back-propagations, chosen without hardness.
+The reshuffled SGD that every strategy falls back to (`ShuffledSampler`) lives here too.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from .base import Strategy, seeded
 
 
 def num_selected(num_batches: int, delta: float) -> int:
@@ -32,6 +38,13 @@ def select_hardest(stored_losses: torch.Tensor, delta: float) -> torch.Tensor:
     return torch.sort(order).values
 
 
+def select_random(num_batches: int, delta: float, generator: torch.Generator) -> torch.Tensor:
+    """Ids of k = max(1, floor(delta * N)) batches drawn uniformly without replacement, ascending."""
+    k = num_selected(num_batches, delta)
+    draw = torch.randperm(num_batches, generator=generator, device=generator.device)[:k]
+    return torch.sort(draw).values
+
+
 class HardBatchSampler:
     """Hands out the sample indices of the next batch to train and records the loss it trained with.
 
@@ -41,9 +54,10 @@ class HardBatchSampler:
     Only the batches of the current round are gathered (`loaded` counts the ones handed out).
     """
 
-    def __init__(self, batches: torch.Tensor, delta: float):
+    def __init__(self, batches: torch.Tensor, delta: float, generator: torch.Generator | None = None):
         self.batches = batches  # [N, B] sample indices, fixed for the whole stage
         self.delta = delta
+        self.generator = generator  # set: the random control draws the rounds' batches with it
         self.stored = torch.zeros(len(batches), device=batches.device)  # L_i, per batch
         self.round = -1
         self.ids = torch.empty(0, dtype=torch.long, device=batches.device)  # this round's batch ids
@@ -55,10 +69,16 @@ class HardBatchSampler:
     def num_batches(self) -> int:
         return len(self.batches)
 
+    def epoch_steps(self, epoch: int, total_epochs: int) -> int:
+        """Back-propagations in the coming report epoch: N (rounds run across reports)."""
+        return self.num_batches
+
     def _start_round(self) -> None:
         self.round += 1
         if self.round == 0:
             self.ids = torch.arange(self.num_batches, device=self.batches.device)
+        elif self.generator is not None:
+            self.ids = select_random(self.num_batches, self.delta, self.generator)
         else:
             self.ids = select_hardest(self.stored, self.delta)
         self.rows = self.batches[self.ids]  # gathers only this round's rows (k x B indices)
@@ -71,13 +91,13 @@ class HardBatchSampler:
         self.loaded += 1
         return self.rows[self.pos - 1]  # a view, by Python position: no host read
 
-    def record(self, batch_loss: torch.Tensor) -> None:
+    def record(self, batch_loss: torch.Tensor, losses: torch.Tensor, idx: torch.Tensor) -> None:
         """Store L_i (mean untrimmed loss, before the update) for the batch just handed out."""
         self.stored.index_copy_(0, self.ids[self.pos - 1 : self.pos], batch_loss.detach().float().view(1))
 
     def state_dict(self) -> dict:
         return {"stored": self.stored, "round": self.round, "ids": self.ids, "pos": self.pos,
-                "loaded": self.loaded}
+                "loaded": self.loaded, "generator": self.generator.get_state() if self.generator else None}
 
     def load_state_dict(self, state: dict) -> None:
         device = self.batches.device
@@ -85,6 +105,8 @@ class HardBatchSampler:
         self.ids = state["ids"].to(device)
         self.rows = self.batches[self.ids]
         self.round, self.pos, self.loaded = state["round"], state["pos"], state["loaded"]
+        if self.generator is not None:
+            self.generator.set_state(state["generator"])
 
 
 class ShuffledSampler:
@@ -105,6 +127,9 @@ class ShuffledSampler:
     def num_batches(self) -> int:
         return len(self.subset) // self.batch_size
 
+    def epoch_steps(self, epoch: int, total_epochs: int) -> int:
+        return self.num_batches
+
     def next(self) -> torch.Tensor:
         if self.pos == len(self.order):
             self.order = self.subset[partition(len(self.subset), self.batch_size, self.generator)]
@@ -113,7 +138,7 @@ class ShuffledSampler:
         self.loaded += 1
         return self.order[self.pos - 1]
 
-    def record(self, batch_loss: torch.Tensor) -> None:
+    def record(self, batch_loss: torch.Tensor, losses: torch.Tensor, idx: torch.Tensor) -> None:
         pass
 
     def state_dict(self) -> dict:
@@ -124,10 +149,20 @@ class ShuffledSampler:
         self.pos, self.loaded = state["pos"], state["loaded"]
 
 
-def make_sampler(subset: torch.Tensor, batch_size: int, delta, data_gen: torch.Generator,
-                 partition_gen: torch.Generator):
-    """delta None -> reshuffled SGD; otherwise hard-batch selection over a fixed partition of `subset`."""
-    if delta is None:
-        return ShuffledSampler(subset, batch_size, data_gen)
-    rows = partition(len(subset), batch_size, partition_gen).to(subset.device)
-    return HardBatchSampler(subset[rows], delta)
+class HardBatch(Strategy):
+    """Owns the sampling of every stage: a fixed partition of the stage's subset (from the partition
+    generator, before any other draw of it), trained by rounds of the k hardest (or random) batches."""
+
+    def __init__(self, cfg, partition_gen: torch.Generator, device: torch.device):
+        self.delta = cfg.hard_batch.delta
+        self.random = cfg.hard_batch.select == "random"
+        self.partition_gen = partition_gen
+        self.seed, self.device = cfg.seed, device
+
+    def sampler(self, subset: torch.Tensor, batch_size: int, stage: int):
+        rows = partition(len(subset), batch_size, self.partition_gen).to(subset.device)
+        gen = seeded(self.seed * 1000 + 100 + stage, self.device) if self.random else None
+        return HardBatchSampler(subset[rows], self.delta, gen)
+
+    def fields(self) -> dict:
+        return {"delta": self.delta}

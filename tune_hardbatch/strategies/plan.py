@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 # The paper's named splits: A..D are 20..80% of the training set, O is all of it.
 PLAN_LETTERS = {"A": 0.2, "B": 0.4, "C": 0.6, "D": 0.8, "O": 1.0}
@@ -21,6 +22,7 @@ class Stage:
     epochs: int  # e_i
     batch_multiplier: int  # m_i: batch size B * m_i
     lr_multiplier: float  # g_i: learning rate lr * g_i
+    steps: Optional[int] = None  # back-propagations of the stage when a compute budget sets them, else e_i x N
 
 
 def resolve_fractions(spec) -> tuple[float, ...]:
@@ -88,6 +90,8 @@ def make_plan(cfg, num_train=None) -> list[Stage]:
     """
     s = cfg.stepwise
     fractions = resolve_fractions(s.fractions)
+    if cfg.compute_budget is not None:
+        return [budget_stage(cfg.compute_budget, num_train, cfg.optim.batch_size)]
     if s.fractions is None:
         return [Stage(0, 1.0, cfg.epochs, 1, 1.0)]
     mults = s.batch_multipliers or default_batch_multipliers(fractions)
@@ -100,6 +104,17 @@ def make_plan(cfg, num_train=None) -> list[Stage]:
             stage_ee = stage_epoch_equivs(ones, num_train, cfg.optim.batch_size)
         epochs = default_epochs(fractions, cfg.epochs, stage_ee)
     return [Stage(i, f, e, m, g) for i, (f, e, m, g) in enumerate(zip(fractions, epochs, mults, lrs))]
+
+
+def budget_stage(budget: float, num_train, batch_size: int) -> Stage:
+    """Plain SGD for `budget` compute-equivalents: round(budget x M / B) back-propagations of B samples
+    (each B / M of compute), in epochs of N = floor(M / B) steps, the last one partial; without M (the
+    search side) whole epochs, ceil(budget)."""
+    if not num_train:
+        return Stage(0, 1.0, max(1, math.ceil(budget - 1e-9)), 1, 1.0)
+    steps = max(1, round(budget * num_train / batch_size))
+    per_epoch = max(1, num_train // batch_size)
+    return Stage(0, 1.0, math.ceil(steps / per_epoch), 1, 1.0, steps)
 
 
 def stage_sizes(num_samples: int, plan: list[Stage]) -> list[int]:

@@ -87,23 +87,27 @@ def sync_search(exp_dir: Path) -> dict:
 
 
 def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
-    """The confirmation phase's trials (`<search>/confirm`) for `sync_experiment`, described as its
-    tracking callback describes them (`confirmation.ArmRun`); [] when the phase never started."""
-    from ..confirmation import ArmRun, load_arms
+    """The confirmation phase's trials (`<search>/confirm`, and its budget-matched runs'
+    `<search>/budget_matched/confirm`) for `sync_experiment`, described as its tracking callback describes
+    them (`confirmation.ArmRun`); [] when the phase never started."""
+    from ..confirmation import ArmRun, load_plan, matched_dir
     from ..history import load_trials, read_statuses
     from ..space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
 
-    saved, confirm_dir = load_arms(exp_dir), exp_dir / CONFIRM_DIR
-    if saved is None or not confirm_dir.is_dir():
+    plan = load_plan(exp_dir)
+    if plan is None:
         return []
-    describe = ArmRun(saved["arms"])
-    out = []
-    for t in load_trials(confirm_dir, read_statuses(exp_dir / CONFIRM_RESULTS_FILE), "confirmation", "unfinished"):
-        params, tags, name = describe(t.trial_id, t.params)
-        files = trial_artifacts(described_config(spec, params), t.history, confirm_dir / t.trial_id, name)
-        out.append({"trial_id": t.trial_id, "key": trial_key(t.trial_id, "confirmation"), "params": params,
-                    "tags": {"phase": "confirmation", **tags}, "run_name": name, "history": t.history,
-                    "status": t.status, "artifacts": files})
+    statuses, out = read_statuses(exp_dir / CONFIRM_RESULTS_FILE), []
+    for confirm_dir, arms in ((exp_dir / CONFIRM_DIR, plan.arms), (matched_dir(exp_dir), plan.matched or [])):
+        if not confirm_dir.is_dir():
+            continue
+        describe = ArmRun(arms)
+        for t in load_trials(confirm_dir, statuses, "confirmation", "unfinished"):
+            params, tags, name = describe(t.trial_id, t.params)
+            files = trial_artifacts(described_config(spec, params), t.history, confirm_dir / t.trial_id, name)
+            out.append({"trial_id": t.trial_id, "key": trial_key(t.trial_id, "confirmation"), "params": params,
+                        "tags": {"phase": "confirmation", **tags}, "run_name": name, "history": t.history,
+                        "status": t.status, "artifacts": files})
     return out
 
 
