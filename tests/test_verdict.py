@@ -298,3 +298,24 @@ def test_without_a_matched_run_nothing_changes_and_its_absence_is_not_judged():
     assert plain["budget_matched"] == {} and plain["comparisons"] == 1 and "equal compute" not in to_markdown(plain)
     missing = build_verdict(groups, fams, "confirmation", [1, 2], 10.0, matched={"sb=0.5": "plain@7"})
     assert missing["comparisons"] == 1 and len(missing["arms"][1]["diffs"]) == 1  # its runs never came: no row
+
+
+def test_an_arm_is_also_compared_with_its_random_control_in_the_same_holm_family():
+    """delta<1 against delta<1-random (as many batches, drawn at random): the effect of hardness itself; the
+    control is compared with plain only, and an arm without a confirmed control gets no such comparison."""
+    groups = {"plain": runs({1: 90.0, 2: 91.0, 3: 89.5}), "delta<1": runs({1: 91.0, 2: 92.1, 3: 90.4}),
+              "delta<1-random": runs({1: 90.2, 2: 91.1, 3: 89.9}), "trim": runs({1: 90.1, 2: 91.0, 3: 89.6})}
+    fams = {"plain": "plain", "delta<1": "delta", "delta<1-random": "delta-random", "trim": "trim"}
+    v = build_verdict(groups, fams, "confirmation", [1, 2, 3], 10.0)
+    by = {a["arm"]: a for a in v["arms"]}
+    control = by["delta<1"]["diffs"][-1]
+    assert [c["baseline"] for c in by["delta<1"]["diffs"]] == ["plain", "delta<1-random"]
+    assert control["baseline_family"] == "random control"
+    assert control["mean"] == pytest.approx(((91.0 - 90.2) + (92.1 - 91.1) + (90.4 - 89.9)) / 3)
+    assert [c["baseline"] for c in by["delta<1-random"]["diffs"]] == ["plain"]
+    assert [c["baseline"] for c in by["trim"]["diffs"]] == ["plain"]  # no trim-random confirmed
+    comps = [c for a in v["arms"] for c in a["diffs"]]
+    assert v["comparisons"] == 4 == len(comps)
+    assert [c["p_holm"] for c in comps] == pytest.approx(holm_adjusted([c["p"] for c in comps]))
+    md = to_markdown(v)
+    assert "vs random control (paired)" in md and "against its random control delta<1-random" in md

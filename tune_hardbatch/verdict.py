@@ -11,7 +11,8 @@ other arm is compared with it, each delta < 1 arm also with delta = 1 (the paper
 arm that spends less compute than the baseline also with its budget-matched baseline when the confirmation
 trained one (`matched`: plain SGD for the arm's compute with its schedule fully decayed within it, Kaddour
 et al. 2023; the comparison "sb vs plain at equal compute (7.46)"); a budget-matched row is a reference,
-compared with nothing itself. Those comparisons with at least 2 paired seeds form one family tested with
+compared with nothing itself; an arm whose random control was confirmed ('delta<1' and 'delta<1-random')
+is also compared with it (the effect of hardness at equal compute). Those comparisons with at least 2 paired seeds form one family tested with
 Holm's procedure at 5% familywise: "helps" / "hurts" only where Holm rejects, in that direction; fewer
 paired seeds: "not judged". Each "no detectable difference" carries the smallest difference the test could
 have detected with 80% power (at the familywise alpha / number of comparisons: Bonferroni's level, the
@@ -28,7 +29,7 @@ from typing import Optional
 from .metrics import finite_interval, is_finite, json_safe
 from .stats import first_reach, holm, holm_adjusted, min_detectable, paired_t, tost
 from .trials import Trial
-from .verdict_text import MATCHED_WORD, sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
+from .verdict_text import CONTROL, MATCHED_WORD, sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
 
 VERDICT_FILE = "verdict.json"
 BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
@@ -36,6 +37,7 @@ WORDS = ("helps", "hurts", "no detectable difference")
 NOT_JUDGED = "not judged"
 ALPHA = 0.05  # familywise, over the worded comparisons of one verdict
 POWER = 0.8  # of the minimum detectable difference
+RANDOM = "-random"  # a random control's family: its twin's family with this suffix (labels.strategy_name)
 
 
 def family_of(strategy: str) -> str:
@@ -195,15 +197,21 @@ def _baselines(arms: list[dict], baseline_of: Optional[dict]):
     return {f: first[f] for f in BASELINES if f in first}, against
 
 
-def _comparisons(a: dict, base: Optional[dict], present: dict, against, margin) -> list[dict]:
-    """The worded comparisons of arm `a`: with the baseline; a delta < 1 arm also with delta = 1. Only the
-    family 'delta': its random control ('delta-random') asks whether choosing *hard* batches matters, which
-    its comparison with plain answers like any arm's; delta = 1 is the paper's reference for hard ones."""
+def _comparisons(a: dict, base: Optional[dict], present: dict, against, margin, controls: dict) -> list[dict]:
+    """The worded comparisons of arm `a`: with the baseline; a delta < 1 arm also with delta = 1 (only the
+    family 'delta': delta = 1 is the paper's reference for hard batches); an arm whose random control was
+    confirmed ('delta' and 'delta-random', 'trim' and 'trim-random') also with it: the same compute and
+    the same number of samples, chosen without hardness, so the difference is the effect of *hardness*
+    (Okanovic et al. 2023). `controls`: family -> its first arm with runs."""
     if base is None or a["family"] == base["family"]:
         return []
     families = [base["family"]] + (["delta=1"] if a["family"] == "delta" and "delta=1" in present
                                    and base["family"] != "delta=1" else [])
-    return [compare(a, b, margin) for f in families if (b := against(a, f)) is not None]
+    out = [compare(a, b, margin) for f in families if (b := against(a, f)) is not None]
+    control = None if a["family"].endswith(RANDOM) else controls.get(a["family"] + RANDOM)
+    if control is not None:
+        out.append({**compare(a, control, margin), "baseline_family": CONTROL})
+    return out
 
 
 def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], source: str, seeds: list,
@@ -221,11 +229,12 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
     present, against = _baselines(arms, baseline_of)
     base = next(iter(present.values()), None)
     by_label, references = {a["arm"]: a for a in arms}, set((matched or {}).values())
+    controls = {f: a for a in reversed(arms) if a["n"] and (f := a["family"]).endswith(RANDOM)}
     none = {"mean": math.nan, "ci95": math.nan, "n": 0, "seeds": []}
     for a in arms:
         a["is_baseline"] = base is not None and a["family"] == base["family"]
         reference = a["arm"] in references  # a budget-matched run: compared with nothing itself
-        a["diffs"] = [] if reference else _comparisons(a, base, present, against, margin)
+        a["diffs"] = [] if reference else _comparisons(a, base, present, against, margin, controls)
         if not reference and (a["arm"] in (matched or {})) and matched[a["arm"]] in by_label:
             a["diffs"].append(_at_equal_compute(a, by_label[matched[a["arm"]]], base, margin))
         partner = against(a, base["family"]) if base is not None and not reference else None

@@ -56,6 +56,9 @@ def against(a: dict, c: dict, verdict: dict) -> tuple[str, str]:
     if c.get("compute_budget") is not None:
         return (f"{verdict.get('baseline') or 'plain'} at equal compute ({c['baseline']}: plain SGD trained for "
                 f"{c['compute_budget']:g} compute-equivalents, its schedule fully decayed within them)", "")
+    if c["baseline_family"] == CONTROL:
+        return (f"its random control {c['baseline']} (as many samples at the same compute, drawn without regard "
+                f"to hardness)", f" at {verdict['budget']:g} epoch-equivalents")
     paper = " (the paper's own comparison)" if c["baseline_family"] == "delta=1" and a["family"] == "delta" else ""
     return f"{c['baseline']}{paper}", f" at {verdict['budget']:g} epoch-equivalents"
 
@@ -160,6 +163,7 @@ def _family(comparison: dict) -> str:
     return comparison.get("baseline_family", comparison["baseline"])
 
 
+CONTROL = "random control"  # the comparisons of an arm with its random control: their family, their column
 MATCHED_COLUMN = "plain at equal compute"  # the column of the budget-matched comparisons
 
 
@@ -198,6 +202,9 @@ def footer(verdict: dict) -> str:
     base = verdict["baseline"]
     who = (f"The baseline is {base}: every arm is compared with it, and a delta < 1 arm also with delta = 1. "
            if base is not None else "No baseline arm: nothing is compared. ")
+    if any(c.get("baseline_family") == CONTROL for a in verdict["arms"] for c in a["diffs"]):
+        who += ("An arm whose random control was confirmed is also compared with it (vs random control: the same "
+                "compute and as many samples, drawn at random instead of the hardest), in the same Holm family. ")
     holm = (f"Decisions are Holm-corrected over {verdict['comparisons']} comparisons at 5% familywise (adj. p: "
             "Holm-adjusted); n.d.: no detectable difference, with MDE the smallest difference detectable with 80% "
             "power at 5% / comparisons (Bonferroni's level, the strictest Holm step). " if "comparisons" in verdict
