@@ -131,6 +131,8 @@ class Strategies:
             s.load_state_dict(state.get(name, {}))
 
 
-def seeded(seed: int, device: torch.device) -> torch.Generator:
-    """A generator of its own per strategy, so adding one leaves the others' draws unchanged."""
-    return torch.Generator(device).manual_seed(seed)
+def seeded(seed: int, stream: int, device: torch.device) -> torch.Generator:
+    """A generator of its own per strategy (`stream`: 100 hard-batch control + stage, 200 trimming control,
+    300 Selective Backprop, 400 InfoBatch), seeded from the run's seed apart from the loop's shuffles and
+    augmentation (seed + 1) and partitions (seed), so adding a strategy leaves the others' draws unchanged."""
+    return torch.Generator(device).manual_seed(seed * 1000 + stream)

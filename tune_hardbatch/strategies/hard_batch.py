@@ -161,7 +161,7 @@ class HardBatch(Strategy):
 
     def sampler(self, subset: torch.Tensor, batch_size: int, stage: int):
         rows = partition(len(subset), batch_size, self.partition_gen).to(subset.device)
-        gen = seeded(self.seed * 1000 + 100 + stage, self.device) if self.random else None
+        gen = seeded(self.seed, 100 + stage, self.device) if self.random else None
         return HardBatchSampler(subset[rows], self.delta, gen)
 
     def fields(self) -> dict:

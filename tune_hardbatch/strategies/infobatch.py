@@ -112,7 +112,7 @@ class InfoBatch(Strategy):
         self.active = None
 
     def sampler(self, subset: torch.Tensor, batch_size: int, stage: int):
-        self.active = InfoBatchSampler(subset, batch_size, self.cfg, seeded(self.seed * 1000 + 400, self.device))
+        self.active = InfoBatchSampler(subset, batch_size, self.cfg, seeded(self.seed, 400, self.device))
         return self.active
 
     def weigh(self, losses: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

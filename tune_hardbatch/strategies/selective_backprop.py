@@ -49,7 +49,7 @@ def is_active(progress: float, step: int, start: float, end: float, interrupt: i
 class SelectiveBackprop(Strategy):
     def __init__(self, cfg, device: torch.device):
         self.cfg = cfg.selective_backprop
-        self.generator = seeded(cfg.seed * 1000 + 300, device)
+        self.generator = seeded(cfg.seed, 300, device)
         self.progress = 0.0
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:

@@ -44,7 +44,7 @@ class Trim(Strategy):
 
     def __init__(self, cfg, device: torch.device):
         self.cfg = cfg.trim
-        self.generator = seeded(cfg.seed * 1000 + 200, device) if cfg.trim.select == "random" else None
+        self.generator = seeded(cfg.seed, 200, device) if cfg.trim.select == "random" else None
         self.p = 1.0
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:
