@@ -124,3 +124,29 @@ def test_bad_input_in_a_subprocess_has_no_traceback():
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: hard_batch.delta")
     assert proc.stdout == ""
+
+
+_QUICK_EXIT = """
+import atexit, logging, sys
+from tune_hardbatch.cli import run
+log = logging.getLogger("late")
+log.addHandler(logging.FileHandler(sys.argv[1], delay=True))
+atexit.register(lambda: print("handler ran", flush=True))
+log.warning("written before the exit")  # logging's own exit handler flushes and closes the file
+sys.argv = ["tune-hardbatch", *sys.argv[2:]]
+run()
+print("never reached")
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["search", "--set", "bogus=1"], 2), (["--help"], 0)])
+def test_the_console_script_exits_with_mains_code_after_the_exit_handlers(tmp_path, args, code):
+    """`cli.run` (the console script, `python -m tune_hardbatch`) ends the process at once after `main`, but
+    only after every exit handler ran and the streams were flushed."""
+    log = tmp_path / "late.log"
+    proc = subprocess.run([sys.executable, "-c", _QUICK_EXIT, str(log), *args], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.rstrip().endswith("handler ran") and "never reached" not in proc.stdout
+    assert log.read_text() == "written before the exit\n"
+    assert "Traceback" not in proc.stderr
