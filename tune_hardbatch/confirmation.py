@@ -75,6 +75,11 @@ def matched_dir(exp_dir: Path) -> Path:
     return Path(exp_dir) / MATCHED_DIR / CONFIRM_DIR
 
 
+def confirm_dirs(exp_dir: Path, plan: Plan) -> list[tuple[Path, list]]:
+    """The confirmation's Ray Tune experiments with the arms each trained: the arms', the budget-matched runs'."""
+    return [(Path(exp_dir) / CONFIRM_DIR, plan.arms), (matched_dir(exp_dir), plan.matched or [])]
+
+
 def arms_ended(plan: Plan, confirmed: list[Trial]) -> bool:
     """Whether every arm x seed of `plan` has a run that ended (finished, diverged, failed)."""
     ended = {(t.arm, t.seed) for t in confirmed if t.status not in ENDED_NOT}
@@ -284,8 +289,7 @@ def verdict_on_disk(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Op
     if plan is None:
         return None
     statuses = read_statuses(exp_dir / CONFIRM_RESULTS_FILE)
-    confirmed = [with_arm(t, arms) for where, arms in ((exp_dir / CONFIRM_DIR, plan.arms),
-                                                       (matched_dir(exp_dir), plan.matched or []))
+    confirmed = [with_arm(t, arms) for where, arms in confirm_dirs(exp_dir, plan)
                  for t in load_trials(where, statuses, phase="confirmation")]
     return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials))
 

@@ -154,16 +154,17 @@ class Trainer:
             loss_sum, correct, *evals = torch.cat([train_sums, eval_sums]).tolist()  # the report's one sync
             train_s, eval_s = clock.seconds()
             self._advance(steps, tally, train_s, eval_s)
-            yield self._report(st, tally, loss_sum / tally.trained, 100 * correct / tally.trained, lr, train_s,
+            yield self._report(st, tally, loss_sum / tally.backward, 100 * correct / tally.backward, lr, train_s,
                                self._eval_metrics(evals))
 
     def _epoch_steps(self, st, sampler) -> int:
         """Back-propagations of the coming report epoch: the sampler's (N, or fewer for a pruned epoch),
         and no more than a compute budget leaves."""
-        steps = sampler.epoch_steps(self.pos.epoch, self.total_epochs)
-        if st.steps is not None:
-            steps = min(steps, st.steps - self.pos.stage_epoch * sampler.num_batches)
-        return steps
+        return self._within_budget(st, sampler.epoch_steps(self.pos.epoch, self.total_epochs), sampler.num_batches)
+
+    def _within_budget(self, st, steps: int, n: int) -> int:
+        """`steps`, or what a compute budget has left of stage `st` when that is fewer (epochs of `n` steps)."""
+        return steps if st.steps is None else min(steps, st.steps - self.pos.stage_epoch * n)
 
     def _lr(self, st, sampler, step: int, steps: int) -> float:
         """The stage's schedule at this step: by steps over a budget's count, else by epoch progress
@@ -277,8 +278,7 @@ class Trainer:
             return 0.0
         st = self.plan[self.pos.stage]
         n = self.samplers[st.index].num_batches
-        steps = n if st.steps is None else min(n, st.steps - self.pos.stage_epoch * n)
-        return steps * self.cfg.optim.batch_size * st.batch_multiplier / self.num_train
+        return self._within_budget(st, n, n) * self.cfg.optim.batch_size * st.batch_multiplier / self.num_train
 
     def _report(self, st, tally: Tally, train_loss: float, train_top1: float, lr: float, elapsed: float,
                 evals: dict) -> dict:

@@ -33,7 +33,7 @@ def test_hooks_compose_select_weigh_reduce_and_count_every_sample():
     batch = s.select(Batch(torch.zeros(8, 2), torch.zeros(8), torch.arange(8)), None, 0, tally)
     loss = s.loss(torch.ones(4), batch.idx, tally)
     assert float(loss) == 3.0  # weighed by idx 0..3, then the largest
-    assert (tally.forward, tally.backward, tally.with_grad, tally.trained) == (8 + 4, 4, 1, 4)
+    assert (tally.forward, tally.backward, tally.with_grad) == (8 + 4, 4, 1)
     assert s.sampler(torch.arange(10), 5, 0) == ("plain", 5)  # nobody owns sampling: plain SGD
     fields = s.fields()
     assert fields["p"] == 0.5 and math.isnan(fields["delta"])  # a default no strategy set

@@ -193,19 +193,17 @@ def _arm_corners(base_flat: dict, arms: list[Arm]) -> tuple[float, list]:
     """Every arm's corners validated (its base: the search's with its fixed part); the largest budget."""
     budget, corners = 0.0, []
     for arm in arms:
+        flat = arm.base_flat(base_flat)
         try:
-            arm_base = build_config(None, arm.base_flat(base_flat))
+            # the fixed part may need the arm's own dimensions (a random control fixes hard_batch.select and
+            # searches delta): its corners decide; when they fail, the fixed part's own error is the one to show
+            arm_budget, arm_corners = validate_corners(base_config(flat), list(arm.dims))
         except UserError as exc:
-            if not arm.dims:
-                raise _rekey(exc, f"arms.{arm.name}.fixed.") from None
-            # a fixed part may need the arm's own dimensions (a random control fixes hard_batch.select and
-            # searches delta): then every corner must be valid, else the fixed part's error is the one to show
             try:
-                arm_budget, arm_corners = validate_corners(base_config(arm.base_flat(base_flat)), list(arm.dims))
-            except UserError:
-                raise _rekey(exc, f"arms.{arm.name}.fixed.") from None
-        else:
-            arm_budget, arm_corners = validate_corners(arm_base, list(arm.dims))
+                build_config(None, flat)
+            except UserError as fixed:
+                raise _rekey(fixed, f"arms.{arm.name}.fixed.") from None
+            raise exc from None
         budget = max(budget, arm_budget)
         corners += [({**arm.fixed_values, **values}, cfg) for values, cfg in arm_corners]
     return budget, corners

@@ -36,12 +36,12 @@ class Batch(NamedTuple):
 
 @dataclass
 class Tally:
-    """Samples forwarded, back-propagated and contributing a gradient since the last report (host ints)."""
+    """Samples forwarded, back-propagated and contributing a gradient since the last report (host ints).
+    The back-propagated samples are the ones trained: the report's train_loss and train_top1 are theirs."""
 
     forward: int = 0
     backward: int = 0
     with_grad: int = 0
-    trained: int = 0  # samples whose loss is in the report's train_loss (what the training forward saw)
 
 
 Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> per-sample losses, no gradient
@@ -105,7 +105,6 @@ class Strategies:
         n = losses.numel()
         tally.forward += n
         tally.backward += n
-        tally.trained += n
         terms = losses
         for s in self.members.values():
             terms = s.weigh(terms, idx)

@@ -90,15 +90,15 @@ def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
     """The confirmation phase's trials (`<search>/confirm`, and its budget-matched runs'
     `<search>/budget_matched/confirm`) for `sync_experiment`, described as its tracking callback describes
     them (`confirmation.ArmRun`); [] when the phase never started."""
-    from ..confirmation import ArmRun, load_plan, matched_dir
+    from ..confirmation import ArmRun, confirm_dirs, load_plan
     from ..history import load_trials, read_statuses
-    from ..space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
+    from ..space.schema import CONFIRM_RESULTS_FILE
 
     plan = load_plan(exp_dir)
     if plan is None:
         return []
     statuses, out = read_statuses(exp_dir / CONFIRM_RESULTS_FILE), []
-    for confirm_dir, arms in ((exp_dir / CONFIRM_DIR, plan.arms), (matched_dir(exp_dir), plan.matched or [])):
+    for confirm_dir, arms in confirm_dirs(exp_dir, plan):
         if not confirm_dir.is_dir():
             continue
         describe = ArmRun(arms)
