@@ -49,7 +49,8 @@ def learning_curves(reports: list[dict], path, title: str = "") -> None:
     ax_p.legend(fontsize=8, loc="lower left")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # fixed margins, not tight_layout: a third of the drawing time, and these panels' labels never vary
+    fig.subplots_adjust(left=0.07, right=0.95, bottom=0.14, top=0.86 if title else 0.9, wspace=0.38)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

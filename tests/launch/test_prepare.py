@@ -1,5 +1,6 @@
-"""Fail fast (`launch.prepare_search`): each mistake is one `error:` line naming the key, exit 2, before Ray is
-imported and before anything is written; nothing hangs. Cases of issue 13 and their kind."""
+"""Fail fast (`launch.prepare_search`): each mistake is one `error:` line naming the key, exit 2, before Ray
+starts (the data and models are checked in a child process while the driver imports Ray) and before anything
+is written; nothing hangs. Cases of issue 13 and their kind."""
 
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ _RUNNER = textwrap.dedent("""
         with contextlib.redirect_stderr(err):
             code = main(argv)
         out.append([code, err.getvalue(), time.monotonic() - start])
-    print(json.dumps({"results": out, "ray_imported": "ray" in sys.modules}))
+        imported = "ray" in sys.modules
+        out[-1].append(imported and __import__("ray").is_initialized())
+    print(json.dumps({"results": out, "torch_imported": "torch" in sys.modules}))
 """)
 
 
@@ -79,11 +82,12 @@ def test_mistakes_are_one_line_before_ray(tmp_path, searches):
                           env=ENV, timeout=280, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    for (args, key, fragment), (code, err, _) in zip(CASES, report["results"]):
+    for (args, key, fragment), (code, err, _, ray_started) in zip(CASES, report["results"]):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and "Traceback" not in err, (args, err)
         assert lines[0].startswith(f"error: {key}: ") and fragment in lines[0], (args, lines[0])
-    assert not report["ray_imported"], "these mistakes need no cluster: rejected before Ray is imported"
+        assert not ray_started, (args, "these mistakes need no cluster: rejected before Ray starts")
+    assert not report["torch_imported"], "the models were built in a child process"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written"
 
 
@@ -139,6 +143,8 @@ _FIRST_LINE = textwrap.dedent("""
             return self.out.write(text)
         def flush(self):
             self.out.flush()
+        def __getattr__(self, name):  # encoding, isatty, ...: the real stream's
+            return getattr(self.out, name)
 
     watch = Watch(sys.stdout)
     sys.stdout = watch
@@ -151,7 +157,7 @@ _FIRST_LINE = textwrap.dedent("""
 @pytest.mark.timeout(120)
 def test_the_first_line_comes_before_torch_ray_and_mlflow_are_imported(tmp_path):
     """What is searched and where its results go, at once: the slow imports come after it. (The search then
-    stops at the model check, a mistake found only once torch is loaded: exit 2.)"""
+    stops at the model check, a mistake found only once torch is loaded, in the check's own process: exit 2.)"""
     args = ["--set", "base.model.name=resnet18x", "--set", "run.name=first", "--out", str(tmp_path)]
     proc = subprocess.run([sys.executable, "-c", _FIRST_LINE, json.dumps(args)], capture_output=True, text=True,
                           env=ENV, timeout=100, cwd=tmp_path)

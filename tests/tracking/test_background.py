@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -49,10 +51,13 @@ def test_the_callback_returns_before_mlflow_is_called(tmp_path):
     callback = TrackingCallback(tracker, spec, exp_dir, background)
     trial = SimpleNamespace(trial_id="t1", config={"optim.lr": 0.05}, checkpoint=None)
     callback.on_trial_start(0, [], trial)
-    for i in range(3):
-        callback.on_trial_result(0, [], trial, {"backprops": 10 * (i + 1), "epoch_equiv": i + 1.0,
-                                                "test_top1": 50.0 + i, "test_top5": 90.0, "train_top1": 60.0,
-                                                "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0})
+    reports = [{"backprops": 10 * (i + 1), "epoch_equiv": i + 1.0, "test_top1": 50.0 + i, "test_top5": 90.0,
+                "train_top1": 60.0, "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0,
+                "budget_done": int(i == 2)} for i in range(3)]
+    for report in reports:
+        callback.on_trial_result(0, [], trial, report)
+    (exp_dir / "t1").mkdir()  # what the result loggers write as the results come
+    (exp_dir / "t1" / "result.json").write_text("".join(json.dumps(r) + "\n" for r in reports))
     callback.on_trial_complete(0, [], trial)
     assert "t1" not in tracker.mapping["trials"]  # nothing reached MLflow while the thread was held up
     gate.set()
@@ -61,7 +66,69 @@ def test_the_callback_returns_before_mlflow_is_called(tmp_path):
     client = MlflowClient(tracking_uri=uri)
     assert [m.value for m in client.get_metric_history(run_id, "test_top1")] == [50.0, 51.0, 52.0]
     assert client.get_run(run_id).info.status == "FINISHED"
-    assert Path(exp_dir / "t1" / "curves.png").is_file()  # the plot was drawn there too
+    # its worker wrote no artifacts (a trial that failed for good, say): the driver drew them from result.json
+    assert {a.path for a in client.list_artifacts(run_id)} == {"config.yaml", "curves.png"}
+    assert Path(exp_dir / "t1" / "curves.png").is_file()
+
+
+def test_delayed_calls_run_after_their_delay_and_drain_waits_for_them():
+    background = BackgroundTracker()
+    seen, start = [], time.monotonic()
+
+    def first():
+        background.later(0.3, lambda: seen.append(("late", time.monotonic() - start)))
+        seen.append(("now", time.monotonic() - start))
+
+    background.submit(first)
+    for i in range(5):
+        background.submit(seen.append, (i, 0.0))
+    assert background.drain()
+    assert [k for k, _ in seen] == ["now", 0, 1, 2, 3, 4, "late"] and seen[-1][1] >= 0.3
+
+
+def _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s):
+    """A trial stopped early (ASHA), whose worker draws its curves `worker_draws_after_s` after the event
+    (None: never); the uploaded curves' bytes, and what the trial folder's curves.png holds."""
+    from tune_hardbatch.ray_backend import callbacks as CB
+    from tune_hardbatch.tracking.records import write_config, write_curves
+
+    monkeypatch.setattr(CB, "CURVES_WAIT_S", 1.0)
+    spec = SP.load_space(None)
+    exp_dir = tmp_path / "search"
+    (exp_dir / "t1").mkdir(parents=True)
+    uri, artifacts = resolve_uri(f"sqlite:///{tmp_path / 'm.db'}", str(tmp_path))
+    tracker = SearchTracker(uri, "stopped", exp_dir, artifacts)
+    tracker.start("search", {}, {}, None)
+    background = BackgroundTracker()
+    callback = CB.TrackingCallback(tracker, spec, exp_dir, background)
+    trial = SimpleNamespace(trial_id="t1", config={"optim.lr": 0.05}, checkpoint=None)
+    report = {"backprops": 10, "epoch_equiv": 1.0, "test_top1": 50.0, "test_top5": 90.0, "train_top1": 60.0,
+              "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0, "budget_done": 0}
+    (exp_dir / "t1" / "result.json").write_text(json.dumps(report) + "\n")
+    write_config(spec.base_cfg, exp_dir / "t1")  # the worker writes it as the trial starts
+    callback.on_trial_start(0, [], trial)
+    callback.on_trial_result(0, [], trial, report)
+    callback.on_trial_complete(0, [], trial)
+    if worker_draws_after_s is not None:
+        time.sleep(worker_draws_after_s)
+        write_curves([report], exp_dir / "t1", "drawn by the worker")
+    drawn = (exp_dir / "t1" / "curves.png").read_bytes() if worker_draws_after_s is not None else None
+    assert background.drain()
+    client = MlflowClient(tracking_uri=uri)
+    run_id = tracker.mapping["trials"]["t1"]
+    local = client.download_artifacts(run_id, "curves.png", str(tmp_path))
+    assert client.get_run(run_id).data.tags["status"] == "stopped_early"
+    return Path(local).read_bytes(), drawn
+
+
+def test_a_stopped_trial_waits_for_the_curves_its_worker_draws(tmp_path, monkeypatch):
+    uploaded, drawn = _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s=0.5)
+    assert uploaded == drawn  # the worker's picture, not one the driver drew
+
+
+def test_a_stopped_trial_whose_worker_drew_nothing_is_drawn_by_the_driver(tmp_path, monkeypatch):
+    uploaded, _ = _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s=None)
+    assert uploaded[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_path):
@@ -69,8 +136,6 @@ def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_pat
     repeat the search's) makes its own child runs under the same parent: described by `describe`, tagged
     phase=confirmation, keyed confirm/<id>; the search's run of the same id is untouched. A trial whose end
     was lost is ended by end_the_rest from a row without params (read from Ray's params.json)."""
-    import json
-
     from tune_hardbatch.ray_backend.callbacks import TrackingCallback
     from tune_hardbatch.ray_backend.publish import finish_tracking
     from tune_hardbatch.trials import Trial
@@ -95,12 +160,14 @@ def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_pat
 
     confirm = TrackingCallback(tracker, spec, confirm_dir, background, phase="confirmation", describe=describe)
     result = {"backprops": 10, "epoch_equiv": 1.0, "test_top1": 50.0, "test_top5": 90.0, "train_top1": 60.0,
-              "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0}
+              "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0, "budget_done": 1}
     searched = SimpleNamespace(trial_id="t1", config={"optim.lr": 0.05}, checkpoint=None)
     confirmed = SimpleNamespace(trial_id="t1", config={"arm": 0, "seed": 1}, checkpoint=None)
     for callback, trial, top1 in ((search, searched, 50.0), (confirm, confirmed, 70.0)):
         callback.on_trial_start(0, [], trial)
         callback.on_trial_result(0, [], trial, {**result, "test_top1": top1})
+        (callback.exp_dir / "t1").mkdir(parents=True, exist_ok=True)  # as the result loggers write it
+        (callback.exp_dir / "t1" / "result.json").write_text(json.dumps({**result, "test_top1": top1}) + "\n")
         callback.on_trial_complete(0, [], trial)
     confirm.on_trial_start(0, [], SimpleNamespace(trial_id="t2", config={"arm": 0, "seed": 2}, checkpoint=None))
     assert background.drain()

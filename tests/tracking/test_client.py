@@ -63,22 +63,52 @@ def test_default_and_relative_uris_are_absolute(tmp_path, monkeypatch):
 
 
 def test_a_trial_keeps_one_child_run_when_a_driver_died_after_creating_it(tmp_path):
-    """A run that a killed driver created but never recorded in mlflow_runs.json is reused, and a
-    duplicate (a retried create request) is deleted: one child run per trial."""
+    """A run that a killed driver created but never recorded in mlflow_runs.json is reused by the resumed
+    driver, and a duplicate (a retried create request) is deleted: one child run per trial."""
     from tune_hardbatch.tracking import resolve_uri
 
     uri, artifacts = resolve_uri(f"sqlite:///{tmp_path / 'm.db'}", str(tmp_path))
     exp_dir = tmp_path / "search"
     exp_dir.mkdir()
-    tracker = SearchTracker(uri, "dup", exp_dir, artifacts)
-    tracker.start("search", {}, {}, None)
+    killed = SearchTracker(uri, "dup", exp_dir, artifacts)
+    killed.start("search", {}, {}, None)
     client = MlflowClient(tracking_uri=uri)
-    tags = {"mlflow.parentRunId": tracker.mapping["parent"], "trial_id": "t1"}
-    orphans = [client.create_run(tracker.mapping["experiment_id"], run_name="t1", tags=tags) for _ in range(2)]
-    run_id = tracker.trial_run("t1", {"seed": 0}, {"strategy": "plain"})
+    tags = {"mlflow.parentRunId": killed.mapping["parent"], "trial_id": "t1"}
+    orphans = [client.create_run(killed.mapping["experiment_id"], run_name="t1", tags=tags) for _ in range(2)]
+    resumed = SearchTracker(uri, "dup", exp_dir, artifacts)
+    assert not resumed.fresh
+    run_id = resumed.trial_run("t1", {"seed": 0}, {"strategy": "plain"})
     assert run_id == orphans[0].info.run_id
-    live = client.search_runs([tracker.mapping["experiment_id"]], "tags.trial_id = 't1'")
+    live = client.search_runs([resumed.mapping["experiment_id"]], "tags.trial_id = 't1'")
     assert [r.info.run_id for r in live] == [run_id]
+
+
+def test_a_new_search_looks_up_no_runs_and_deletes_duplicates_after_the_phase(tmp_path):
+    """A search this driver started makes each trial's run without looking for an older one (there can be
+    none), and its mapping is written at most every MAP_SAVE_S; after the phase, one query deletes a run
+    that a retried create request made twice, and the mapping on disk is complete."""
+    from tune_hardbatch.tracking import resolve_uri
+    from tune_hardbatch.tracking.client import KEY_TAG
+
+    uri, artifacts = resolve_uri(f"sqlite:///{tmp_path / 'm.db'}", str(tmp_path))
+    exp_dir = tmp_path / "search"
+    exp_dir.mkdir()
+    tracker = SearchTracker(uri, "fresh", exp_dir, artifacts)
+    tracker.start("search", {}, {}, None)
+    assert tracker.fresh
+    calls = []
+    tracker._child_runs = lambda *a: calls.append(a) or []
+    ids = [tracker.trial_run(f"t{i}", {"seed": i}, {"strategy": "plain"}) for i in range(5)]
+    assert calls == [] and len(set(ids)) == 5
+    client = MlflowClient(tracking_uri=uri)
+    extra = client.create_run(tracker.mapping["experiment_id"], run_name="t3", tags={
+        "mlflow.parentRunId": tracker.mapping["parent"], "trial_id": "t3", KEY_TAG: "t3"})
+    on_disk = json.loads((exp_dir / "mlflow_runs.json").read_text())["trials"]
+    assert len(on_disk) < 5  # not rewritten for every trial
+    tracker.delete_duplicates()
+    live = client.search_runs([tracker.mapping["experiment_id"]], "tags.trial_id = 't3'")
+    assert [r.info.run_id for r in live] == [ids[3]] and extra.info.run_id != ids[3]
+    assert json.loads((exp_dir / "mlflow_runs.json").read_text())["trials"] == tracker.mapping["trials"]
 
 
 # --- MLflow 3.17's UI: a model-training experiment, readable child runs, phases, the verdict ----------
@@ -161,6 +191,7 @@ def test_child_runs_are_named_and_the_two_phases_never_share_a_run(tmp_path):
         tags = runs[run_id].data.tags
         assert tags["mlflow.parentRunId"] == tracker.mapping["parent"] and tags["trial_id"] == "t1"
         assert tags["phase"] == phase
+    tracker.flush()  # as at the end of a phase
     mapping = json.loads((tmp_path / "search" / "mlflow_runs.json").read_text())["trials"]
     assert mapping == {"t1": search_run, "confirm/t1": confirm_run}
     again = SearchTracker(uri, "kinds", tmp_path / "search")

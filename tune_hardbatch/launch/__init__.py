@@ -4,6 +4,7 @@
 - `lock`: which driver process runs a search (`driver.json`), for `--resume` and `report --sync`;
 - `resources`: a trial's CPUs and GPUs against this machine or a cluster's nodes, and the preflight that
   builds the data and models of every corner (this one imports torch and timm);
+- `preflight`: that check in a child process, so the driver never imports torch;
 - `reachable`: whether the MLflow tracking server answers;
 - `prepare`: `prepare_search`, all of the above in order, and the `--address` check.
 
@@ -13,8 +14,8 @@ written, by `tune_hardbatch.storage`. Each problem is one `UserError` (exit 2) b
 
 from .prepare import Prepared, check_address, prepare_search
 from .reachable import check_reachable
-from .resources import check_resources, local_resources, preflight
+from .resources import check_resources, local_resources
 from .resume import resolve_run
 
-__all__ = ["check_address", "check_reachable", "check_resources", "local_resources", "preflight",
+__all__ = ["check_address", "check_reachable", "check_resources", "local_resources",
            "prepare_search", "Prepared", "resolve_run"]

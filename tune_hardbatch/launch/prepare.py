@@ -3,7 +3,9 @@
 `prepare_search` resolves the space, storage and name (or the search to resume), checks the resources
 against this machine, the `--address` of a cluster (something must answer there), the tracking server,
 that no other driver runs the search, and then the data and models of every corner of the space
-(`resources.preflight`: this one imports torch and timm, so it comes last).
+(`resources.preflight`: this one imports torch and timm, so it comes last, and runs in a child process,
+`preflight.start`, while the driver imports Ray: the caller waits for `Prepared.checked()` before Ray
+starts).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Optional
 from ..errors import UserError
 from ..space import SearchSpace
 from ..space.uris import tracking_uri
+from .preflight import Preflight, start
 from .reachable import check_reachable
-from .resources import check_resources, local_resources, preflight
+from .resources import check_resources, local_resources
 from .resume import resolve_run
 
 ADDRESS_TIMEOUT_S = 5.0  # a cluster head answers in milliseconds; a wrong address should not cost more
@@ -33,7 +36,14 @@ class Prepared:
     address: Optional[str]
     local: Optional[tuple[float, float]]  # (CPUs, GPUs) of this machine for a local Ray, else None
     tracking: tuple  # (MLflow URI, artifact location), (None, None) when off
-    preflight_s: float = 0.0
+    preflight: Optional[Preflight] = None  # the running check of data and models
+    preflight_s: Optional[float] = None  # once `checked`
+
+    def checked(self) -> float:
+        """Wait for the pre-flight check (raises its `UserError`); the seconds it took."""
+        if self.preflight_s is None:
+            self.preflight_s = self.preflight.result() if self.preflight is not None else 0.0
+        return self.preflight_s
 
     @property
     def exp_dir(self) -> Path:
@@ -52,8 +62,7 @@ def prepare_search(space=None, sets=None, resume: Optional[str] = None, out: Opt
     tracking = tracking_uri(spec.tracking, storage)
     check_reachable(tracking[0])  # a tracking server that is down: exit 2 before any trial runs
     first_line(spec, Path(storage) / name, resuming, stream or sys.stdout)  # before torch, Ray, MLflow load
-    seconds = preflight(spec, local=address is None)
-    return Prepared(spec, storage, name, resuming, address, local, tracking, seconds)
+    return Prepared(spec, storage, name, resuming, address, local, tracking, start(spec, local=address is None))
 
 
 def first_line(spec: SearchSpace, exp_dir: Path, resuming: bool, stream) -> None:

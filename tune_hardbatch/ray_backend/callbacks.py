@@ -19,9 +19,21 @@ from ray import tune
 
 from ..live import LiveView
 from ..space import SearchSpace
-from ..tracking import BackgroundTracker, described_config, trial_artifacts, trial_key, trial_record
+from ..tracking import (
+    CURVES_FILE,
+    BackgroundTracker,
+    described_config,
+    trial_artifacts,
+    trial_files,
+    trial_key,
+    trial_record,
+)
 from ..trials import Trial, classify, read_reports
+from . import ray_private
 from .checkpoints import hollow_ended
+
+CURVES_POLL_S = 0.25  # a stopped trial's curves: looked for this often,
+CURVES_WAIT_S = 15.0  # and this long (then drawn here): the worker draws them in ~0.2 s once Ray stops it
 
 
 class LiveCallback(LiveView, tune.Callback):
@@ -39,12 +51,30 @@ class CheckpointPruner(tune.Callback):
         hollow_ended(self.exp_dir / trial.trial_id)
 
 
+class ForgetAnalysis(tune.Callback):
+    """When a trial ends, Ray forgets its running analysis of every reported key but `keep` (the search
+    metric and the scheduler's time): ~100 kB a trial that the driver would otherwise hold to the end
+    (`ray_private.forget_analysis`)."""
+
+    def __init__(self, keep):
+        self.keep = frozenset(keep)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        ray_private.forget_analysis(trial, self.keep)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        ray_private.forget_analysis(trial, self.keep)
+
+
 class TrackingCallback(tune.Callback):
     """One nested MLflow child run per trial: params, every result at step = backprops, status, artifacts.
 
     Ray calls these methods on its controller loop, which trials wait on (`tune.report`): each method
-    only copies what it needs and queues the work on `BackgroundTracker`'s thread (MLflow calls, the
-    learning-curve PNG); `histories`, `records` and the tracker's mapping are touched by that thread only.
+    only copies what it needs and queues the work on `BackgroundTracker`'s thread (MLflow calls);
+    `last`, `records` and the tracker's mapping are touched by that thread only. A trial's worker writes its
+    artifacts (`worker.Curves`); the driver uploads them, and draws them itself only for a trial whose
+    worker could not (one that failed for good). Per trial, the driver keeps its last result and its
+    description while it runs, and nothing once it ended: memory stays flat over thousands of trials.
 
     `exp_dir`: where this phase's trial folders are (`<search>/confirm` for the confirmation). `phase`:
     the runs' `phase` tag and their keys in the mapping (`tracking.trial_key`: "confirm/<id>"), so the two
@@ -58,12 +88,13 @@ class TrackingCallback(tune.Callback):
         self.tracker, self.spec, self.exp_dir = tracker, spec, Path(exp_dir)
         self.background = background
         self.phase, self.describe = phase, describe
-        self.histories: dict[str, list] = {}
-        self.records: dict[str, tuple] = {}  # trial id -> (params, tags, run name, Config or None)
+        self.last: dict[str, dict] = {}  # running trial id -> its last result
+        self.records: dict[str, tuple] = {}  # running trial id -> (params, tags, run name, Config or None)
+        self.phase_over = False  # set by `end_the_rest`: stopped trials' curves are no longer waited for
 
     def __getstate__(self):  # Ray pickles callbacks into its experiment state; --resume makes fresh ones
-        return {"tracker": None, "spec": None, "exp_dir": self.exp_dir, "histories": {}, "background": None,
-                "phase": self.phase, "describe": None, "records": {}}
+        return {"tracker": None, "spec": None, "exp_dir": self.exp_dir, "last": {}, "background": None,
+                "phase": self.phase, "describe": None, "records": {}, "phase_over": False}
 
     def key(self, trial_id: str) -> str:
         """The trial's key in the tracker's mapping."""
@@ -88,12 +119,17 @@ class TrackingCallback(tune.Callback):
 
     def end_the_rest(self, trials: list[Trial]) -> None:
         """After the phase: end (with artifacts) every trial whose run was not ended, e.g. those that
-        finished just before an earlier driver was killed with their end still queued. A described trial
-        (a confirmation trial) whose record lacks its config is described from its params.json."""
+        finished just before an earlier driver was killed with their end still queued; then one query
+        for child runs made twice (a create request retried by the client) deletes the extras. A described
+        trial (a confirmation trial) whose record lacks its config is described from its params.json.
+        Trials still waiting for the curves their workers draw (Ray may have ended those workers with the
+        phase) are drawn here instead, so the phase ends at once."""
+        self.background.submit(setattr, self, "phase_over", True)
         for t in trials:
             if t.status != "unfinished":
                 params = t.params if t.params or self.describe is None else None
                 self.background.submit(self._end_if_open, t.trial_id, params, t.status)
+        self.background.submit(self.tracker.delete_duplicates)
 
     def _end_if_open(self, trial_id: str, params: Optional[dict], status: str) -> None:
         if not self.tracker.ended(self.key(trial_id)):
@@ -114,32 +150,42 @@ class TrackingCallback(tune.Callback):
         return self.records[trial_id]
 
     def _ensure_run(self, trial_id: str, params: Optional[dict]) -> None:
+        if trial_id in self.last:
+            return
         key = self.key(trial_id)
         if key not in self.tracker.mapping["trials"]:
             run_params, tags, name, _ = self._record(trial_id, params)
             self.tracker.trial_run(key, run_params, tags, name)
-        if trial_id not in self.histories:  # a restored trial: what it reported before, uploaded if an
-            self.histories[trial_id] = read_reports(self.exp_dir / trial_id)  # earlier driver died first
-            for result in self.histories[trial_id]:
-                self.tracker.log_result(key, result)  # steps MLflow already has are skipped
+        reported = read_reports(self.exp_dir / trial_id)  # a restored trial's reports, uploaded if an
+        for result in reported:                           # earlier driver died first (steps MLflow has
+            self.tracker.log_result(key, result)          # already are skipped)
+        self.last[trial_id] = reported[-1] if reported else {}
 
     def _log(self, trial_id: str, params: dict, result: dict) -> None:
         self._ensure_run(trial_id, params)
-        history = self.histories[trial_id]
-        if not any(h.get("backprops") == result.get("backprops") for h in history):  # read from disk already
-            history.append(result)
+        self.last[trial_id] = result
         self.tracker.log_result(self.key(trial_id), result)
 
-    def _end(self, trial_id: str, params: Optional[dict], status, checkpoint) -> None:
+    def _end(self, trial_id: str, params: Optional[dict], status, checkpoint, waited_s: float = 0.0) -> None:
         self._ensure_run(trial_id, params)
-        history = self.histories[trial_id]
-        status = status or classify(None, history[-1] if history else {})
-        _, tags, name, cfg = self._record(trial_id, params)
-        title = name or f"trial {trial_id} {tags.get('strategy', '')}"
-        files = trial_artifacts(cfg, history, self.exp_dir / trial_id, title)
+        trial_dir = self.exp_dir / trial_id
+        status = status or classify(None, self.last[trial_id])
+        if status == "stopped_early" and not (trial_dir / CURVES_FILE).is_file() and waited_s < CURVES_WAIT_S \
+                and not self.phase_over:
+            # stopped inside tune.report, the worker draws its curves just after this event
+            self.background.later(CURVES_POLL_S, self._end, trial_id, params, status, checkpoint,
+                                  waited_s + CURVES_POLL_S)
+            return
+        files = trial_files(trial_dir)
+        if len(files) < 2:  # its worker could not write them (e.g. it failed for good)
+            _, tags, name, cfg = self._record(trial_id, params)
+            title = name or f"trial {trial_id} {tags.get('strategy', '')}"
+            files = trial_artifacts(cfg, read_reports(trial_dir), trial_dir, title)
         if self.tracker.log_checkpoint and checkpoint:
             files.append(Path(checkpoint))
         self.tracker.end_trial(self.key(trial_id), status, files)
+        self.last.pop(trial_id, None)
+        self.records.pop(trial_id, None)
 
 
 def _checkpoint_path(trial):

@@ -15,9 +15,9 @@ from ..confirmation import MATCHED_DIR, ArmLabel, ArmRun, Plan, confirmed_trials
 from ..space.schema import CONFIRM_DIR
 from ..trials import Trial
 from . import ray_private
-from .callbacks import CheckpointPruner
+from .callbacks import CheckpointPruner, ForgetAnalysis
 from .search import Run
-from .tuner import confirm_tuner
+from .tuner import confirm_tuner, decided_by
 
 
 def confirm(run: Run, trials: list[Trial]) -> tuple[Optional[Plan], list[Trial]]:
@@ -51,7 +51,8 @@ def _train_arms(run: Run, arms: list[dict], seeds: list[int], root: Path) -> lis
     """`arms` x `seeds` as the Ray Tune experiment `<root>/confirm` (continued when it exists)."""
     spec, confirm_dir = run.spec, root / CONFIRM_DIR
     live = run.live(["seed"], "test_top1", "max", len(arms) * len(seeds), ArmLabel(arms))
-    callbacks = [live, *ray_private.history_loggers(), CheckpointPruner(confirm_dir)]
+    callbacks = [live, *ray_private.history_loggers(), CheckpointPruner(confirm_dir),
+                 ForgetAnalysis(decided_by(spec))]
     tracking_callback = run.tracking(confirm_dir, phase="confirmation", describe=ArmRun(arms))
     if tracking_callback is not None:
         callbacks.append(tracking_callback)

@@ -57,6 +57,7 @@ def run_search(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
     """
     p = prepared or prepare_search(space, sets, resume, out, address)
     with library_logs(p.exp_dir / LOG_FILE) as to_file:
+        p.checked()  # data and models (a child process since prepare_search): a mistake starts nothing
         tracking_checked = _while_ray_starts(check_experiment, p.tracking[0], p.spec.tracking.experiment) \
             if p.tracking[0] is not None else None
         ray_private.tolerate_pruned_checkpoints()

@@ -27,6 +27,12 @@ upgrade fails there, loudly, instead of deep inside a search.
    replaces what OptunaSearch tells Optuna (intermediate values at equal compute, truthful final states):
    it needs the Optuna trial of a Ray trial and the study, which Ray does not expose, and marks a trial
    told in Ray's own set, which OptunaSearch's other methods (and its saved state) read.
+7. `RUN_METADATA`: a trial's `run_metadata.metric_analysis` and `metric_n_steps`. For every numeric key a
+   trial ever reported, Ray keeps until the search ends a running max, min, mean and last, the means of the
+   last 5 and 10 values with a deque each, and caches all of it as indented JSON: ~100 kB a trial with the
+   ~45 keys of a report, most of the driver's growth per trial (measured with tracemalloc in
+   bench/bench_driver.py). Only Ray's `get_best_result` reads it, which this package does not call;
+   `forget_analysis` keeps an ended trial's analysis of the keys the search decides by.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ CHECKPOINT_LAYOUT = "ray.train._internal.storage.StorageContext._make_checkpoint
 OPTUNA_TRIALS = "ray.tune.search.optuna.OptunaSearch._ot_trials"
 OPTUNA_TOLD = "ray.tune.search.optuna.OptunaSearch._completed_trials"
 OPTUNA_STUDY = "ray.tune.search.optuna.OptunaSearch._ot_study"
+RUN_METADATA = "ray.tune.experiment.trial.Trial.run_metadata (metric_analysis, metric_n_steps)"
 
 CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
 TRIAL_ERROR_PREFIX = "Trial task failed"
@@ -194,3 +201,15 @@ def tell_optuna(searcher, trial_id: str, value, state) -> None:
         return
     _require(searcher, "_ot_study", OPTUNA_STUDY).tell(trials[trial_id], value, state=state)
     told.add(trial_id)
+
+
+# 7 ---------------------------------------------------------------------------------------------------
+def forget_analysis(trial, keep) -> None:
+    """Drop an ended trial's running analysis of every reported key but those in `keep` (see 7 above)."""
+    metadata = _require(trial, "run_metadata", RUN_METADATA)
+    analysis = _require(metadata, "metric_analysis", RUN_METADATA)
+    steps = _require(metadata, "metric_n_steps", RUN_METADATA)
+    if not isinstance(analysis, dict) or not isinstance(steps, dict):
+        raise RayInternalsChanged(f"{RUN_METADATA}: no longer dicts")
+    metadata.metric_analysis = {k: v for k, v in analysis.items() if k in keep}  # setattr drops Ray's JSON cache
+    metadata.metric_n_steps = {k: v for k, v in steps.items() if k in keep}

@@ -18,8 +18,8 @@ from ..tracking import BackgroundTracker, SearchTracker, search_params, search_t
 from ..tracking.records import dataset_record
 from ..trials import Trial
 from . import ray_private
-from .callbacks import CheckpointPruner, LiveCallback, TrackingCallback
-from .tuner import new_tuner, restored_tuner
+from .callbacks import CheckpointPruner, ForgetAnalysis, LiveCallback, TrackingCallback
+from .tuner import decided_by, new_tuner, restored_tuner
 
 
 @dataclass
@@ -52,7 +52,8 @@ def search(run: Run, resuming: bool, callbacks, tracking: tuple) -> list[Trial]:
     live = run.live(spec.dim_keys, spec.search.metric, spec.search.mode, spec.num_trials,
                     TrialLabel(StrategyLabel(spec.dims, spec.base_flat)))
     extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
-    all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir)]
+    all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir),
+                     ForgetAnalysis(decided_by(spec))]
     print_header(spec, exp_dir, resuming, run.concurrency, run.stream)
     if resuming:
         tuner = restored_tuner(spec, exp_dir, all_callbacks)

@@ -25,7 +25,15 @@ from ..space.schema import CONFIRM_DIR
 from . import ray_private
 from .checkpoints import checkpoint_config
 from .faults import CRASH_ENV
+from .simulated import SIMULATE_ENV
 from .worker import trainable
+
+TIME_ATTR = "asha_time"  # ASHA's clock: a report's compute_equiv plus half the next report's compute
+
+
+def decided_by(spec: SearchSpace) -> tuple[str, str]:
+    """The reported keys Ray's searcher and scheduler decide by (what `ForgetAnalysis` keeps)."""
+    return spec.search.metric, TIME_ATTR
 
 
 def ray_domain(dim: Dim):
@@ -115,19 +123,21 @@ def _asha(spec: SearchSpace):
     # so a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same compute
     # max_t above any trial's last asha_time: ASHA stops a trial at max_t, and a trial must end by its own
     # budget (budget_done), not by the scheduler
-    return ASHAScheduler(time_attr="asha_time", metric=s.metric, mode=s.mode,
+    return ASHAScheduler(time_attr=TIME_ATTR, metric=s.metric, mode=s.mode,
                          max_t=math.ceil(spec.budget) + 1, grace_period=s.grace_period,
                          reduction_factor=s.reduction_factor)
 
 
 def wrapped_trainable(spec: SearchSpace, exp_dir: Path, arms: Optional[list] = None):
-    """`worker.trainable` with its setup (base config, dims, resources, test hook) and resources; with
-    `arms` (full flat configs), the confirmation phase's trainable (trial config {"arm": i, "seed": s})."""
+    """`worker.trainable` with its setup (base config, dims, resources, test hooks, whether it writes MLflow
+    artifacts) and resources; with `arms` (the confirmation's arms: label and full flat config), the
+    confirmation phase's trainable (trial config {"arm": i, "seed": s})."""
     setup = {"base": spec.base_flat, "dims": spec.dims, "cpu": spec.resources.cpu,
              "gpu": spec.resources.gpu, "crash": os.environ.get(CRASH_ENV),
+             "simulate": os.environ.get(SIMULATE_ENV), "artifacts": spec.tracking.enabled,
              "checkpoint_every": spec.run.checkpoint_every, "exp_dir": str(exp_dir)}
     if arms is not None:
-        setup["arms"] = arms
+        setup["arms"], setup["arm_labels"] = [a["config"] for a in arms], [a["arm"] for a in arms]
     wrapped = tune.with_parameters(trainable, setup=setup)
     return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
@@ -154,7 +164,7 @@ def confirm_tuner(spec: SearchSpace, exp_dir: Path, arms: list[dict], seeds: lis
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     confirm_dir = exp_dir / CONFIRM_DIR
-    trainable = wrapped_trainable(spec, confirm_dir, [a["config"] for a in arms])
+    trainable = wrapped_trainable(spec, confirm_dir, arms)
     if tune.Tuner.can_restore(str(confirm_dir)):
         return _restored(spec, confirm_dir, trainable, callbacks)
     param_space = {"seed": tune.grid_search(list(seeds)), "arm": tune.grid_search(list(range(len(arms))))}

@@ -26,7 +26,9 @@ from ray import tune
 
 from ..config import Config, build_config
 from ..errors import UserError
+from ..labels import strategy_name
 from ..space import trial_config
+from ..tracking.records import write_config, write_curves
 from . import checkpoints
 from .faults import CRASH_ENV, CrashHook
 
@@ -34,6 +36,7 @@ from .faults import CRASH_ENV, CrashHook
 CUDA_CONTEXT_BYTES = 1 << 30
 
 _DATA_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()  # (DataConfig, synthetic seed, device) -> Dataset
+THREAD_TIMEOUT_S = 30
 _DATA_CACHE_SIZE = 2  # a reused actor keeps the data of its last two configs (seeds of one arm, say)
 
 
@@ -120,12 +123,13 @@ def memory_fraction(gpu: float, total_bytes: int) -> float:
 
 
 def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, notes: TrialWarnings,
-           policy: checkpoints.CheckpointPolicy, trial_dir: Path) -> None:
+           policy: checkpoints.CheckpointPolicy, trial_dir: Path, curves: "Curves") -> None:
     """Resume from Ray's checkpoint if any, then report once per epoch (with a checkpoint when due).
 
     Each report carries what the trial has spent so far outside training (cumulative, up to the previous
     report): `report_blocked_s` inside `tune.report` (waiting for the driver; with a checkpoint, also Ray
-    copying it to storage), `checkpoint_s` writing checkpoints (torch.save).
+    copying it to storage), `checkpoint_s` writing checkpoints (torch.save). The trial's curves are drawn
+    before its last report, or when Ray stops it inside `tune.report` (ASHA: `SystemExit`).
     """
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -134,14 +138,25 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
             trainer.load_state_dict(state)
     if trainer.pos.finished and trainer.history:  # the trial's final checkpoint (a stale snapshot had it
         last = trainer.history[-1]                # still running): say again how it ended
+        curves.draw(trainer.history)
         tune.report({**last, **notes.take(), "node_id": node_id, "budget_done": int(not trainer.pos.diverged)})
         return
+    try:
+        _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves)
+    except SystemExit:  # Ray stopped the trial while it waited in tune.report
+        curves.draw(trainer.history)
+        raise
+
+
+def _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves) -> None:
     spent = {"report_blocked_s": 0.0, "checkpoint_s": 0.0}
     for report in trainer.run():
         if crash is not None:
             crash.check(report["epoch"], trial_id, trainer.total_epochs, trainer.cfg.optim.batch_size)
         metrics = {**report, **notes.take(), **spent, "node_id": node_id,  # node_id: which Ray node ran it
                    "budget_done": int(trainer.pos.finished and not trainer.pos.diverged)}
+        if trainer.pos.finished or trainer.pos.diverged:
+            curves.draw(trainer.history)
         started = time.perf_counter()
         if policy.due(report, trainer.pos.finished or trainer.pos.diverged):
             saved = checkpoints.report_with_checkpoint(trainer, metrics, trial_dir)
@@ -151,6 +166,26 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
         else:
             tune.report(metrics)
             spent["report_blocked_s"] += time.perf_counter() - started
+
+
+class Curves:
+    """A trial's MLflow artifacts, written into its folder here, on the trial's own CPU, so that the driver only
+    uploads them (with tracking on: `setup["artifacts"]`): the resolved config as the trial starts, the
+    learning curves (`draw`) as it ends. Drawing takes ~0.2 s; on the driver, once per trial, it was most of
+    the driver's time in a search of short trials."""
+
+    def __init__(self, cfg: Config, config: dict, setup: dict, trial_id: str, trial_dir: Path):
+        self.trial_dir, self.on = trial_dir, bool(setup.get("artifacts"))
+        if "arm_labels" in setup:  # as the confirmation's run names (`confirmation.ArmRun`)
+            self.title = f"confirm {setup['arm_labels'][config['arm']]} seed {config['seed']} {trial_id}"
+        else:  # as the search's run names (`tracking.trial_record`)
+            self.title = f"trial {trial_id} {strategy_name(cfg)}"
+        if self.on:
+            write_config(cfg, trial_dir)
+
+    def draw(self, history: list[dict]) -> None:
+        if self.on:
+            write_curves(history, self.trial_dir, self.title)
 
 
 def setup_config(config: dict, setup: dict) -> Config:
@@ -166,16 +201,27 @@ def trainable(config: dict, setup: dict) -> None:
 
     A `UserError` inside a trial (data a worker node cannot see, say) ends it `failed` with its one line,
     like running out of GPU memory: the same config fails again, so it is not retried.
-    Test hook: `setup["crash"]` (the driver's `TUNE_HARDBATCH_TEST_CRASH`, else the worker's), e.g.
-    "epoch=3,marker=/abs/dir": see `faults.CrashHook`. Never set it outside tests.
+    Test hooks: `setup["crash"]` (the driver's `TUNE_HARDBATCH_TEST_CRASH`, else the worker's), e.g.
+    "epoch=3,marker=/abs/dir": see `faults.CrashHook`; `setup["simulate"]` (the driver's
+    `TUNE_HARDBATCH_TEST_SIMULATE`): a trial that reports without training, see `simulated`. Never set
+    them outside tests and benchmarks.
     """
+    # a reused actor waits this long for the ended trial's thread (Ray's default, 2 s, is short for drawing a
+    # stopped trial's curves on a loaded machine, and a reset that times out fails the trial it was for)
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", str(THREAD_TIMEOUT_S))
+    cfg = setup_config(config, setup)
+    trial_id = tune.get_context().get_trial_id()
+    trial_dir = Path(setup["exp_dir"]) / trial_id
+    curves = Curves(cfg, config, setup, trial_id, trial_dir)
+    if setup.get("simulate"):
+        from .simulated import run_simulated
+
+        return run_simulated(cfg, setup["simulate"], trial_id, ray.get_runtime_context().get_node_id(), curves)
     import torch
 
     from ..loop import Trainer
 
-    cfg = setup_config(config, setup)
     device = _prepare(cfg, setup)
-    trial_id = tune.get_context().get_trial_id()
     crash_text = setup.get("crash") or os.environ.get(CRASH_ENV)
     crash = CrashHook(crash_text) if crash_text else None
     node_id = ray.get_runtime_context().get_node_id()
@@ -184,22 +230,23 @@ def trainable(config: dict, setup: dict) -> None:
         try:
             trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
             policy = checkpoints.CheckpointPolicy(setup.get("checkpoint_every"))
-            _train(trainer, crash, trial_id, node_id, notes, policy, Path(setup["exp_dir"]) / trial_id)
+            _train(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves)
         except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
             end = {"oom": 1, "fatal_error": f"{checkpoints.short_error(exc)} (optim.batch_size "
                                             f"{cfg.optim.batch_size}, resources.gpu {setup['gpu']:g})"}
         except UserError as exc:
             end = {"user_error": 1, "fatal_error": str(exc)}
         if end is not None:  # outside the handler: the exception's frames (and their tensors) are freed
-            _report_end(trainer, end, device, trial_id, node_id, notes)
+            _report_end(trainer, end, device, trial_id, node_id, notes, curves)
 
 
-def _report_end(trainer, end: dict, device, trial_id: str, node_id: str, notes: TrialWarnings) -> None:
+def _report_end(trainer, end: dict, device, trial_id: str, node_id: str, notes: TrialWarnings, curves) -> None:
     """The last report of a trial that cannot go on (`oom` or `user_error`, and `fatal_error`): not retried."""
     import torch
 
     if device.type == "cuda":
         torch.cuda.empty_cache()
     print(f"error: trial {trial_id}: {end['fatal_error']}; not retried", file=sys.stderr, flush=True)
+    curves.draw(trainer.history if trainer is not None else [])
     last = trainer.history[-1] if trainer is not None and trainer.history else _no_report(trainer)
     tune.report({**last, **notes.take(), "budget_done": 0, "node_id": node_id, **end})

@@ -23,19 +23,21 @@ from .client import (
     trial_key,
 )
 from .records import (
+    CURVES_FILE,
     described_config,
     search_params,
     search_tags,
     slug,
     trial_artifacts,
+    trial_files,
     trial_record,
     verdict_metrics,
     verdict_note,
 )
 from .sync import parent_files, sync_experiment, sync_search
 
-__all__ = ["BackgroundTracker", "KIND_TAG", "MAP_FILE", "STATUS_TO_RUN", "STEP_KEY", "SearchTracker",
+__all__ = ["BackgroundTracker", "CURVES_FILE", "KIND_TAG", "MAP_FILE", "STATUS_TO_RUN", "STEP_KEY", "SearchTracker",
            "TRAINING_KIND", "VERDICT_FILE", "check_experiment", "check_reachable", "default_uri",
            "described_config", "parent_files", "resolve_uri", "search_params", "search_tags", "slug", "sync_experiment",
-           "sync_search", "tracking_uri", "trial_artifacts", "trial_key", "trial_record", "verdict_metrics",
+           "sync_search", "tracking_uri", "trial_artifacts", "trial_files", "trial_key", "trial_record", "verdict_metrics",
            "verdict_note"]

@@ -1,16 +1,20 @@
-"""Tracking off the driver's loop: MLflow calls and per-trial plots run on one background thread.
+"""Tracking off the driver's loop: MLflow calls run on one background thread.
 
 A function trainable waits in `tune.report` until the driver has handled its result, so nothing slow
 may run on Ray Tune's controller loop. `BackgroundTracker.submit(fn, *args)` queues the call and returns
 at once; one thread runs the calls in order (so a trial's run exists before its metrics are logged and
-MLflow sees every call in the order the search made it). The queue is bounded (`MAX_PENDING`): past that,
-`submit` waits for room instead of growing without end. `drain()` waits until everything queued ran
-(before the parent run is finished). A call that fails is reported once on stderr and the thread goes
-on; MLflow's own failures are handled by `SearchTracker` (it marks the server down and warns once).
+MLflow sees every call in the order the search made it). `later(delay_s, fn, *args)` runs a call on the
+same thread once `delay_s` has passed (a trial's end waiting for the curves its worker is still drawing).
+The queue is bounded (`MAX_PENDING`): past that, `submit` waits for room instead of growing without end.
+`drain()` waits until everything queued or delayed ran (before the parent run is finished). A call that
+fails is reported once on stderr and the thread goes on; MLflow's own failures are handled by
+`SearchTracker` (it marks the server down and warns once).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import queue
 import sys
 import threading
@@ -23,6 +27,9 @@ class BackgroundTracker:
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.calls: queue.Queue = queue.Queue(maxsize=MAX_PENDING)
+        self.delayed: list = []  # heap of (due, order, call), touched by the thread only
+        self._order = itertools.count()
+        self._delayed_left = 0  # delayed calls not yet run (drain waits for them too)
         self.busy_s = 0.0  # time spent running calls (the work taken off the driver's loop)
         self.ran = 0
         self.failed = 0
@@ -33,24 +40,46 @@ class BackgroundTracker:
         self.calls.put((fn, args, kwargs))
 
     def drain(self, timeout_s: float = 600.0) -> bool:
-        """Wait until every queued call has run; False if that took longer than `timeout_s`."""
+        """Wait until every queued and delayed call has run; False if that took longer than `timeout_s`."""
         deadline = time.monotonic() + timeout_s
-        while self.calls.unfinished_tasks and time.monotonic() < deadline:
+        while self._pending() and time.monotonic() < deadline:
             time.sleep(0.02)
-        return not self.calls.unfinished_tasks
+        return not self._pending()
+
+    def _pending(self) -> int:
+        return self.calls.unfinished_tasks + self._delayed_left
+
+    def later(self, delay_s: float, fn, *args, **kwargs) -> None:
+        """From a call on this thread: run `fn(*args, **kwargs)` here once `delay_s` has passed."""
+        self._delayed_left += 1
+        heapq.heappush(self.delayed, (time.monotonic() + delay_s, next(self._order), (fn, args, kwargs)))
 
     def _loop(self) -> None:
         while True:
-            fn, args, kwargs = self.calls.get()
-            start = time.perf_counter()
+            while self.delayed and self.delayed[0][0] <= time.monotonic():  # due ones first: never starved
+                self._run(heapq.heappop(self.delayed)[2])
+                self._delayed_left -= 1
+            wait = max(0.0, self.delayed[0][0] - time.monotonic()) if self.delayed else None
             try:
-                fn(*args, **kwargs)
-                self.ran += 1
-            except Exception as exc:  # noqa: BLE001 - tracking must never stop the search
-                self.failed += 1
-                if self.failed == 1:
-                    print(f"warning: tracking call {getattr(fn, '__name__', fn)} failed ({type(exc).__name__}: "
-                          f"{str(exc)[:200]}); later failures are not shown", file=self.stream, flush=True)
+                call = self.calls.get(timeout=wait)
+            except queue.Empty:
+                continue
+            try:
+                self._run(call)
             finally:
-                self.busy_s += time.perf_counter() - start
                 self.calls.task_done()
+
+    def _run(self, call) -> None:
+        fn, args, kwargs = call
+        start = time.perf_counter()
+        try:
+            fn(*args, **kwargs)
+            self.ran += 1
+        except Exception as exc:  # noqa: BLE001 - tracking must never stop the search
+            self.failed += 1
+            if self.failed == 1:
+                print(f"warning: tracking call {getattr(fn, '__name__', fn)} failed ({type(exc).__name__}: "
+                      f"{str(exc)[:200]}); later failures are not shown", file=self.stream, flush=True)
+        finally:
+            self.busy_s += time.perf_counter() - start
+

@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..formats import csv_value
 
 MAP_FILE = "mlflow_runs.json"
+MAP_SAVE_S = 2.0  # the mapping is rewritten whole: at most this often (every trial would be O(trials^2))
 VERDICT_FILE = "verdict.json"  # as verdict.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
 KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag and value
 NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its overview page
@@ -100,8 +101,12 @@ class SearchTracker:
         self.log_checkpoint = log_checkpoint
         self.stream = stream or sys.stderr
         self.mapping = self._load_mapping()
+        # a search this driver started: no earlier driver can have made its child runs, so none is looked for
+        self.fresh = self.mapping["parent"] is None
+        self._saved_at, self._unsaved = 0.0, False
+        self._ended = set(self.mapping.get("ended", []))  # `mapping["ended"]`, for lookups
         self.down = False
-        self.logged_steps: dict[str, set] = {}
+        self.logged_steps: dict[str, set] = {}  # running trials' runs -> steps MLflow has
         self.dataset: Optional[dict] = None  # `records.dataset_record`: logged as each trial run's input
 
     # ----------------------------------------------------------------------------------- mapping
@@ -111,11 +116,23 @@ class SearchTracker:
             return json.loads(path.read_text())
         return {"tracking_uri": self.uri, "experiment_id": None, "parent": None, "trials": {}}
 
-    def _save_mapping(self) -> None:
+    def _save_mapping(self, now: bool = False) -> None:
+        """Written whole (atomically) at most every `MAP_SAVE_S`, unless `now`; `flush` writes the rest. A
+        driver killed in between loses at most that much of it: a resumed driver finds those trials' runs by
+        their tags (`_child_runs`), and uploads the artifacts of runs it does not know ended again."""
+        self._unsaved = True
+        if not now and time.monotonic() - self._saved_at < MAP_SAVE_S:
+            return
         path = self.exp_dir / MAP_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.mapping, indent=1))
         os.replace(tmp, path)
+        self._saved_at, self._unsaved = time.monotonic(), False
+
+    def flush(self) -> None:
+        """The mapping on disk as it is now."""
+        if self._unsaved:
+            self._save_mapping(now=True)
 
     # ----------------------------------------------------------------------------------- guards
     def _guard(self, what: str, fn, *args, **kwargs):
@@ -125,6 +142,7 @@ class SearchTracker:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any tracking failure must not stop training
             self.down = True
+            self.flush()  # what was made so far, for `report --sync`
             print(f"warning: MLflow tracking at {self.uri} failed while {what} ({type(exc).__name__}: "
                   f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); training goes on, and "
                   f"`tune-hardbatch report {self.exp_dir} --sync` uploads what is missing later",
@@ -146,7 +164,7 @@ class SearchTracker:
             parent = self.client.create_run(exp_id, run_name=search_name,
                                             tags={**tags, "tune_hardbatch.kind": "search"})
             self.mapping.update(experiment_id=exp_id, parent=parent.info.run_id)
-            self._save_mapping()
+            self._save_mapping(now=True)
             from mlflow.entities import Param
 
             self.client.log_batch(parent.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
@@ -188,7 +206,7 @@ class SearchTracker:
         from mlflow.entities import Param
 
         trial_id = key.rpartition("/")[2]
-        found = self._child_runs(key, trial_id)
+        found = [] if self.fresh else self._child_runs(key, trial_id)
         if found:
             run_id = found[0].info.run_id
         else:
@@ -196,8 +214,7 @@ class SearchTracker:
             run_id = self.client.create_run(self.mapping["experiment_id"], run_name=name, tags={
                 "mlflow.parentRunId": self.mapping["parent"], "trial_id": trial_id, KEY_TAG: key,
                 "status": "running", **tags}).info.run_id
-            found = self._child_runs(key, trial_id)
-            run_id = found[0].info.run_id if found else run_id
+            self.logged_steps[run_id] = set()  # new: no history to read
         for extra in found[1:]:
             self.client.delete_run(extra.info.run_id)
         self.mapping["trials"][key] = run_id
@@ -213,6 +230,25 @@ class SearchTracker:
 
         self.client.log_inputs(run_id, datasets=[DatasetInput(Dataset(**self.dataset),
                                                               tags=[InputTag("mlflow.data.context", "training")])])
+
+    def delete_duplicates(self) -> None:
+        """After a phase, one paged query over this search's child runs: a trial's run that a retried create
+        request made twice keeps the one the mapping names; the others are deleted."""
+        self._guard("checking for duplicate runs", self._delete_duplicates)
+        self.flush()
+
+    def _delete_duplicates(self) -> None:
+        mapped, token = set(self.mapping["trials"].values()), None
+        while True:
+            page = self.client.search_runs([self.mapping["experiment_id"]], max_results=1000, page_token=token,
+                                           filter_string=f"tags.`mlflow.parentRunId` = '{self.mapping['parent']}'")
+            for run in page:
+                key = run.data.tags.get(KEY_TAG)
+                if key in self.mapping["trials"] and run.info.run_id not in mapped:
+                    self.client.delete_run(run.info.run_id)
+            token = page.token
+            if not token:
+                return
 
     def _child_runs(self, key: str, trial_id: str) -> list:
         """This search's child runs of a trial, oldest first (runs made before `KEY_TAG` existed: by id)."""
@@ -246,13 +282,15 @@ class SearchTracker:
         if run_id is None:
             return
         self._guard(f"ending the run of trial {key}", self._end_run, run_id, status, artifacts)
-        if not self.down and key not in self.mapping.setdefault("ended", []):
-            self.mapping["ended"].append(key)  # its artifacts are there (a resumed driver checks)
+        self.logged_steps.pop(run_id, None)
+        if not self.down and key not in self._ended:
+            self._ended.add(key)
+            self.mapping.setdefault("ended", []).append(key)  # its artifacts are there (a resumed driver checks)
             self._save_mapping()
 
     def ended(self, key: str) -> bool:
         """Whether the trial's run was ended with its artifacts (by this driver or an earlier one)."""
-        return key in self.mapping.get("ended", [])
+        return key in self._ended
 
     def _end_run(self, run_id, status, artifacts):
         self.client.set_tag(run_id, "status", status)
@@ -299,6 +337,7 @@ class SearchTracker:
 
     # ----------------------------------------------------------------------------------- end
     def finish(self, artifacts: list, status: str = "FINISHED") -> None:
+        self.flush()
         parent = self.mapping["parent"]
         if parent is None:
             return

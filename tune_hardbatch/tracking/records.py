@@ -1,10 +1,16 @@
 """What a search logs: the parent's params and tags, a trial's params, tags and artifacts (config, curves),
-and the verdict as the parent's metrics, tags and description."""
+and the verdict as the parent's metrics, tags and description.
+
+A trial's artifacts are written by its worker (`write_config` as it starts, `write_curves` as it ends), on the
+trial's own CPU, so the driver only uploads them; `trial_artifacts` writes both on the driver where a worker
+could not (a trial that failed for good) and for `report --sync`."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import Optional
 
 from ..formats import fixed, pm
 from ..labels import strategy_name
@@ -13,6 +19,7 @@ from ..space.arms import arm_of, arm_summary
 from ..space.sections import as_dict
 
 NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
+CONFIG_FILE, CURVES_FILE = "config.yaml", "curves.png"  # a trial's artifacts, in its folder
 
 
 def search_params(spec) -> dict:
@@ -73,21 +80,47 @@ def described_config(spec, params: dict):
         return None
 
 
-def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list[Path]:
-    """The resolved config (unless `cfg` is None) and a learning-curve PNG of a trial, written into `out_dir`."""
+def write_config(cfg, out_dir: Path) -> Path:
+    """The trial's resolved config as `CONFIG_FILE` in `out_dir`."""
     from ..config import to_yaml
-    from ..plots import learning_curves
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    if cfg is not None:
-        paths.append(out_dir / "config.yaml")
-        paths[-1].write_text(to_yaml(cfg))
+    path = out_dir / CONFIG_FILE
+    _write_whole(path, lambda tmp: tmp.write_text(to_yaml(cfg)))
+    return path
+
+
+def write_curves(history: list[dict], out_dir: Path, title: str) -> Optional[Path]:
+    """The trial's learning-curve PNG as `CURVES_FILE` in `out_dir` (None: no report to draw)."""
+    from ..plots import learning_curves
+
     rows = [h for h in history if "epoch_equiv" in h and "test_top1" in h]
-    if rows:
-        paths.append(out_dir / "curves.png")
-        learning_curves(rows, paths[-1], title=title)
-    return paths
+    if not rows:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / CURVES_FILE
+    _write_whole(path, lambda tmp: learning_curves(rows, tmp, title=title))
+    return path
+
+
+def _write_whole(path: Path, write) -> None:
+    """`write(tmp)` then rename: the driver, polling for the file, never uploads half of it."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list[Path]:
+    """The resolved config (unless `cfg` is None) and a learning-curve PNG of a trial, written into `out_dir`
+    (by the driver: when the worker did not, and for `report --sync`)."""
+    paths = [write_config(cfg, out_dir)] if cfg is not None else []
+    curves = write_curves(history, out_dir, title)
+    return paths + ([curves] if curves is not None else [])
+
+
+def trial_files(out_dir: Path) -> list[Path]:
+    """The config and curves a trial's worker wrote into its folder (those that are there)."""
+    return [p for p in (out_dir / CONFIG_FILE, out_dir / CURVES_FILE) if p.is_file()]
 
 
 # ------------------------------------------------------------------------------------------- verdict
