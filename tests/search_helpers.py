@@ -49,9 +49,10 @@ def space(**sections) -> dict:
     return out
 
 
-def run_cli(args, timeout, env=None, cwd=None):
-    """A CLI subprocess in its own process group; the whole group is killed afterwards."""
-    proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def run_cli(args, timeout, env=None, cwd=None, cli=None):
+    """A CLI subprocess in its own process group (`cli`: the command before ARGS, default `CLI`); the whole
+    group is killed afterwards."""
+    proc = subprocess.Popen((cli or CLI) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env or ENV, cwd=cwd, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)

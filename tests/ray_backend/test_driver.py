@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,13 +124,30 @@ def test_injected_crash_is_retried_from_its_checkpoint(local_ray, tmp_path, monk
     assert backprops == sorted(set(backprops)) and backprops[0] == 10
 
 
+_MODULES_AFTER = """
+import json, sys
+from tune_hardbatch.cli import main
+path = sys.argv.pop(1)
+code = main(sys.argv[1:])
+with open(path, "w") as fh:
+    json.dump({m: m in sys.modules for m in ("torch", "timm", "torchvision")}, fh)
+sys.exit(code)
+"""
+
+
 @pytest.mark.timeout(240)
 def test_default_space_via_cli(tmp_path):
     # the default space, shortened: 4 trials of 3 epochs on 640 digits (512 after the validation split)
+    modules = tmp_path / "modules.json"
     code, out, err = run_cli(["--set", "search.num_samples=4", "--set", "base.epochs=3", "--set",
                               "base.data.train_limit=640", "--set", "confirm.seeds=2", "--set", "run.name=cli",
-                              "--out", str(tmp_path)], timeout=220, cwd=tmp_path)
+                              "--out", str(tmp_path)], timeout=220, cwd=tmp_path,
+                             cli=[sys.executable, "-c", _MODULES_AFTER, str(modules), "search"])
     assert code == 0, err[-3000:]
+    # the driver never held torch, timm or a model: the pre-flight check ran in a child process, the trials
+    # (and their curves) in Ray's workers
+    assert json.loads(modules.read_text()) == {"torch": False, "timm": False, "torchvision": False}
+    assert all((p.parent / "curves.png").is_file() for p in (tmp_path / "cli").glob("*/result.json"))
     rows = read_rows(tmp_path / "cli" / "results.csv")
     assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4
     assert all(r["status"] in SP.STATUSES for r in rows)
