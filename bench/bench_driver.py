@@ -3,11 +3,13 @@ flat, with a large cluster simulated on this machine.
 
     python bench/bench_driver.py                         # 2,000 trials, 32 at a time, tracking off then on
     python bench/bench_driver.py --trials 600 --cpus 16  # shorter
+    BENCH_TRACEMALLOC=1 python bench/bench_driver.py --only off --trials 900  # where the memory grows
 
 A local Ray is declared `--cpus` logical CPUs (a cluster of that many one-CPU trial slots), and every trial
 is simulated (`ray_backend.simulated`, the `TUNE_HARDBATCH_TEST_SIMULATE` hook): it reports like a real
 trial (every key, a checkpoint with its first and last report) after `--interval` seconds each, without
-training, so the driver is the bottleneck: Ray Tune's controller, Optuna (one TPE study per arm) and ASHA,
+training, each worker's first trial held for `--warmup` seconds so that all workers start (see
+`simulated`), so the driver is the bottleneck: Ray Tune's controller, Optuna (one TPE study per arm) and ASHA,
 the result loggers, the live view, checkpoint pruning and, in the second run, MLflow tracking to a sqlite
 store. The search is the packaged default's three arms without splits (plain, delta<1, trim), `--epochs`
 reports per trial, no confirmation.
@@ -143,7 +145,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--cpus", type=int, default=32, help="logical CPUs declared to Ray: trials at once")
     parser.add_argument("--interval", type=float, default=0.05, help="seconds before each simulated report")
-    parser.add_argument("--epochs", type=int, default=4, help="reports per trial that is not stopped")
+    parser.add_argument("--epochs", type=int, default=8, help="reports per trial that is not stopped")
     parser.add_argument("--warmup", type=float, default=None,
                         help="seconds the first trial of each worker waits (default: 1.5 s a declared CPU)")
     parser.add_argument("--sample-s", type=float, default=2.0, help="seconds between memory samples")
