@@ -53,7 +53,7 @@ class CheckpointPruner(tune.Callback):
 
 class ForgetAnalysis(tune.Callback):
     """When a trial ends, Ray forgets its running analysis of every reported key but `keep` (the search
-    metric and the scheduler's time): ~100 kB a trial that the driver would otherwise hold to the end
+    metric and the scheduler's time): ~80 kB a trial that the driver would otherwise hold to the end
     (`ray_private.forget_analysis`)."""
 
     def __init__(self, keep):
@@ -74,7 +74,7 @@ class TrackingCallback(tune.Callback):
     `last`, `records` and the tracker's mapping are touched by that thread only. A trial's worker writes its
     artifacts (`worker.Curves`); the driver uploads them, and draws them itself only for a trial whose
     worker could not (one that failed for good). Per trial, the driver keeps its last result and its
-    description while it runs, and nothing once it ended: memory stays flat over thousands of trials.
+    description while it runs, and nothing of it once it ended.
 
     `exp_dir`: where this phase's trial folders are (`<search>/confirm` for the confirmation). `phase`:
     the runs' `phase` tag and their keys in the mapping (`tracking.trial_key`: "confirm/<id>"), so the two

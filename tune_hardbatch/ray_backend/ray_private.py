@@ -29,7 +29,7 @@ upgrade fails there, loudly, instead of deep inside a search.
    told in Ray's own set, which OptunaSearch's other methods (and its saved state) read.
 7. `RUN_METADATA`: a trial's `run_metadata.metric_analysis` and `metric_n_steps`. For every numeric key a
    trial ever reported, Ray keeps until the search ends a running max, min, mean and last, the means of the
-   last 5 and 10 values with a deque each, and caches all of it as indented JSON: ~100 kB a trial with the
+   last 5 and 10 values with a deque each, and caches all of it as indented JSON: ~80 kB a trial with the
    ~45 keys of a report, most of the driver's growth per trial (measured with tracemalloc in
    bench/bench_driver.py). Only Ray's `get_best_result` reads it, which this package does not call;
    `forget_analysis` keeps an ended trial's analysis of the keys the search decides by.

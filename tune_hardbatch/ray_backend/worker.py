@@ -36,7 +36,7 @@ from .faults import CRASH_ENV, CrashHook
 CUDA_CONTEXT_BYTES = 1 << 30
 
 _DATA_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()  # (DataConfig, synthetic seed, device) -> Dataset
-THREAD_TIMEOUT_S = 30
+THREAD_TIMEOUT_S = 30  # a reused actor's wait for the ended trial's thread (see `trainable`)
 _DATA_CACHE_SIZE = 2  # a reused actor keeps the data of its last two configs (seeds of one arm, say)
 
 
@@ -171,8 +171,8 @@ def _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, 
 class Curves:
     """A trial's MLflow artifacts, written into its folder here, on the trial's own CPU, so that the driver only
     uploads them (with tracking on: `setup["artifacts"]`): the resolved config as the trial starts, the
-    learning curves (`draw`) as it ends. Drawing takes ~0.2 s; on the driver, once per trial, it was most of
-    the driver's time in a search of short trials."""
+    learning curves (`draw`) as it ends. Drawing takes ~0.2 s of CPU: on the driver, once per trial, it
+    would be most of the driver's time in a search of short trials."""
 
     def __init__(self, cfg: Config, config: dict, setup: dict, trial_id: str, trial_dir: Path):
         self.trial_dir, self.on = trial_dir, bool(setup.get("artifacts"))
