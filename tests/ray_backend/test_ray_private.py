@@ -177,3 +177,22 @@ def test_optuna_search_bookkeeping_of_another_kind_is_refused():
     searcher._completed_trials = list(searcher._completed_trials)
     with pytest.raises(RP.RayInternalsChanged, match="_completed_trials"):
         RP.open_optuna_trial(searcher, "t1")
+
+
+def test_an_ended_trial_keeps_only_the_analysis_of_the_keys_the_search_decides_by():
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    metadata = _TrainingRunMetadata()
+    for step in (1, 2, 3):
+        for key in ("val_top1", "asha_time", "train_loss", "lr", "img_per_s"):
+            metadata.update_metric(key, float(step), step=step)
+    before = len(metadata.get_json_state())
+    RP.forget_analysis(SimpleNamespace(run_metadata=metadata), {"val_top1", "asha_time"})
+    assert set(metadata.metric_analysis) == set(metadata.metric_n_steps) == {"val_top1", "asha_time"}
+    assert metadata.metric_analysis["val_top1"]["max"] == 3.0
+    assert len(metadata.get_json_state()) < before  # Ray's cached JSON was dropped, not served stale
+
+
+def test_forgetting_the_analysis_names_the_symbol_when_it_is_gone():
+    with pytest.raises(RP.RayInternalsChanged, match="run_metadata"):
+        RP.forget_analysis(SimpleNamespace(), {"val_top1"})
