@@ -71,7 +71,7 @@ def test_the_callback_returns_before_mlflow_is_called(tmp_path):
     assert Path(exp_dir / "t1" / "curves.png").is_file()
 
 
-def test_delayed_calls_run_after_their_delay_and_drain_waits_for_them():
+def test_delayed_calls_run_after_their_delay_and_drain_runs_them_at_once():
     background = BackgroundTracker()
     seen, start = [], time.monotonic()
 
@@ -82,8 +82,14 @@ def test_delayed_calls_run_after_their_delay_and_drain_waits_for_them():
     background.submit(first)
     for i in range(5):
         background.submit(seen.append, (i, 0.0))
-    assert background.drain()
+    while len(seen) < 7 and time.monotonic() - start < 10:
+        time.sleep(0.01)
     assert [k for k, _ in seen] == ["now", 0, 1, 2, 3, 4, "late"] and seen[-1][1] >= 0.3
+    # the search is over: a call delayed by a minute (a trial's buffered results) runs now, and drain waits for it
+    background.submit(lambda: background.later(60.0, seen.append, ("minute", 0.0)))
+    drained_at = time.monotonic()
+    assert background.drain(timeout_s=10)
+    assert seen[-1][0] == "minute" and time.monotonic() - drained_at < 5
 
 
 def _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s):

@@ -44,7 +44,8 @@ def test_parent_and_nested_child_runs_with_histories(mlflow_server, tmp_path):
     # the mapping survives: a new tracker (a resumed driver) reuses the runs
     again = SearchTracker(mlflow_server.uri, "exp-a", exp_dir)
     assert again.trial_run("t1", {}, {}) == json.loads((exp_dir / "mlflow_runs.json").read_text())["trials"]["t1"]
-    again.log_result("t1", results(3)[-1])
+    assert not again.log_result("t1", results(3)[-1])  # a step MLflow holds is not buffered again
+    again.send("t1")
     assert len(client.get_metric_history(child.info.run_id, "test_top1")) == 3
     assert len(client.search_runs([exp.experiment_id])) == 3
 
@@ -257,3 +258,23 @@ def test_verdict_on_the_parent_run(mlflow_server, tmp_path, capsys):
     mlflow_server.stop()
     tracker.log_verdict(VERDICT, files)  # must not raise
     assert tracker.down and capsys.readouterr().err.count("warning: MLflow tracking") == 1
+
+
+def test_a_trials_results_go_out_together_and_the_last_with_its_status(tmp_path):
+    tracker = SearchTracker(f"sqlite:///{tmp_path / 'm.db'}", "batched", tmp_path)
+    tracker.start("search", {}, {}, None)
+    run_id = tracker.trial_run("t1", {"seed": 0}, {"strategy": "plain"})
+    batches, log_batch = [], tracker.client.log_batch
+    tracker.client.log_batch = lambda run, **kw: (batches.append(kw), log_batch(run, **kw))[1]
+    r = results(4)
+    assert tracker.log_result("t1", r[0]) and not tracker.log_result("t1", r[1])  # the first asks for a send
+    assert not tracker.log_result("t1", r[1])  # a step already buffered is not buffered twice
+    tracker.send("t1")
+    assert tracker.log_result("t1", r[2]) and not tracker.log_result("t1", r[3])
+    tracker.end_trial("t1", "finished")
+    assert len(batches) == 2 and [t.key for t in batches[1]["tags"]] == ["status"]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "test_top1")] == \
+        [(10, 50.0), (20, 51.0), (30, 52.0), (40, 53.0)]
+    run = client.get_run(run_id)
+    assert run.data.tags["status"] == "finished" and run.info.status == "FINISHED"

@@ -1,8 +1,8 @@
 """MLflow tracking of a search: one parent run per search, one nested child run per trial. Imports no Ray.
 
 - `client`: `SearchTracker`, the parent and child runs, each MLflow call guarded so training never stops;
-- `background`: `BackgroundTracker`, one thread that runs tracking calls and per-trial plots off the
-  driver's loop (the Ray callback only queues them);
+- `background`: `BackgroundTracker`, one thread that runs tracking calls off the driver's loop (the Ray
+  callback only queues them, and a trial's buffered results are sent from it a little later);
 - `records`: what a search logs (params, tags, per-trial config and curves, the verdict's metrics and note);
 - `sync`: `report NAME --sync`, uploading what an outage of the server left out.
 Runs on the driver only (trials never talk to MLflow).
@@ -14,6 +14,7 @@ from .background import BackgroundTracker
 from .client import (
     KIND_TAG,
     MAP_FILE,
+    SEND_S,
     STATUS_TO_RUN,
     STEP_KEY,
     TRAINING_KIND,
@@ -36,7 +37,7 @@ from .records import (
 )
 from .sync import parent_files, sync_experiment, sync_search
 
-__all__ = ["BackgroundTracker", "CURVES_FILE", "KIND_TAG", "MAP_FILE", "STATUS_TO_RUN", "STEP_KEY", "SearchTracker",
+__all__ = ["BackgroundTracker", "CURVES_FILE", "KIND_TAG", "MAP_FILE", "SEND_S", "STATUS_TO_RUN", "STEP_KEY", "SearchTracker",
            "TRAINING_KIND", "VERDICT_FILE", "check_experiment", "check_reachable", "default_uri",
            "described_config", "parent_files", "resolve_uri", "search_params", "search_tags", "slug", "sync_experiment",
            "sync_search", "tracking_uri", "trial_artifacts", "trial_files", "trial_key", "trial_record", "verdict_metrics",

@@ -6,7 +6,8 @@ at once; one thread runs the calls in order (so a trial's run exists before its 
 MLflow sees every call in the order the search made it). `later(delay_s, fn, *args)` runs a call on the
 same thread once `delay_s` has passed (a trial's end waiting for the curves its worker is still drawing).
 The queue is bounded (`MAX_PENDING`): past that, `submit` waits for room instead of growing without end.
-`drain()` waits until everything queued or delayed ran (before the parent run is finished). A call that
+`drain()` waits until everything queued or delayed ran (before the parent run is finished): delayed calls
+then run as soon as they are next, without waiting for their time (the search is over; nothing is coming). A call that
 fails is reported once on stderr and the thread goes on; MLflow's own failures are handled by
 `SearchTracker` (it marks the server down and warns once).
 """
@@ -30,6 +31,7 @@ class BackgroundTracker:
         self.delayed: list = []  # heap of (due, order, call), touched by the thread only
         self._order = itertools.count()
         self._delayed_left = 0  # delayed calls not yet run (drain waits for them too)
+        self.hurry = False  # set while draining: delayed calls are due at once
         self.busy_s = 0.0  # time spent running calls (the work taken off the driver's loop)
         self.ran = 0
         self.failed = 0
@@ -42,8 +44,11 @@ class BackgroundTracker:
     def drain(self, timeout_s: float = 600.0) -> bool:
         """Wait until every queued and delayed call has run; False if that took longer than `timeout_s`."""
         deadline = time.monotonic() + timeout_s
+        self.hurry = True
+        self.submit(_nothing)  # wakes the thread if it sleeps until a delayed call's time
         while self._pending() and time.monotonic() < deadline:
             time.sleep(0.02)
+        self.hurry = False
         return not self._pending()
 
     def _pending(self) -> int:
@@ -56,7 +61,7 @@ class BackgroundTracker:
 
     def _loop(self) -> None:
         while True:
-            while self.delayed and self.delayed[0][0] <= time.monotonic():  # due ones first: never starved
+            while self.delayed and (self.hurry or self.delayed[0][0] <= time.monotonic()):  # due ones first
                 self._run(heapq.heappop(self.delayed)[2])
                 self._delayed_left -= 1
             wait = max(0.0, self.delayed[0][0] - time.monotonic()) if self.delayed else None
@@ -83,3 +88,6 @@ class BackgroundTracker:
         finally:
             self.busy_s += time.perf_counter() - start
 
+
+def _nothing() -> None:
+    """A call that only wakes the thread."""

@@ -6,6 +6,9 @@ trial of the confirmation phase (a second Tune experiment, whose ids may repeat 
 tracking server goes away mid-search, training goes on: a warning says so once, and `report NAME --sync`
 later uploads whatever is missing.
 
+A trial's run costs the store few transactions: its results are buffered and sent together within `SEND_S`
+(`log_result`, `send`), the last ones with its status tag when it ends (`end_trial`).
+
 The MLflow UI: the experiment is tagged as a model-training one (`mlflow.experimentKind`, what the UI's
 own kind selector writes and UIs without 3.17's per-browser GenAI / Model training switch read), child
 runs are named "<strategy> <trial id>", and `ui_url` is the link that opens the experiment on its runs in
@@ -26,6 +29,10 @@ from ..formats import csv_value
 
 MAP_FILE = "mlflow_runs.json"
 MAP_SAVE_S = 2.0  # the mapping is rewritten whole: at most this often (every trial would be O(trials^2))
+# a trial's results wait this long to go out in one log_batch: a short trial's few reports (and a long one's
+# last report with its status) are one store transaction, not one each; a person watching sees them 1 s late
+SEND_S = 1.0
+MAX_METRICS = 900  # per log_batch: MLflow takes at most 1000 metrics in one
 VERDICT_FILE = "verdict.json"  # as verdict.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
 KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag and value
 NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its overview page
@@ -106,7 +113,8 @@ class SearchTracker:
         self._saved_at, self._unsaved = 0.0, False
         self._ended = set(self.mapping.get("ended", []))  # `mapping["ended"]`, for lookups
         self.down = False
-        self.logged_steps: dict[str, set] = {}  # running trials' runs -> steps MLflow has
+        self.logged_steps: dict[str, set] = {}  # running trials' runs -> steps MLflow has or will get
+        self.unsent: dict[str, list] = {}  # run -> metrics buffered by `log_result` until `send`
         self.dataset: Optional[dict] = None  # `records.dataset_record`: logged as each trial run's input
 
     # ----------------------------------------------------------------------------------- mapping
@@ -257,25 +265,38 @@ class SearchTracker:
             filter_string=f"tags.trial_id = '{trial_id}' and tags.`mlflow.parentRunId` = '{self.mapping['parent']}'")
         return [r for r in runs if r.data.tags.get(KEY_TAG, r.data.tags.get("trial_id")) == key]
 
-    def log_result(self, key: str, result: dict) -> None:
-        """Log one report at step = backprops, once per step (a step re-reported after a restore is skipped)."""
+    def log_result(self, key: str, result: dict) -> bool:
+        """Buffer one report at step = backprops, once per step (a step re-reported after a restore is
+        skipped); `send` logs what is buffered. True when the run had nothing buffered before: the caller
+        then arranges a `send` within `SEND_S`."""
         run_id = self.mapping["trials"].get(key)
         if run_id is None or self.down:
-            return
+            return False
         seen = self.logged_steps.get(run_id)
         if seen is None:  # first result of this run in this driver: what an earlier driver logged
             history = self._guard("reading a metric history", self.client.get_metric_history, run_id, STEP_KEY)
             seen = self.logged_steps[run_id] = {int(m.step) for m in history or []}
         step = int(result.get(STEP_KEY, 0))
         if step in seen or self.down:
-            return
+            return False
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in metrics_of(result).items()]
-        self._guard(f"logging metrics of trial {key}", self.client.log_batch, run_id, metrics=metrics)
-        if not self.down:
-            seen.add(step)
+        first = not self.unsent.get(run_id)
+        self.unsent.setdefault(run_id, []).extend(Metric(k, v, now, step) for k, v in metrics_of(result).items())
+        seen.add(step)
+        return first
+
+    def send(self, key: str) -> None:
+        """Log the trial's buffered metrics (one log_batch per `MAX_METRICS`)."""
+        run_id = self.mapping["trials"].get(key)
+        if run_id is not None and self.unsent.get(run_id):
+            self._guard(f"logging metrics of trial {key}", self._send, run_id)
+
+    def _send(self, run_id: str, tags: list = ()) -> None:
+        metrics = self.unsent.pop(run_id, [])
+        for i in range(0, max(len(metrics), 1), MAX_METRICS):
+            self.client.log_batch(run_id, metrics=metrics[i : i + MAX_METRICS], tags=tags if i == 0 else [])
 
     def end_trial(self, key: str, status: str, artifacts: list = ()) -> None:
         run_id = self.mapping["trials"].get(key)
@@ -283,6 +304,7 @@ class SearchTracker:
             return
         self._guard(f"ending the run of trial {key}", self._end_run, run_id, status, artifacts)
         self.logged_steps.pop(run_id, None)
+        self.unsent.pop(run_id, None)
         if not self.down and key not in self._ended:
             self._ended.add(key)
             self.mapping.setdefault("ended", []).append(key)  # its artifacts are there (a resumed driver checks)
@@ -293,7 +315,9 @@ class SearchTracker:
         return key in self._ended
 
     def _end_run(self, run_id, status, artifacts):
-        self.client.set_tag(run_id, "status", status)
+        from mlflow.entities import RunTag
+
+        self._send(run_id, tags=[RunTag("status", status)])  # the last metrics and the status: one batch
         for path in map(Path, artifacts):
             if path.is_dir():  # a checkpoint directory
                 self.client.log_artifacts(run_id, str(path), artifact_path="checkpoint")
@@ -329,14 +353,17 @@ class SearchTracker:
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, 0) for k, v in verdict_metrics(verdict).items() if have.get(k) != v]
         tags = [RunTag(k, v) for k, v in {**verdict_tags(verdict), NOTE_TAG: verdict_note(verdict)}.items()]
-        for i in range(0, max(len(metrics), 1), 900):  # MLflow's log_batch takes at most 1000 metrics
-            self.client.log_batch(parent, metrics=metrics[i : i + 900], tags=tags if i == 0 else [])
+        for i in range(0, max(len(metrics), 1), MAX_METRICS):
+            self.client.log_batch(parent, metrics=metrics[i : i + MAX_METRICS], tags=tags if i == 0 else [])
         for path in map(Path, files):
             if path.is_file():
                 self.client.log_artifact(parent, str(path))
 
     # ----------------------------------------------------------------------------------- end
     def finish(self, artifacts: list, status: str = "FINISHED") -> None:
+        for key, run_id in list(self.mapping["trials"].items()):
+            if self.unsent.get(run_id):
+                self.send(key)
         self.flush()
         parent = self.mapping["parent"]
         if parent is None:
