@@ -3,6 +3,7 @@ flat, with a large cluster simulated on this machine.
 
     python bench/bench_driver.py                         # 2,000 trials, 32 at a time, tracking off then on
     python bench/bench_driver.py --trials 600 --cpus 16  # shorter
+    python bench/bench_driver.py --only server           # MLflow through an `mlflow server`, as on a cluster
     BENCH_TRACEMALLOC=1 python bench/bench_driver.py --only off --trials 900  # where the memory grows
 
 A local Ray is declared `--cpus` logical CPUs (a cluster of that many one-CPU trial slots), and every trial
@@ -11,7 +12,9 @@ trial (every key, a checkpoint with its first and last report) after `--interval
 training, each worker's first trial held for `--warmup` seconds so that all workers start (see
 `simulated`), so the driver is the bottleneck: Ray Tune's controller, Optuna (one TPE study per arm) and ASHA,
 the result loggers, the live view, checkpoint pruning and, in the second run, MLflow tracking to a sqlite
-store. The search is the packaged default's three arms without splits (plain, delta<1, trim), `--epochs`
+store (`on`: the driver runs the store's SQL itself) or through a real `mlflow server` on 127.0.0.1 with
+a sqlite store (`server`: the driver makes HTTP requests, as on a cluster whose head runs the server that
+`cluster/` sets up; the server's CPU is not the driver's). The search is the packaged default's three arms without splits (plain, delta<1, trim), `--epochs`
 reports per trial, no confirmation.
 
 Each run is its own process (`--one off|on`: its RSS is the driver's). Reported side by side: results
@@ -37,6 +40,8 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+MODES = ("off", "on", "server")  # tracking: none, MLflow's store in the driver, an `mlflow server`
 
 
 def _cpu_s() -> float:
@@ -76,6 +81,43 @@ def _counter():
     return Results()
 
 
+def _start_server(root: Path) -> tuple:
+    """A real `mlflow server` (one worker, sqlite, artifacts under `root`) in its own process group, and its
+    URI, once it answers /health."""
+    import socket
+    import urllib.request
+
+    root.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+           "--artifacts-destination", str(root / "artifacts")]
+    proc = subprocess.Popen(cmd, stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    uri, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                return proc, uri
+        except OSError:
+            time.sleep(0.5)
+    _stop(proc)
+    raise SystemExit(f"mlflow server did not come up: {(root / 'server.log').read_text()[-2000:]}")
+
+
+def _stop(proc) -> None:
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _trace_growth(progress, trials: int, path: Path) -> None:
     """Snapshots at 30% and 90% of the trials ended; the allocation sites that grew most between them."""
     import threading
@@ -112,7 +154,9 @@ def one(args) -> dict:
     per_arm = -(-args.trials // 3)
     sets = [f"search.trials_per_arm={per_arm}", f"base.epochs={args.epochs}", "search.grace_period=1",
             "arms.splits=null", "confirm.seeds=0", "run.max_failures=1", f"run.name=driver-{args.one}",
-            f"tracking.enabled={'true' if args.one == 'on' else 'false'}"]
+            f"tracking.enabled={'false' if args.one == 'off' else 'true'}"]
+    if args.one == "server":
+        sets.append(f"tracking.uri={args.uri}")
     progress, results = _progress_callback(), _counter()
     sampler = Sampler(args.sample_s, progress)
     ray_env(local=True)
@@ -149,8 +193,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=None,
                         help="seconds the first trial of each worker waits (default: 1.5 s a declared CPU)")
     parser.add_argument("--sample-s", type=float, default=2.0, help="seconds between memory samples")
-    parser.add_argument("--only", choices=["off", "on"], help="one of the two runs")
-    parser.add_argument("--one", choices=["off", "on"], help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=MODES, nargs="+", help="these runs only (default: off, then on)")
+    parser.add_argument("--one", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--uri", help=argparse.SUPPRESS)
     parser.add_argument("--out", help="storage directory (default: a new directory under /tmp)")
     args = parser.parse_args()
     args.warmup = 1.5 * args.cpus if args.warmup is None else args.warmup
@@ -160,13 +205,18 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="tune-hardbatch-driver-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     runs = {}
-    for mode in [args.only] if args.only else ["off", "on"]:
+    for mode in args.only or ["off", "on"]:
+        server = _start_server(out / "mlflow-server") if mode == "server" else None
         cmd = [sys.executable, __file__, "--one", mode, "--out", str(out), "--trials", str(args.trials),
                "--cpus", str(args.cpus), "--interval", str(args.interval), "--epochs", str(args.epochs),
                "--warmup", str(args.warmup),
-               "--sample-s", str(args.sample_s)]
+               "--sample-s", str(args.sample_s), *(["--uri", server[1]] if server else [])]
         print(f"{mode}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
-        subprocess.run(cmd, check=True)
+        try:
+            subprocess.run(cmd, check=True)
+        finally:
+            if server:
+                _stop(server[0])
         runs[mode] = json.loads((out / f"driver-{mode}.json").read_text())
     summary = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -174,7 +224,7 @@ def main() -> None:
                **{mode: {k: v for k, v in r.items() if k != "samples"} for mode, r in runs.items()}}
     (out / "bench_driver.json").write_text(json.dumps({**summary, "runs": runs}, indent=1))
     for mode, r in runs.items():
-        print(f"tracking {mode:3}: {r['results']} results from {r['trials']} trials in {r['wall_s']} s: "
+        print(f"tracking {mode:6}: {r['results']} results from {r['trials']} trials in {r['wall_s']} s: "
               f"{r['results_per_s']} results/s, {r['driver_cpu_ms_per_result']} driver CPU ms a result, "
               f"RSS {r['driver_rss_mib']['after_warmup']} -> {r['driver_rss_mib']['end']} MiB "
               f"({r['rss_mib_per_trial']} MiB a trial)", file=sys.stderr)

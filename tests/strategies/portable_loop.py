@@ -25,8 +25,8 @@ PORTABLE = {
 }
 
 
-def reports_of(recorded: dict) -> dict:
-    """Every case's reports, restricted to the recorded keys (run in this process as it is set up)."""
+def reports_of(recorded: dict, names) -> dict:
+    """The named cases' reports, restricted to the recorded keys (run in this process as it is set up)."""
     import torch
 
     from tune_hardbatch.config import build_config
@@ -35,26 +35,36 @@ def reports_of(recorded: dict) -> dict:
 
     torch.set_num_threads(1)
     out = {}
-    for name, case in recorded["cases"].items():
+    for name in names:
+        case = recorded["cases"][name]
         keys = case["reports"][0].keys()
         reports = Trainer(build_config({**recorded["base"], **case["mapping"]})).run()
         out[name] = [{k: json_safe(r)[k] for k in keys} for r in reports]
     return out
 
 
-def run_portable() -> dict:
-    """`reports_of` the recording, in a fresh interpreter with the portable settings (set before import)."""
-    done = subprocess.run([sys.executable, __file__], env={**os.environ, **PORTABLE}, check=True,
-                          capture_output=True, text=True)
-    return json.loads(done.stdout)
+def run_portable(workers: int = 2) -> dict:
+    """Every case's `reports_of`, in fresh interpreters with the portable settings (set before import):
+    `workers` of them at once, each on one thread."""
+    names = list(json.loads(RECORDED.read_text())["cases"])
+    children = [subprocess.Popen([sys.executable, __file__, *names[i::workers]], env={**os.environ, **PORTABLE},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for i in range(workers)]
+    out = {}
+    for child in children:
+        stdout, stderr = child.communicate()
+        assert child.returncode == 0, stderr[-3000:]
+        out.update(json.loads(stdout))
+    return out
 
 
 if __name__ == "__main__":
     recorded = json.loads(RECORDED.read_text())
+    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(recorded["cases"])
     if os.environ.get("ATEN_CPU_CAPABILITY") != PORTABLE["ATEN_CPU_CAPABILITY"]:
         got = run_portable()  # started by hand: rerun with the settings in place
     else:
-        got = reports_of(recorded)
+        got = reports_of(recorded, names)
     if "--record" in sys.argv:
         for name, reports in got.items():
             recorded["cases"][name]["reports"] = reports
