@@ -20,10 +20,13 @@ head has no CPUs), the MLflow runs through an SSH tunnel, and that nothing is le
 The nodes' virtualenv: both hosts' ~/.bashrc set THB_VENV (a setting of cluster/setup-node.sh) to one
 virtualenv kept between runs in $TUNE_HARDBATCH_TEST_NODE_VENV (default
 /var/cache/tune-hardbatch/cluster-test-venv), as a home directory on NFS shared by the machines would. The
-first run on a machine creates it through the shipped script (torch and all: about 2.5 minutes more); after
+first run on a machine installs the wheel and its requirements there through the shipped script; after
 that the head's setup replaces only the code (the wheel is rebuilt every run) and the worker's finds the
 same wheel installed and does nothing: the test checks both. Packages come from this machine's pip
-configuration. Needs root, sshd, rsync and unshare (`.ci/system-deps` installs openssh-server and rsync);
+configuration. On that first run the test seeds the new virtualenv with this environment's CUDA stack
+(torch, torchvision, triton, the nvidia libraries: 5.3 of its 6.6 GB, most of the 2 minutes its install
+takes), hard-linked in through a .pth as a site image with them installed would hold them; the script's pip
+resolves and installs everything else. TUNE_HARDBATCH_TEST_NODE_FULL_INSTALL=1 installs those too. Needs root, sshd, rsync and unshare (`.ci/system-deps` installs openssh-server and rsync);
 skipped with the reason elsewhere.
 """
 
@@ -40,6 +43,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -349,6 +353,30 @@ def test_setup_node_installs_then_does_nothing_then_replaces_only_the_code(tmp_p
 # The launch
 
 
+SEEDED = ("torch", "torchgen", "torchvision", "torchvision.libs", "triton", "nvidia")  # and their dist-info
+
+
+def _seed_node_venv(venv: Path) -> None:
+    """A new virtualenv made with the Python a node's `python3` is (as cluster/setup-node.sh would), whose
+    site-packages sees this environment's CUDA stack (hard-linked) through a .pth: pip counts those
+    distributions as installed, and installs the rest."""
+    python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
+    seed = venv / "seed"
+    seed.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        dist = entry.name.endswith(".dist-info")
+        name = entry.name.split("-")[0] if dist else entry.name
+        if name in SEEDED or (dist and name.startswith("nvidia_")):
+            # hard links: a host sees them whatever it mounts (it replaces /tmp, where this venv may be)
+            if subprocess.run(["cp", "-al", str(entry), str(seed)], capture_output=True).returncode:
+                shutil.rmtree(venv)  # another file system: the script installs everything
+                return
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "thb-test-seed.pth").write_text(f"{seed}\n")
+
+
 @pytest.fixture
 def launch_env():
     reason = _skip_reason()
@@ -363,6 +391,8 @@ def launch_env():
                  if _port_in_use(HEAD_IP, port) or (port == 22 and _port_in_use(WORKER_IP, port))}
         if taken:
             pytest.skip(f"ports the shipped config uses are taken on this machine: {', '.join(taken)}")
+        if not (NODE_VENV / "bin" / "python").exists() and not os.environ.get("TUNE_HARDBATCH_TEST_NODE_FULL_INSTALL"):
+            _seed_node_venv(NODE_VENV)
         yield lock
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
