@@ -533,8 +533,12 @@ def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp
         new = history(exp / trial)[reported_before[seed]:]
         assert new[0]["epoch"] == expected_start[seed] + 1, (seed, [r["epoch"] for r in new])
         assert [r["epoch"] for r in new] == list(range(expected_start[seed] + 1, epochs + 1))
-        # the worker's own warning reaches the driver's console, once, with the trial id and where it went on
-        assert out.count(f"warning: trial {trial}: unreadable checkpoint") == 1, out
-        assert ("no earlier one readable" if seed == 0 else "continuing from checkpoint_") in out, out
+        # the worker's own warning reaches the driver's console, once, with the trial id and where it went on:
+        # from its newest usable checkpoint, or from the start when it has none (seed 0; seed 1 too when its
+        # workers outlived the driver long enough to write newer checkpoints and hollow every older one)
+        warned = [line for line in out.splitlines()
+                  if line.strip().startswith(f"warning: trial {trial}: unreadable checkpoint")]
+        assert len(warned) == 1, out
+        assert ("continuing from checkpoint_" if expected_start[seed] else "no earlier one readable") in warned[0], out
 
 
