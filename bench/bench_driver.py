@@ -14,10 +14,11 @@ training, each worker's first trial held for `--warmup` seconds so that all work
 the result loggers, the live view, checkpoint pruning and, in the second run, MLflow tracking to a sqlite
 store (`on`: the driver runs the store's SQL itself) or through a real `mlflow server` on 127.0.0.1 with
 a sqlite store (`server`: the driver makes HTTP requests, as on a cluster whose head runs the server that
-`cluster/` sets up; the server's CPU is not the driver's). The search is the packaged default's three arms without splits (plain, delta<1, trim), `--epochs`
+`cluster/` sets up; the server's CPU is not the driver's). The search is the packaged default's three arms
+without splits (plain, delta<1, trim), `--epochs`
 reports per trial, no confirmation.
 
-Each run is its own process (`--one off|on`: its RSS is the driver's). Reported side by side: results
+Each run is its own process (`--one off|on|server`: its RSS is the driver's). Reported side by side: results
 absorbed per second (from the first result to the last), the driver process's CPU seconds per result
 (all its threads: Ray's controller, the tracking thread), the wall time per trial, the driver's RSS after
 warm-up (10% of the trials) and at the end, and its slope per trial (least squares over the samples after
@@ -81,41 +82,12 @@ def _counter():
     return Results()
 
 
-def _start_server(root: Path) -> tuple:
-    """A real `mlflow server` (one worker, sqlite, artifacts under `root`) in its own process group, and its
-    URI, once it answers /health."""
-    import socket
-    import urllib.request
+def _server(root: Path):
+    """The tests' real `mlflow server` (one worker, sqlite, artifacts under `root`), started; `.stop()` it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from conftest import MlflowServer
 
-    root.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-           "--artifacts-destination", str(root / "artifacts")]
-    proc = subprocess.Popen(cmd, stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-    uri, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(uri + "/health", timeout=2):
-                return proc, uri
-        except OSError:
-            time.sleep(0.5)
-    _stop(proc)
-    raise SystemExit(f"mlflow server did not come up: {(root / 'server.log').read_text()[-2000:]}")
-
-
-def _stop(proc) -> None:
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    return MlflowServer(root).start()
 
 
 def _trace_growth(progress, trials: int, path: Path) -> None:
@@ -206,17 +178,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs = {}
     for mode in args.only or ["off", "on"]:
-        server = _start_server(out / "mlflow-server") if mode == "server" else None
+        server = _server(out / "mlflow-server") if mode == "server" else None
         cmd = [sys.executable, __file__, "--one", mode, "--out", str(out), "--trials", str(args.trials),
                "--cpus", str(args.cpus), "--interval", str(args.interval), "--epochs", str(args.epochs),
                "--warmup", str(args.warmup),
-               "--sample-s", str(args.sample_s), *(["--uri", server[1]] if server else [])]
+               "--sample-s", str(args.sample_s), *(["--uri", server.uri] if server else [])]
         print(f"{mode}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
         try:
             subprocess.run(cmd, check=True)
         finally:
             if server:
-                _stop(server[0])
+                server.stop()
         runs[mode] = json.loads((out / f"driver-{mode}.json").read_text())
     summary = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -26,7 +26,8 @@ same wheel installed and does nothing: the test checks both. Packages come from 
 configuration. On that first run the test seeds the new virtualenv with this environment's CUDA stack
 (torch, torchvision, triton, the nvidia libraries: 5.3 of its 6.6 GB, most of the 2 minutes its install
 takes), hard-linked in through a .pth as a site image with them installed would hold them; the script's pip
-resolves and installs everything else. TUNE_HARDBATCH_TEST_NODE_FULL_INSTALL=1 installs those too. Needs root, sshd, rsync and unshare (`.ci/system-deps` installs openssh-server and rsync);
+resolves and installs everything else. TUNE_HARDBATCH_TEST_NODE_FULL_INSTALL=1 installs those too. Needs
+root, sshd, rsync and unshare (`.ci/system-deps` installs openssh-server and rsync);
 skipped with the reason elsewhere.
 """
 

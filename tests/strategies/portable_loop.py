@@ -43,13 +43,13 @@ def reports_of(recorded: dict, names) -> dict:
     return out
 
 
-def run_portable(workers: int = 2) -> dict:
-    """Every case's `reports_of`, in fresh interpreters with the portable settings (set before import):
-    `workers` of them at once, each on one thread."""
-    names = list(json.loads(RECORDED.read_text())["cases"])
-    children = [subprocess.Popen([sys.executable, __file__, *names[i::workers]], env={**os.environ, **PORTABLE},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for i in range(workers)]
+def run_portable(names=None, workers: int = 2) -> dict:
+    """The named cases' (default: every case's) `reports_of`, in fresh interpreters with the portable
+    settings (set before import): `workers` of them at once, each on one thread."""
+    names = names or list(json.loads(RECORDED.read_text())["cases"])
+    parts = [names[i::workers] for i in range(min(workers, len(names)))]
+    children = [subprocess.Popen([sys.executable, __file__, *part], env={**os.environ, **PORTABLE},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for part in parts]
     out = {}
     for child in children:
         stdout, stderr = child.communicate()
@@ -62,7 +62,7 @@ if __name__ == "__main__":
     recorded = json.loads(RECORDED.read_text())
     names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(recorded["cases"])
     if os.environ.get("ATEN_CPU_CAPABILITY") != PORTABLE["ATEN_CPU_CAPABILITY"]:
-        got = run_portable()  # started by hand: rerun with the settings in place
+        got = run_portable(names)  # started by hand: rerun with the settings in place
     else:
         got = reports_of(recorded, names)
     if "--record" in sys.argv:
