@@ -20,9 +20,12 @@ reports per trial, no confirmation.
 
 Each run is its own process (`--one off|on|server`: its RSS is the driver's). Reported side by side: results
 absorbed per second (from the first result to the last), the driver process's CPU seconds per result
-(all its threads: Ray's controller, the tracking thread), the wall time per trial, the driver's RSS after
-warm-up (10% of the trials) and at the end, and its slope per trial (least squares over the samples after
-warm-up). One JSON summary is printed last and written to OUT/bench_driver.json.
+(all its threads: Ray's controller, the live view, the loggers), the wall time per trial, the driver's RSS
+after warm-up (10% of the trials) and at the end, and its slope per trial (least squares over the samples
+after warm-up); how long the search took after its last result (the tracking still queued is done then);
+and, with tracking, the tracking process's CPU per result and RSS (MLflow's work runs there, in a child
+process of the driver: `tracking.process`; its CPU is sampled every `--sample-s`, so a lower bound). One
+JSON summary is printed last and written to OUT/bench_driver.json.
 """
 
 from __future__ import annotations
@@ -141,11 +144,15 @@ def one(args) -> dict:
     with open(out / f"search-{args.one}.log", "w") as log:
         run_search(None, sets, out=str(out), callbacks=[progress, results], live_interval_s=30, stream=log)
     wall, cpu = time.monotonic() - start, _cpu_s() - cpu0
+    after_last = time.monotonic() - results.times[-1] if results.times else float("nan")
     sampler.done.set()
     sampler.join()
     last = sampler.sample()
     trials = 3 * per_arm
     warm = [(s["trials_ended"], s["driver_rss_mib"]) for s in sampler.samples if s["trials_ended"] >= 0.1 * trials]
+    tracked = [s for s in sampler.samples if "tracking_cpu_s" in s]
+    tracking_cpu = tracked[-1]["tracking_cpu_s"] if tracked else 0.0  # its last sample: a lower bound
+    tracking_warm = [(s["trials_ended"], s["tracking_rss_mib"]) for s in tracked if s["trials_ended"] >= 0.1 * trials]
     return {"tracking": args.one, "trials": trials, "trials_ended": progress.ended, "results": len(results.times),
             "wall_s": round(wall, 1), "s_per_trial": round(wall / trials, 3),
             "results_per_s": round(results.rate(0.2, 0.95), 1),
@@ -153,7 +160,13 @@ def one(args) -> dict:
             "driver_rss_mib": {"start": round(first["driver_rss_mib"], 1),
                                "after_warmup": round(warm[0][1], 1) if warm else None,
                                "end": round(last["driver_rss_mib"], 1)},
-            "rss_mib_per_trial": round(_slope(warm), 4), "samples": sampler.samples}
+            "rss_mib_per_trial": round(_slope(warm), 4),
+            "end_after_last_result_s": round(after_last, 1),
+            "tracking_process": {"cpu_s": tracking_cpu,
+                                 "cpu_ms_per_result": round(1000 * tracking_cpu / max(1, len(results.times)), 2),
+                                 "rss_mib_end": tracked[-1]["tracking_rss_mib"] if tracked else None,
+                                 "rss_mib_per_trial": round(_slope(tracking_warm), 4)} if tracked else None,
+            "samples": sampler.samples}
 
 
 def main() -> None:
@@ -199,7 +212,10 @@ def main() -> None:
         print(f"tracking {mode:6}: {r['results']} results from {r['trials']} trials in {r['wall_s']} s: "
               f"{r['results_per_s']} results/s, {r['driver_cpu_ms_per_result']} driver CPU ms a result, "
               f"RSS {r['driver_rss_mib']['after_warmup']} -> {r['driver_rss_mib']['end']} MiB "
-              f"({r['rss_mib_per_trial']} MiB a trial)", file=sys.stderr)
+              f"({r['rss_mib_per_trial']} MiB a trial); done {r['end_after_last_result_s']} s after the last result"
+              + (f"; tracking process: {r['tracking_process']['cpu_ms_per_result']} CPU ms a result, RSS "
+                 f"{r['tracking_process']['rss_mib_end']} MiB ({r['tracking_process']['rss_mib_per_trial']} MiB a trial)"
+                 if r.get("tracking_process") else ""), file=sys.stderr)
     print(json.dumps(summary, indent=1))
 
 

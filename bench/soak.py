@@ -47,6 +47,21 @@ def _rss_kib(pid) -> int:
     return 0
 
 
+def _tracking_process(kids: list[int]):
+    """(RSS MiB, CPU s) of the search's tracking process (`tracking.child`) among `kids`, or None."""
+    for pid in kids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"tune_hardbatch.tracking.child" not in fh.read():
+                    continue
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return _rss_kib(pid) / 1024, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -81,6 +96,9 @@ class Sampler(threading.Thread):
              "children_rss_mib": sum(_rss_kib(p) for p in kids) / 1024, "children": len(kids),
              "driver_fds": len(os.listdir("/proc/self/fd")), "driver_threads": threading.active_count(),
              "trials_ended": self.progress.ended}
+        tracking = _tracking_process(kids)
+        if tracking is not None:  # its memory and CPU are not the driver's
+            s["tracking_rss_mib"], s["tracking_cpu_s"] = round(tracking[0], 1), round(tracking[1], 2)
         self.samples.append(s)
         return s
 

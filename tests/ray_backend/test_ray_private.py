@@ -162,6 +162,29 @@ def test_the_study_objective_is_named_after_the_metric(tmp_path):
     assert optuna.load_study(study_name="named", storage=study_storage(tmp_path)).metric_names == ["val_top1"]
 
 
+def test_a_trial_the_journal_ended_before_a_driver_died_is_not_ended_again(tmp_path):
+    """A driver killed after telling Optuna a trial's end but before Ray saved the searcher's state: the
+    resumed searcher (its state from that snapshot) sees the trial report and end again; the study keeps
+    the end its journal has, and the search goes on (no UpdateFinishedTrialError through Ray)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from tune_hardbatch.ray_backend.optuna_search import TruthfulOptunaSearch, study_storage
+
+    searcher = TruthfulOptunaSearch(space=lambda trial: {"x": trial.suggest_float("x", 0.0, 1.0)},
+                                    metric="val_top1", mode="max", seed=0, study_name="s",
+                                    storage=study_storage(tmp_path))
+    searcher.suggest("t1")
+    trial = RP.open_optuna_trial(searcher, "t1")
+    # told in the study (its journal), not in the searcher's bookkeeping: what a resumed searcher has
+    searcher._ot_study.tell(trial, 60.0, state=TrialState.COMPLETE)
+    searcher.on_trial_result("t1", {"val_top1": 61.0, "epoch_equiv": 2.0, "budget_done": 0})
+    assert RP.open_optuna_trial(searcher, "t1") is None
+    searcher.on_trial_complete("t1", {"val_top1": 62.0, "epoch_equiv": 3.0, "budget_done": 1})
+    (kept,) = optuna.load_study(study_name="s", storage=study_storage(tmp_path)).trials
+    assert kept.state == TrialState.COMPLETE and kept.value == 60.0 and 200 not in kept.intermediate_values
+
+
 @pytest.mark.parametrize("name", ["_ot_trials", "_completed_trials", "_ot_study"])
 def test_optuna_search_privates_name_the_symbol_when_gone(name):
     from optuna.trial import TrialState

@@ -273,8 +273,32 @@ def test_a_trials_results_go_out_together_and_the_last_with_its_status(tmp_path)
     assert tracker.log_result("t1", r[2]) and not tracker.log_result("t1", r[3])
     tracker.end_trial("t1", "finished")
     assert len(batches) == 2 and [t.key for t in batches[1]["tags"]] == ["status"]
+    assert [p.key for p in batches[0]["params"]] == ["seed"] and not batches[1]["params"]  # with the first metrics
     client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
     assert [(m.step, m.value) for m in client.get_metric_history(run_id, "test_top1")] == \
         [(10, 50.0), (20, 51.0), (30, 52.0), (40, 53.0)]
     run = client.get_run(run_id)
     assert run.data.tags["status"] == "finished" and run.info.status == "FINISHED"
+    assert run.data.params == {"seed": "0"}
+    # the end's statuses: a run that ended with its final status is left alone, another is changed
+    tags, set_tag = [], tracker.client.set_tag
+    tracker.client.set_tag = lambda run, k, v: (tags.append((k, v)), set_tag(run, k, v))[1]
+    tracker.set_status("t1", "finished")
+    assert tags == []
+    tracker.set_status("t1", "unfinished")
+    assert tags == [("status", "unfinished")] and client.get_run(run_id).info.status == "KILLED"
+
+
+def test_a_trial_without_results_gets_its_params_and_artifacts(tmp_path):
+    """Params wait for the first results, so a run that ends without any still gets them (with its
+    status); its artifacts go to the store the run was made with."""
+    tracker = SearchTracker(f"sqlite:///{tmp_path / 'm.db'}", "bare", tmp_path, str(tmp_path / "artifacts"))
+    tracker.start("search", {}, {}, None)
+    run_id = tracker.trial_run("t1", {"seed": 3, "optim.lr": 0.1}, {"strategy": "plain"})
+    (tmp_path / "config.yaml").write_text("seed: 3\n")
+    tracker.end_trial("t1", "failed", [tmp_path / "config.yaml"])
+    client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
+    run = client.get_run(run_id)
+    assert run.data.params == {"seed": "3", "optim.lr": "0.1"} and run.info.status == "FAILED"
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
+    assert (tmp_path / "artifacts").is_dir()

@@ -1,18 +1,16 @@
 """The driver's Ray Tune callbacks: the live view, MLflow tracking (the MLflow side is the `tracking`
-package) and `CheckpointPruner`, which hollows a trial's checkpoints when it ends (the policy is
-`checkpoints.py`).
+package), `CheckpointPruner`, which hollows a trial's checkpoints when it ends (the policy is
+`checkpoints.py`), and `ForgetAnalysis`, which drops what Ray keeps of an ended trial.
 
-`TrackingCallback` adapts Ray Tune's callback events to `tracking.SearchTracker`: one nested MLflow child
-run per trial (params, every result at step = backprops, status, artifacts), for the search or (a second
-callback) the confirmation phase; the work runs on `tracking.BackgroundTracker`'s thread. The parent run
-is opened by the search phase (`search.start_tracking`) and closed by `publish.finish_tracking`.
+`TrackingCallback` forwards Ray Tune's trial events to a tracking session (`tracking.TrackingProcess`):
+one nested MLflow child run per trial, for the search or (a second callback) the confirmation phase. The
+parent run is opened by the search phase (`search.start_tracking`) and closed by `publish.finish_tracking`.
 The result loggers are `ray_private.history_loggers`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -20,23 +18,11 @@ from ray import tune
 
 from ..live import LiveView
 from ..space import SearchSpace
-from ..tracking import (
-    CURVES_FILE,
-    SEND_S,
-    BackgroundTracker,
-    described_config,
-    trial_artifacts,
-    trial_files,
-    trial_key,
-    trial_record,
-)
-from ..trials import Trial, classify, read_reports
+from ..trials import Trial
 from . import ray_private
 from .checkpoints import hollow_ended
 
 TRIM_EVERY = 50  # ended trials between `release_free_memory` calls: ~10 ms each, on a heap of hundreds of MB
-CURVES_POLL_S = 0.25  # a stopped trial's curves: looked for this often,
-CURVES_WAIT_S = 15.0  # and this long (then drawn here): the worker draws them in ~0.2 s once Ray stops it
 
 
 class LiveCallback(LiveView, tune.Callback):
@@ -92,129 +78,47 @@ def release_free_memory() -> bool:
 
 
 class TrackingCallback(tune.Callback):
-    """One nested MLflow child run per trial: params, every result at step = backprops, status, artifacts.
+    """A phase's trial events, forwarded to tracking: one nested MLflow child run per trial (params, every
+    result at step = backprops, status, artifacts), made by `tracking.TrialRecorder` in the tracking
+    process (`tracking.TrackingProcess`; in tests, `tracking.LocalTracking`).
 
-    Ray calls these methods on its controller loop, which trials wait on (`tune.report`): each method
-    only copies what it needs and queues the work on `BackgroundTracker`'s thread (MLflow calls);
-    `last`, `records` and the tracker's mapping are touched by that thread only. A trial's worker writes its
-    artifacts (`worker.Curves`); the driver uploads them, and draws them itself only for a trial whose
-    worker could not (one that failed for good). Per trial, the driver keeps its last result and its
-    description while it runs, and nothing of it once it ended.
-
-    `exp_dir`: where this phase's trial folders are (`<search>/confirm` for the confirmation). `phase`:
-    the runs' `phase` tag and their keys in the mapping (`tracking.trial_key`: "confirm/<id>"), so the two
-    phases' trials never share a run. `describe(trial_id, config) -> (params, tags, run_name)`: how a
-    trial's run is described (default: the search's, from its sampled params: the flattened resolved
-    config, tags strategy and phase, name "<strategy> <trial id>"); it runs on the tracking thread.
+    Ray calls these methods on its controller loop, which trials wait on (`tune.report`): each only copies
+    what the recorder needs and queues it (`session.call` returns at once). `exp_dir`, `phase` and
+    `describe`: the recorder's (`tracking.recorder`); `describe` travels to the tracking process pickled.
     """
 
-    def __init__(self, tracker, spec: SearchSpace, exp_dir: Path, background: BackgroundTracker,
-                 phase: str = "search", describe: Optional[Callable[[str, dict], tuple]] = None):
-        self.tracker, self.spec, self.exp_dir = tracker, spec, Path(exp_dir)
-        self.background = background
-        self.phase, self.describe = phase, describe
-        self.last: dict[str, dict] = {}  # running trial id -> its last result
-        self.records: dict[str, tuple] = {}  # running trial id -> (params, tags, run name, Config or None)
-        self.phase_over = False  # set by `end_the_rest`: stopped trials' curves are no longer waited for
+    def __init__(self, session, spec: SearchSpace, exp_dir: Path, phase: str = "search",
+                 describe: Optional[Callable[[str, dict], tuple]] = None):
+        self.session, self.exp_dir, self.phase = session, Path(exp_dir), phase
+        self.dim_keys = None if describe is not None else list(spec.dim_keys)  # None: the whole config
+        self.name = str(self.exp_dir)  # the phase's recorder in the session
+        session.open_phase(self.name, self.exp_dir, phase, describe)
 
     def __getstate__(self):  # Ray pickles callbacks into its experiment state; --resume makes fresh ones
-        return {"tracker": None, "spec": None, "exp_dir": self.exp_dir, "last": {}, "background": None,
-                "phase": self.phase, "describe": None, "records": {}, "phase_over": False}
-
-    def key(self, trial_id: str) -> str:
-        """The trial's key in the tracker's mapping."""
-        return trial_key(trial_id, self.phase)
+        return {"session": None, "exp_dir": self.exp_dir, "phase": self.phase, "dim_keys": self.dim_keys,
+                "name": self.name}
 
     def _params(self, trial) -> dict:
-        if self.describe is not None:
+        if self.dim_keys is None:
             return dict(trial.config)
-        return {k: trial.config[k] for k in self.spec.dim_keys if k in trial.config}
+        return {k: trial.config[k] for k in self.dim_keys if k in trial.config}
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.background.submit(self._ensure_run, trial.trial_id, self._params(trial))
+        self.session.call(self.name, "start", trial.trial_id, self._params(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.background.submit(self._log, trial.trial_id, self._params(trial), dict(result))
+        report = {k: v for k, v in result.items() if k != "config"}  # the config is the params already
+        self.session.call(self.name, "result", trial.trial_id, self._params(trial), report)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.background.submit(self._end, trial.trial_id, self._params(trial), None, _checkpoint_path(trial))
+        self.session.call(self.name, "end", trial.trial_id, self._params(trial), None, _checkpoint_path(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.background.submit(self._end, trial.trial_id, self._params(trial), "failed", _checkpoint_path(trial))
+        self.session.call(self.name, "end", trial.trial_id, self._params(trial), "failed", _checkpoint_path(trial))
 
     def end_the_rest(self, trials: list[Trial]) -> None:
-        """After the phase: end (with artifacts) every trial whose run was not ended, e.g. those that
-        finished just before an earlier driver was killed with their end still queued; then one query
-        for child runs made twice (a create request retried by the client) deletes the extras. A described
-        trial (a confirmation trial) whose record lacks its config is described from its params.json.
-        Trials still waiting for the curves their workers draw (Ray may have ended those workers with the
-        phase) are drawn here instead, so the phase ends at once."""
-        self.background.submit(setattr, self, "phase_over", True)
-        for t in trials:
-            if t.status != "unfinished":
-                params = t.params if t.params or self.describe is None else None
-                self.background.submit(self._end_if_open, t.trial_id, params, t.status)
-        self.background.submit(self.tracker.delete_duplicates)
-
-    def _end_if_open(self, trial_id: str, params: Optional[dict], status: str) -> None:
-        if not self.tracker.ended(self.key(trial_id)):
-            self._end(trial_id, params, status, None)
-
-    # ------------------------------------------------------------------ on the background thread
-    def _record(self, trial_id: str, params: Optional[dict]) -> tuple:
-        if trial_id not in self.records:
-            if params is None:  # Ray's params.json in the trial folder holds the trial's config
-                params = json.loads((self.exp_dir / trial_id / "params.json").read_text())
-            if self.describe is None:
-                run_params, tags, cfg = trial_record(self.spec, params)
-                name = None  # the tracker's default: "<strategy> <trial id>"
-            else:
-                run_params, tags, name = self.describe(trial_id, params)
-                tags, cfg = {"phase": self.phase, **tags}, described_config(self.spec, run_params)
-            self.records[trial_id] = (run_params, tags, name, cfg)
-        return self.records[trial_id]
-
-    def _ensure_run(self, trial_id: str, params: Optional[dict]) -> None:
-        if trial_id in self.last:
-            return
-        key = self.key(trial_id)
-        if key not in self.tracker.mapping["trials"]:
-            run_params, tags, name, _ = self._record(trial_id, params)
-            self.tracker.trial_run(key, run_params, tags, name)
-        reported = read_reports(self.exp_dir / trial_id)  # a restored trial's reports, uploaded if an
-        for result in reported:                           # earlier driver died first (steps MLflow has
-            self._buffer(key, result)                     # already are skipped)
-        self.last[trial_id] = reported[-1] if reported else {}
-
-    def _log(self, trial_id: str, params: dict, result: dict) -> None:
-        self._ensure_run(trial_id, params)
-        self.last[trial_id] = result
-        self._buffer(self.key(trial_id), result)
-
-    def _buffer(self, key: str, result: dict) -> None:
-        if self.tracker.log_result(key, result):  # the first buffered: sent within SEND_S (or as it ends)
-            self.background.later(SEND_S, self.tracker.send, key)
-
-    def _end(self, trial_id: str, params: Optional[dict], status, checkpoint, waited_s: float = 0.0) -> None:
-        self._ensure_run(trial_id, params)
-        trial_dir = self.exp_dir / trial_id
-        status = status or classify(None, self.last[trial_id])
-        if status == "stopped_early" and not (trial_dir / CURVES_FILE).is_file() and waited_s < CURVES_WAIT_S \
-                and not self.phase_over:
-            # stopped inside tune.report, the worker draws its curves just after this event
-            self.background.later(CURVES_POLL_S, self._end, trial_id, params, status, checkpoint,
-                                  waited_s + CURVES_POLL_S)
-            return
-        files = trial_files(trial_dir)
-        if len(files) < 2:  # its worker could not write them (e.g. it failed for good)
-            _, tags, name, cfg = self._record(trial_id, params)
-            title = name or f"trial {trial_id} {tags.get('strategy', '')}"
-            files = trial_artifacts(cfg, read_reports(trial_dir), trial_dir, title)
-        if self.tracker.log_checkpoint and checkpoint:
-            files.append(Path(checkpoint))
-        self.tracker.end_trial(self.key(trial_id), status, files)
-        self.last.pop(trial_id, None)
-        self.records.pop(trial_id, None)
+        """After the phase: `TrialRecorder.end_the_rest`."""
+        self.session.call(self.name, "end_the_rest", list(trials))
 
 
 def _checkpoint_path(trial):

@@ -154,11 +154,14 @@ def _run(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, cal
     """The phases, each taking and giving trial records: search, then (unless it was interrupted or every
     trial failed) confirm and judge, then publish."""
     run = Run(spec, exp_dir, concurrency, live_interval_s, stream)
-    trials = search(run, resuming, callbacks, tracking)
-    path = publish_search(run, trials)
-    confirmed, verdict = [], None
-    if not stopped(trials):
-        plan, confirmed = confirm(run, trials)
-        verdict = judge(spec, trials, plan, confirmed)
-    publish(run, trials, confirmed, verdict)
-    return path
+    try:
+        trials = search(run, resuming, callbacks, tracking)
+        path = publish_search(run, trials)
+        confirmed, verdict = [], None
+        if not stopped(trials):
+            plan, confirmed = confirm(run, trials)
+            verdict = judge(spec, trials, plan, confirmed)
+        publish(run, trials, confirmed, verdict)
+        return path
+    finally:
+        run.close()  # the tracking process, where publishing did not get to it

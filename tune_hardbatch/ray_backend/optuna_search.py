@@ -105,9 +105,14 @@ class TruthfulOptunaSearch(OptunaSearch):
         trial = ray_private.open_optuna_trial(self, trial_id)
         value = result.get(self.metric)
         if trial is not None and is_finite(value):
+            from optuna.exceptions import UpdateFinishedTrialError
+
             with warnings.catch_warnings():  # a step reported already (a retried trial's repeat) is kept
                 warnings.simplefilter("ignore", UserWarning)
-                trial.report(float(value), step_of(result))
+                try:
+                    trial.report(float(value), step_of(result))
+                except UpdateFinishedTrialError:  # told before a killed driver's last snapshot was saved:
+                    ray_private.mark_told(self, trial_id)  # the journal (written at once) has its end
 
     def _name_objective(self) -> None:
         """The study's objective is named after the metric (optuna-dashboard shows it, not "Objective 0"):

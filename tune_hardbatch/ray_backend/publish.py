@@ -70,8 +70,9 @@ def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Opti
     unfinished, phase = _unfinished(trials, confirmed)
     failed = not unfinished and stopped(trials)
     status = "KILLED" if unfinished else "FAILED" if failed else "FINISHED"
-    finish_tracking(run.tracker, trials + confirmed, exp_dir, status, run.background,
+    finish_tracking(run.tracking_session, trials + confirmed, exp_dir, status,
                     verdict if status == "FINISHED" else None)
+    run.close()
     if unfinished:
         out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
         print(f"interrupted with {unfinished} {phase} trials unfinished; continue with the same command and "
@@ -96,22 +97,19 @@ def _unfinished(trials: list[Trial], confirmed: list[Trial]) -> tuple[int, str]:
     return 0, ""
 
 
-def finish_tracking(tracker, trials: list[Trial], exp_dir: Path, status: str, background=None,
+def finish_tracking(session, trials: list[Trial], exp_dir: Path, status: str,
                     verdict: Optional[dict] = None) -> None:
-    """Final statuses of the trials' runs (the search's and the confirmation's, each found by its phase's
-    key), the verdict on the parent run (`SearchTracker.log_verdict`), then the parent's artifacts: results,
-    report, plots, best config, verdict.json. Waits first for the tracking calls still queued
-    (`background`), so the parent run ends last."""
-    if tracker is None:
+    """Through the tracking `session` (`tracking.TrackingSession`), after the calls it still has queued, so
+    the parent run ends last: final statuses of the trials' runs (the search's and the confirmation's, each
+    found by its phase's key), the verdict on the parent run (`SearchTracker.log_verdict`), then the
+    parent's artifacts: results, report, plots, best config, verdict.json."""
+    if session is None:
         return
-    if background is not None and not background.drain():
+    done = session.finish([(trial_key(t.trial_id, t.phase), t.status) for t in trials], verdict,
+                          parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)), status)
+    if not done["drained"]:
         print("warning: MLflow tracking calls were still queued after 10 minutes; their runs may be "
               f"incomplete: tune-hardbatch report {exp_dir} --sync uploads the rest", file=sys.stderr, flush=True)
-    for t in trials:
-        tracker.set_status(trial_key(t.trial_id, t.phase), t.status)
-    if verdict is not None:
-        tracker.log_verdict(verdict)  # its file goes with the parent's artifacts
-    tracker.finish(parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)), status=status)
-    if tracker.down:
+    if done["down"]:
         print(f"MLflow was unreachable during the search; upload what is missing with: tune-hardbatch report "
               f"{exp_dir} --sync", file=sys.stderr, flush=True)

@@ -199,8 +199,15 @@ def tell_optuna(searcher, trial_id: str, value, state) -> None:
     trials, told = _optuna_bookkeeping(searcher)
     if trial_id in told or trial_id not in trials:
         return
-    _require(searcher, "_ot_study", OPTUNA_STUDY).tell(trials[trial_id], value, state=state)
+    # skip_if_finished: the journal may hold its end already (a driver killed after telling it, before the
+    # searcher's state was saved with the experiment's snapshot; the resumed trial then ends again)
+    _require(searcher, "_ot_study", OPTUNA_STUDY).tell(trials[trial_id], value, state=state, skip_if_finished=True)
     told.add(trial_id)
+
+
+def mark_told(searcher, trial_id: str) -> None:
+    """Ray trial `trial_id`'s Optuna trial has ended in the study already: nothing more goes to it."""
+    _optuna_bookkeeping(searcher)[1].add(trial_id)
 
 
 # 7 ---------------------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..console import print_header, space_yaml
+from ..logs import LOG_FILE
 from ..results import search_trials
 from ..space import SPACE_FILE, SearchSpace, StrategyLabel
 from ..space.arms import TrialLabel
-from ..tracking import BackgroundTracker, SearchTracker, search_params, search_tags
+from ..tracking import SearchTracker, TrackingProcess, search_params, search_tags, tracker_setup
 from ..tracking.records import dataset_record
 from ..trials import Trial
 from . import ray_private
@@ -30,8 +31,7 @@ class Run:
     concurrency: int
     live_interval_s: float = 10.0
     stream: Any = sys.stdout
-    tracker: Optional[SearchTracker] = None  # once the parent run is open (tracking on)
-    background: Optional[BackgroundTracker] = None  # the thread that makes the tracker's calls
+    tracking_session: Optional[TrackingProcess] = None  # once the parent run is open (tracking on)
 
     def live(self, dim_keys: list[str], metric: str, mode: str, num_trials: int, label) -> LiveCallback:
         """A phase's live view (`label`: a trial config -> its strategy or arm)."""
@@ -40,9 +40,15 @@ class Run:
 
     def tracking(self, trial_root: Path, **phase) -> Optional[TrackingCallback]:
         """A phase's MLflow callback for the trials under `trial_root` (None with tracking off)."""
-        if self.tracker is None:
+        if self.tracking_session is None:
             return None
-        return TrackingCallback(self.tracker, self.spec, trial_root, self.background, **phase)
+        return TrackingCallback(self.tracking_session, self.spec, trial_root, **phase)
+
+    def close(self) -> None:
+        """Stop the tracking process (after `publish.finish_tracking`, or in its place after an error)."""
+        if self.tracking_session is not None:
+            self.tracking_session.close()
+            self.tracking_session = None
 
 
 def search(run: Run, resuming: bool, callbacks, tracking: tuple) -> list[Trial]:
@@ -71,16 +77,17 @@ def search(run: Run, resuming: bool, callbacks, tracking: tuple) -> list[Trial]:
 
 
 def start_tracking(run: Run, uri: Optional[str], artifact_location: Optional[str]) -> None:
-    """Open (or, resuming, reopen) the search's MLflow parent run and say where to see it."""
+    """Open (or, resuming, reopen) the search's MLflow parent run, say where to see it, and start the
+    tracking process that makes the trials' runs from here on."""
     if uri is None:
         return
     spec, exp_dir = run.spec, run.exp_dir
-    run.tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifact_location,
-                                log_checkpoint=spec.tracking.log_checkpoint)
-    run.tracker.dataset = dataset_record(spec.base_cfg.data)
-    run.tracker.start(exp_dir.name, search_tags(spec), search_params(spec), exp_dir / SPACE_FILE)
-    print(f"  MLflow: {mlflow_link(run.tracker)}", file=run.stream, flush=True)
-    run.background = BackgroundTracker()
+    tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifact_location,
+                            log_checkpoint=spec.tracking.log_checkpoint)
+    tracker.dataset = dataset_record(spec.base_cfg.data)
+    tracker.start(exp_dir.name, search_tags(spec), search_params(spec), exp_dir / SPACE_FILE)
+    print(f"  MLflow: {mlflow_link(tracker)}", file=run.stream, flush=True)
+    run.tracking_session = TrackingProcess(tracker_setup(tracker), spec, exp_dir / LOG_FILE)
 
 
 def mlflow_link(tracker) -> str:

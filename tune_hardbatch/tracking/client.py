@@ -6,8 +6,10 @@ trial of the confirmation phase (a second Tune experiment, whose ids may repeat 
 tracking server goes away mid-search, training goes on: a warning says so once, and `report NAME --sync`
 later uploads whatever is missing.
 
-A trial's run costs the store few transactions: its results are buffered and sent together within `SEND_S`
-(`log_result`, `send`), the last ones with its status tag when it ends (`end_trial`).
+A trial's run costs the store few transactions: its params wait for its first results, which are buffered
+and sent together within `SEND_S` (`log_result`, `send`), the last ones with its status tag when it ends
+(`end_trial`); its artifacts go straight to the artifact store its run was created with (no look-up of the
+run), and `set_status` leaves a run that already ended with that status alone.
 
 The MLflow UI: the experiment is tagged as a model-training one (`mlflow.experimentKind`, what the UI's
 own kind selector writes and UIs without 3.17's per-browser GenAI / Model training switch read), child
@@ -25,14 +27,15 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
-from ..formats import csv_value
+from .records import metrics_of, param_text
 
 MAP_FILE = "mlflow_runs.json"
 MAP_SAVE_S = 2.0  # the mapping is rewritten whole: at most this often (every trial would be O(trials^2))
 # a trial's results wait this long to go out in one log_batch: a short trial's few reports (and a long one's
 # last report with its status) are one store transaction, not one each; a person watching sees them 1 s late
 SEND_S = 1.0
-MAX_METRICS = 900  # per log_batch: MLflow takes at most 1000 metrics in one
+MAX_METRICS = 900  # per log_batch: MLflow takes at most 1000 metrics in one,
+MAX_PARAMS = 100  # at most 100 params, and 1000 values of all kinds
 VERDICT_FILE = "verdict.json"  # as verdict.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
 KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag and value
 NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its overview page
@@ -40,9 +43,6 @@ KEY_TAG = "trial_key"  # a child run's key in the mapping (search and confirmati
 UI_QUERY = "workflowType=machine_learning"  # MLflow 3.17's UI: the model-training view, not GenAI's
 PHASE_DIRS = {"search": "", "confirmation": "confirm"}  # a phase's trials in the mapping: "<dir>/<trial id>"
 STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
-SKIP_METRICS = {"epoch", "trial_id", "done", "training_iteration", "timestamp", "time_this_iter_s",
-                "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
-                "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "date", "node_id"}
 STATUS_TO_RUN = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged": "FAILED", "failed": "FAILED",
                  "unfinished": "KILLED"}
 
@@ -83,16 +83,6 @@ def trial_key(trial_id: str, phase: str = "search") -> str:
     return f"{prefix}/{trial_id}" if prefix else trial_id
 
 
-def metrics_of(result: dict) -> dict[str, float]:
-    out = {}
-    for key, value in result.items():
-        if key in SKIP_METRICS or key == "config" or isinstance(value, bool):
-            continue
-        if isinstance(value, (int, float)):
-            out[key] = float(value)
-    return out
-
-
 class SearchTracker:
     """Parent and child runs of one search; every MLflow call is guarded so training never stops."""
 
@@ -115,6 +105,9 @@ class SearchTracker:
         self.down = False
         self.logged_steps: dict[str, set] = {}  # running trials' runs -> steps MLflow has or will get
         self.unsent: dict[str, list] = {}  # run -> metrics buffered by `log_result` until `send`
+        self.unsent_params: dict[str, list] = {}  # run -> its params, sent with its first metrics
+        self.artifact_repos: dict[str, object] = {}  # run made here -> its artifact store (no get_run to find it)
+        self.ended_as: dict[str, str] = {}  # trial key -> the status this tracker ended its run with
         self.dataset: Optional[dict] = None  # `records.dataset_record`: logged as each trial run's input
 
     # ----------------------------------------------------------------------------------- mapping
@@ -175,7 +168,7 @@ class SearchTracker:
             self._save_mapping(now=True)
             from mlflow.entities import Param
 
-            self.client.log_batch(parent.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+            self.client.log_batch(parent.info.run_id, params=[Param(k, param_text(v)) for k, v in params.items()])
             if space_file is not None and space_file.is_file():
                 self.client.log_artifact(parent.info.run_id, str(space_file))
         else:
@@ -219,15 +212,17 @@ class SearchTracker:
             run_id = found[0].info.run_id
         else:
             name = run_name or (f"{tags['strategy']} {trial_id}" if tags.get("strategy") else trial_id)
-            run_id = self.client.create_run(self.mapping["experiment_id"], run_name=name, tags={
+            info = self.client.create_run(self.mapping["experiment_id"], run_name=name, tags={
                 "mlflow.parentRunId": self.mapping["parent"], "trial_id": trial_id, KEY_TAG: key,
-                "status": "running", **tags}).info.run_id
+                "status": "running", **tags}).info
+            run_id = info.run_id
             self.logged_steps[run_id] = set()  # new: no history to read
+            self.artifact_repos[run_id] = _artifact_repo(info.artifact_uri, self.uri)
         for extra in found[1:]:
             self.client.delete_run(extra.info.run_id)
         self.mapping["trials"][key] = run_id
         self._save_mapping()
-        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+        self.unsent_params[run_id] = [Param(k, param_text(v)) for k, v in params.items()]
         if self.dataset is not None:
             self._log_dataset(run_id)
         return run_id
@@ -288,15 +283,20 @@ class SearchTracker:
         return first
 
     def send(self, key: str) -> None:
-        """Log the trial's buffered metrics (one log_batch per `MAX_METRICS`)."""
+        """Log the trial's buffered metrics (one log_batch per `MAX_METRICS`), and its params the first time."""
         run_id = self.mapping["trials"].get(key)
-        if run_id is not None and self.unsent.get(run_id):
+        if run_id is not None and (self.unsent.get(run_id) or self.unsent_params.get(run_id)):
             self._guard(f"logging metrics of trial {key}", self._send, run_id)
 
     def _send(self, run_id: str, tags: list = ()) -> None:
-        metrics = self.unsent.pop(run_id, [])
+        metrics, params = self.unsent.pop(run_id, []), self.unsent_params.pop(run_id, [])
+        if len(params) > MAX_PARAMS:  # more than one batch holds: on their own, in batches of their own
+            for i in range(0, len(params), MAX_PARAMS):
+                self.client.log_batch(run_id, params=params[i : i + MAX_PARAMS])
+            params = []
         for i in range(0, max(len(metrics), 1), MAX_METRICS):
-            self.client.log_batch(run_id, metrics=metrics[i : i + MAX_METRICS], tags=tags if i == 0 else [])
+            self.client.log_batch(run_id, metrics=metrics[i : i + MAX_METRICS], params=params if i == 0 else [],
+                                  tags=tags if i == 0 else [])
 
     def end_trial(self, key: str, status: str, artifacts: list = ()) -> None:
         run_id = self.mapping["trials"].get(key)
@@ -305,6 +305,10 @@ class SearchTracker:
         self._guard(f"ending the run of trial {key}", self._end_run, run_id, status, artifacts)
         self.logged_steps.pop(run_id, None)
         self.unsent.pop(run_id, None)
+        self.unsent_params.pop(run_id, None)
+        self.artifact_repos.pop(run_id, None)
+        if not self.down:
+            self.ended_as[key] = status
         if not self.down and key not in self._ended:
             self._ended.add(key)
             self.mapping.setdefault("ended", []).append(key)  # its artifacts are there (a resumed driver checks)
@@ -318,17 +322,21 @@ class SearchTracker:
         from mlflow.entities import RunTag
 
         self._send(run_id, tags=[RunTag("status", status)])  # the last metrics and the status: one batch
+        repo = self.artifact_repos.get(run_id)
         for path in map(Path, artifacts):
             if path.is_dir():  # a checkpoint directory
                 self.client.log_artifacts(run_id, str(path), artifact_path="checkpoint")
+            elif path.exists() and repo is not None:
+                repo.log_artifact(str(path))
             elif path.exists():
                 self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, status=STATUS_TO_RUN.get(status, "FINISHED"))
 
     def set_status(self, key: str, status: str) -> None:
-        """The final status of a trial's run (from results.csv): tag and run state."""
+        """The final status of a trial's run (from results.csv): tag and run state; nothing for a run this
+        tracker ended with that status."""
         run_id = self.mapping["trials"].get(key)
-        if run_id is not None:
+        if run_id is not None and self.ended_as.get(key) != status:
             self._guard(f"setting the status of trial {key}", self._set_status, run_id, status)
 
     def _set_status(self, run_id, status):
@@ -377,6 +385,12 @@ class SearchTracker:
         self.client.set_terminated(parent, status=status)
 
 
-def _param(value) -> str:
-    """An MLflow param's text: as in results.csv, with null for nothing (MLflow keeps 6000 characters)."""
-    return "null" if value is None else str(csv_value(value))[:6000]
+def _artifact_repo(artifact_uri: str, tracking_uri: str):
+    """The artifact store of a run MLflow just created (what `MlflowClient.log_artifact` finds with a
+    `get_run` per run); None where MLflow cannot make one from the URI alone (the client then looks)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    try:
+        return get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
+    except Exception:  # noqa: BLE001 - e.g. a scheme that needs the run: client.log_artifact finds it
+        return None

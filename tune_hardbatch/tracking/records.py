@@ -1,5 +1,5 @@
-"""What a search logs: the parent's params and tags, a trial's params, tags and artifacts (config, curves),
-and the verdict as the parent's metrics, tags and description.
+"""What a search logs: the parent's params and tags, a trial's params, metrics, tags and artifacts (config,
+curves), and the verdict as the parent's metrics, tags and description.
 
 A trial's artifacts are written by its worker (`write_config` as it starts, `write_curves` as it ends), on the
 trial's own CPU, so the driver only uploads them; `trial_artifacts` writes both on the driver where a worker
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from ..formats import fixed, pm
+from ..formats import csv_value, fixed, pm
 from ..labels import strategy_name
 from ..metrics import is_finite
 from ..space.arms import arm_of, arm_summary
@@ -20,6 +20,9 @@ from ..space.sections import as_dict
 
 NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
 CONFIG_FILE, CURVES_FILE = "config.yaml", "curves.png"  # a trial's artifacts, in its folder
+SKIP_METRICS = {"epoch", "trial_id", "done", "training_iteration", "timestamp", "time_this_iter_s",
+                "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
+                "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "date", "node_id"}
 
 
 def search_params(spec) -> dict:
@@ -30,6 +33,22 @@ def search_params(spec) -> dict:
     for arm in spec.arms:  # each declared arm: its fixed part and its own dimensions
         out[f"arms.{slug(arm.name)}"] = arm_summary(arm)
     return out
+
+
+def metrics_of(result: dict) -> dict[str, float]:
+    """A report's numbers as MLflow metrics: Ray's own keys (`SKIP_METRICS`), the config and flags left out."""
+    out = {}
+    for key, value in result.items():
+        if key in SKIP_METRICS or key == "config" or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def param_text(value) -> str:
+    """An MLflow param's text: as in results.csv, with null for nothing (MLflow keeps 6000 characters)."""
+    return "null" if value is None else str(csv_value(value))[:6000]
 
 
 def dataset_record(data) -> dict:

@@ -11,8 +11,8 @@ from typing import Optional
 from ..errors import UserError
 from ..launch.reachable import check_reachable
 from ..space.uris import tracking_uri
-from .client import STEP_KEY, VERDICT_FILE, SearchTracker, metrics_of, trial_key
-from .records import described_config, search_params, search_tags, trial_artifacts, trial_record
+from .client import STEP_KEY, VERDICT_FILE, SearchTracker, trial_key
+from .records import described_config, metrics_of, search_params, search_tags, trial_artifacts, trial_record
 
 
 def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str, tags: dict, params: dict,
