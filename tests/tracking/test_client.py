@@ -87,7 +87,8 @@ def test_a_trial_keeps_one_child_run_when_a_driver_died_after_creating_it(tmp_pa
 def test_a_new_search_looks_up_no_runs_and_deletes_duplicates_after_the_phase(tmp_path):
     """A search this driver started makes each trial's run without looking for an older one (there can be
     none), and its mapping is written at most every MAP_SAVE_S; after the phase, one query deletes a run
-    that a retried create request made twice, and the mapping on disk is complete."""
+    that a retried create request made twice (where requests are retried: a server), and the mapping on
+    disk is complete."""
     from tune_hardbatch.tracking import resolve_uri
     from tune_hardbatch.tracking.client import KEY_TAG
 
@@ -106,6 +107,10 @@ def test_a_new_search_looks_up_no_runs_and_deletes_duplicates_after_the_phase(tm
         "mlflow.parentRunId": tracker.mapping["parent"], "trial_id": "t3", KEY_TAG: "t3"})
     on_disk = json.loads((exp_dir / "mlflow_runs.json").read_text())["trials"]
     assert len(on_disk) < 5  # not rewritten for every trial
+    assert not tracker.retries  # sqlite: nothing retries a request, so no query is made
+    tracker.delete_duplicates()
+    assert len(client.search_runs([tracker.mapping["experiment_id"]], "tags.trial_id = 't3'")) == 2
+    tracker.retries = True  # as through a tracking server (http), whose client retries requests
     tracker.delete_duplicates()
     live = client.search_runs([tracker.mapping["experiment_id"]], "tags.trial_id = 't3'")
     assert [r.info.run_id for r in live] == [ids[3]] and extra.info.run_id != ids[3]

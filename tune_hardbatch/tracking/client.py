@@ -30,12 +30,12 @@ from ..errors import UserError
 from .records import metrics_of, param_text
 
 MAP_FILE = "mlflow_runs.json"
+DIRECT_STORES = {"sqlite", "postgresql", "mysql", "mssql", "file"}  # URI schemes MLflow writes in-process
 MAP_SAVE_S = 2.0  # the mapping is rewritten whole: at most this often (every trial would be O(trials^2))
 # a trial's results wait this long to go out in one log_batch: a short trial's few reports (and a long one's
 # last report with its status) are one store transaction, not one each; a person watching sees them 1 s late
 SEND_S = 1.0
-MAX_METRICS = 900  # per log_batch: MLflow takes at most 1000 metrics in one,
-MAX_PARAMS = 100  # at most 100 params, and 1000 values of all kinds
+MAX_METRICS, MAX_PARAMS = 900, 100  # per log_batch: MLflow takes 1000 metrics, 100 params, 1000 values in all
 VERDICT_FILE = "verdict.json"  # as verdict.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
 KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag and value
 NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its overview page
@@ -109,6 +109,8 @@ class SearchTracker:
         self.artifact_repos: dict[str, object] = {}  # run made here -> its artifact store (no get_run to find it)
         self.ended_as: dict[str, str] = {}  # trial key -> the status this tracker ended its run with
         self.dataset: Optional[dict] = None  # `records.dataset_record`: logged as each trial run's input
+        # a create request retried by MLflow's REST client can make a run twice; a store written here cannot
+        self.retries = uri.split(":", 1)[0].split("+")[0] not in DIRECT_STORES
 
     # ----------------------------------------------------------------------------------- mapping
     def _load_mapping(self) -> dict:
@@ -236,8 +238,10 @@ class SearchTracker:
 
     def delete_duplicates(self) -> None:
         """After a phase, one paged query over this search's child runs: a trial's run that a retried create
-        request made twice keeps the one the mapping names; the others are deleted."""
-        self._guard("checking for duplicate runs", self._delete_duplicates)
+        request made twice keeps the one the mapping names; the others are deleted. Only where requests are
+        retried (`retries`: a tracking server): the query reads every run's data, ~10 ms a run."""
+        if self.retries:
+            self._guard("checking for duplicate runs", self._delete_duplicates)
         self.flush()
 
     def _delete_duplicates(self) -> None:
