@@ -15,7 +15,8 @@ it from its last checkpoint. A trial stopped by ASHA before its crash epoch does
 Every --sample-s seconds it samples the driver's RSS, its open file descriptors and threads, and the
 summed RSS of every process it started (Ray's GCS, raylet, workers). At the end it checks that nothing
 was lost (results.csv has every trial, each once) and prints one JSON summary last (also written to
-OUT/soak.json, with every sample).
+OUT/soak.json, with every sample), with the CPU seconds a trial cost: the whole machine's busy time (the
+trials keep its cores busy, so what tracking adds shows here), the driver's and the tracking process's.
 """
 
 from __future__ import annotations
@@ -60,6 +61,23 @@ def _tracking_process(kids: list[int]):
         except (OSError, ValueError, IndexError):
             continue
     return None
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (every core, every process), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _worker_processes(exp: Path) -> int:
+    """Distinct worker processes that ran the search's trials (a crashed trial's actor is not reused)."""
+    pids = set()
+    for path in exp.glob("*/result.json"):
+        with open(path) as fh:
+            pids.update(json.loads(line)["pid"] for line in fh if line.strip())
+    return len(pids)
 
 
 def _descendants(root: int) -> list[int]:
@@ -166,12 +184,13 @@ def main() -> None:
     sampler = Sampler(args.sample_s, progress)
     first = sampler.sample()  # after the imports, before Ray starts
     sampler.start()
-    start = time.monotonic()
+    start, busy_start, own_start = time.monotonic(), _machine_busy_s(), time.process_time()
     log = open(out / "search.log", "w")
     try:
         path = run_search(None, sets, out=str(out), callbacks=[progress], live_interval_s=60, stream=log)
     finally:
         wall = time.monotonic() - start
+        busy, own = _machine_busy_s() - busy_start, time.process_time() - own_start
         sampler.done.set()
         sampler.join()
         log.close()
@@ -207,6 +226,12 @@ def main() -> None:
                                         and r["status"] != "failed"),
         "wall_s": round(wall, 1),
         "s_per_trial": round(wall / max(1, len(rows)), 2),
+        # CPU seconds a trial: on a machine the trials keep busy, what tracking costs shows here
+        "cpu_s_per_trial": {"machine": round(busy / max(1, len(rows)), 3),
+                            "driver": round(own / max(1, len(rows)), 3),
+                            "tracking_process": round(max((x.get("tracking_cpu_s", 0.0) for x in samples),
+                                                          default=0.0) / max(1, len(rows)), 3)},
+        "worker_processes": _worker_processes(exp),
         "driver_rss_mib": {"start": round(first["driver_rss_mib"], 1),
                            "at_10pct_trials": round(_at(samples, 0.1, args.trials)["driver_rss_mib"], 1),
                            "at_50pct_trials": round(_at(samples, 0.5, args.trials)["driver_rss_mib"], 1),

@@ -122,3 +122,29 @@ def test_each_plot_writes_a_png(tmp_path):
                           tmp_path / "lc_old.png")
     for path in paths + [tmp_path / "lc.png", tmp_path / "lc_old.png"]:
         assert path.read_bytes()[:4] == PNG, path
+
+
+def curve_reports(n, val=True, loss=1.0):
+    return [{"epoch_equiv": e, "train_loss": loss / e, "test_loss": 1.1 * loss / e, "train_top1": 10.0 * e,
+             "test_top1": 9.0 * e, "test_top5": 50.0 + e, "lr": 0.1 / e, "p": 1 - 0.1 * e,
+             "converged": int(e > 2), "convergence_epoch": 3, **({"val_loss": 1.2 / e, "val_top1": 8.0 * e} if val
+                                                                else {})} for e in range(1, n + 1)]
+
+
+def test_the_learning_curves_picture_does_not_depend_on_what_the_process_drew_before(tmp_path):
+    """The figure is built once per process and reused: a trial's picture is the one a fresh figure draws."""
+    diverged = [{**r, "train_loss": math.nan, "test_loss": math.nan} for r in curve_reports(2, val=False)]
+    cases = {"full": curve_reports(8), "no_val": curve_reports(5, val=False, loss=40.0), "diverged": diverged,
+             "one": curve_reports(1)}
+    fresh = {}
+    for name, reports in cases.items():
+        plots._CURVES.clear()
+        plots.learning_curves(reports, tmp_path / f"{name}.fresh.png", title=name)
+        fresh[name] = (tmp_path / f"{name}.fresh.png").read_bytes()
+    plots._CURVES.clear()
+    for name, reports in list(cases.items()) + list(reversed(cases.items())):
+        plots.learning_curves(reports, tmp_path / "again.png", title=name)
+        assert (tmp_path / "again.png").read_bytes() == fresh[name], name
+    fig = plots._CURVES["figure"]
+    assert [t.get_text() for t in fig.axes["acc"].get_legend().get_texts()] == [
+        "train top-1", "test top-1", "validation top-1", "test top-5", "convergence"]

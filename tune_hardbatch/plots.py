@@ -4,9 +4,12 @@ The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`,
 the same for a 20-trial TPE search and for a 4 x 3 grid: one row per arm or dimension with its label on the
 y axis, the figure growing with the rows, labels shortened with an ellipsis, legends outside the axes, and
 a tight bounding box. Each has a `_..._figure` twin that returns the Figure unsaved (the tests measure its labels).
+A trial's `learning_curves` are drawn once per trial, by its worker: one figure per process, its data replaced.
 """
 
 from __future__ import annotations
+
+import threading
 
 import matplotlib
 
@@ -22,48 +25,77 @@ ROW_INCHES = 0.32  # height of one row of a horizontal-bar figure
 STATUS_COLOURS = {"finished": "C0", "stopped_early": "C7", "diverged": "C3", "failed": "k"}
 
 
+# the learning curves' series: (panel, report key, legend label, style); a series keeps its colour whether or
+# not the others are there (validation ones only with a validation split)
+SERIES = (("loss", "train_loss", "train (untrimmed)", {"color": "C0"}), ("loss", "test_loss", "test", {"color": "C1"}),
+          ("loss", "val_loss", "validation", {"color": "C2", "ls": "--"}),
+          ("acc", "train_top1", "train top-1", {"color": "C0"}), ("acc", "test_top1", "test top-1", {"color": "C1"}),
+          ("acc", "val_top1", "validation top-1", {"color": "C2", "ls": "--"}),
+          ("acc", "test_top5", "test top-5", {"color": "C3", "alpha": 0.5}),
+          ("sched", "lr", "lr (end of epoch)", {"color": "C0"}), ("p", "p", "p (trim)", {"color": "C3", "ls": "--"}))
+
+
 def learning_curves(reports: list[dict], path, title: str = "") -> None:
-    """Loss, top-1 and the (lr, p) schedules against epoch-equivalents, one figure with three panels."""
-    ee = [r["epoch_equiv"] for r in reports]
-    fig, (ax_loss, ax_acc, ax_sched) = plt.subplots(1, 3, figsize=(13, 3.8))
-    ax_loss.plot(ee, [r["train_loss"] for r in reports], label="train (untrimmed)")
-    ax_loss.plot(ee, [r["test_loss"] for r in reports], label="test")
-    _plot_if_finite(ax_loss, ee, [r.get("val_loss") for r in reports], "validation")
-    ax_loss.set(xlabel="epoch-equivalents", ylabel="loss", yscale="log", title="loss")
-    ax_acc.plot(ee, [r["train_top1"] for r in reports], label="train top-1")
-    ax_acc.plot(ee, [r["test_top1"] for r in reports], label="test top-1")
-    _plot_if_finite(ax_acc, ee, [r.get("val_top1") for r in reports], "validation top-1")
-    ax_acc.plot(ee, [r["test_top5"] for r in reports], label="test top-5", alpha=0.5)
-    ax_acc.set(xlabel="epoch-equivalents", ylabel="%", title="accuracy")
-    conv = [r for r in reports if r.get("converged")]
-    if conv:
-        ax_acc.axvline(conv[-1]["convergence_epoch"], color="grey", ls=":", label="convergence")
-    ax_sched.plot(ee, [r["lr"] for r in reports], label="lr (end of epoch)")
-    ax_p = ax_sched.twinx()
-    ax_p.plot(ee, [r["p"] for r in reports], color="C3", ls="--", label="p (trim)")
-    ax_p.set(ylim=(0, 1.05), ylabel="p")
-    ax_sched.set(xlabel="epoch-equivalents", ylabel="lr", title="schedules")
-    for ax in (ax_loss, ax_acc, ax_sched):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    ax_p.legend(fontsize=8, loc="lower left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    # fixed margins, not tight_layout: a third of the drawing time, and these panels' labels never vary
-    fig.subplots_adjust(left=0.07, right=0.95, bottom=0.14, top=0.86 if title else 0.9, wspace=0.38)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Loss, top-1 and the (lr, p) schedules against epoch-equivalents, one figure with three panels.
+
+    Every trial draws this figure once (a search of short trials: once a second), so each process builds it
+    once and then only replaces its data: building the axes and their ticks is 40% of the drawing time."""
+    with _CURVES_LOCK:  # one figure per process; the drawing threads of a process take turns
+        if "figure" not in _CURVES:
+            _CURVES["figure"] = _LearningCurves()
+        _CURVES["figure"].draw(reports, path, title)
+
+
+_CURVES: dict = {}
+_CURVES_LOCK = threading.Lock()
+
+
+class _LearningCurves:
+    """`learning_curves`' figure: every series' line, empty until `draw` gives it its points."""
+
+    def __init__(self):
+        self.fig, (loss, acc, sched) = plt.subplots(1, 3, figsize=(13, 3.8))
+        self.axes = {"loss": loss, "acc": acc, "sched": sched, "p": sched.twinx()}
+        self.lines = {key: self.axes[panel].plot([], [], label=label, marker="o", ms=2.5, **style)[0]
+                      for panel, key, label, style in SERIES}  # markers: a trial stopped after one report
+        self.convergence = acc.axvline(0, color="grey", ls=":", label="convergence")
+        loss.set(xlabel="epoch-equivalents", ylabel="loss", yscale="log", title="loss")
+        acc.set(xlabel="epoch-equivalents", ylabel="%", title="accuracy")
+        sched.set(xlabel="epoch-equivalents", ylabel="lr", title="schedules")
+        self.axes["p"].set(ylabel="p")
+        for ax in (loss, acc, sched):
+            ax.grid(alpha=0.3)
+        self.title = self.fig.suptitle("", fontsize=10)
+
+    def draw(self, reports: list[dict], path, title: str) -> None:
+        for key, line in self.lines.items():  # a series' finite points (none: not reported, no validation split)
+            pts = [(r["epoch_equiv"], r[key]) for r in reports if is_finite(r.get(key))]
+            line.set_data([x for x, _ in pts], [y for _, y in pts])
+            line.set_visible(bool(pts))
+        converged = [r for r in reports if r.get("converged")]
+        self.convergence.set_visible(bool(converged))
+        if converged:
+            self.convergence.set_xdata([converged[-1]["convergence_epoch"]] * 2)
+        for name, ax in self.axes.items():
+            shown = [ln for ln in ax.get_lines() if ln.get_visible()]
+            if shown:
+                ax.set_autoscale_on(True)  # the fixed limits below turned it off
+                ax.relim(visible_only=True)
+                ax.autoscale_view()
+                ax.legend(handles=shown, fontsize=8, loc="lower left" if name == "p" else "best")
+            else:  # nothing finite (a diverged loss): no limits left from the process's last trial
+                ax.set(xlim=(0, 1), ylim=(0.1, 10) if ax.get_yscale() == "log" else (0, 1))
+                if ax.get_legend() is not None:
+                    ax.get_legend().remove()
+        self.axes["p"].set_ylim(0, 1.05)
+        self.title.set_text(title)
+        # fixed margins, not tight_layout: a third of the drawing time, and these panels' labels never vary
+        self.fig.subplots_adjust(left=0.07, right=0.95, bottom=0.14, top=0.86 if title else 0.9, wspace=0.38)
+        self.fig.savefig(path, dpi=110)
 
 
 def _finite_or_zero(v: float) -> float:
     return v if is_finite(v) else 0.0
-
-
-def _plot_if_finite(ax, xs, ys, label):
-    """A line of the finite points of `ys` (nothing when there is none: no validation split)."""
-    pts = [(x, y) for x, y in zip(xs, ys) if is_finite(y)]
-    if pts:
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, ls="--")
 
 
 def _save(fig, path):

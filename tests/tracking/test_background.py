@@ -54,6 +54,29 @@ def test_delayed_calls_run_after_their_delay_and_drain_runs_them_at_once():
     assert seen[-1][0] == "minute" and time.monotonic() - drained_at < 5
 
 
+def test_abandon_skips_the_calls_not_yet_run_and_runs_the_last_one_after_the_running_call():
+    """The tracking process when its driver died: the mapping saved next, nothing queued run after it."""
+    background = BackgroundTracker()
+    running, release, seen = threading.Event(), threading.Event(), []
+
+    def busy():
+        running.set()
+        release.wait(5)
+        seen.append("busy")
+
+    background.submit(busy)
+    background.submit(lambda: background.later(0.0, seen.append, "delayed"))
+    background.submit(seen.append, "queued")
+    assert running.wait(5)
+    background.later(0.0, seen.append, "delayed before")  # one already scheduled (the thread is held in busy)
+    threading.Timer(0.2, release.set).start()
+    assert background.abandon(lambda: seen.append(("last", threading.get_ident())))
+    assert seen == ["busy", ("last", background._thread.ident)]
+    background.submit(seen.append, "after")  # nothing runs once abandoned
+    time.sleep(0.1)
+    assert len(seen) == 2
+
+
 def test_sync_uploads_the_confirmation_trials_and_the_verdict(tmp_path):
     """`report --sync`'s part for the confirmation phase: its trials (from <search>/confirm, the chosen arms
     and confirm_results.csv) become their named, tagged child runs; the verdict goes on the parent."""

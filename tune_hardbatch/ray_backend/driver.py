@@ -164,4 +164,4 @@ def _run(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, cal
         publish(run, trials, confirmed, verdict)
         return path
     finally:
-        run.close()  # the tracking process, where publishing did not get to it
+        run.close()  # the tracking process: after publishing, or after an error

@@ -72,7 +72,6 @@ def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Opti
     status = "KILLED" if unfinished else "FAILED" if failed else "FINISHED"
     finish_tracking(run.tracking_session, trials + confirmed, exp_dir, status,
                     verdict if status == "FINISHED" else None)
-    run.close()
     if unfinished:
         out_arg = "" if exp_dir.parent == Path(abs_storage("tune_results")) else f" --out {exp_dir.parent}"
         print(f"interrupted with {unfinished} {phase} trials unfinished; continue with the same command and "

@@ -7,7 +7,9 @@ MLflow sees every call in the order the search made it). `later(delay_s, fn, *ar
 same thread once `delay_s` has passed (a trial's end waiting for the curves its worker is still drawing).
 The queue is bounded (`MAX_PENDING`): past that, `submit` waits for room instead of growing without end.
 `drain()` waits until everything queued or delayed ran (before the parent run is finished): delayed calls
-then run as soon as they are next, without waiting for their time (the search is over; nothing is coming). A call that
+then run as soon as they are next, without waiting for their time (the search is over; nothing is coming).
+`abandon(last)` drops every call not yet run and runs `last` next (the tracking process when its driver died:
+the mapping is saved as it is, and a resumed driver redoes the rest). A call that
 fails is reported once on stderr and the thread goes on; MLflow's own failures are handled by
 `SearchTracker` (it marks the server down and warns once).
 """
@@ -32,6 +34,7 @@ class BackgroundTracker:
         self._order = itertools.count()
         self._delayed_left = 0  # delayed calls not yet run (drain waits for them too)
         self.hurry = False  # set while draining: delayed calls are due at once
+        self.dropping = False  # set by `abandon`: calls not yet run are skipped
         self.busy_s = 0.0  # time spent running calls (the work taken off the driver's loop)
         self.ran = 0
         self.failed = 0
@@ -51,6 +54,14 @@ class BackgroundTracker:
         self.hurry = False
         return not self._pending()
 
+    def abandon(self, last, timeout_s: float = 10.0) -> bool:
+        """Skip every queued and delayed call not yet run, then run `last` on this thread (after the call it
+        runs now, so nothing else touches what `last` reads); False if that took longer than `timeout_s`."""
+        done = threading.Event()
+        self.dropping = True
+        self.submit(_final, last, done)
+        return done.wait(timeout_s)
+
     def _pending(self) -> int:
         return self.calls.unfinished_tasks + self._delayed_left
 
@@ -61,7 +72,7 @@ class BackgroundTracker:
 
     def _loop(self) -> None:
         while True:
-            while self.delayed and (self.hurry or self.delayed[0][0] <= time.monotonic()):  # due ones first
+            while self.delayed and (self.hurry or self.dropping or self.delayed[0][0] <= time.monotonic()):
                 self._run(heapq.heappop(self.delayed)[2])
                 self._delayed_left -= 1
             wait = max(0.0, self.delayed[0][0] - time.monotonic()) if self.delayed else None
@@ -76,6 +87,8 @@ class BackgroundTracker:
 
     def _run(self, call) -> None:
         fn, args, kwargs = call
+        if self.dropping and fn is not _final:
+            return
         start = time.perf_counter()
         try:
             fn(*args, **kwargs)
@@ -91,3 +104,11 @@ class BackgroundTracker:
 
 def _nothing() -> None:
     """A call that only wakes the thread."""
+
+
+def _final(last, done: threading.Event) -> None:
+    """`abandon`'s last call."""
+    try:
+        last()
+    finally:
+        done.set()

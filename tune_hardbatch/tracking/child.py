@@ -44,10 +44,7 @@ def serve(session, inbox, replies) -> None:
         try:
             msg = pickle.load(inbox)
         except EOFError:  # the driver died: the mapping as it is now; a resumed driver does the rest
-            try:
-                session.tracker.flush()
-            except Exception:  # noqa: BLE001 - a mapping changed under us: the resumed driver looks runs up
-                pass
+            session.abandon()
             return
         kind, args = msg[0], msg[1:]
         if kind == "phase":
@@ -58,8 +55,7 @@ def serve(session, inbox, replies) -> None:
             pickle.dump(session.finish(*args), replies)
             replies.flush()
         elif kind == "close":
-            session.background.drain(args[0])
-            session.tracker.flush()
+            session.close(args[0])
             return
 
 

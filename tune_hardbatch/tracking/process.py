@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 from .background import MAX_PENDING
-from .session import FINISH_TIMEOUT_S
+from .session import CLOSE_TIMEOUT_S, FINISH_TIMEOUT_S
 
 CHILD = "tune_hardbatch.tracking.child"  # the module the child runs (not imported by the package)
-CLOSE_TIMEOUT_S = 60.0  # closing without `finish` (the search ended by an error): queued calls get this long
 FINISH_MARGIN_S = 300.0  # past the queue's own timeout: the end's own calls (statuses, verdict, artifacts)
 
 
@@ -63,16 +62,16 @@ class TrackingProcess:
         reply = self._reply(time.monotonic() + timeout_s + FINISH_MARGIN_S)
         return reply if reply is not None else {"drained": False, "down": True}
 
-    def close(self) -> None:
-        self.outbox.put(("close", CLOSE_TIMEOUT_S))
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        self.outbox.put(("close", timeout_s))
         self.outbox.put(None)  # the feeder stops after it
-        self._feeder.join(timeout=CLOSE_TIMEOUT_S)
+        self._feeder.join(timeout=timeout_s)
         try:
             self.proc.stdin.close()
         except OSError:
             pass
         try:
-            self.proc.wait(timeout=CLOSE_TIMEOUT_S + 10)
+            self.proc.wait(timeout=timeout_s + 10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -14,6 +14,7 @@ from .background import BackgroundTracker
 from .recorder import TrialRecorder
 
 FINISH_TIMEOUT_S = 600.0  # the end waits this long for queued tracking calls, then warns and goes on
+CLOSE_TIMEOUT_S = 60.0  # closing without `finish` (the search ended by an error): queued calls get this long
 
 
 class TrackingSession(Protocol):
@@ -30,8 +31,9 @@ class TrackingSession(Protocol):
         parent's `files`, the parent's `status`. {"drained": whether the queue emptied in time, "down":
         whether MLflow went away during the search}."""
 
-    def close(self) -> None:
-        """Stop (after `finish`, or instead of it when the search ended by an error)."""
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop (after `finish`, or instead of it when the search ended by an error), after every queued call
+        (waiting at most `timeout_s`)."""
 
 
 class LocalTracking:
@@ -63,5 +65,10 @@ class LocalTracking:
         self.tracker.finish(files, status=status)
         return {"drained": drained, "down": self.tracker.down}
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         self.background.submit(self.tracker.flush)  # after what is queued: the mapping as the calls left it
+        self.background.drain(timeout_s)
+
+    def abandon(self) -> None:
+        """The driver is gone: the mapping as it is now, and no further call (a resumed driver does the rest)."""
+        self.background.abandon(self.tracker.flush)
