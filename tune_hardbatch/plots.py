@@ -59,12 +59,15 @@ class _LearningCurves:
         self.lines = {key: self.axes[panel].plot([], [], label=label, marker="o", ms=2.5, **style)[0]
                       for panel, key, label, style in SERIES}  # markers: a trial stopped after one report
         self.convergence = acc.axvline(0, color="grey", ls=":", label="convergence")
-        loss.set(xlabel="epoch-equivalents", ylabel="loss", yscale="log", title="loss")
-        acc.set(xlabel="epoch-equivalents", ylabel="%", title="accuracy")
-        sched.set(xlabel="epoch-equivalents", ylabel="lr", title="schedules")
+        loss.set(xlabel="epoch-equivalents", ylabel="loss", yscale="log")
+        acc.set(xlabel="epoch-equivalents", ylabel="%")
+        sched.set(xlabel="epoch-equivalents", ylabel="lr")
         self.axes["p"].set(ylabel="p")
-        for ax in (loss, acc, sched):
+        for ax, title in ((loss, "loss"), (acc, "accuracy"), (sched, "schedules")):
             ax.grid(alpha=0.3)
+            ax.set_title(title, y=1.0)  # fixed places: placing the title and the x label measures every tick
+            ax.xaxis.set_label_coords(0.5, -0.12)  # label (~10% of a drawing); the x tick labels' height never varies
+        self.legend_shown: dict = {}
         self.title = self.fig.suptitle("", fontsize=10)
 
     def draw(self, reports: list[dict], path, title: str) -> None:
@@ -82,11 +85,14 @@ class _LearningCurves:
                 ax.set_autoscale_on(True)  # the fixed limits below turned it off
                 ax.relim(visible_only=True)
                 ax.autoscale_view()
-                ax.legend(handles=shown, fontsize=8, loc="lower left" if name == "p" else "best")
+                if self.legend_shown.get(name) != shown:  # a legend is rebuilt only when its lines change
+                    ax.legend(handles=shown, fontsize=8, loc="lower left" if name == "p" else "best")
+                    self.legend_shown[name] = shown
             else:  # nothing finite (a diverged loss): no limits left from the process's last trial
                 ax.set(xlim=(0, 1), ylim=(0.1, 10) if ax.get_yscale() == "log" else (0, 1))
                 if ax.get_legend() is not None:
                     ax.get_legend().remove()
+                self.legend_shown.pop(name, None)
         self.axes["p"].set_ylim(0, 1.05)
         self.title.set_text(title)
         # fixed margins, not tight_layout: a third of the drawing time, and these panels' labels never vary
