@@ -43,3 +43,22 @@ def test_a_worker_imports_none_of_the_drivers_side():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"before": [], "after": "tune_hardbatch.ray_backend.driver"}
+
+
+def test_a_trials_curves_are_drawn_on_a_thread_the_worker_waits_for_at_exit(tmp_path):
+    """Drawing does not hold up the trial's last report or its actor's reset (a thread of its own), and the
+    thread is not a daemon, so a worker that Ray ends gracefully finishes the picture first."""
+    from tune_hardbatch import space as SP
+
+    cfg = SP.load_space(None).base_cfg
+    curves = worker.Curves(cfg, {}, {"artifacts": True}, "t1", tmp_path / "t1")
+    history = [{"epoch_equiv": 1.0, "test_top1": 40.0, "train_loss": 1.5, "test_loss": 1.6, "lr": 0.1}]
+    curves.draw(history)
+    history.append({"epoch_equiv": 2.0, "test_top1": float("nan")})  # the trainer's list is not the one drawn
+    assert curves.thread is not None and not curves.thread.daemon
+    curves.thread.join(60)
+    assert (tmp_path / "t1" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "t1" / "config.yaml").is_file()  # written as the trial starts
+    off = worker.Curves(cfg, {}, {}, "t2", tmp_path / "t2")  # tracking off: nothing drawn, no thread
+    off.draw(history)
+    assert off.thread is None and not (tmp_path / "t2").exists()

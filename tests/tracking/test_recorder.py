@@ -4,19 +4,22 @@ them over through `LocalTracking`: curves the worker draws, and the confirmation
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tune_hardbatch import space as SP
 from tune_hardbatch.tracking import LocalTracking, SearchTracker, resolve_uri
 
 
-def _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s):
-    """A trial stopped early (ASHA), whose worker draws its curves `worker_draws_after_s` after the event
-    (None: never); the uploaded curves' bytes, and what the trial folder's curves.png holds."""
+def _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s, budget_done=0):
+    """A trial stopped early (ASHA; `budget_done` 1: finished), whose worker draws its curves
+    `worker_draws_after_s` after the event (None: never); the uploaded curves' bytes, and what the trial
+    folder's curves.png holds."""
     from tune_hardbatch.ray_backend.callbacks import TrackingCallback
     from tune_hardbatch.tracking import recorder
     from tune_hardbatch.tracking.records import write_config, write_curves
@@ -32,26 +35,30 @@ def _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s):
     callback = TrackingCallback(session, spec, exp_dir)
     trial = SimpleNamespace(trial_id="t1", config={"optim.lr": 0.05}, checkpoint=None)
     report = {"backprops": 10, "epoch_equiv": 1.0, "test_top1": 50.0, "test_top5": 90.0, "train_top1": 60.0,
-              "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0, "budget_done": 0}
+              "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0, "budget_done": budget_done}
     (exp_dir / "t1" / "result.json").write_text(json.dumps(report) + "\n")
     write_config(spec.base_cfg, exp_dir / "t1")  # the worker writes it as the trial starts
-    callback.on_trial_start(0, [], trial)
+    drawn = write_curves([report], tmp_path / "worker", "drawn by the worker").read_bytes()  # drawn before:
+    callback.on_trial_start(0, [], trial)  # the first drawing in a process takes part of the wait below
     callback.on_trial_result(0, [], trial, report)
     callback.on_trial_complete(0, [], trial)
     if worker_draws_after_s is not None:
         time.sleep(worker_draws_after_s)
-        write_curves([report], exp_dir / "t1", "drawn by the worker")
-    drawn = (exp_dir / "t1" / "curves.png").read_bytes() if worker_draws_after_s is not None else None
+        (exp_dir / "t1" / ".curves.tmp.png").write_bytes(drawn)  # written whole, as `write_curves` does
+        os.replace(exp_dir / "t1" / ".curves.tmp.png", exp_dir / "t1" / "curves.png")
+    else:
+        drawn = None
     assert session.background.drain()
     client = MlflowClient(tracking_uri=uri)
     run_id = tracker.mapping["trials"]["t1"]
     local = client.download_artifacts(run_id, "curves.png", str(tmp_path))
-    assert client.get_run(run_id).data.tags["status"] == "stopped_early"
+    assert client.get_run(run_id).data.tags["status"] == ("finished" if budget_done else "stopped_early")
     return Path(local).read_bytes(), drawn
 
 
-def test_a_stopped_trial_waits_for_the_curves_its_worker_draws(tmp_path, monkeypatch):
-    uploaded, drawn = _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s=0.5)
+@pytest.mark.parametrize("budget_done", [0, 1], ids=["stopped", "finished"])
+def test_a_trial_waits_for_the_curves_its_worker_draws(tmp_path, monkeypatch, budget_done):
+    uploaded, drawn = _stopped_trial(tmp_path, monkeypatch, worker_draws_after_s=0.5, budget_done=budget_done)
     assert uploaded == drawn  # the worker's picture, not one the driver drew
 
 

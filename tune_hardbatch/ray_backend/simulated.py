@@ -97,7 +97,7 @@ def _draw(curves, history: list[dict]) -> None:
     if not curves.on:
         return
     if not _PNG:
-        curves.draw(history)
+        curves.draw(history, background=False)
         _PNG["png"] = (curves.trial_dir / "curves.png").read_bytes()
         return
     tmp = curves.trial_dir / ".curves.sim.png"

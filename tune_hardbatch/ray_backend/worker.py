@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -129,7 +130,8 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
     Each report carries what the trial has spent so far outside training (cumulative, up to the previous
     report): `report_blocked_s` inside `tune.report` (waiting for the driver; with a checkpoint, also Ray
     copying it to storage), `checkpoint_s` writing checkpoints (torch.save). The trial's curves are drawn
-    before its last report, or when Ray stops it inside `tune.report` (ASHA: `SystemExit`).
+    (on a thread of their own: `Curves`) before its last report, or when Ray stops it inside `tune.report`
+    (ASHA: `SystemExit`).
     """
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -172,10 +174,16 @@ class Curves:
     """A trial's MLflow artifacts, written into its folder here, on the trial's own CPU, so that the driver only
     uploads them (with tracking on: `setup["artifacts"]`): the resolved config as the trial starts, the
     learning curves (`draw`) as it ends. Drawing takes ~0.1 s of CPU: on the driver, once per trial, it
-    would be most of the driver's time in a search of short trials."""
+    would be most of the driver's time in a search of short trials.
+
+    The curves are drawn on a thread of their own, so that the trial's last report, or the reset of its
+    actor for the next trial (Ray waits for the ended trial's thread), does not wait for the picture; the
+    tracking process waits for the file (`tracking.recorder`). The thread is not a daemon: a worker that
+    Ray ends gracefully finishes the picture first."""
 
     def __init__(self, cfg: Config, config: dict, setup: dict, trial_id: str, trial_dir: Path):
         self.trial_dir, self.on = trial_dir, bool(setup.get("artifacts"))
+        self.thread: Optional[threading.Thread] = None  # the last drawing's
         if "arm_labels" in setup:  # as the confirmation's run names (`confirmation.ArmRun`)
             self.title = f"confirm {setup['arm_labels'][config['arm']]} seed {config['seed']} {trial_id}"
         else:  # as the search's run names (`tracking.trial_record`)
@@ -183,9 +191,15 @@ class Curves:
         if self.on:
             write_config(cfg, trial_dir)
 
-    def draw(self, history: list[dict]) -> None:
-        if self.on:
+    def draw(self, history: list[dict], background: bool = True) -> None:
+        if not self.on:
+            return
+        if not background:
             write_curves(history, self.trial_dir, self.title)
+            return
+        self.thread = threading.Thread(target=write_curves, args=(list(history), self.trial_dir, self.title),
+                                       name=f"curves {self.trial_dir.name}")
+        self.thread.start()
 
 
 def setup_config(config: dict, setup: dict) -> Config:
@@ -206,8 +220,8 @@ def trainable(config: dict, setup: dict) -> None:
     `TUNE_HARDBATCH_TEST_SIMULATE`): a trial that reports without training, see `simulated`. Never set
     them outside tests and benchmarks.
     """
-    # a reused actor waits this long for the ended trial's thread (Ray's default, 2 s, is short for drawing a
-    # stopped trial's curves on a loaded machine, and a reset that times out fails the trial it was for)
+    # a reused actor waits this long for the ended trial's thread (Ray's default, 2 s, can be short on a
+    # loaded machine, and a reset that times out fails the trial it was for)
     os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", str(THREAD_TIMEOUT_S))
     cfg = setup_config(config, setup)
     trial_id = tune.get_context().get_trial_id()
@@ -247,6 +261,6 @@ def _report_end(trainer, end: dict, device, trial_id: str, node_id: str, notes: 
     if device.type == "cuda":
         torch.cuda.empty_cache()
     print(f"error: trial {trial_id}: {end['fatal_error']}; not retried", file=sys.stderr, flush=True)
-    curves.draw(trainer.history if trainer is not None else [])
+    curves.draw(trainer.history if trainer is not None else [], background=False)  # failed: not waited for
     last = trainer.history[-1] if trainer is not None and trainer.history else _no_report(trainer)
     tune.report({**last, **notes.take(), "budget_done": 0, "node_id": node_id, **end})

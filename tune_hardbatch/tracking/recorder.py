@@ -23,8 +23,9 @@ from ..trials import Trial, classify, read_reports
 from .client import SEND_S, trial_key
 from .records import CURVES_FILE, described_config, trial_artifacts, trial_files, trial_record
 
-CURVES_POLL_S = 0.25  # a stopped trial's curves: looked for this often,
-CURVES_WAIT_S = 15.0  # and this long (then drawn here): the worker draws them in ~0.2 s once Ray stops it
+CURVES_POLL_S = 0.25  # a trial's curves, drawn by its worker as the trial ends: looked for this often,
+CURVES_WAIT_S = 15.0  # and this long (then drawn here): a worker draws them in ~0.1-0.5 s
+WORKER_DRAWS = ("finished", "stopped_early", "diverged")  # the worker ends these itself (not "failed")
 
 
 class TrialRecorder:
@@ -66,9 +67,8 @@ class TrialRecorder:
         self.start(trial_id, params)
         trial_dir = self.exp_dir / trial_id
         status = status or classify(None, self.last[trial_id])
-        if status == "stopped_early" and not (trial_dir / CURVES_FILE).is_file() and waited_s < CURVES_WAIT_S \
-                and not self.phase_over:
-            # stopped inside tune.report, the worker draws its curves just after this event
+        if status in WORKER_DRAWS and not (trial_dir / CURVES_FILE).is_file() and waited_s < CURVES_WAIT_S \
+                and not self.phase_over:  # its worker draws its curves as it ends, on a thread of their own
             self.background.later(CURVES_POLL_S, self.end, trial_id, params, status, checkpoint,
                                   waited_s + CURVES_POLL_S)
             return
