@@ -88,7 +88,7 @@ def _counter():
 def _server(root: Path):
     """The tests' real `mlflow server` (one worker, sqlite, artifacts under `root`), started; `.stop()` it."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from conftest import MlflowServer
+    from servers import MlflowServer
 
     return MlflowServer(root).start()
 

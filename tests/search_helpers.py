@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import kill_group
+from servers import kill_group
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import kill_marked, marked_pids
+from servers import kill_marked, marked_pids
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER = REPO / "cluster"

@@ -52,7 +52,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import kill_marked, marked_pids
+from servers import kill_marked, marked_pids
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -27,8 +27,8 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from conftest import MlflowServer, free_port, kill_group
 from mlflow.tracking import MlflowClient
+from servers import MlflowServer, free_port, kill_group
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if k != "TUNE_HARDBATCH_TEST_CRASH"}

@@ -30,7 +30,7 @@ import yaml
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from conftest import kill_group  # noqa: E402
+from servers import kill_group  # noqa: E402
 
 from tune_hardbatch import space as SP  # noqa: E402
 from tune_hardbatch.cli import main  # noqa: E402
