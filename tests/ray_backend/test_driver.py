@@ -263,3 +263,24 @@ def test_every_arm_gets_exactly_trials_per_arm_across_a_sigkill_and_resume(local
         done = [t for t in study.trials if t.state.name == "COMPLETE"]
         assert len(done) == 3, (arm, [t.state.name for t in study.trials])
         assert ("trim.p_end" in done[0].params) == (arm == "trim")
+
+
+def test_rays_records_of_a_trials_checkpoints_hold_no_copy_of_its_reports(tmp_path, monkeypatch):
+    """The driver keeps a record per checkpoint to the end of the search: with `ray_env`, a path, not the
+    report's ~45 metrics (Ray's TUNE_ONLY_STORE_CHECKPOINT_SCORE_ATTRIBUTE; we rank no checkpoint by score)."""
+    from ray import tune
+    from ray.train._internal.checkpoint_manager import _CheckpointManager, _TrainingResult
+
+    from tune_hardbatch.ray_backend.checkpoints import checkpoint_config
+    from tune_hardbatch.ray_backend.driver import ray_env
+
+    monkeypatch.delenv("TUNE_ONLY_STORE_CHECKPOINT_SCORE_ATTRIBUTE", raising=False)
+    ray_env(local=True)
+    manager = _CheckpointManager(checkpoint_config())
+    report = {f"key{i}": float(i) for i in range(45)}
+    for epoch in range(3):
+        (tmp_path / f"checkpoint_{epoch}").mkdir()
+        manager.register_checkpoint(_TrainingResult(tune.Checkpoint(str(tmp_path / f"checkpoint_{epoch}")),
+                                                    {**report, "epoch": epoch}))
+    assert [r.metrics for r in manager.best_checkpoint_results] == [{}, {}, {}]
+    assert manager.latest_checkpoint_result.checkpoint.path.endswith("checkpoint_2")

@@ -139,6 +139,10 @@ def ray_env(local: bool) -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_WARN_SLOW_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "600")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ray's record of each checkpoint a trial saved holds a copy of that report (~45 metrics), kept to the end of
+    # the search (a checkpoint every epoch or two on `auto`): only Result.best_checkpoints reads it, and we rank
+    # no checkpoints by score (checkpoints.checkpoint_config), so the records keep their paths alone
+    os.environ.setdefault("TUNE_ONLY_STORE_CHECKPOINT_SCORE_ATTRIBUTE", "1")
 
 
 def init_ray(address: Optional[str], cpus: Optional[float], gpus: Optional[float]) -> None:
