@@ -22,7 +22,8 @@ Each run is its own process (`--one off|on|server`: its RSS is the driver's). Re
 absorbed per second (from the first result to the last), the driver process's CPU seconds per result
 (all its threads: Ray's controller, the live view, the loggers), the wall time per trial, the driver's RSS
 after warm-up (10% of the trials) and at the end, and its slope per trial (least squares over the samples
-after warm-up taken before the last trial ended: the end's RSS includes every result loaded for the report); how long the search took after its last result (the tracking still queued is done then);
+after warm-up taken before the last trial ended: the end's RSS includes every result loaded for the report);
+how long the search took after its last result (the tracking still queued is done then);
 and, with tracking, the tracking process's CPU per result and RSS (MLflow's work runs there, in a child
 process of the driver: `tracking.process`; its CPU is sampled every `--sample-s`, so a lower bound). One
 JSON summary is printed last and written to OUT/bench_driver.json.
@@ -62,6 +63,12 @@ def _slope(points: list[tuple[float, float]]) -> float:
     my = sum(y for _, y in points) / n
     sxx = sum((x - mx) ** 2 for x, _ in points)
     return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else float("nan")
+
+
+def _while_running(samples: list[dict], key: str, trials: int) -> list[tuple[float, float]]:
+    """(trials ended, `key`) of the samples after warm-up (10% of the trials) and before the last trial
+    ended: after it, the driver loads every result for the report."""
+    return [(s["trials_ended"], s[key]) for s in samples if 0.1 * trials <= s["trials_ended"] < trials]
 
 
 def _counter():
@@ -149,11 +156,10 @@ def one(args) -> dict:
     sampler.join()
     last = sampler.sample()
     trials = 3 * per_arm
-    # after warm-up and while trials run: once the last one ended, the driver loads every result for the report
-    warm = [(s["trials_ended"], s["driver_rss_mib"]) for s in sampler.samples if 0.1 * trials <= s["trials_ended"] < trials]
+    warm = _while_running(sampler.samples, "driver_rss_mib", trials)
     tracked = [s for s in sampler.samples if "tracking_cpu_s" in s]
     tracking_cpu = tracked[-1]["tracking_cpu_s"] if tracked else 0.0  # its last sample: a lower bound
-    tracking_warm = [(s["trials_ended"], s["tracking_rss_mib"]) for s in tracked if 0.1 * trials <= s["trials_ended"] < trials]
+    tracking_warm = _while_running(tracked, "tracking_rss_mib", trials)
     return {"tracking": args.one, "trials": trials, "trials_ended": progress.ended, "results": len(results.times),
             "wall_s": round(wall, 1), "s_per_trial": round(wall / trials, 3),
             "results_per_s": round(results.rate(0.2, 0.95), 1),
