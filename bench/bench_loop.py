@@ -25,11 +25,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from tune_hardbatch.config import build_config
-from tune_hardbatch.data import load_dataset
-from tune_hardbatch.loop import Trainer, make_optimizer, resolve_device
-from tune_hardbatch.models import create_model
-from tune_hardbatch.strategies.registry import REGISTRY
+from tune_hardbatch.training.config import build_config
+from tune_hardbatch.training.data import load_dataset
+from tune_hardbatch.training.loop import Trainer, make_optimizer, resolve_device
+from tune_hardbatch.training.models import create_model
+from tune_hardbatch.training.strategies.registry import REGISTRY
 
 STRATEGIES = {
     "plain": {},

@@ -38,8 +38,8 @@ def space(args, overrides: dict, gpu: float, cpu: float, trials: int) -> dict:
 
 
 def measure(spec: dict, out: Path, name: str) -> dict:
+    from tune_hardbatch.output.report import load_trials
     from tune_hardbatch.ray_backend import run_search
-    from tune_hardbatch.report import load_trials
 
     start = time.perf_counter()
     run_search(spec, out=str(out), sets=[f"run.name={name}"], live_interval_s=60)

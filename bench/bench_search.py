@@ -55,8 +55,8 @@ def run_cli_search(out: Path, sets: list[str]) -> tuple[float, Path, float, floa
 def trials_of(exp: Path) -> list[dict]:
     """Each trial's full flat training config, its reports and its time spans: the search's trials, then the
     confirmation's (arm x seed)."""
-    from tune_hardbatch.config import flat_dict
-    from tune_hardbatch.space import load_space, trial_config
+    from tune_hardbatch.search.space import load_space, trial_config
+    from tune_hardbatch.training.config import flat_dict
 
     spec = load_space(str(exp / "search_space.yaml"))
     arms = json.loads((exp / "confirm_arms.json").read_text())["arms"] if (exp / "confirm_arms.json").is_file() else []
@@ -85,8 +85,8 @@ def _plain_worker(job: tuple) -> float:
     config, reports = job
     import torch
 
-    from tune_hardbatch.config import build_config
-    from tune_hardbatch.loop import Trainer
+    from tune_hardbatch.training.config import build_config
+    from tune_hardbatch.training.loop import Trainer
 
     torch.set_num_threads(1)
     trainer = Trainer(build_config(None, config))

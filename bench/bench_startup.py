@@ -33,7 +33,7 @@ def one_run(config, sets, steps: int) -> dict:
 
 
 def _batch_size(config, sets) -> int:
-    from tune_hardbatch.config import config_from_file
+    from tune_hardbatch.training.config import config_from_file
 
     return config_from_file(config, list(sets)).optim.batch_size
 

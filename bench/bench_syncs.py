@@ -21,8 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from sync_counter import SyncCounter  # noqa: E402
 
-from tune_hardbatch.config import build_config  # noqa: E402
-from tune_hardbatch.loop import Trainer  # noqa: E402
+from tune_hardbatch.training.config import build_config  # noqa: E402
+from tune_hardbatch.training.loop import Trainer  # noqa: E402
 
 STRATEGIES = {
     "plain": {},

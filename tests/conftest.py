@@ -114,8 +114,8 @@ def searches(tmp_path):
 
     import yaml
 
-    from tune_hardbatch import space as SP
-    from tune_hardbatch.launch import lock
+    from tune_hardbatch.search import space as SP
+    from tune_hardbatch.search.prepare import lock
 
     out = tmp_path / "out"
     for name in ("old", "busy"):

@@ -32,11 +32,11 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from servers import kill_group  # noqa: E402
 
-from tune_hardbatch import space as SP  # noqa: E402
 from tune_hardbatch.cli import main  # noqa: E402
 from tune_hardbatch.ray_backend import SearchFailed, run_search  # noqa: E402
 from tune_hardbatch.ray_backend.checkpoints import CHECKPOINT_FILE  # noqa: E402
 from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
+from tune_hardbatch.search import space as SP  # noqa: E402
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
        "TUNE_HARDBATCH_NO_PROGRESS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}

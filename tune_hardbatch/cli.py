@@ -48,16 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from .config import config_from_file
     from .metrics import json_safe
-    from .train import run_training
+    from .training.config import config_from_file
+    from .training.run import run_training
 
     cfg = config_from_file(args.config, args.sets)
     if args.out:
-        from .storage import check_writable
+        from .search.storage import check_writable
 
         check_writable(args.out, "--out")
-    from .inputs import check_inputs
+    from .training.inputs import check_inputs
 
     check_inputs([cfg])  # data, batches and model, one line each: before anything is decoded or trained
     summary = run_training(cfg, args.out, progress=not args.quiet)
@@ -66,7 +66,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .launch import prepare_search
+    from .search.prepare import prepare_search
 
     prepared = prepare_search(args.space, args.sets, args.resume, args.out, args.address)  # before Ray
     from .ray_backend import SearchFailed, run_search
@@ -80,8 +80,8 @@ def cmd_search(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .history import find_experiment
-    from .report import build_report, render
+    from .output.report import build_report, render
+    from .search.history import find_experiment
 
     exp_dir = find_experiment(args.name, args.out)
     if args.sync:

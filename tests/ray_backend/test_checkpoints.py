@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from tune_hardbatch.ray_backend import checkpoints as CK
-from tune_hardbatch.trials import Trial
+from tune_hardbatch.search.trials import Trial
 
 
 def test_every_k_epoch_equivalents_plus_first_and_last():

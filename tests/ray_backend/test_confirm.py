@@ -111,8 +111,8 @@ def test_an_arm_that_spends_less_gets_its_budget_matched_baseline_which_resume_d
     plain SGD runs for short's mean compute on the same seeds (`budget_matched/confirm`), and the verdict
     compares short with it too (in verdict.json, report.md and printed); `report` judges it again from disk;
     `--resume` of the ended search trains nothing again."""
-    from tune_hardbatch.report import build_report
-    from tune_hardbatch.verdict import compute_of
+    from tune_hardbatch.output.report import build_report
+    from tune_hardbatch.verdict.comparisons import compute_of
 
     space_file = tmp_path / "matched.yaml"
     space_file.write_text(yaml.safe_dump(space(

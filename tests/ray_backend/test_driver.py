@@ -23,10 +23,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from search_helpers import BASE, CLI, ENV, REPO, N, history, kill_driver_when, read_rows, run_cli, space  # noqa: E402,F401
 
-from tune_hardbatch import space as SP  # noqa: E402
-from tune_hardbatch.config import build_config  # noqa: E402
 from tune_hardbatch.ray_backend import run_search  # noqa: E402
 from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
+from tune_hardbatch.search import space as SP  # noqa: E402
+from tune_hardbatch.training.config import build_config  # noqa: E402
 
 
 def run(spec_dict, tmp_path, name, **kw) -> tuple[list[dict], Path]:

@@ -5,11 +5,11 @@ from types import SimpleNamespace
 import pytest
 from search_helpers import BASE, history, space
 
-from tune_hardbatch.config import build_config
-from tune_hardbatch.loop import Trainer
 from tune_hardbatch.ray_backend.optuna_search import outcome, step_of
 from tune_hardbatch.ray_backend.tuner import build_scheduler
-from tune_hardbatch.space import load_space
+from tune_hardbatch.search.space import load_space
+from tune_hardbatch.training.config import build_config
+from tune_hardbatch.training.loop import Trainer
 
 
 @pytest.mark.parametrize("result, error, expected", [

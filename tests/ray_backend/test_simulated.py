@@ -9,12 +9,12 @@ import random
 import pytest
 from search_helpers import read_rows, space
 
-from tune_hardbatch.config import build_config
 from tune_hardbatch.ray_backend import simulated as SIM
+from tune_hardbatch.training.config import build_config
 
 
 def test_a_simulated_report_has_every_key_of_a_real_one():
-    from tune_hardbatch.loop import Trainer
+    from tune_hardbatch.training.loop import Trainer
 
     cfg = build_config({"device": "cpu", "data": {"name": "digits", "train_limit": 256}, "epochs": 1,
                         "model": {"name": "test_resnet"}, "optim": {"batch_size": 64}})

@@ -11,7 +11,7 @@ from search_helpers import space
 
 from tune_hardbatch.ray_backend.arm_search import ArmScheduler, ArmSearch
 from tune_hardbatch.ray_backend.tuner import build_scheduler, build_searcher, ray_domain
-from tune_hardbatch.space import Dim, load_space
+from tune_hardbatch.search.space import Dim, load_space
 
 
 @pytest.mark.parametrize("dim, kind", [(Dim("optim.lr", "loguniform", 0.01, 0.1), Float),

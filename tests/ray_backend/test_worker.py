@@ -36,7 +36,7 @@ def test_a_worker_imports_none_of_the_drivers_side():
     runs; `run_search` still comes from the package on first use."""
     script = ("import json, sys\n"
               "import tune_hardbatch.ray_backend.worker\n"
-              "before = sorted(m for m in ('tune_hardbatch.ray_backend.driver', 'tune_hardbatch.verdict', 'scipy', "
+              "before = sorted(m for m in ('tune_hardbatch.ray_backend.driver', 'tune_hardbatch.verdict.comparisons', 'scipy', "
               "'torch', 'matplotlib', 'mlflow', 'optuna') if m in sys.modules)\n"
               "from tune_hardbatch.ray_backend import run_search, SearchFailed\n"
               "print(json.dumps({'before': before, 'after': run_search.__module__}))\n")
@@ -48,7 +48,7 @@ def test_a_worker_imports_none_of_the_drivers_side():
 def test_a_trials_curves_are_drawn_on_a_thread_the_worker_waits_for_at_exit(tmp_path):
     """Drawing does not hold up the trial's last report or its actor's reset (a thread of its own), and the
     thread is not a daemon, so a worker that Ray ends gracefully finishes the picture first."""
-    from tune_hardbatch import space as SP
+    from tune_hardbatch.search import space as SP
 
     cfg = SP.load_space(None).base_cfg
     curves = worker.Curves(cfg, {}, {"artifacts": True}, "t1", tmp_path / "t1")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from mlflow.tracking import MlflowClient
 
-from tune_hardbatch import space as SP
+from tune_hardbatch.search import space as SP
 from tune_hardbatch.tracking import SearchTracker, TrackingProcess, resolve_uri, tracker_setup
 
 

@@ -9,7 +9,7 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from tune_hardbatch import space as SP
+from tune_hardbatch.search import space as SP
 from tune_hardbatch.tracking import BackgroundTracker, SearchTracker, resolve_uri
 
 

@@ -13,8 +13,8 @@ from process_helpers import child_runs, make_reports, run_trial
 
 from tune_hardbatch.ray_backend.callbacks import TrackingCallback
 from tune_hardbatch.ray_backend.publish import finish_tracking
+from tune_hardbatch.search.trials import Trial
 from tune_hardbatch.tracking import MAP_FILE
-from tune_hardbatch.trials import Trial
 
 
 def test_ctrl_c_is_the_drivers_and_the_process_ends_the_search_after_it(started):

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tune_hardbatch import space as SP
+from tune_hardbatch.search import space as SP
 from tune_hardbatch.tracking import LocalTracking, SearchTracker, resolve_uri
 
 
@@ -74,7 +74,7 @@ def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_pat
     was lost is ended by end_the_rest from a row without params (read from Ray's params.json)."""
     from tune_hardbatch.ray_backend.callbacks import TrackingCallback
     from tune_hardbatch.ray_backend.publish import finish_tracking
-    from tune_hardbatch.trials import Trial
+    from tune_hardbatch.search.trials import Trial
 
     spec = SP.load_space(None)
     exp_dir = tmp_path / "search"

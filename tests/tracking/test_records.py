@@ -4,8 +4,7 @@ the verdict as metrics, tags and the parent's description."""
 import math
 import re
 
-from tune_hardbatch.config import flat_dict
-from tune_hardbatch.space import load_space
+from tune_hardbatch.search.space import load_space
 from tune_hardbatch.tracking.records import (
     NOTE_LIMIT,
     arm_slugs,
@@ -18,6 +17,7 @@ from tune_hardbatch.tracking.records import (
     verdict_note,
     verdict_tags,
 )
+from tune_hardbatch.training.config import flat_dict
 
 
 def _arm(label, word="no detectable difference", mean=90.0, diffs=()):

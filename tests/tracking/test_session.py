@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from mlflow.tracking import MlflowClient
 
-from tune_hardbatch import space as SP
+from tune_hardbatch.search import space as SP
 from tune_hardbatch.tracking import LocalTracking, SearchTracker, resolve_uri
 
 

@@ -15,7 +15,7 @@ from typing import Optional
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
-from ..space.arms import ARM_KEY
+from ..search.space.arms import ARM_KEY
 
 
 class ArmSearch(Searcher):

@@ -16,9 +16,9 @@ from typing import Callable, Optional
 
 from ray import tune
 
-from ..live import LiveView
-from ..space import SearchSpace
-from ..trials import Trial
+from ..output.live import LiveView
+from ..search.space import SearchSpace
+from ..search.trials import Trial
 from . import ray_private
 from .checkpoints import hollow_ended
 

@@ -30,7 +30,7 @@ from typing import Callable, Optional
 
 from ray import tune
 
-from ..trials import Trial
+from ..search.trials import Trial
 from . import ray_private
 
 CHECKPOINT_FILE = "trainer.pt"

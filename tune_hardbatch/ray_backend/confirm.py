@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..confirmation import MATCHED_DIR, ArmLabel, ArmRun, Plan, confirmed_trials, plan_arms, plan_matched
-from ..space.schema import CONFIRM_DIR
-from ..trials import Trial
+from ..search.space.schema import CONFIRM_DIR
+from ..search.trials import Trial
+from ..verdict.confirmation import MATCHED_DIR, ArmLabel, ArmRun, Plan, confirmed_trials, plan_arms, plan_matched
 from . import ray_private
 from .callbacks import CheckpointPruner, ForgetAnalysis
 from .search import Run

@@ -28,12 +28,12 @@ from typing import Callable, Optional, Union
 
 import ray
 
-from ..confirmation import judge
 from ..errors import UserError
-from ..launch import Prepared, check_resources, lock, prepare_search
-from ..logs import LOG_FILE, library_logs, route
-from ..space import SearchSpace
+from ..output.logs import LOG_FILE, library_logs, route
+from ..search.prepare import Prepared, check_resources, lock, prepare_search
+from ..search.space import SearchSpace
 from ..tracking import check_experiment
+from ..verdict.confirmation import judge
 from . import ray_private
 from .confirm import confirm
 from .publish import SearchFailed, publish, publish_search, stopped

@@ -14,19 +14,19 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from ..config import to_yaml
-from ..confirmation import matched_dir
-from ..console import print_summary, print_verdict
 from ..errors import UserError
-from ..report import PLOTS, REPORT_FILE, build_report
-from ..results import best_trial, write_results
-from ..space import BEST_FILE, RESULTS_FILE, trial_config
-from ..space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
-from ..storage import abs_storage
+from ..output.console import print_summary, print_verdict
+from ..output.report import PLOTS, REPORT_FILE, build_report
+from ..search.results import best_trial, write_results
+from ..search.space import BEST_FILE, RESULTS_FILE, trial_config
+from ..search.space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
+from ..search.storage import abs_storage
+from ..search.trials import Trial
 from ..tracking import parent_files, trial_key
-from ..trials import Trial
-from ..verdict import VERDICT_FILE
-from ..verdict import to_json as verdict_json
+from ..training.config import to_yaml
+from ..verdict.comparisons import VERDICT_FILE
+from ..verdict.comparisons import to_json as verdict_json
+from ..verdict.confirmation import matched_dir
 from .checkpoints import prune_ended
 from .search import Run
 

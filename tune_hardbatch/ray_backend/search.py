@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..console import print_header, space_yaml
-from ..logs import LOG_FILE
-from ..results import search_trials
-from ..space import SPACE_FILE, SearchSpace, StrategyLabel
-from ..space.arms import TrialLabel
+from ..output.console import print_header, space_yaml
+from ..output.logs import LOG_FILE
+from ..search.results import search_trials
+from ..search.space import SPACE_FILE, SearchSpace, StrategyLabel
+from ..search.space.arms import TrialLabel
+from ..search.trials import Trial
 from ..tracking import SearchTracker, TrackingProcess, search_params, search_tags, tracker_setup
 from ..tracking.records import dataset_record
-from ..trials import Trial
 from . import ray_private
 from .callbacks import CheckpointPruner, ForgetAnalysis, LiveCallback, TrackingCallback
 from .tuner import decided_by, new_tuner, restored_tuner

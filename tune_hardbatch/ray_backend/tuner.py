@@ -20,8 +20,8 @@ from typing import Optional
 from ray import tune
 
 from ..errors import UserError
-from ..space import SPACE_FILE, DefineByRun, Dim, SearchSpace, baseline_points
-from ..space.schema import CONFIRM_DIR
+from ..search.space import SPACE_FILE, DefineByRun, Dim, SearchSpace, baseline_points
+from ..search.space.schema import CONFIRM_DIR
 from . import ray_private
 from .checkpoints import checkpoint_config
 from .faults import CRASH_ENV

@@ -25,11 +25,11 @@ from typing import Any, Optional
 import ray
 from ray import tune
 
-from ..config import Config, build_config
 from ..errors import UserError
-from ..labels import strategy_name
-from ..space import trial_config
+from ..search.space import trial_config
 from ..tracking.records import write_config, write_curves
+from ..training.config import Config, build_config
+from ..training.strategies.labels import strategy_name
 from . import checkpoints
 from .faults import CRASH_ENV, CrashHook
 
@@ -43,7 +43,7 @@ _DATA_CACHE_SIZE = 2  # a reused actor keeps the data of its last two configs (s
 
 def cached_dataset(cfg: Config, device):
     """Decoded data for reused actors: a small per-process LRU keyed by (data config, seed, device)."""
-    from ..data import load_dataset
+    from ..training.data import load_dataset
 
     key = (cfg.data, cfg.seed if cfg.data.name == "synthetic" else None, str(device))  # only synthetic data
     # depends on the trial seed (the splits follow data.split_seed): the seeds of an arm share one copy
@@ -108,7 +108,7 @@ def _prepare(cfg: Config, setup: dict):
     """Threads, device and its memory share for this trial's process."""
     import torch
 
-    from ..loop import resolve_device
+    from ..training.loop import resolve_device
 
     torch.set_num_threads(max(1, int(setup["cpu"])))
     device = resolve_device(cfg.device)
@@ -233,7 +233,7 @@ def trainable(config: dict, setup: dict) -> None:
         return run_simulated(cfg, setup["simulate"], trial_id, ray.get_runtime_context().get_node_id(), curves)
     import torch
 
-    from ..loop import Trainer
+    from ..training.loop import Trainer
 
     device = _prepare(cfg, setup)
     crash_text = setup.get("crash") or os.environ.get(CRASH_ENV)

@@ -12,8 +12,8 @@
 Runs on the driver's machine only (trials never talk to MLflow).
 """
 
-from ..launch.reachable import check_reachable
-from ..space.uris import default_uri, resolve_uri, tracking_uri
+from ..search.prepare.reachable import check_reachable
+from ..search.space.uris import default_uri, resolve_uri, tracking_uri
 from .background import BackgroundTracker
 from .client import (
     KIND_TAG,

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
     replies = os.fdopen(int(argv[0]), "wb")
     inbox = sys.stdin.buffer
     _, setup, spec, log_file = pickle.load(inbox)
-    from ..logs import library_logs
+    from ..output.logs import library_logs
 
     with library_logs(Path(log_file)):
         serve(_session(setup, spec), inbox, replies)

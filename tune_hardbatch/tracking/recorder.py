@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..trials import Trial, classify, read_reports
+from ..search.trials import Trial, classify, read_reports
 from .client import SEND_S, trial_key
 from .records import CURVES_FILE, described_config, trial_artifacts, trial_files, trial_record
 

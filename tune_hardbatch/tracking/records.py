@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from ..formats import csv_value, fixed, pm
-from ..labels import strategy_name
 from ..metrics import is_finite
-from ..space.arms import arm_of, arm_summary
-from ..space.sections import as_dict
+from ..output.formats import csv_value, fixed, pm
+from ..search.space.arms import arm_of, arm_summary
+from ..search.space.sections import as_dict
+from ..training.strategies.labels import strategy_name
 
 NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
 CONFIG_FILE, CURVES_FILE = "config.yaml", "curves.png"  # a trial's artifacts, in its folder
@@ -75,8 +75,8 @@ def search_tags(spec) -> dict:
 
 def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
     """(flattened resolved config as params, tags, Config) of a search trial from its sampled params."""
-    from ..config import flat_dict
-    from ..space import trial_config
+    from ..search.space import trial_config
+    from ..training.config import flat_dict
 
     cfg = trial_config(spec.base_flat, params, spec.dims)
     tags = {"strategy": strategy_name(cfg), "phase": "search"}
@@ -88,8 +88,8 @@ def trial_record(spec, params: dict) -> tuple[dict, dict, object]:
 def described_config(spec, params: dict):
     """The Config of a trial that a `describe` function describes (its params over the space's base),
     for its config.yaml; None when they do not make one."""
-    from ..config import apply_overrides, build_config, validate
-    from ..space import decode
+    from ..search.space import decode
+    from ..training.config import apply_overrides, build_config, validate
 
     try:
         cfg = apply_overrides(build_config(None, spec.base_flat), {k: decode(v) for k, v in params.items()})
@@ -101,7 +101,7 @@ def described_config(spec, params: dict):
 
 def write_config(cfg, out_dir: Path) -> Path:
     """The trial's resolved config as `CONFIG_FILE` in `out_dir`."""
-    from ..config import to_yaml
+    from ..training.config import to_yaml
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / CONFIG_FILE
@@ -111,7 +111,7 @@ def write_config(cfg, out_dir: Path) -> Path:
 
 def write_curves(history: list[dict], out_dir: Path, title: str) -> Optional[Path]:
     """The trial's learning-curve PNG as `CURVES_FILE` in `out_dir` (None: no report to draw)."""
-    from ..plots import learning_curves
+    from ..output.plots import learning_curves
 
     rows = [h for h in history if "epoch_equiv" in h and "test_top1" in h]
     if not rows:

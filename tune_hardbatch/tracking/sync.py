@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
-from ..launch.reachable import check_reachable
-from ..space.uris import tracking_uri
+from ..search.prepare.reachable import check_reachable
+from ..search.space.uris import tracking_uri
 from .client import STEP_KEY, VERDICT_FILE, SearchTracker, trial_key
 from .records import described_config, metrics_of, search_params, search_tags, trial_artifacts, trial_record
 
@@ -59,10 +59,10 @@ def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str
 
 def sync_search(exp_dir: Path) -> dict:
     """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not."""
-    from ..history import load_trials
-    from ..launch.lock import check_free
-    from ..report import PLOTS, REPORT_FILE, build_report
-    from ..space import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
+    from ..output.report import PLOTS, REPORT_FILE, build_report
+    from ..search.history import load_trials
+    from ..search.prepare.lock import check_free
+    from ..search.space import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
 
     check_free(exp_dir, "--sync")  # marking a running search's live child runs as finished would be wrong
     spec = load_space(str(exp_dir / SPACE_FILE))
@@ -90,9 +90,9 @@ def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
     """The confirmation phase's trials (`<search>/confirm`, and its budget-matched runs'
     `<search>/budget_matched/confirm`) for `sync_experiment`, described as its tracking callback describes
     them (`confirmation.ArmRun`); [] when the phase never started."""
-    from ..confirmation import ArmRun, confirm_dirs, load_plan
-    from ..history import load_trials, read_statuses
-    from ..space.schema import CONFIRM_RESULTS_FILE
+    from ..search.history import load_trials, read_statuses
+    from ..search.space.schema import CONFIRM_RESULTS_FILE
+    from ..verdict.confirmation import ArmRun, confirm_dirs, load_plan
 
     plan = load_plan(exp_dir)
     if plan is None:

@@ -1,0 +1,139 @@
+"""What a search prints: text tables, the header when it starts and the summary when it ends.
+
+The live view during the search is `live.py`. Pure text (no Ray): `print_summary` prints the results
+table (compact, best first) and then the best configuration LAST.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from ..metrics import is_finite
+from ..search.space import BEST_FILE, STATUSES, SearchSpace
+from ..search.space.arms import arm_summary
+from ..search.trials import Trial
+from ..verdict.words import MATCHED_WORD, PARTIAL, column, comparison_cell, context, convergence_cell, savings_cell
+from .formats import num, pm, yaml_value
+from .logs import LOG_FILE
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """Last dotted component, unless two keys share it (then the full key)."""
+    lasts = [k.rpartition(".")[2] for k in keys]
+    return {k: (last if lasts.count(last) == 1 else k) for k, last in zip(keys, lasts)}
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned text columns, two spaces apart."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if header else []
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows]]
+    return "\n".join(lines)
+
+
+def print_summary(trials: list[Trial], spec: SearchSpace, best: Optional[Trial], path: Path, exp_dir: Path,
+                  stream) -> None:
+    """The results table (compact, best first), then the best configuration LAST."""
+    metric, mode = spec.search.metric, spec.search.mode
+
+    def score(t):  # best first: the largest value when maximising, the smallest when minimising
+        v = t.final(metric) if is_finite(t.final(metric)) else -math.inf if mode == "max" else math.inf
+        return -v if mode == "max" else v
+
+    order = sorted(trials, key=lambda t: (t.status != "finished", score(t)))
+    counts = {s: sum(t.status == s for t in trials) for s in STATUSES + ("unfinished",)}
+    shorts = short_keys(spec.dim_keys)
+    arm = ["arm"] if spec.arms else []
+    header = ["trial", "status", *arm, "strategy", *[shorts[k] for k in spec.dim_keys], "test top1", "best", "ee",
+              "backprops"] + ([metric] if metric != "test_top1" else [])
+    table = []
+    limit = 30
+    for t in order[:limit]:
+        table.append([t.trial_id, t.status, *([t.arm or "?"] if arm else []), t.strategy,
+                      *[num(t.param(k)) for k in spec.dim_keys],
+                      num(t.final("test_top1")), num(t.best("test_top1")), num(t.final("epoch_equiv"), 3),
+                      num(t.final("backprops"))] + ([num(t.final(metric))] if metric != "test_top1" else []))
+    print("", file=stream)
+    print(f"results: {len(trials)} trials: " + ", ".join(f"{n} {s.replace('_', ' ')}"
+                                                       for s, n in counts.items() if n), file=stream)
+    print(format_table(header, table), file=stream)
+    if len(order) > limit:
+        print(f"... {len(order) - limit} more in {path}", file=stream)
+    print(f"results.csv: {path}", file=stream)
+    if best is None:
+        print(f"best configuration: none (no trial that did not fail reported a finite {metric})",
+              file=stream, flush=True)
+        return
+    lines = [f"best configuration ({best.status} trial {best.trial_id}, {best.strategy}): "
+             f"{metric} = {num(best.final(metric), 5)}"]
+    for k in spec.dim_keys:
+        if k in best.active:
+            lines.append(f"  {k}: {yaml_value(best.param(k))}")
+    if not spec.dim_keys:
+        lines.append("  (no search dimensions: the base config)")
+    lines.append(f"  full config: {exp_dir / BEST_FILE} (tune-hardbatch train {exp_dir / BEST_FILE})")
+    print("\n".join(lines), file=stream, flush=True)
+
+
+def print_header(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, stream) -> None:
+    s, r = spec.search, spec.resources
+    lines = []
+    if spec.question:
+        lines.append(spec.question)
+    lines.append(f"{'resuming' if resuming else 'search'} {exp_dir.name}: {spec.num_trials} trials, "
+                 f"searcher {s.searcher}, scheduler {s.scheduler}"
+                 + (f" (grace {s.grace_period:g}, reduction {s.reduction_factor:g}, "
+                    f"budget {spec.budget:g} epoch-equivalents)" if s.scheduler == "asha" else "")
+                 + f", {s.metric} {s.mode}, {concurrency} at a time, {r.cpu:g} CPU"
+                 + (f" + {r.gpu:g} GPU" if r.gpu else "") + " per trial")
+    shared = spec.arms[0].shared if spec.arms else spec.dims
+    for d in shared:
+        lines.append(f"  {d.key}: {d.describe()}" + (" (every arm)" if spec.arms else ""))
+    for arm in spec.arms:
+        lines.append(f"  arm {arm.name}: {arm_summary(arm)}; {spec.search.trials_per_arm} trials")
+    for note in spec.notes:
+        lines.append(f"  note: {note}")
+    lines.append(f"  results under {exp_dir} (continue an interrupted search with --resume {exp_dir.name}); "
+                 f"the libraries' logs (Ray, MLflow, Optuna) in {exp_dir / LOG_FILE}")
+    print("\n".join(lines), file=stream, flush=True)
+
+
+def space_yaml(spec: SearchSpace) -> str:
+    header = f"# {spec.question}\n\n" if spec.question else ""
+    return header + f"# resolved search space (from {spec.source}); used by --resume\n" + \
+        yaml.safe_dump(spec.raw, sort_keys=False)
+
+
+def print_verdict(verdict: dict, stream) -> None:
+    """The verdict (`verdict.build_verdict`), printed last: per arm test top-1 across seeds, its search
+    trials, the paired comparisons with their Holm decision (a "no detectable difference" with its MDE;
+    an arm that spends less compute also against its budget-matched baseline, "vs plain at equal compute"),
+    convergence, the compute to reach the baseline's accuracy and the compute spent; then what chose the arms
+    and how each was
+    tuned, the notes, and one sentence per comparison."""
+    fams = list(dict.fromkeys(c["baseline_family"] for a in verdict["arms"] for c in a["diffs"]))
+    header = ["arm", "seeds", "trials", "test top-1 %", *[f"vs {column(f)}" for f in fams], "conv. epoch",
+              "reaches base", "compute", "samples fwd"]
+    table = []
+    for a in verdict["arms"]:
+        diffs = {d["baseline_family"]: d for d in a["diffs"]}
+        mark = " (base)" if a["is_baseline"] else " (matched)" if a.get("word") == MATCHED_WORD else ""
+        table.append([a["arm"] + mark, str(a["n"]), num(a.get("search_trials")),
+                      pm(a["test_top1"]),
+                      *["base" if a["family"] == f else comparison_cell(diffs.get(f)) for f in fams],
+                      convergence_cell(a["convergence_epoch"]), savings_cell(a.get("savings")),
+                      num(a["compute"].get("compute_equiv", a["compute"]["epoch_equiv"]), 3),
+                      num(a["compute"]["samples_forward"], 6)])
+    where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"
+    partial = f"{PARTIAL}; " if verdict.get("partial") else ""
+    print(f"\nverdict ({partial}{where}; seeds {verdict['seeds']}; mean ± 95% t-interval, differences paired by "
+          f"seed, Holm-corrected over {verdict['comparisons']} comparisons at 5% familywise; n.d.: no detectable "
+          "difference, MDE: the smallest difference it could detect with 80% power):", file=stream)
+    if table:
+        print(format_table(header, table), file=stream)
+    for line in [*context(verdict), *verdict["notes"], *verdict["sentences"]]:
+        print(f"  {line}", file=stream)
+    stream.flush()

@@ -1,0 +1,259 @@
+"""`tune-hardbatch report NAME|PATH`: the verdict, importances, tables (Markdown, CSV, JSON) and plots.
+
+report.md opens with the verdict (judged again from the trials on disk by `confirmation.verdict_on_disk`, and
+written to `verdict.json`: per confirmed arm, test top-1 across seeds and its Holm-corrected paired
+differences), then the tuning curves (`tuning_curves.py`), how much each searched dimension mattered for
+the validation metric (`importances.py`), then the search's trials grouped into arms (trials whose
+parameters agree except for `seed`: validation and test top-1 as mean and 95% t-interval across seeds,
+the convergence epoch over the runs that converged and its change against the baseline arm in %,
+compute). Plots: confirmed arms with intervals, importances, the best validation value so far against
+trials, per strategy family its best trial's validation curve, and the tuning curves. Works on a
+finished or running search (`history.load_trials` reads the trial directories). Imports no Ray.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+from ..errors import UserError
+from ..metrics import finite_interval, is_finite, json_safe
+from ..search.history import gpu_fraction, load_trials
+from ..search.space import SPACE_FILE, load_space
+from ..search.trials import Trial
+from ..training.strategies.labels import STRATEGY_KEYS
+from ..verdict.comparisons import BASELINES, VERDICT_FILE, family_of, family_rank
+from ..verdict.comparisons import to_json as verdict_json
+from ..verdict.comparisons import to_markdown as verdict_markdown
+from ..verdict.confirmation import sampler_of, verdict_on_disk
+from ..verdict.importances import importances_markdown, param_importances
+from ..verdict.tuning_curves import tuning_curves, tuning_markdown
+from .formats import csv_value, fixed, pm
+
+REPORT_FILE = "report.md"
+PLOTS = ("confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png", "tuning_curves.png")
+NOT_ARM_KEYS = {"seed", "strategy", "arm"}
+
+
+def _arm_key(params: dict) -> tuple:
+    return tuple(sorted((k, json.dumps(v)) for k, v in params.items() if k not in NOT_ARM_KEYS))
+
+
+def _label(trial: Trial) -> str:
+    extra = [f"{k.rpartition('.')[2]}={_short(v)}" for k, v in sorted(trial.params.items())
+             if k not in NOT_ARM_KEYS and k not in STRATEGY_KEYS and not k.startswith("hard_batch.")]
+    return " ".join([f"{trial.arm}:" if trial.arm else "", trial.strategy, *extra]).strip()
+
+
+def _short(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def arm_rows(trials: list[Trial], gpu: float = 0.0) -> list[dict]:
+    """One row per arm, computed from each trial's last report (finished trials for the accuracies)."""
+    groups = defaultdict(list)
+    for t in trials:
+        groups[_arm_key(t.params)].append(t)
+    rows = []
+    for members in groups.values():
+        done = [t for t in members if t.history and t.status in ("finished", "running")]
+        last = [t.last for t in done]
+        every = [t.last for t in members if t.history]
+        seconds = [h.get("time_train_s", 0) + h.get("time_eval_s", 0) for h in every]
+        row = {"arm": _label(members[0]), "strategy": members[0].strategy,
+               "delta": members[0].params.get("hard_batch.delta"), "trials": len(members),
+               "seeds": len(done)}
+        for key in ("train_top1", "val_top1", "test_top1"):
+            row[key], row[key + "_ci95"], _ = finite_interval([h.get(key) for h in last])
+        converged = [h.get("convergence_epoch") for h in last if h.get("converged") == 1]  # the rest: censored
+        row["convergence_epoch"], row["convergence_epoch_ci95"], _ = finite_interval(converged)
+        row["converged"] = len(converged)  # of row["seeds"]
+        row["best_test_top1"] = finite_interval([max((h["test_top1"] for h in t.history), default=math.nan)
+                                          for t in done])[0]
+        row["samples_forward"] = statistics.mean([h["samples_forward"] for h in every]) if every else math.nan
+        row["trial_seconds"] = sum(seconds)
+        row["gpu_seconds"] = sum(seconds) * gpu
+        row["statuses"] = ", ".join(f"{n} {s}" for s, n in sorted(_count(t.status for t in members).items()))
+        rows.append(row)
+    base = baseline(rows)
+    for row in rows:
+        b = base["convergence_epoch"] if base else math.nan
+        row["convergence_change_pct"] = 100 * (row["convergence_epoch"] - b) / b if base and b else math.nan
+        row["baseline"] = base is row
+    key = "val_top1" if any(is_finite(r["val_top1"]) for r in rows) else "test_top1"  # never chosen on test
+    return sorted(rows, key=lambda r: -r[key] if is_finite(r[key]) else math.inf)
+
+
+def _count(items) -> dict:
+    out = defaultdict(int)
+    for i in items:
+        out[i] += 1
+    return dict(out)
+
+
+def baseline(rows: list[dict]) -> Optional[dict]:
+    """The baseline arm, as the verdict's: plain reshuffled SGD if present, else delta = 1 (fixed partition)."""
+    for strategy in BASELINES:
+        found = [r for r in rows if r["strategy"] == strategy and r["seeds"]]
+        if found:
+            return max(found, key=lambda r: r["seeds"])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Formats
+
+COLUMNS = [("arm", "arm"), ("seeds", "seeds"), ("train_top1", "train top-1 %"), ("val_top1", "val top-1 %"),
+           ("test_top1", "test top-1 %"),
+           ("convergence_epoch", "conv. epoch"), ("convergence_change_pct", "conv. vs base %"),
+           ("samples_forward", "samples fwd"), ("trial_seconds", "trial s"), ("gpu_seconds", "GPU s"),
+           ("statuses", "trials")]
+
+
+def _cell(row: dict, key: str) -> str:
+    v = row[key]
+    if key == "convergence_epoch" and row["converged"] < row["seeds"]:
+        k, n = row["converged"], row["seeds"]
+        return f"not conv. ({n - k} of {n})" if not k else \
+            f"{pm({'mean': v, 'ci95': row[key + '_ci95']})} ({k} of {n} conv.)"
+    if key in ("train_top1", "val_top1", "test_top1", "convergence_epoch"):
+        return pm({"mean": v, "ci95": row[key + "_ci95"]})
+    if key == "convergence_change_pct":
+        return "base" if row["baseline"] else fixed(v, 1, signed=True)
+    if key == "samples_forward":
+        return fixed(v, 0, grouped=True)
+    if isinstance(v, float):
+        return fixed(v, 1)
+    return str(v)
+
+
+def to_markdown(rows: list[dict], title: str = "") -> str:
+    head = "| " + " | ".join(h for _, h in COLUMNS) + " |"
+    sep = "|" + "|".join("---" if k == "arm" else "---:" for k, _ in COLUMNS) + "|"
+    body = ["| " + " | ".join(_cell(r, k) for k, _ in COLUMNS) + " |" for r in rows]
+    notes = ("\nMean ± 95% t-interval across seeds (finished trials, last report), ordered by validation top-1 "
+             "(test top-1 is recorded, never used to choose). Convergence epoch: the first "
+             "report whose train loss is not bettered by more than tol x the first loss in the next `patience` "
+             "reports, over the runs that converged (\"k of n conv.\" when some did not: a run that never "
+             "converged is censored, not given its last epoch); change against the baseline arm (plain if present, "
+             "else delta = 1). Compute: samples forwarded per trial (mean), trial and GPU seconds summed over the "
+             "arm's trials.\n")
+    return (f"# {title}\n\n" if title else "") + "\n".join([head, sep, *body]) + "\n" + notes
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    keys = [k for k in rows[0] if k != "baseline"] + ["baseline"] if rows else []
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: csv_value(r[k], nan="") for k in keys})
+    return buf.getvalue()
+
+
+def to_json(rows: list[dict]) -> str:
+    return json.dumps(json_safe(rows), indent=2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plots
+
+
+def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Optional[dict], metric: str, mode: str,
+               out_dir: Path, tuning: tuple = ({}, "")) -> list[Path]:
+    """The report's PNGs; `tuning`: (tuning curves {arm: [E[best] by n]}, the sampler's name)."""
+    from . import plots  # matplotlib with the Agg backend
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if verdict and verdict["arms"]:
+        paths.append(plots.confirmed_arms(verdict["arms"], out_dir / PLOTS[0], baseline=verdict["baseline"]))
+    if importances is not None:
+        paths.append(plots.importances(importances, out_dir / PLOTS[1]))
+    points = [(_order(t.trial_id, i), _last(t, metric), t.status) for i, t in enumerate(trials)]
+    paths.append(plots.best_so_far(sorted(points), out_dir / PLOTS[2], metric, mode))
+    curves = best_curves(trials, metric, mode)
+    if curves:
+        paths.append(plots.best_curves(curves, out_dir / PLOTS[3], metric))
+    if tuning[0]:
+        paths.append(plots.tuning_curves(tuning[0], out_dir / PLOTS[4], metric, tuning[1]))
+    return paths
+
+
+def _order(trial_id: str, fallback: int) -> int:
+    """A Ray trial id's index ('3f2a1_00004' -> 4): the order trials were created in."""
+    tail = trial_id.rpartition("_")[2]
+    return int(tail) if tail.isdigit() else fallback
+
+
+def _last(trial: Trial, metric: str) -> float:
+    v = trial.final(metric)
+    return float(v) if is_finite(v) else math.nan
+
+
+def best_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, tuple[list, list]]:
+    """Per strategy family, the validation curve (metric against epoch-equivalents) of its best trial: one
+    that trained its whole budget first, else the one that went furthest (as the confirmation chooses)."""
+    best: dict[str, tuple] = {}
+    for t in trials:
+        value = _last(t, metric)
+        if t.status not in ("finished", "running", "stopped_early") or not is_finite(value):
+            continue
+        rank = family_rank(t.status, t.final("epoch_equiv"), value, mode)
+        fam = family_of(t.strategy)
+        if fam not in best or rank > best[fam][0]:
+            best[fam] = (rank, t)
+    return {fam: ([h.get("epoch_equiv") for h in t.history], [h.get(metric, math.nan) for h in t.history])
+            for fam, (_, t) in sorted(best.items())}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Trial], list[dict], Path, list[Path]]:
+    """Write report.md and the plots into the search directory; return (trials, rows, report, plots).
+    `verdict`: the search's own (at its end); else judged again from the trials on disk (and verdict.json
+    rewritten), else verdict.json as it is (a search from before its confirmation's arms were saved)."""
+    trials = load_trials(exp_dir)
+    if not trials:
+        raise UserError("NAME", f"{exp_dir} holds no trials yet")
+    spec = load_space(str(exp_dir / SPACE_FILE)) if (exp_dir / SPACE_FILE).is_file() else None
+    metric, mode = (spec.search.metric, spec.search.mode) if spec else ("val_top1", "max")
+    if verdict is None:
+        verdict = _verdict(exp_dir, spec, trials)
+    importances = param_importances(trials, spec.dims, metric, mode, base=spec.base_cfg) \
+        if spec is not None and spec.dims else None
+    rows = arm_rows(trials, gpu_fraction(exp_dir))
+    curves = tuning_curves(trials, metric, mode, [a.name for a in spec.arms] if spec is not None else ())
+    sampler = sampler_of(spec) if spec is not None else "the search's sampler"
+    plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir, (curves, sampler))
+    parts = [f"# Search {exp_dir.name}\n", verdict_markdown(verdict) if verdict else
+             "## Verdict\n\nNo verdict yet: it comes after the search and its confirmation phase.\n"]
+    if curves:
+        parts.append(f"## Tuning curves\n\n{tuning_markdown(curves, metric, sampler)}")
+    if importances is not None:
+        parts.append(f"## What mattered for {metric}\n\n{importances_markdown(importances)}\n")
+    parts.append("## Search trials by arm\n\n" + to_markdown(rows))
+    parts.append("\n".join(f"![{p.stem}]({p.name})" for p in plot_paths) + "\n")
+    report = exp_dir / REPORT_FILE
+    report.write_text("\n".join(parts))
+    return trials, rows, report, plot_paths
+
+
+def _verdict(exp_dir: Path, spec, trials: list[Trial]) -> Optional[dict]:
+    judged = verdict_on_disk(spec, exp_dir, trials) if spec is not None else None
+    if judged is not None:
+        (exp_dir / VERDICT_FILE).write_text(verdict_json(judged))
+        return judged
+    return json.loads((exp_dir / VERDICT_FILE).read_text()) if (exp_dir / VERDICT_FILE).is_file() else None
+
+
+def render(rows: list[dict], fmt: str, title: str = "") -> str:
+    return {"md": lambda: to_markdown(rows, title), "csv": lambda: to_csv(rows), "json": lambda: to_json(rows)}[fmt]()

@@ -1,0 +1,93 @@
+"""A search's results: its trials as records, the rows of results.csv and confirm_results.csv, the best
+trial (printing: `console.py`).
+
+Ray-free: works on a Ray `ResultGrid` passed in (duck-typed). The files' columns are made here and only
+here, from the records (other tools read them: `final_<metric>`, `best_<metric>`, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+from ..metrics import is_finite
+from ..output.formats import csv_value
+from .space import SearchSpace
+from .space.arms import arm_of
+from .trials import Trial
+
+CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_top1", "convergence_epoch",
+                   "converged", "epoch_equiv", "compute_equiv", "samples_forward", "samples_with_grad", "time_s",
+                   "error")
+REPORTED = ("epoch_equiv", "compute_equiv", "backprops", "samples_forward")  # from the last report
+
+
+def convergence(last: dict) -> dict:
+    """The convergence columns: the epoch only when the run converged (censored, empty, when it never did:
+    its report then holds the last epoch_equiv, which is not a convergence epoch), and the 0/1 flag."""
+    flag = last.get("converged")
+    return {"convergence_epoch": last.get("convergence_epoch") if flag != 0 else None, "converged": flag}
+
+
+def search_trials(spec: SearchSpace, results, statuses: dict) -> list[Trial]:
+    """One record per trial from a Ray `ResultGrid` (and the final Trial statuses seen by the live view):
+    its sampled params, the ones that apply and its strategy label."""
+    trials = []
+    for i in range(len(results)):
+        t = Trial.from_result(results[i], i, statuses, batch_size=spec.base_cfg.optim.batch_size,
+                              gpu=spec.resources.gpu)
+        params = {k: t.params[k] for k in spec.dim_keys if k in t.params}
+        strategy, active = spec.describe(params)
+        trials.append(replace(t, params=params, strategy=strategy, active=active, arm=arm_of(t.params)))
+    return trials
+
+
+def search_row(t: Trial, spec: SearchSpace) -> dict:
+    """A search trial's row of results.csv: id, status, strategy, each dimension (decoded; empty when it does
+    not apply), test top-1 (final and best), the search metric (final and best), compute, the error."""
+    metric = spec.search.metric
+    row = {"trial_id": t.trial_id, "status": t.status, **({"arm": t.arm} if spec.arms else {}), "strategy": t.strategy,
+           **{k: t.param(k) for k in spec.dim_keys},
+           "final_test_top1": t.final("test_top1"), "best_test_top1": t.best("test_top1"),
+           **convergence(t.last), **{k: t.last.get(k) for k in REPORTED}, "time_s": t.last.get("time_total_s")}
+    if metric != "test_top1":
+        row[f"final_{metric}"] = t.final(metric)
+        row[f"best_{metric}"] = t.best(metric, spec.search.mode)
+    row["error"] = t.error
+    return row
+
+
+def confirm_row(t: Trial) -> dict:
+    """A confirmation trial's row of confirm_results.csv (`CONFIRM_COLUMNS`)."""
+    last = t.last
+    return {"trial_id": t.trial_id, "status": t.status, "arm": t.arm, "family": t.family, "seed": t.seed,
+            "final_test_top1": t.final("test_top1"), **convergence(last), "epoch_equiv": last.get("epoch_equiv"),
+            "compute_equiv": last.get("compute_equiv"),
+            "samples_forward": last.get("samples_forward"), "samples_with_grad": last.get("samples_with_grad"),
+            "time_s": last.get("time_total_s"),
+            "error": t.error}
+
+
+def write_results(trials: list[Trial], spec: SearchSpace, path: Path, phase: str = "search") -> None:
+    """results.csv (`phase` search) or confirm_results.csv (confirmation): one row per record."""
+    row = search_row if phase == "search" else lambda t, _: confirm_row(t)
+    columns = list(row(Trial("", "", phase), spec))
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for t in trials:
+            values = row(t, spec)
+            writer.writerow([csv_value(values[c]) for c in columns])
+
+
+def best_trial(trials: list[Trial], spec: SearchSpace) -> Optional[Trial]:
+    """The best finished trial by its final metric (any non-failed trial when none finished)."""
+    metric, mode = spec.search.metric, spec.search.mode
+    for pool in ([t for t in trials if t.status == "finished"],
+                 [t for t in trials if t.status in ("stopped_early", "diverged", "unfinished")]):
+        scored = [t for t in pool if is_finite(t.final(metric))]
+        if scored:
+            return (max if mode == "max" else min)(scored, key=lambda t: t.final(metric))
+    return None

@@ -1,0 +1,221 @@
+"""The `search`, `confirm`, `resources`, `tracking` and `run` sections: frozen dataclasses, read by
+attribute like the training config; their keys, defaults and allowed values.
+
+    search:                     # the defaults:
+      searcher: optuna          # optuna | random | grid
+      scheduler: asha           # asha | fifo
+      num_samples: null         # null = 12 (optuna, random; random runs grid x num_samples), 1 (grid: only 1);
+                                # with declared arms: trials_per_arm x arms (leave it out)
+      trials_per_arm: null      # with an arms section: every arm gets exactly this many trials (null = 6)
+      max_concurrent: null      # null = as many trials as the resources fit
+      metric: val_top1          # val_top1 | val_top5 | val_loss | train_top1 | train_loss | ... (validation:
+                                # base.data.val_fraction, or an image folder's own val/)
+      allow_test_metric: false  # true: the space means it when metric is a test metric; only for a search that
+                                # selects nothing (searcher grid, scheduler fifo, a seed grid: the DyBAT table)
+      mode: null                # max | min; null: min for losses and epochs, max for accuracies
+      grace_period: 1           # ASHA: epoch-equivalents before a trial can be stopped (<= the budget)
+      reduction_factor: 2       # ASHA: > 1
+      seed: 0                   # Optuna TPE / random sampling seed (null: unseeded)
+      startup_trials: null      # TPE's random start-up trials; null = num_samples / 3, within 2..10
+                                # (never fewer than the concurrent trials)
+    confirm:                    # after the search: the best config of each strategy family, re-trained
+      seeds: 3                  # with these many seeds (shared by all arms; 0: no confirmation)
+      max_arms: null            # at most this many arms (the baselines and the best by validation first)
+      equivalence_margin: null  # points of test top-1: two one-sided tests decide "equivalent within +-m"
+    resources: {cpu: 1, gpu: 0}  # per trial; gpu may be a fraction (0.25 = four trials per GPU)
+    tracking:                   # MLflow: one parent run per search, a nested child run per trial
+      enabled: true
+      uri: null                 # null: sqlite:///<storage>/mlflow.db, artifacts in <storage>/mlartifacts
+      experiment: tune-hardbatch
+      log_checkpoint: false     # also log each trial's final checkpoint as an artifact
+    run:                        # storage: --out, else this, else ./tune_results
+      storage: null
+      name: null                # null = <space file stem>-<date-time>
+      max_failures: 1           # retries of a crashed trial, from its last checkpoint (-1: forever)
+      checkpoint_every: null    # epoch-equivalents between checkpoints; null = auto (see ray_backend.checkpoints)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+from ...errors import UserError
+from ...metrics import is_finite
+from ...training.config import closest
+from .distributions import is_int
+from .schema import METRICS, MINIMISED, SCHEDULERS, SEARCHERS, TEST_METRICS
+from .uris import resolve_uri
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    searcher: str = "optuna"
+    scheduler: str = "asha"
+    num_samples: Optional[int] = None  # resolved by `validate_search`: an int afterwards
+    max_concurrent: Optional[int] = None
+    metric: str = "val_top1"
+    mode: Optional[str] = None  # resolved by `validate_search`: max | min afterwards
+    grace_period: float = 1
+    reduction_factor: float = 2
+    seed: Optional[int] = 0
+    startup_trials: Optional[int] = None
+    allow_test_metric: bool = False
+    trials_per_arm: Optional[int] = None  # resolved by `load.validate_space`: an int with arms
+
+
+@dataclass(frozen=True)
+class ConfirmSection:
+    seeds: int = 3
+    max_arms: Optional[int] = None
+    equivalence_margin: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class ResourcesSection:
+    cpu: float = 1
+    gpu: float = 0
+
+
+@dataclass(frozen=True)
+class TrackingSection:
+    enabled: bool = True
+    uri: Optional[str] = None
+    experiment: str = "tune-hardbatch"
+    log_checkpoint: bool = False
+
+
+@dataclass(frozen=True)
+class RunSection:
+    storage: Optional[str] = None
+    name: Optional[str] = None
+    max_failures: int = 1
+    checkpoint_every: Optional[float] = None
+
+
+SECTION_TYPES = {"search": SearchSection, "confirm": ConfirmSection, "resources": ResourcesSection,
+                 "tracking": TrackingSection, "run": RunSection}
+SECTION_DEFAULTS = {name: dataclasses.asdict(cls()) for name, cls in SECTION_TYPES.items()}
+
+
+def parse_section(raw: dict, name: str):
+    """The section `name` of a raw space mapping: known keys only, defaults filled in, validated, frozen."""
+    defaults = SECTION_DEFAULTS[name]
+    given = raw.get(name)
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise UserError(name, f"must be a mapping with keys {', '.join(defaults)}, got {type(given).__name__}")
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        hint = closest(f"{name}.{unknown[0]}", [f"{name}.{k}" for k in defaults])
+        raise UserError(f"{name}.{unknown[0]}", f"unknown key; {f'did you mean {hint}? ' if hint else ''}"
+                        f"allowed: {', '.join(defaults)}")
+    values = {**defaults, **given}
+    VALIDATORS[name](values)
+    return SECTION_TYPES[name](**values)
+
+
+def as_dict(section) -> dict:
+    """A section as the mapping a space file holds (for search_space.yaml and MLflow params)."""
+    return dataclasses.asdict(section)
+
+
+def validate_search(s: dict) -> None:
+    if s["searcher"] not in SEARCHERS:
+        raise UserError("search.searcher", f"got {s['searcher']!r}; allowed: {', '.join(SEARCHERS)}")
+    if s["scheduler"] not in SCHEDULERS:
+        raise UserError("search.scheduler", f"got {s['scheduler']!r}; allowed: {', '.join(SCHEDULERS)}")
+    if s["num_samples"] is None:  # default: 12 samples; the grid searcher runs each point once
+        s["num_samples"] = 1 if s["searcher"] == "grid" else 12
+    if not is_int(s["num_samples"]) or s["num_samples"] < 1:
+        raise UserError("search.num_samples", f"got {s['num_samples']!r}; allowed: an integer >= 1")
+    if s["searcher"] == "grid" and s["num_samples"] != 1:
+        raise UserError("search.num_samples", f"got {s['num_samples']}; the grid searcher runs each point "
+                        "once (allowed: 1, or leave it out); repeat with a grid over seed")
+    if s["max_concurrent"] is not None and (not is_int(s["max_concurrent"]) or s["max_concurrent"] < 1):
+        raise UserError("search.max_concurrent", f"got {s['max_concurrent']!r}; allowed: an integer >= 1, "
+                        "or null (as many as the resources fit)")
+    if s["metric"] not in METRICS:
+        raise UserError("search.metric", f"got {s['metric']!r}; allowed: {', '.join(METRICS)}")
+    if not isinstance(s["allow_test_metric"], bool):
+        raise UserError("search.allow_test_metric", f"got {s['allow_test_metric']!r}; allowed: true, false")
+    if s["metric"] in TEST_METRICS and not s["allow_test_metric"]:
+        raise UserError("search.metric", f"got {s['metric']}, a test-set metric: choosing on the test set makes its "
+                        "score optimistic; allowed: val_top1, val_top5, val_loss (with base.data.val_fraction), "
+                        "or set search.allow_test_metric: true if the search selects nothing (a seed grid)")
+    natural = "min" if s["metric"] in MINIMISED else "max"
+    if s["mode"] is None:  # inferred: losses and epochs are minimised, accuracies maximised
+        s["mode"] = natural
+    if s["mode"] not in ("max", "min"):
+        raise UserError("search.mode", f"got {s['mode']!r}; allowed: max, min (or null: {natural} for {s['metric']})")
+    if s["mode"] != natural:
+        raise UserError("search.mode", f"got {s['mode']} for {s['metric']}, which is better when "
+                        f"{'smaller' if natural == 'min' else 'larger'}; allowed: {natural} (or leave mode out)")
+    if not is_finite(s["grace_period"]) or s["grace_period"] <= 0:
+        raise UserError("search.grace_period", f"got {s['grace_period']!r}; allowed: a number of "
+                        "epoch-equivalents > 0")
+    if not is_finite(s["reduction_factor"]) or s["reduction_factor"] <= 1:
+        raise UserError("search.reduction_factor", f"got {s['reduction_factor']!r}; allowed: a number > 1")
+    if s["seed"] is not None and (not is_int(s["seed"]) or s["seed"] < 0):
+        raise UserError("search.seed", f"got {s['seed']!r}; allowed: an integer >= 0, or null")
+    if s["trials_per_arm"] is not None and (not is_int(s["trials_per_arm"]) or s["trials_per_arm"] < 1):
+        raise UserError("search.trials_per_arm", f"got {s['trials_per_arm']!r}; allowed: an integer >= 1 (trials "
+                        "each declared arm gets), or null (6)")
+    if s["startup_trials"] is not None and (not is_int(s["startup_trials"]) or s["startup_trials"] < 0):
+        raise UserError("search.startup_trials", f"got {s['startup_trials']!r}; allowed: an integer >= 0 "
+                        "(Optuna TPE's random start-up trials), or null (a third of num_samples, 2..10)")
+
+
+def validate_confirm(c: dict) -> None:
+    if not is_int(c["seeds"]) or c["seeds"] < 0:
+        raise UserError("confirm.seeds", f"got {c['seeds']!r}; allowed: an integer >= 0 (0: no confirmation; "
+                        "2 or more give intervals)")
+    if c["max_arms"] is not None and (not is_int(c["max_arms"]) or c["max_arms"] < 1):
+        raise UserError("confirm.max_arms", f"got {c['max_arms']!r}; allowed: an integer >= 1, or null (all)")
+    m = c["equivalence_margin"]
+    if m is not None and (isinstance(m, bool) or not is_finite(m) or m <= 0):
+        raise UserError("confirm.equivalence_margin", f"got {m!r}; allowed: points of test top-1 > 0 (e.g. 1.0), "
+                        "or null (no equivalence test)")
+
+
+def validate_resources(r: dict) -> None:
+    if not is_finite(r["cpu"]) or r["cpu"] <= 0:
+        raise UserError("resources.cpu", f"got {r['cpu']!r}; allowed: a number of CPUs per trial > 0")
+    gpu = r["gpu"]
+    if not is_finite(gpu) or gpu < 0 or (gpu > 1 and not float(gpu).is_integer()):
+        raise UserError("resources.gpu", f"got {gpu!r}; allowed: 0, a fraction of one GPU (0 < gpu <= 1) "
+                        "or a whole number of GPUs per trial")
+
+
+def validate_tracking(t: dict) -> None:
+    if t["uri"] is not None and (not isinstance(t["uri"], str) or not t["uri"].strip()):
+        raise UserError("tracking.uri", f"got {t['uri']!r}; allowed: an MLflow tracking URI string, or null")
+    if not isinstance(t["experiment"], str) or not t["experiment"].strip():
+        raise UserError("tracking.experiment", f"got {t['experiment']!r}; allowed: a non-empty string")
+    for key in ("enabled", "log_checkpoint"):
+        if not isinstance(t[key], bool):
+            raise UserError(f"tracking.{key}", f"got {t[key]!r}; allowed: true, false")
+    if t["uri"] is not None:
+        resolve_uri(t["uri"], ".")  # the scheme is checked here
+
+
+def validate_run(r: dict) -> None:
+    if r["storage"] is not None and (not isinstance(r["storage"], str) or not r["storage"].strip()):
+        raise UserError("run.storage", f"got {r['storage']!r}; allowed: a directory path, or null")
+    name = r["name"]
+    if name is not None:
+        if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
+            raise UserError("run.name", f"got {name!r}; allowed: a directory name (no '/'), or null")
+    every = r["checkpoint_every"]
+    if every is not None and (not is_finite(every) or every <= 0):
+        raise UserError("run.checkpoint_every", f"got {every!r}; allowed: epoch-equivalents between checkpoints "
+                        "(> 0), or null (auto: checkpoints cost at most 2% of a trial's time)")
+    if not is_int(r["max_failures"]) or r["max_failures"] < -1:
+        raise UserError("run.max_failures", f"got {r['max_failures']!r}; allowed: an integer >= 0 "
+                        "(retries of a crashed trial), or -1 (retry forever)")
+
+
+VALIDATORS = {"search": validate_search, "confirm": validate_confirm, "resources": validate_resources,
+              "tracking": validate_tracking, "run": validate_run}

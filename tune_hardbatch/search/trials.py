@@ -1,0 +1,164 @@
+"""A trial as every part of a search reads it: one record (`Trial`), its status, and why it failed.
+
+A record is built from a Ray Tune `Result` (`Trial.from_result`, duck-typed: no Ray here) or from the
+trial's directory on disk (`Trial.from_dir`: a running trial's result.json is read up to its last whole
+line); what a phase knows beyond Ray's config (the strategy label and active parameters of a search
+trial, the arm of a confirmation trial) is added by `results.search_trials` and
+`confirmation.confirmed_trials`. Results, confirmation, history, verdict, report, console, importances and
+MLflow tracking take these records; the live view classifies Ray's running trials with the same `classify`.
+
+Statuses (`classify`, from Ray's status and the last report): finished (trained its whole budget),
+stopped_early (by the scheduler), diverged, failed (an error, out of GPU memory, a user error); at the end
+of an interrupted phase, unfinished; in the live view, running and pending; read from disk while the search
+runs, running.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..metrics import is_finite
+from .space import decode
+
+
+@dataclass(frozen=True)
+class Trial:
+    trial_id: str
+    status: str
+    phase: str = "search"  # search | confirmation
+    strategy: str = "?"  # a confirmation trial: its arm's label
+    params: dict = field(default_factory=dict)  # the trial's Ray config (sampled, encoded values)
+    active: dict = field(default_factory=dict)  # the params that apply (encoded); a confirmation trial: its arm's
+    last: dict = field(default_factory=dict)  # the last report
+    history: list = field(default_factory=list)  # every report, in order
+    error: Optional[str] = None  # one line: why it failed
+    errored: bool = False  # Ray's ERROR (an exception, a killed worker): --resume retries it from its checkpoint
+    arm: Optional[str] = None  # a declared arm's search trial, a confirmation trial: its arm
+    # confirmation trials: strategy family, seed
+    family: Optional[str] = None
+    seed: Optional[int] = None
+
+    def final(self, metric: str):
+        """`metric` of the last report (None when it reported none)."""
+        return self.last.get(metric)
+
+    def best(self, metric: str, mode: str = "max"):
+        """The best finite `metric` over every report (None when none is finite)."""
+        values = [h.get(metric) for h in self.history if is_finite(h.get(metric))]
+        return (max if mode == "max" else min)(values) if values else None
+
+    def param(self, key: str):
+        """The decoded value of an active parameter (None when `key` does not apply to this trial)."""
+        return decode(self.active[key]) if key in self.active else None
+
+    def decoded(self) -> dict:
+        """The active parameters, decoded (a step-wise plan as its list)."""
+        return {k: decode(v) for k, v in self.active.items()}
+
+    @classmethod
+    def from_result(cls, result, index: int, statuses: dict, phase: str = "search",
+                    batch_size: Optional[int] = None, gpu: Optional[float] = None) -> "Trial":
+        """The record of a Ray `Result` (`path`, `metrics`, `metrics_dataframe`, `config`, `error`);
+        `statuses`: trial id -> Ray's status at the end (the live view's); `batch_size`, `gpu`: the
+        settings an out-of-memory error names (the trial's own batch size first)."""
+        trial_id = Path(result.path).name if result.path else str(index)
+        last, history = dict(result.metrics or {}), _dataframe_records(result)
+        if not last and history:
+            last = history[-1]
+        config = dict(result.config or {})
+        errored = result.error is not None
+        error = failure(result.error, last, config.get("optim.batch_size", batch_size), gpu)
+        return cls(trial_id, classify(statuses.get(trial_id), last, errored), phase, params=config, last=last,
+                   history=history, error=error, errored=errored)
+
+    @classmethod
+    def from_dir(cls, trial_dir: Path, status: str, phase: str = "search") -> "Trial":
+        """The record of a trial directory (`result.json`, `params.json`); its strategy is the caller's."""
+        reports = _json_lines(trial_dir / "result.json") if (trial_dir / "result.json").is_file() else []
+        params_file = trial_dir / "params.json"
+        params = json.loads(params_file.read_text()) if params_file.is_file() else \
+            (reports[0].get("config", {}) if reports else {})
+        history = [_without_config(h) for h in reports]
+        return cls(trial_dir.name, status, phase, params={k: v for k, v in params.items() if k != "strategy"},
+                   last=history[-1] if history else {}, history=history)
+
+
+def read_reports(trial_dir: Path) -> list[dict]:
+    """A trial's reported results (without their config), from its result.json; [] if none yet."""
+    path = trial_dir / "result.json"
+    return [_without_config(h) for h in _json_lines(path)] if path.is_file() else []
+
+
+def _without_config(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k != "config"}
+
+
+def _json_lines(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line being written by a running trial
+    return out
+
+
+def _dataframe_records(result) -> list[dict]:
+    try:
+        df = result.metrics_dataframe
+        return df.to_dict("records") if df is not None else []
+    except Exception:  # noqa: BLE001 - a trial without a readable progress file still has its last report
+        return []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Status and failure
+
+
+def classify(ray_status: Optional[str], last: dict, errored: bool = False, live: bool = False) -> str:
+    """A trial's status from Ray's (TERMINATED, ERROR, RUNNING, PENDING, ...; None: not seen) and its last
+    report. At the end of a phase (`live` False) a trial Ray did not end is unfinished; in the live view
+    (`live` True) it is running or pending."""
+    if errored or ray_status == "ERROR":
+        return "failed"
+    if live and ray_status != "TERMINATED":
+        return "running" if ray_status == "RUNNING" else "pending"
+    if ended_fatally(last):  # out of GPU memory, or a UserError: the trial returned, not retried
+        return "failed"
+    if last.get("diverged") == 1:
+        return "diverged"
+    if last.get("budget_done") == 1:
+        return "finished"
+    if ray_status in (None, "TERMINATED"):
+        return "stopped_early"
+    return "unfinished"
+
+
+def ended_fatally(last: dict) -> bool:
+    """The trial returned after an error that a retry repeats (out of GPU memory, a user error)."""
+    return last.get("oom") == 1 or last.get("user_error") == 1
+
+
+def failure(error, last: dict, batch_size: Optional[int] = None, gpu: Optional[float] = None) -> Optional[str]:
+    """A trial's `error` line: Ray's error (its last line), else out of GPU memory, else a user error."""
+    if error is not None:
+        text = str(error).strip().splitlines()
+        return (text[-1] if text else type(error).__name__)[:200]
+    if last.get("oom") == 1:
+        return oom_reason(last, batch_size, gpu)
+    if last.get("user_error") == 1:
+        return str(last.get("fatal_error", "a user error"))[:300]
+    return None
+
+
+def oom_reason(last: dict, batch_size: Optional[int] = None, gpu: Optional[float] = None) -> str:
+    """The `error` of a trial that ran out of GPU memory (its last report has `oom: 1`)."""
+    ee = last.get("epoch_equiv")
+    where = f" at epoch-equivalent {ee:.3g}" if is_finite(ee) else ""
+    settings = ", ".join(x for x in (f"optim.batch_size {batch_size}" if batch_size else "",
+                                     f"resources.gpu {gpu:g}" if gpu is not None else "") if x)
+    return (f"CUDA out of memory{where}{f' ({settings})' if settings else ''}: lower optim.batch_size or raise "
+            "resources.gpu (not retried: the same settings run out again)")

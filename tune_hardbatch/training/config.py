@@ -1,0 +1,385 @@
+"""One frozen training config: defaults, then a YAML mapping, then dotted `key=value` overrides.
+
+`build_config(yaml_mapping, overrides)` is the single entry point; Ray trial parameters are applied
+with the same function (`apply_overrides`). Every bad key or value raises `UserError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import yaml
+
+from ..errors import UserError
+from ..metrics import is_finite
+from .datasets import DATASETS, NAMES
+from .schedules import LR_SCHEDULES, TRIM_SCHEDULES
+from .strategies.rules import validate_strategies
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "digits"  # scikit-learn's bundled 8x8 digits: no download, trains in seconds on a CPU
+    root: Optional[str] = None  # torchvision / imagefolder data root (made absolute)
+    image_size: Optional[int] = None  # None keeps the native size; DyBAT trains CIFAR at 128
+    train_limit: Optional[int] = None  # first n of a split_seed permutation (tests, quick looks); None: all
+    test_limit: Optional[int] = None  # first n of a split_seed permutation of the test set; None: all of it
+    val_fraction: float = 0.0  # stratified hold-out of the training set; 0: no split, train on all of it
+    split_seed: int = 0  # fixes limits and the validation split apart from the trial seed: same data per arm
+    augment: str = "auto"  # auto | none | crop | flip | crop_flip; auto = crop_flip, crop for digit data
+    pad: Optional[int] = None  # crop padding; None = image side / 8 (4 px at 32 px, the CIFAR standard)
+    download: bool = False  # torchvision download; only when asked (and online)
+    cache_dir: Optional[str] = None  # decoded-uint8 cache for imagefolder; None = ~/.cache/tune-hardbatch
+    synthetic_shape: tuple[int, ...] = (3, 32, 32)  # synthetic: C, H, W of the random images
+    synthetic_train: int = 10000  # synthetic: training samples
+    synthetic_test: int = 2000  # synthetic: test samples
+    synthetic_classes: int = 10  # synthetic: classes
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "test_resnet"  # timm's 0.37M-parameter ResNet: a real ResNet that is fast on a CPU
+    cifar_stem: Optional[bool] = None  # 3x3 stride-1 first conv, no max-pool; null = on for ResNets <= 64 px
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 0.1  # peak learning rate (scaled per stage by stepwise.lr_multipliers)
+    momentum: float = 0.9  # the usual SGD momentum (also DyBAT's)
+    nesterov: bool = True  # Nesterov momentum: slightly better for short schedules, never worse in practice
+    weight_decay: float = 5e-4  # standard for ResNets on CIFAR-sized data
+    batch_size: int = 64  # B; the digits default has 1437 training samples -> N = 22 batches
+    schedule: str = "onecycle"  # none | step | cosine | onecycle; restarts in every step-wise stage
+    warmup: float = 0.25  # onecycle: fraction of a stage's steps spent rising to the peak
+    label_smoothing: float = 0.0  # 0.1 helps strong CIFAR recipes; 0 keeps the papers' plain loss
+
+
+@dataclass(frozen=True)
+class HardBatchConfig:
+    delta: Optional[float] = None  # None: reshuffled SGD; 1.0: fixed partition; <1: hardest fraction
+    select: str = "hardest"  # hardest | random: the random control trains k batches drawn uniformly
+
+
+@dataclass(frozen=True)
+class TrimConfig:
+    schedule: str = "none"  # none | constant | linear | cosine | step
+    p_start: float = 1.0  # fraction of each batch kept at the first epoch (Fassold's default)
+    p_end: float = 0.2  # fraction kept at the last epoch (and throughout for `constant`)
+    step_at: float = 0.5  # step schedule: training progress at which p drops from p_start to p_end
+    select: str = "largest"  # largest | random: the random control averages r losses drawn uniformly
+
+
+@dataclass(frozen=True)
+class StepwiseConfig:
+    fractions: Union[str, tuple[float, ...], None] = None  # a named plan ("A-B-C-D-O") or fractions
+    epochs: Optional[tuple[int, ...]] = None  # None: equal per stage, total compute ~= `epochs`
+    batch_multipliers: Optional[tuple[int, ...]] = None  # None: f_i / f_1 rounded, 1 in the last stage
+    lr_multipliers: Optional[tuple[float, ...]] = None  # None: 1 first and last, 1/(10 n) between
+
+
+@dataclass(frozen=True)
+class SelectiveBackpropConfig:
+    keep: Optional[float] = None  # fraction of each batch back-propagated; None or 1: off (Composer: 0.5)
+    start: float = 0.5  # training progress (epochs done / E) from which it is active: Composer's default
+    end: float = 0.9  # ... and until which: the last 10% train on whole batches, as in Composer
+    interrupt: int = 2  # every interrupt-th step of an epoch trains the whole batch (0: never): Composer's
+
+
+@dataclass(frozen=True)
+class InfoBatchConfig:
+    prune_ratio: Optional[float] = None  # share of the below-mean-score samples pruned per epoch; None: off
+    anneal: float = 0.875  # epochs e <= anneal x E prune, later ones train on all data: the paper's default
+
+
+@dataclass(frozen=True)
+class ConvergenceConfig:
+    tol: float = 0.01  # improvement smaller than tol x first train loss counts as no improvement
+    patience: int = 3  # reports without such improvement that mark convergence
+    full_pass: bool = False  # eval()-mode pass over the training set per report (DyBAT's e); off: it costs time
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0  # fixes partition, subsets, init and augmentation
+    epochs: int = 15  # epoch-equivalents of back-propagations (E); digits plain reaches ~97% by then
+    device: str = "auto"  # auto | cpu | cuda
+    target_top1: Optional[float] = None  # percent; reports epochs_to_target when set
+    cudnn_benchmark: Optional[bool] = None  # None: on for ResNet families, off for depthwise nets
+    eval_batch_size: int = 1024  # evaluation batch; no drop_last, whole test set
+    # plain SGD only: train for this many compute-equivalents (fractional), the schedule fully decayed
+    # within them: the budget-matched baseline of a strategy that spends less than `epochs`
+    compute_budget: Optional[float] = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    hard_batch: HardBatchConfig = field(default_factory=HardBatchConfig)
+    trim: TrimConfig = field(default_factory=TrimConfig)
+    stepwise: StepwiseConfig = field(default_factory=StepwiseConfig)
+    selective_backprop: SelectiveBackpropConfig = field(default_factory=SelectiveBackpropConfig)
+    infobatch: InfoBatchConfig = field(default_factory=InfoBatchConfig)
+    convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+
+
+CHOICES = {
+    "device": ("auto", "cpu", "cuda"),
+    "data.name": NAMES,
+    "data.augment": ("auto", "none", "crop", "flip", "crop_flip"),
+    "optim.name": ("sgd", "adamw"),
+    "optim.schedule": tuple(LR_SCHEDULES),
+    "trim.schedule": tuple(TRIM_SCHEDULES),
+    "hard_batch.select": ("hardest", "random"),
+    "trim.select": ("largest", "random"),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building
+
+
+def build_config(mapping: Optional[dict] = None, overrides: Optional[list[str] | dict] = None) -> Config:
+    """Defaults, then a nested YAML `mapping`, then dotted overrides ("key=value" strings or a dict)."""
+    cfg = Config()
+    if mapping is not None:
+        if not isinstance(mapping, dict):
+            raise UserError("config", f"must be a mapping of keys to values, got {type(mapping).__name__}")
+        cfg = apply_overrides(cfg, flatten(mapping))
+    if overrides:
+        cfg = apply_overrides(cfg, parse_sets(overrides) if isinstance(overrides, list) else overrides)
+    validate(cfg)
+    return cfg
+
+
+def base_config(flat: dict) -> Config:
+    """Defaults with dotted `flat` keys applied, types checked but cross-field rules not yet: a trial's base
+    that its sampled values complete (`space.dims.trial_config` validates the whole), such as an arm's
+    fixed `hard_batch.select: random` whose delta the arm searches."""
+    return apply_overrides(Config(), flat)
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """`["optim.lr=0.1", "trim.schedule=linear"]` -> dict; values are read as YAML scalars/lists."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError("--set", f"expected key=value, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise UserError(key.strip(), f"cannot read value {raw!r}") from None
+    return out
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> dotted keys. Sub-mappings of known sections are descended into."""
+    out = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and _is_section(dotted):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def apply_overrides(cfg: Config, dotted: dict[str, Any]) -> Config:
+    """Return a copy of `cfg` with dotted keys replaced (type-checked). Ray trial params use this."""
+    sections: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for key, value in dotted.items():
+        section, _, name = key.rpartition(".")
+        if section and not _is_section(section) or _is_section(key) or \
+                not _has_field(getattr(cfg, section) if section else cfg, name):
+            raise UserError(key, unknown_key_message(key))
+        owner = getattr(cfg, section) if section else cfg
+        coerced = _coerce(value, _field_type(type(owner), name), key)
+        (sections.setdefault(section, {}) if section else top)[name] = coerced
+    for section, values in sections.items():
+        top[section] = dataclasses.replace(getattr(cfg, section), **values)
+    return dataclasses.replace(cfg, **top)
+
+
+def to_dict(cfg: Config) -> dict:
+    """Nested plain-Python dict (tuples become lists), for YAML/JSON."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return list(v) if isinstance(v, tuple) else v
+    return plain(dataclasses.asdict(cfg))
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def flat_dict(cfg: Config) -> dict[str, Any]:
+    """Dotted keys -> values (MLflow params, results tables)."""
+    return flatten(to_dict(cfg))
+
+
+def closest(key: str, candidates) -> Optional[str]:
+    """The candidate most like `key` (a typo's likely meaning), or None when nothing is close."""
+    found = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown_key_message(key: str) -> str:
+    """'unknown key; did you mean X? allowed in <section>: ...' (only the keys of the nearest section)."""
+    keys = all_keys()
+    close = [c] if (c := closest(key, keys)) else []
+    section = key.rpartition(".")[0]
+    siblings = [k for k in keys if k.rpartition(".")[0] == section] if _is_section(section) else key_summary()
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown key; {hint}allowed{' in ' + section if _is_section(section) else ''}: {', '.join(siblings)}"
+
+
+def key_summary() -> list[str]:
+    """Top-level keys and sections ('seed', ..., 'data.*', 'model.*', ...): what a config takes, briefly."""
+    return [k for k in all_keys() if "." not in k] + [f.name + ".*" for f in dataclasses.fields(Config)
+                                                      if _is_section(f.name)]
+
+
+def all_keys() -> list[str]:
+    return list(flatten(to_dict(Config())).keys())
+
+
+def load_yaml(path: str) -> Any:
+    """Read a YAML file; missing files and syntax errors become one-line UserErrors."""
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise UserError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise UserError(str(path), "is a directory, expected a YAML file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(str(path), f"malformed YAML{where}") from None
+
+
+def config_from_file(path: Optional[str], sets: Optional[list[str]] = None) -> Config:
+    """A training config file, or a search-space file whose `base` block is the config."""
+    mapping = None
+    if path is not None:
+        mapping = load_yaml(path)
+        if mapping is None:
+            mapping = {}
+        if not isinstance(mapping, dict):
+            raise UserError(str(path), f"must be a YAML mapping, got {type(mapping).__name__}")
+        if "base" in mapping:
+            mapping = mapping["base"] or {}
+    return build_config(mapping, sets or [])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Types
+
+
+def _is_section(key: str) -> bool:
+    return key in {f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(f.default_factory)}
+
+
+def _has_field(obj, name: str) -> bool:
+    return dataclasses.is_dataclass(obj) and name in {f.name for f in dataclasses.fields(obj)}
+
+
+def _field_type(cls, name: str):
+    return typing.get_type_hints(cls)[name]
+
+
+def _coerce(value: Any, hint, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        members = typing.get_args(hint)
+        if value is None and type(None) in members:
+            return None
+        for member in (m for m in members if m is not type(None)):
+            try:
+                return _coerce(value, member, key)
+            except UserError:
+                pass  # try the next member; the error below names the whole union
+        raise UserError(key, f"expected {_describe(hint)}, got {value!r}")
+    if origin is tuple:
+        (item_type, _) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)) or not value:
+            raise UserError(key, f"expected a non-empty list of {item_type.__name__}, got {value!r}")
+        return tuple(_coerce(v, item_type, key) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif hint is float:
+        if is_finite(value):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    raise UserError(key, f"expected {_describe(hint)}, got {value!r}")
+
+
+def _describe(hint) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(m) for m in typing.get_args(hint))
+    if origin is tuple:
+        return f"a list of {typing.get_args(hint)[0].__name__}"
+    return "null" if hint is type(None) else hint.__name__
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation (ranges and cross-field rules; strategy-specific rules live with the strategies)
+
+
+def _check(ok: bool, key: str, allowed: str) -> None:
+    if not ok:
+        raise UserError(key, allowed)
+
+
+def validate(cfg: Config) -> None:
+    for key, allowed in CHOICES.items():
+        section, _, name = key.rpartition(".")
+        value = getattr(getattr(cfg, section) if section else cfg, name)
+        _check(value in allowed, key, f"got {value!r}; allowed: {', '.join(allowed)}")
+    d, o = cfg.data, cfg.optim
+    _check(cfg.epochs >= 1, "epochs", f"got {cfg.epochs}; allowed: an integer >= 1")
+    _check(cfg.eval_batch_size >= 1, "eval_batch_size", "allowed: an integer >= 1")
+    _check(cfg.target_top1 is None or 0 < cfg.target_top1 <= 100, "target_top1",
+           f"got {cfg.target_top1}; allowed: a percentage in (0, 100] or null")
+    _check(d.image_size is None or 4 <= d.image_size <= 1024, "data.image_size",
+           f"got {d.image_size}; allowed: 4..1024 or null")
+    _check(d.train_limit is None or d.train_limit >= 1, "data.train_limit",
+           f"got {d.train_limit}; allowed: an integer >= 1 or null")
+    _check(d.test_limit is None or d.test_limit >= 1, "data.test_limit",
+           f"got {d.test_limit}; allowed: an integer >= 1 or null")
+    _check(0 <= d.val_fraction < 1, "data.val_fraction", f"got {d.val_fraction}; allowed: 0 <= val_fraction < 1")
+    _check(d.split_seed >= 0, "data.split_seed", f"got {d.split_seed}; allowed: an integer >= 0")
+    _check(d.pad is None or 0 <= d.pad <= 64, "data.pad", f"got {d.pad}; allowed: 0..64 or null")
+    _check(len(d.synthetic_shape) == 3 and all(s >= 1 for s in d.synthetic_shape), "data.synthetic_shape",
+           f"got {list(d.synthetic_shape)}; allowed: [channels, height, width], all >= 1")
+    _check(d.synthetic_train >= 1 and d.synthetic_test >= 1, "data.synthetic_train",
+           "allowed: synthetic_train and synthetic_test >= 1")
+    _check(d.synthetic_classes >= 2, "data.synthetic_classes", "allowed: an integer >= 2")
+    _check(not DATASETS[d.name].needs_root or d.root is not None, "data.root",
+           f"{d.name} needs data.root: a directory with train/ and test/ (or val/) class folders")
+    _check(o.lr > 0, "optim.lr", f"got {o.lr}; allowed: a number > 0")
+    _check(0 <= o.momentum < 1, "optim.momentum", f"got {o.momentum}; allowed: 0 <= momentum < 1")
+    _check(o.weight_decay >= 0, "optim.weight_decay", f"got {o.weight_decay}; allowed: >= 0")
+    _check(o.batch_size >= 1, "optim.batch_size", f"got {o.batch_size}; allowed: an integer >= 1")
+    _check(0 < o.warmup < 1, "optim.warmup", f"got {o.warmup}; allowed: 0 < warmup < 1")
+    _check(0 <= o.label_smoothing < 1, "optim.label_smoothing",
+           f"got {o.label_smoothing}; allowed: 0 <= label_smoothing < 1")
+    _check(cfg.convergence.tol >= 0, "convergence.tol", f"got {cfg.convergence.tol}; allowed: >= 0")
+    _check(cfg.convergence.patience >= 1, "convergence.patience",
+           f"got {cfg.convergence.patience}; allowed: an integer >= 1")
+    validate_strategies(cfg)

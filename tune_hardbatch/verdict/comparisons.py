@@ -1,0 +1,297 @@
+"""The verdict: per strategy arm, test top-1 across seeds, its paired comparisons with the baseline, the
+convergence epoch (censored when a run never converged), the compute at which it reaches the baseline's
+accuracy, and plain sentences. Pure: no Ray, no MLflow, no torch. Wording: `verdict_text.py`.
+
+Arms come from the confirmation phase (the best configuration of each declared arm or strategy family,
+re-trained with the same seeds on the full training set) or, for a grid that runs every arm with several
+seeds and selects nothing, from the grid's own trials. Differences are paired by seed: d_s = arm_s - baseline_s.
+
+The baseline is plain reshuffled SGD when present, else delta = 1 (the paper's fixed partition). Every
+other arm is compared with it, each delta < 1 arm also with delta = 1 (the paper's own comparison), and an
+arm that spends less compute than the baseline also with its budget-matched baseline when the confirmation
+trained one (`matched`: plain SGD for the arm's compute with its schedule fully decayed within it, Kaddour
+et al. 2023; the comparison "sb vs plain at equal compute (7.46)"); a budget-matched row is a reference,
+compared with nothing itself; an arm whose random control was confirmed ('delta<1' and 'delta<1-random')
+is also compared with it (the effect of hardness at equal compute). Those comparisons with at least 2 paired seeds form one family tested with
+Holm's procedure at 5% familywise: "helps" / "hurts" only where Holm rejects, in that direction; fewer
+paired seeds: "not judged". Each "no detectable difference" carries the smallest difference the test could
+have detected with 80% power (at the familywise alpha / number of comparisons: Bonferroni's level, the
+strictest Holm step); with an equivalence margin m, two one-sided tests say "equivalent within ±m" or not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from typing import Optional
+
+from ..metrics import finite_interval, is_finite, json_safe
+from ..search.trials import Trial
+from .stats import first_reach, holm, holm_adjusted, min_detectable, paired_t, tost
+from .words import CONTROL, MATCHED_WORD, sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
+
+VERDICT_FILE = "verdict.json"
+BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
+WORDS = ("helps", "hurts", "no detectable difference")
+NOT_JUDGED = "not judged"
+ALPHA = 0.05  # familywise, over the worded comparisons of one verdict
+POWER = 0.8  # of the minimum detectable difference
+RANDOM = "-random"  # a random control's family: its twin's family with this suffix (labels.strategy_name)
+
+
+def family_of(strategy: str) -> str:
+    """'delta=0.5+trim-linear+splits=A-C-O' -> 'delta+trim+splits'; 'delta=0.5-random' -> 'delta-random',
+    'trim-linear-random' -> 'trim-random', 'sb=0.5' -> 'sb', 'plain@7.5' -> 'plain@budget'; 'delta=1' and
+    'plain' stay."""
+    if strategy in ("plain", "invalid", "?"):
+        return strategy
+    parts = []
+    for part in strategy.split("+"):
+        random = "-random" if part.endswith("-random") else ""
+        if part.startswith("delta="):
+            parts.append("delta=1" if not random and float(part[6:]) == 1.0 else "delta" + random)
+        elif part.startswith("plain@"):
+            parts.append("plain@budget")
+        else:
+            parts.append(part.split("-")[0].split("=")[0] + random)
+    return "+".join(parts)
+
+
+def compared_as(trial: Trial) -> str:
+    """What a search trial is compared as: its declared arm, else its strategy family (a joint search)."""
+    return trial.arm or family_of(trial.strategy)
+
+
+def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
+    """How the best trial of a strategy family is chosen (the confirmed arm, the report's curve): one that
+    trained its whole budget first, then the one that went furthest, then the search metric."""
+    return (status == "finished", round(epoch_equiv or 0.0, 2), value if mode == "max" else -value)
+
+
+def _stat(values: list) -> dict:
+    mean, ci, n = finite_interval(values)
+    return {"mean": mean, "ci95": ci, "n": n}
+
+
+def _paired(a: dict, b: dict) -> dict:
+    """Mean and 95% t-interval of a[seed] - b[seed] over the seeds both have (finite)."""
+    seeds = sorted(s for s in a if s in b and is_finite(a[s]) and is_finite(b[s]))
+    out = _stat([a[s] - b[s] for s in seeds])
+    out["seeds"] = seeds
+    return out
+
+
+def word(mean: float, rejected: bool, larger_is_better: bool = True) -> str:
+    """helps | hurts when the test rejects (Holm-adjusted) in that direction, else no detectable difference."""
+    if not (rejected and is_finite(mean)) or mean == 0:
+        return WORDS[2]
+    return WORDS[0] if (mean > 0) == larger_is_better else WORDS[1]
+
+
+def compute_of(report: dict) -> float:
+    """A report's compute: `compute_equiv` when it has one, else `epoch_equiv` (NaN without either)."""
+    for key in ("compute_equiv", "epoch_equiv"):
+        if is_finite(report.get(key)):
+            return float(report[key])
+    return math.nan
+
+
+def _convergence(ok: list[Trial]) -> dict:
+    """Convergence epoch over the runs that converged (censored: a run with `converged` 0 has no epoch,
+    never its last one); `converged` k of `n` runs. A report without `converged` (older runs) counts as
+    converged when its epoch is finite."""
+    values = {}
+    for r in ok:
+        epoch, flag = r.final("convergence_epoch"), r.final("converged")
+        values[r.seed] = epoch if is_finite(epoch) and flag != 0 else None
+    mean, ci, k = finite_interval(list(values.values()))
+    return {"mean": mean, "ci95": ci, "converged": k, "n": len(ok), "values": values}
+
+
+def _params(runs: list[Trial], given: Optional[dict]) -> dict:
+    """The arm's parameters without the seed: `given` (the confirmation's arm), else the first run's
+    active parameters that has any."""
+    if given is None:
+        given = next((r.decoded() for r in runs if r.active), {})
+    return {k: v for k, v in given.items() if k != "seed"}
+
+
+def arm_entry(arm: str, family: str, runs: list[Trial], gpu: float, params: Optional[dict] = None) -> dict:
+    """One arm from its trials (each with its seed, last report and history)."""
+    ok = [r for r in runs if r.status in ("finished", "diverged") and r.last]
+    by_seed = {r.seed: r.final("test_top1") for r in ok}
+    seconds = [(r.last.get("time_train_s") or 0) + (r.last.get("time_eval_s") or 0) for r in ok]
+
+    def mean_of(values):
+        vals = [v for v in values if is_finite(v)]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    return {
+        "arm": arm, "family": family, "is_baseline": False, "n": len(ok),
+        "seeds": sorted(by_seed), "trial_ids": [r.trial_id for r in runs],
+        "failed": [r.trial_id for r in runs if r not in ok], "params": _params(runs, params),
+        "test_top1": {**_stat(list(by_seed.values())), "values": by_seed},
+        "convergence_epoch": _convergence(ok),
+        "compute": {**{k: mean_of([r.final(k) for r in ok])
+                       for k in ("epoch_equiv", "samples_forward", "samples_with_grad")},
+                    "compute_equiv": mean_of([compute_of(r.last) for r in ok]),
+                    "trial_seconds": mean_of(seconds), "gpu_seconds": mean_of(seconds) * gpu},
+        "curves": {r.seed: [(compute_of(h), h.get("test_top1")) for h in (r.history or [r.last])] for r in ok},
+    }
+
+
+def savings(arm: dict, target: float, budget: float) -> dict:
+    """Per seed, the compute at which the arm's test top-1 first reaches `target` (the baseline's final mean);
+    mean and 95% interval when every seed reached it (else censored: `reached` k of `n`), and the saving
+    against the baseline's `budget` (its mean final compute): 1 - reach / budget, in %."""
+    values = {s: first_reach(curve, target) if is_finite(target) else None for s, curve in arm["curves"].items()}
+    reached = sum(v is not None for v in values.values())
+    every = reached == len(values) and reached > 0
+    stat = _stat(list(values.values())) if every else {"mean": math.nan, "ci95": math.nan, "n": reached}
+    saving = 100 * (1 - stat["mean"] / budget) if every and is_finite(budget) and budget > 0 else math.nan
+    return {"target": target, "budget": budget, "values": values, "reached": reached, "n": len(values),
+            "mean": stat["mean"], "ci95": stat["ci95"], "saving_pct": saving}
+
+
+def compare(arm: dict, base: dict, margin: Optional[float]) -> dict:
+    """The paired comparison of `arm` with `base` (test top-1, by seed): t-test, and TOST with a margin."""
+    a, b = arm["test_top1"]["values"], base["test_top1"]["values"]
+    seeds = sorted(s for s in a if s in b and is_finite(a[s]) and is_finite(b[s]))
+    d = [a[s] - b[s] for s in seeds]
+    out = {"name": f"{arm['arm']} vs {base['arm']}", "baseline": base["arm"], "baseline_family": base["family"],
+           **paired_t(d), "seeds": seeds}
+    out["judged"] = out["n"] >= 2
+    if margin is not None:
+        out.update({"margin": margin, **{f"tost_{k}": v for k, v in tost(d, margin).items()}})
+    return out
+
+
+def decide(comparisons: list[dict], alpha: float = ALPHA) -> int:
+    """Holm over the judged comparisons (in place: `p_holm`, `decision`, `alpha_mde`, `min_detectable`);
+    returns their number."""
+    judged = [c for c in comparisons if c["judged"]]
+    rejected, adjusted = holm([c["p"] for c in judged], alpha), holm_adjusted([c["p"] for c in judged])
+    level = alpha / len(judged) if judged else math.nan
+    for c in comparisons:
+        c.update({"p_holm": math.nan, "decision": NOT_JUDGED, "alpha_mde": level,
+                  "min_detectable": min_detectable(c["n"], c["sd"], level, POWER) if c["judged"] else math.nan})
+    for c, r, q in zip(judged, rejected, adjusted):
+        c.update({"p_holm": q, "decision": word(c["mean"], r)})
+    return len(judged)
+
+
+def _baselines(arms: list[dict], baseline_of: Optional[dict]):
+    """(the first arm with runs of each baseline family, in order; a function (arm, family) -> the arm it is
+    compared with: `baseline_of[arm label][family]` when given, else that family's first arm)."""
+    first: dict[str, dict] = {}
+    for a in arms:
+        if a["n"]:
+            first.setdefault(a["family"], a)
+    by_label = {a["arm"]: a for a in arms}
+
+    def against(a: dict, family: str) -> Optional[dict]:
+        label = (baseline_of or {}).get(a["arm"], {}).get(family)
+        return by_label.get(label, first.get(family)) if label else first.get(family)
+
+    return {f: first[f] for f in BASELINES if f in first}, against
+
+
+def _comparisons(a: dict, base: Optional[dict], present: dict, against, margin, controls: dict) -> list[dict]:
+    """The worded comparisons of arm `a`: with the baseline; a delta < 1 arm also with delta = 1 (only the
+    family 'delta': delta = 1 is the paper's reference for hard batches); an arm whose random control was
+    confirmed ('delta' and 'delta-random', 'trim' and 'trim-random') also with it: the same compute and
+    the same number of samples, chosen without hardness, so the difference is the effect of *hardness*
+    (Okanovic et al. 2023). `controls`: family -> its first arm with runs."""
+    if base is None or a["family"] == base["family"]:
+        return []
+    families = [base["family"]] + (["delta=1"] if a["family"] == "delta" and "delta=1" in present
+                                   and base["family"] != "delta=1" else [])
+    out = [compare(a, b, margin) for f in families if (b := against(a, f)) is not None]
+    control = None if a["family"].endswith(RANDOM) else controls.get(a["family"] + RANDOM)
+    if control is not None:
+        out.append({**compare(a, control, margin), "baseline_family": CONTROL})
+    return out
+
+
+def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], source: str, seeds: list,
+                  budget: float, gpu: float = 0.0, notes: Optional[list[str]] = None, *,
+                  margin: Optional[float] = None, tuning: Optional[dict] = None, selected_on: Optional[str] = None,
+                  partial: bool = False, arm_params: Optional[dict] = None,
+                  baseline_of: Optional[dict] = None, matched: Optional[dict] = None) -> dict:
+    """The verdict of arms {label: runs}; `families`: label -> strategy family. `margin`: the equivalence
+    margin (points); `tuning`: {"mode", "sampler", "trials", "finished"} of the search; `selected_on`: the
+    metric the search chose arms by; `partial`: an interrupted confirmation; `arm_params`: label -> the
+    arm's params; `baseline_of`: label -> {baseline family: the label it is compared with} (a grid's
+    rows matched on their other dimensions); `matched`: label -> the label of its budget-matched baseline."""
+    arms = [arm_entry(label, families[label], runs, gpu, (arm_params or {}).get(label))
+            for label, runs in groups.items()]
+    present, against = _baselines(arms, baseline_of)
+    base = next(iter(present.values()), None)
+    by_label, references = {a["arm"]: a for a in arms}, set((matched or {}).values())
+    controls = {f: a for a in reversed(arms) if a["n"] and (f := a["family"]).endswith(RANDOM)}
+    none = {"mean": math.nan, "ci95": math.nan, "n": 0, "seeds": []}
+    for a in arms:
+        a["is_baseline"] = base is not None and a["family"] == base["family"]
+        reference = a["arm"] in references  # a budget-matched run: compared with nothing itself
+        a["diffs"] = [] if reference else _comparisons(a, base, present, against, margin, controls)
+        if not reference and (a["arm"] in (matched or {})) and matched[a["arm"]] in by_label:
+            a["diffs"].append(_at_equal_compute(a, by_label[matched[a["arm"]]], base, margin))
+        partner = against(a, base["family"]) if base is not None and not reference else None
+        a["convergence_change"] = _paired(a["convergence_epoch"]["values"], partner["convergence_epoch"]["values"]) \
+            if partner is not None and not a["is_baseline"] else dict(none)
+        _tuning(a, tuning)
+    m = decide([c for a in arms for c in a["diffs"]])
+    for a in arms:
+        reference = a["arm"] in references
+        a["word"] = "baseline" if a["is_baseline"] else MATCHED_WORD if reference else \
+            (a["diffs"][0]["decision"] if a["diffs"] else "no baseline")
+        partner = against(a, base["family"]) if base is not None else None
+        target = partner["test_top1"]["mean"] if partner is not None else math.nan
+        a["savings"] = None if a["is_baseline"] or reference or partner is None else \
+            savings(a, target, partner["compute"]["compute_equiv"])
+    for a in arms:
+        a.pop("curves")  # learning curves: in the runs' own records, not in verdict.json
+    arms.sort(key=lambda a: (0 if a["is_baseline"] else 1 if a["arm"] in references else 2,
+                             -(a["test_top1"]["mean"] if is_finite(a["test_top1"]["mean"]) else -math.inf)))
+    verdict = {"source": source, "metric": "test_top1", "seeds": list(seeds), "budget": budget,
+               "baseline": base["arm"] if base is not None else None,
+               "baselines": [b["arm"] for b in present.values()], "comparisons": m, "alpha": ALPHA,
+               "power": POWER, "margin": margin, "selected_on": selected_on, "tuning": tuning,
+               "partial": bool(partial), "budget_matched": dict(matched or {}), "arms": arms,
+               "notes": list(notes or [])}
+    verdict["sentences"] = sentences(verdict)
+    return verdict
+
+
+def _at_equal_compute(a: dict, ref: dict, base: Optional[dict], margin) -> dict:
+    """Arm `a` against its budget-matched baseline `ref` (plain SGD for `a`'s compute, `compute_budget` in its
+    params, else its measured compute): "sb vs plain at equal compute (7.46)"."""
+    c = compare(a, ref, margin)
+    c["compute_budget"] = ref["params"].get("compute_budget", ref["compute"]["compute_equiv"])
+    plain = base["arm"] if base is not None and base["family"] == "plain" else "plain"
+    c["name"] = f"{a['arm']} vs {plain} at equal compute ({c['compute_budget']:g})"
+    return c
+
+
+def _tuning(arm: dict, tuning: Optional[dict]) -> None:
+    """The arm's number of search trials (and of those that trained their whole budget), by label or family."""
+    def count(key):
+        table = (tuning or {}).get(key) or {}
+        return table.get(arm["arm"], table.get(arm["family"]))
+
+    arm["search_trials"], arm["search_finished"] = count("trials"), count("finished")
+
+
+def to_json(verdict: dict) -> str:
+    return json.dumps(json_safe(verdict), indent=2) + "\n"
+
+
+def group_runs(runs: list[Trial], label_of) -> tuple[dict, dict]:
+    """{label: trials}, {label: family} (a confirmation: arms by their label; a grid: by their params)."""
+    groups, families = defaultdict(list), {}
+    for r in runs:
+        label = label_of(r)
+        groups[label].append(r)
+        families[label] = family_of(r.strategy)
+    return dict(groups), families
