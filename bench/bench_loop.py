@@ -29,7 +29,7 @@ from tune_hardbatch.training.config import build_config
 from tune_hardbatch.training.data import load_dataset
 from tune_hardbatch.training.loop import Trainer, make_optimizer, resolve_device
 from tune_hardbatch.training.models import create_model
-from tune_hardbatch.training.strategies.registry import REGISTRY
+from tune_hardbatch.training.strategies.registry import declarations
 
 STRATEGIES = {
     "plain": {},
@@ -43,7 +43,7 @@ STRATEGIES = {
     "infobatch_0.5": {"infobatch": {"prune_ratio": 0.5}},
 }
 # every registered strategy is measured
-assert all(any(e.on(build_config(m)) for m in STRATEGIES.values()) for e in REGISTRY.values()), "add it above"
+assert all(any(d.on(build_config(m)) for m in STRATEGIES.values()) for d in declarations()), "add it above"
 SETTINGS = {  # name -> (model config, image_size)
     "cifar_resnet18_32px": ({"name": "resnet18", "cifar_stem": True}, None),
     "resnet18_128px": ({"name": "resnet18", "cifar_stem": False}, 128),

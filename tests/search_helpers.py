@@ -22,6 +22,16 @@ BASE = {"data": {"name": "digits", "val_fraction": 0.2}, "model": {"name": "test
         "optim": {"batch_size": 64}}  # 1437 training digits, 287 held out for validation
 TRAIN = 1150  # training samples after the validation split
 N = TRAIN // 64  # back-propagations per epoch
+# a space of four dimensions, and its validated spec (the results, history and console tests')
+SPACE = {"optim.lr": {"loguniform": [0.01, 0.3]}, "trim.schedule": {"choice": ["none", "linear"]},
+         "trim.p_end": {"uniform": [0.2, 0.8]}, "stepwise.fractions": {"choice": [None, [0.5, 1.0]]}}
+
+
+def spec(**search):
+    from tune_hardbatch.search.space import validate_space
+
+    return validate_space({"base": {**BASE, "epochs": 4}, "space": SPACE,
+                           "search": {"scheduler": "fifo", **search}, "resources": {"cpu": 1, "gpu": 0.5}})
 
 
 def read_rows(path) -> list[dict]:

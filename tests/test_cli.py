@@ -1,6 +1,7 @@
 """`tune-hardbatch train` end to end, bad inputs (exit 2, one line), and the import boundary."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,7 +35,11 @@ def test_train_writes_the_contract_files(tmp_path):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert len(printed) == 4 and printed[-1]["status"] == "finished"  # 3 reports + summary
-    assert "%" in proc.stderr or "step" in proc.stderr  # the progress bar
+    # tqdm's progress bar on stderr, its last state: every planned step done, the last report's loss and top-1
+    bar = [s.strip() for s in re.split(r"[\r\n]", proc.stderr) if s.strip().startswith("train:")][-1]
+    steps = summary["backprops"]
+    assert bar.startswith("train: 100%|") and f"| {steps}/{steps} [" in bar, bar
+    assert bar.endswith(f", loss={lines[-1]['train_loss']:.3f}, top1={lines[-1]['test_top1']:.1f}]"), bar
 
 
 def test_yaml_then_set_precedence(tmp_path):

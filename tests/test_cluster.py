@@ -403,6 +403,7 @@ def test_mlflow_env_example_names_what_the_script_needs():
     subprocess.run(["bash", "-n", str(CLUSTER / "start-mlflow.sh")], check=True)
 
 
+@pytest.mark.e2e
 def test_start_mlflow_script_serves_and_stores_outside(tmp_path):
     port = free_ports(1)[0]
     state = tmp_path / "state"
@@ -514,6 +515,7 @@ def _worker_log_pids(temp_dir: Path) -> set[int]:
     return pids
 
 
+@pytest.mark.e2e
 def test_search_runs_trials_on_both_nodes_of_a_real_cluster(two_node_cluster, tmp_path):
     cluster = two_node_cluster
     env = cluster["env"]

@@ -54,6 +54,8 @@ from pathlib import Path
 import pytest
 from servers import kill_marked, marked_pids
 
+pytestmark = pytest.mark.e2e  # SSH hosts, `ray up`; setup-node.sh builds virtualenvs
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RAY = str(BIN / "ray")

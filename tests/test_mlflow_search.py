@@ -30,6 +30,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 from servers import MlflowServer, free_port, kill_group
 
+pytestmark = pytest.mark.e2e  # an MLflow server, CLI searches with their own local Ray
+
 REPO = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if k != "TUNE_HARDBATCH_TEST_CRASH"}
 ENV.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "TUNE_HARDBATCH_NO_PROGRESS": "1",

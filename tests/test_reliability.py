@@ -408,6 +408,7 @@ def faulty_search(local_ray, tmp_path_factory):
     return rows, exp, killer, stream.getvalue()
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_worker_killed_mid_trial_is_retried_from_its_last_checkpoint(faulty_search):
     rows, exp, killer, out = faulty_search
@@ -431,6 +432,7 @@ def test_worker_killed_mid_trial_is_retried_from_its_last_checkpoint(faulty_sear
     assert f"trial {row['trial_id']} crashed; retrying from its last checkpoint" in out
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_cuda_oom_fails_the_trial_with_advice_not_retried_and_the_search_completes(faulty_search):
     rows, exp, _, out = faulty_search
@@ -445,6 +447,7 @@ def test_cuda_oom_fails_the_trial_with_advice_not_retried_and_the_search_complet
     assert f"trial {row['trial_id']} failed: CUDA out of memory" in out
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(180)
 def test_worker_killed_with_max_failures_0_fails_the_trial(local_ray, tmp_path):
     """run.max_failures 0: the same kill is not retried; the trial fails with the reason, and a search
@@ -476,6 +479,7 @@ def _checkpoint_epoch(path: Path) -> int:
     return torch.load(path / CHECKPOINT_FILE, map_location="cpu", weights_only=False)["position"]["epoch"]
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_truncated_checkpoints_on_resume_fall_back_with_a_warning(local_ray, tmp_path):
     """Driver killed (SIGKILL) mid-search; then the checkpoint each unfinished trial would resume from is

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,3 +218,39 @@ def test_test_files_have_unique_names():
     A module whose mirrored test would clash takes a name of its own."""
     names = [p.name for p in (PKG.parent / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+def readme_layout() -> tuple[set[str], set[str]]:
+    """(files, folders) README's Layout tree names under tune_hardbatch/: a line's names come before its first
+    double space, a folder ends in '/', two spaces of indent per level."""
+    block = (PKG.parent / "README.md").read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    stack, files, folders = [], set(), set()
+    for line in block.splitlines():
+        names = re.split(r"\s{2,}", line.strip())[0].split(" ") if line.strip() else []
+        if not names or not all(re.fullmatch(r"[\w/]+/|\w+\.py", n) for n in names):
+            continue  # a description's second line
+        stack = stack[: (len(line) - len(line.lstrip(" "))) // 2]
+        for name in names:
+            if name.endswith("/"):
+                stack.append(name.rstrip("/"))
+                folders.add("/".join(stack))
+            else:
+                files.add("/".join(stack + [name]))
+    prefix = "tune_hardbatch/"
+    return ({f[len(prefix):] for f in files if f.startswith(prefix)},
+            {f[len(prefix):] for f in folders if f.startswith(prefix)})
+
+
+def test_readmes_layout_names_every_module_and_nothing_else():
+    files, folders = readme_layout()
+    modules_on_disk = {str(p.relative_to(PKG)) for p in PKG.rglob("*.py") if p.name != "__init__.py"}
+    assert sorted(modules_on_disk - files) == [], "README's layout leaves these out"
+    assert sorted(files - modules_on_disk) == [], "README's layout names modules that do not exist"
+    assert folders and all((PKG / f).is_dir() for f in folders), folders
+
+
+def test_every_package_says_its_role():
+    """Each package's docstring says what it holds and what it may import (a newcomer's first read)."""
+    for init in PKG.rglob("__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert len(doc.split()) >= 12, f"{init.relative_to(PKG)}: {doc!r}"

@@ -4,7 +4,7 @@ last) and the verdict's table."""
 import io
 from pathlib import Path
 
-from test_results import spec
+from search_helpers import spec
 
 from tune_hardbatch.output.console import format_table, print_summary, print_verdict, short_keys
 from tune_hardbatch.search.trials import Trial

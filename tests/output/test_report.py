@@ -95,7 +95,7 @@ def test_report_opens_with_the_verdict_and_plots_the_confirmed_arms(experiment):
               "delta=0.5": [run(s, a) for s, a in ((1, 72.0), (2, 73.5), (3, 74.2))]}
     verdict = build_verdict(groups, {"plain": "plain", "delta=0.5": "delta"}, "confirmation", [1, 2, 3], 2.0)
     (experiment / VERDICT_FILE).write_text(to_json(verdict))
-    # a search whose confirmation left no arms file (from before they were saved): its verdict.json as it is
+    # a search whose confirmation left no arms file (no confirm_arms.json): its verdict.json as it is
     (experiment / "search_space.yaml").write_text(
         "space:\n  hard_batch.delta: {choice: [1.0, 0.5, 0.2]}\n  seed: {choice: [0, 1, 2]}\n"
         "search: {searcher: random, scheduler: fifo, metric: train_top1}\nresources: {cpu: 1, gpu: 0.25}\n")

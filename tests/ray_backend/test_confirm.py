@@ -18,6 +18,8 @@ from search_helpers import history, kill_driver_when, read_rows, space
 
 from tune_hardbatch.ray_backend import run_search
 
+pytestmark = pytest.mark.e2e  # a real local Ray, a CLI driver killed with SIGKILL
+
 FULL_N = 1437 // 64  # confirmation trains on the full training set: no validation hold-out
 
 

@@ -65,6 +65,7 @@ def test_asha_rungs_fall_at_equal_compute_whether_or_not_the_batch_divides_the_t
             assert abs(ee - milestone) <= steps[name] / 2 + 1e-9, (name, milestone, ee)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_optuna_study_after_an_asha_search_has_pruned_and_failed_trials_and_none_running(local_ray, tmp_path):
     """Lr 3000 diverges (FAIL), ASHA stops the weak (PRUNED), the rest COMPLETE; the journal opens in Optuna."""

@@ -38,6 +38,7 @@ def test_accuracy_peaks_near_lr_0_1_so_a_searcher_has_something_to_find():
     assert top1[0.1] > top1[0.01] and top1[0.1] > top1[1.0]
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(180)
 def test_a_search_of_simulated_trials_runs_through_the_driver(local_ray, tmp_path, monkeypatch):
     from tune_hardbatch.ray_backend import run_search

@@ -3,8 +3,7 @@
 import json
 
 import yaml
-from search_helpers import BASE
-from test_results import SPACE
+from search_helpers import BASE, SPACE
 
 from tune_hardbatch.search.history import find_experiment, gpu_fraction, load_trials, read_statuses
 

@@ -6,19 +6,11 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from search_helpers import BASE
+from search_helpers import BASE, spec
 
 from tune_hardbatch.search.results import CONFIRM_COLUMNS, best_trial, search_trials, write_results
 from tune_hardbatch.search.space import validate_space
 from tune_hardbatch.search.trials import Trial
-
-SPACE = {"optim.lr": {"loguniform": [0.01, 0.3]}, "trim.schedule": {"choice": ["none", "linear"]},
-         "trim.p_end": {"uniform": [0.2, 0.8]}, "stepwise.fractions": {"choice": [None, [0.5, 1.0]]}}
-
-
-def spec(**search):
-    return validate_space({"base": {**BASE, "epochs": 4}, "space": SPACE,
-                           "search": {"scheduler": "fifo", **search}, "resources": {"cpu": 1, "gpu": 0.5}})
 
 
 def result(name, config, reports, error=None):

@@ -14,6 +14,7 @@ def results(n):
              "convergence_epoch": float("nan"), "trial_id": "t", "config": {"x": 1}} for i in range(n)]
 
 
+@pytest.mark.e2e
 def test_parent_and_nested_child_runs_with_histories(mlflow_server, tmp_path):
     exp_dir = tmp_path / "search"
     exp_dir.mkdir()
@@ -160,7 +161,7 @@ def test_experiment_is_a_model_training_one_new_or_made_before(tmp_path):
 
     tracker, uri = sqlite_tracker(tmp_path)
     client = MlflowClient(tracking_uri=uri)
-    old = client.create_experiment("old")  # made by an earlier version: no kind
+    old = client.create_experiment("old")  # an existing experiment of ours without a kind tag
     chosen = client.create_experiment("chosen", tags={KIND_TAG: "genai_development"})
     tracker.start("search", {}, {}, None)
     assert client.get_experiment_by_name("kinds").tags[KIND_TAG] == TRAINING_KIND
@@ -226,6 +227,7 @@ def test_verdict_slugs_are_metric_names_mlflow_accepts():
     assert sorted(verdict_metrics({**clash, "arms": [{**a, "n": 1} for a in clash["arms"]]})) == ["a_1.n", "a_1_2.n"]
 
 
+@pytest.mark.e2e
 def test_verdict_on_the_parent_run(mlflow_server, tmp_path, capsys):
     """log_verdict (through the background thread): per-arm metrics, tags, the description in Markdown and
     the files on the parent; a second call logs no value twice; with the server gone it only warns."""

@@ -1,9 +1,12 @@
 """`report NAME --sync` (`tracking.sync`): what an outage of the MLflow server left out is uploaded afterwards,
 against a real `mlflow server` on 127.0.0.1 stopped and started by the test."""
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tune_hardbatch.tracking import SearchTracker, sync_experiment
+
+pytestmark = pytest.mark.e2e  # a real MLflow server
 
 
 def results(n):

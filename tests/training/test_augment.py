@@ -1,5 +1,5 @@
-"""Augmentation statistics (issue 12): chunked sums equal the direct computation, and no float copy of the
-whole training set is ever made (it was 4x the uint8 data on the device)."""
+"""Augmentation statistics: chunked sums equal the direct computation, and no float copy of the whole
+training set is ever made (it would be 4x the uint8 data on the device)."""
 
 import pytest
 import torch

@@ -10,6 +10,7 @@ from tune_hardbatch.errors import UserError
 from tune_hardbatch.training import config as C
 from tune_hardbatch.training.config import Config, apply_overrides, build_config
 from tune_hardbatch.training.schedules import TRIM_SCHEDULES
+from tune_hardbatch.training.strategies import registry
 
 
 def error(*args) -> UserError:
@@ -123,7 +124,9 @@ def test_yaml_round_trip():
     text = C.to_yaml(cfg)
     assert "!!python" not in text  # plain YAML: tuples written as lists
     assert build_config(yaml.safe_load(text)) == cfg
-    assert list(yaml.safe_load(text)) == [f.name for f in dataclasses.fields(Config)]  # in the dataclass order
+    own = [f.name for f in dataclasses.fields(Config) if f.name not in ("plugins", "sections")]
+    strategies = [d.name for d in registry.declarations()]
+    assert list(yaml.safe_load(text)) == own[:-1] + strategies + own[-1:]  # the sections before convergence
 
 
 @pytest.mark.parametrize("key, value", [
@@ -133,11 +136,11 @@ def test_yaml_round_trip():
 ])
 def test_choices_list_the_allowed_values(key, value):
     exc = error(None, {key: value})
-    assert exc.key == key and str(exc) == f"{key}: got {value!r}; allowed: {', '.join(C.CHOICES[key])}"
+    assert exc.key == key and str(exc) == f"{key}: got {value!r}; allowed: {', '.join(C.choices()[key])}"
 
 
 def test_trim_schedules_are_the_registrys():
-    assert C.CHOICES["trim.schedule"] == tuple(TRIM_SCHEDULES)
+    assert C.choices()["trim.schedule"] == tuple(TRIM_SCHEDULES)
     for name in TRIM_SCHEDULES:
         assert build_config(None, {"trim.schedule": name}).trim.schedule == name
 

@@ -12,7 +12,7 @@ from tune_hardbatch.metrics import convergence_epoch, json_safe
 from tune_hardbatch.training.config import build_config
 from tune_hardbatch.training.loop import Trainer
 from tune_hardbatch.training.strategies.plan import make_plan, stage_sizes
-from tune_hardbatch.training.strategies.registry import examples
+from tune_hardbatch.training.strategies.registry import declarations, examples
 
 STRATEGIES = {
     "plain": {},
@@ -82,10 +82,23 @@ def test_the_seeds_strategies_on_the_interface_give_the_recorded_metrics_bit_for
     assert portable_reports[name] == json.loads(RECORDED.read_text())["cases"][name]["reports"]
 
 
-@pytest.mark.parametrize("name", ["plain", "delta<1", "trim", "splits"])
-def test_compute_equiv_is_epoch_equiv_for_the_seeds_strategies(name):
+SPENDS_LESS = {n for d in declarations() if d.saves_compute for n in d.examples}
+
+
+@pytest.mark.parametrize("name", [n for n in examples() if n not in SPENDS_LESS])
+def test_compute_equiv_is_epoch_equiv_for_strategies_that_declare_no_saving(name):
     _, reports = train({"epochs": 3, "data": {"train_limit": 500}, **examples()[name]})
     assert all(r["compute_equiv"] == r["epoch_equiv"] for r in reports)
+
+
+@pytest.mark.parametrize("name", sorted(SPENDS_LESS))
+def test_strategies_that_declare_a_saving_spend_less_than_their_epochs(name):
+    """What `Declaration.saves_compute` promises the confirmation (a budget-matched baseline for them)."""
+    mapping = {"epochs": 4, "data": {"train_limit": 500}, **examples()[name]}
+    if name == "infobatch":
+        mapping["infobatch"] = {**mapping["infobatch"], "anneal": 0.6}
+    _, reports = train(mapping)
+    assert reports[-1]["compute_equiv"] < 0.95 * 4
 
 
 def test_selective_backprop_counts_its_scoring_forward():

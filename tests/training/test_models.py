@@ -1,4 +1,4 @@
-"""Models: cuDNN autotuning decided by depthwise convolutions, for the paper models by name (issue 12)."""
+"""Models: cuDNN autotuning decided by depthwise convolutions, for the paper models by name."""
 
 import pytest
 import timm
@@ -46,8 +46,8 @@ def test_depthwise_means_one_input_channel_per_group(conv, depthwise):
 
 
 def test_pointwise_and_squeeze_excitation_convs_do_not_dilute_the_count():
-    """The old heuristic counted grouped convs among all convs, 1x1 included: 1 depthwise among 4 spatial
-    and 12 pointwise convs read as 'not depthwise-heavy'. Only spatial convolutions count."""
+    """Only spatial convolutions count: 1 depthwise among 4 spatial convs is depthwise-heavy beside any
+    number of pointwise ones (12 here; counted among all 16 convs it would not be)."""
     spatial = [nn.Conv2d(8, 8, 3, groups=8)] + [nn.Conv2d(8, 8, 3) for _ in range(3)]
     pointwise = [nn.Conv2d(8, 8, 1) for _ in range(12)]
     assert is_depthwise_heavy(nn.Sequential(*spatial, *pointwise))

@@ -1,4 +1,4 @@
-"""No host sync inside an epoch (issue 12): the loop reads from the device once per report, for every
+"""No host sync inside an epoch: the loop reads from the device once per report, for every
 strategy and combination, counted over whole epochs on the CPU by `sync_counter.SyncCounter`.
 
 The optimizer is the default SGD. (AdamW calls `.item()` on its step counters every step, which the

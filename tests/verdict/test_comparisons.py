@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from tune_hardbatch.search.trials import Trial
-from tune_hardbatch.verdict.comparisons import build_verdict, family_of, to_json, to_markdown, word
+from tune_hardbatch.verdict.comparisons import build_verdict, to_json, to_markdown, word
 from tune_hardbatch.verdict.stats import holm_adjusted, min_detectable
 
 
@@ -18,16 +18,6 @@ def runs(values, status="finished", conv=None):
                   last={"test_top1": v, "convergence_epoch": (conv or {}).get(s, 5.0), "epoch_equiv": 4.0,
                         "samples_forward": 400, "samples_with_grad": 200, "time_train_s": 3.0, "time_eval_s": 1.0})
             for s, v in values.items()]
-
-
-@pytest.mark.parametrize("label, family", [("plain", "plain"), ("delta=1", "delta=1"), ("delta=0.5", "delta"),
-                                           ("delta=0.5-random", "delta-random"), ("trim-linear-random", "trim-random"),
-                                           ("sb=0.5", "sb"), ("infobatch=0.5", "infobatch"),
-                                           ("plain@7.46", "plain@budget"),
-                                           ("delta=0.2+trim-linear", "delta+trim"), ("splits=A-O", "splits"),
-                                           ("delta=1+trim-cosine+splits=0.5-1", "delta=1+trim+splits")])
-def test_families(label, family):
-    assert family_of(label) == family
 
 
 def test_paired_difference_and_interval_equal_scipy():

@@ -11,7 +11,8 @@ from tune_hardbatch.verdict.tuning_curves import tuning_curves, tuning_markdown
 
 
 def trial(i, value, strategy="plain", arm=None, status="finished") -> Trial:
-    return Trial(f"t{i}", status, strategy=strategy, arm=arm, last={"val_top1": value})
+    family = strategy.split("=")[0]  # these tests' labels: plain, delta=<x>
+    return Trial(f"t{i}", status, strategy=strategy, family=family, arm=arm, last={"val_top1": value})
 
 
 def test_curves_per_declared_arm_from_every_trial_with_a_value():
@@ -28,7 +29,8 @@ def test_curves_per_declared_arm_from_every_trial_with_a_value():
 
 def test_a_joint_search_groups_by_strategy_family_and_min_metrics_fall():
     trials = [trial(0, 0.5, "delta=0.5"), trial(1, 0.3, "delta=0.3"), trial(2, 0.4, "plain")]
-    curves = tuning_curves([Trial(t.trial_id, t.status, strategy=t.strategy, last={"val_loss": t.last["val_top1"]})
+    curves = tuning_curves([Trial(t.trial_id, t.status, strategy=t.strategy, family=t.family,
+                                  last={"val_loss": t.last["val_top1"]})
                             for t in trials], "val_loss", "min")
     assert curves["delta"] == pytest.approx([0.4, 0.3]) and curves["plain"] == pytest.approx([0.4])
 

@@ -34,10 +34,10 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def print_summary(trials: list[Trial], spec: SearchSpace, best: Optional[Trial], path: Path, exp_dir: Path,
+def print_summary(trials: list[Trial], space: SearchSpace, best: Optional[Trial], path: Path, exp_dir: Path,
                   stream) -> None:
     """The results table (compact, best first), then the best configuration LAST."""
-    metric, mode = spec.search.metric, spec.search.mode
+    metric, mode = space.search.metric, space.search.mode
 
     def score(t):  # best first: the largest value when maximising, the smallest when minimising
         v = t.final(metric) if is_finite(t.final(metric)) else -math.inf if mode == "max" else math.inf
@@ -45,15 +45,15 @@ def print_summary(trials: list[Trial], spec: SearchSpace, best: Optional[Trial],
 
     order = sorted(trials, key=lambda t: (t.status != "finished", score(t)))
     counts = {s: sum(t.status == s for t in trials) for s in STATUSES + ("unfinished",)}
-    shorts = short_keys(spec.dim_keys)
-    arm = ["arm"] if spec.arms else []
-    header = ["trial", "status", *arm, "strategy", *[shorts[k] for k in spec.dim_keys], "test top1", "best", "ee",
+    shorts = short_keys(space.dim_keys)
+    arm = ["arm"] if space.arms else []
+    header = ["trial", "status", *arm, "strategy", *[shorts[k] for k in space.dim_keys], "test top1", "best", "ee",
               "backprops"] + ([metric] if metric != "test_top1" else [])
     table = []
     limit = 30
     for t in order[:limit]:
         table.append([t.trial_id, t.status, *([t.arm or "?"] if arm else []), t.strategy,
-                      *[num(t.param(k)) for k in spec.dim_keys],
+                      *[num(t.param(k)) for k in space.dim_keys],
                       num(t.final("test_top1")), num(t.best("test_top1")), num(t.final("epoch_equiv"), 3),
                       num(t.final("backprops"))] + ([num(t.final(metric))] if metric != "test_top1" else []))
     print("", file=stream)
@@ -69,46 +69,46 @@ def print_summary(trials: list[Trial], spec: SearchSpace, best: Optional[Trial],
         return
     lines = [f"best configuration ({best.status} trial {best.trial_id}, {best.strategy}): "
              f"{metric} = {num(best.final(metric), 5)}"]
-    for k in spec.dim_keys:
+    for k in space.dim_keys:
         if k in best.active:
             lines.append(f"  {k}: {yaml_value(best.param(k))}")
-    if not spec.dim_keys:
+    if not space.dim_keys:
         lines.append("  (no search dimensions: the base config)")
     lines.append(f"  full config: {exp_dir / BEST_FILE} (tune-hardbatch train {exp_dir / BEST_FILE})")
     print("\n".join(lines), file=stream, flush=True)
 
 
-def print_header(spec: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, stream) -> None:
-    s, r = spec.search, spec.resources
+def print_header(space: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, stream) -> None:
+    s, r = space.search, space.resources
     lines = []
-    if spec.question:
-        lines.append(spec.question)
-    lines.append(f"{'resuming' if resuming else 'search'} {exp_dir.name}: {spec.num_trials} trials, "
+    if space.question:
+        lines.append(space.question)
+    lines.append(f"{'resuming' if resuming else 'search'} {exp_dir.name}: {space.num_trials} trials, "
                  f"searcher {s.searcher}, scheduler {s.scheduler}"
                  + (f" (grace {s.grace_period:g}, reduction {s.reduction_factor:g}, "
-                    f"budget {spec.budget:g} epoch-equivalents)" if s.scheduler == "asha" else "")
+                    f"budget {space.budget:g} epoch-equivalents)" if s.scheduler == "asha" else "")
                  + f", {s.metric} {s.mode}, {concurrency} at a time, {r.cpu:g} CPU"
                  + (f" + {r.gpu:g} GPU" if r.gpu else "") + " per trial")
-    shared = spec.arms[0].shared if spec.arms else spec.dims
+    shared = space.arms[0].shared if space.arms else space.dims
     for d in shared:
-        lines.append(f"  {d.key}: {d.describe()}" + (" (every arm)" if spec.arms else ""))
-    for arm in spec.arms:
-        lines.append(f"  arm {arm.name}: {arm_summary(arm)}; {spec.search.trials_per_arm} trials")
-    for note in spec.notes:
+        lines.append(f"  {d.key}: {d.describe()}" + (" (every arm)" if space.arms else ""))
+    for arm in space.arms:
+        lines.append(f"  arm {arm.name}: {arm_summary(arm)}; {space.search.trials_per_arm} trials")
+    for note in space.notes:
         lines.append(f"  note: {note}")
     lines.append(f"  results under {exp_dir} (continue an interrupted search with --resume {exp_dir.name}); "
                  f"the libraries' logs (Ray, MLflow, Optuna) in {exp_dir / LOG_FILE}")
     print("\n".join(lines), file=stream, flush=True)
 
 
-def space_yaml(spec: SearchSpace) -> str:
-    header = f"# {spec.question}\n\n" if spec.question else ""
-    return header + f"# resolved search space (from {spec.source}); used by --resume\n" + \
-        yaml.safe_dump(spec.raw, sort_keys=False)
+def space_yaml(space: SearchSpace) -> str:
+    header = f"# {space.question}\n\n" if space.question else ""
+    return header + f"# resolved search space (from {space.source}); used by --resume\n" + \
+        yaml.safe_dump(space.raw, sort_keys=False)
 
 
 def print_verdict(verdict: dict, stream) -> None:
-    """The verdict (`verdict.build_verdict`), printed last: per arm test top-1 across seeds, its search
+    """The verdict (`verdict.comparisons.build_verdict`), printed last: per arm test top-1 across seeds, its search
     trials, the paired comparisons with their Holm decision (a "no detectable difference" with its MDE;
     an arm that spends less compute also against its budget-matched baseline, "vs plain at equal compute"),
     convergence, the compute to reach the baseline's accuracy and the compute spent; then what chose the arms

@@ -1,6 +1,7 @@
 """The libraries' log lines (MLflow, alembic, Ray, Optuna, SQLAlchemy, Python warnings) go to a file in the
 experiment directory, not to the user's terminal: the terminal holds the tool's own lines, and the header
-names the file. Pure standard library.
+names the file. The package's own diagnostics (`tool_logger`) reach the terminal as `warning: ...` lines on
+stderr. Pure standard library.
 """
 
 from __future__ import annotations
@@ -8,11 +9,46 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from pathlib import Path
 
 LOG_FILE = "libraries.log"
 LIBRARY_LOGGERS = ("mlflow", "alembic", "ray", "optuna", "sqlalchemy", "urllib3", "filelock", "py.warnings")
 LINE = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TOOL_LOGGER = "tune_hardbatch"  # the package's own loggers are below it (each module's `__name__`)
+
+
+def tool_logger(name: str) -> logging.Logger:
+    """The logger of one of the package's modules (`name`: its `__name__`), for what is not the tool's product
+    but the user must see: a warning (MLflow unreachable, an unreadable checkpoint, a tracking call that failed).
+
+    Whatever the root logger has (nothing on the command line, pytest's capture in tests), `TOOL_LOGGER` writes
+    WARNING and up to stderr, one `<level>: <message>` line each, and not to the root's handlers too (no second
+    copy in another format): the libraries' loggers go to a file (`library_logs`), the package's do not."""
+    own = logging.getLogger(TOOL_LOGGER)
+    if not any(h.get_name() == _Stderr.NAME for h in own.handlers):
+        own.addHandler(_Stderr(logging.WARNING))
+        own.propagate = False
+        if own.level == logging.NOTSET:
+            own.setLevel(logging.WARNING)
+    return logging.getLogger(name)
+
+
+class _Stderr(logging.Handler):
+    """One line per record, `<level>: <message>`, on sys.stderr as it is then (a redirected or captured stream)."""
+
+    NAME = "tune_hardbatch stderr"  # found by name: a second import of this module adds no second handler
+
+    def __init__(self, level: int):
+        super().__init__(level)
+        self.set_name(self.NAME)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"{record.levelname.lower()}: {record.getMessage()}\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - a failed write is logging's to report, not the caller's
+            self.handleError(record)
 
 
 def quiet_imports() -> None:

@@ -104,13 +104,6 @@ def _finite_or_zero(v: float) -> float:
     return v if is_finite(v) else 0.0
 
 
-def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 # --- search plots: any number of arms, trials and dimensions -----------------------------------------
 
 def confirmed_arms(arms: list[dict], path, baseline=None, metric: str = "test top-1 %"):

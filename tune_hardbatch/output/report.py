@@ -1,9 +1,9 @@
 """`tune-hardbatch report NAME|PATH`: the verdict, importances, tables (Markdown, CSV, JSON) and plots.
 
-report.md opens with the verdict (judged again from the trials on disk by `confirmation.verdict_on_disk`, and
+report.md opens with the verdict (judged again from the trials on disk by `judgement.verdict_on_disk`, and
 written to `verdict.json`: per confirmed arm, test top-1 across seeds and its Holm-corrected paired
-differences), then the tuning curves (`tuning_curves.py`), how much each searched dimension mattered for
-the validation metric (`importances.py`), then the search's trials grouped into arms (trials whose
+differences), then the tuning curves (`verdict/tuning_curves.py`), how much each searched dimension mattered for
+the validation metric (`verdict/importances.py`), then the search's trials grouped into arms (trials whose
 parameters agree except for `seed`: validation and test top-1 as mean and 95% t-interval across seeds,
 the convergence epoch over the runs that converged and its change against the baseline arm in %,
 compute). Plots: confirmed arms with intervals, importances, the best validation value so far against
@@ -27,12 +27,13 @@ from ..metrics import finite_interval, is_finite, json_safe
 from ..search.history import gpu_fraction, load_trials
 from ..search.space import SPACE_FILE, load_space
 from ..search.trials import Trial
-from ..training.strategies.labels import STRATEGY_KEYS
-from ..verdict.comparisons import BASELINES, VERDICT_FILE, family_of, family_rank
+from ..training.strategies.labels import strategy_keys
+from ..verdict.comparisons import BASELINES, VERDICT_FILE, family_rank
 from ..verdict.comparisons import to_json as verdict_json
 from ..verdict.comparisons import to_markdown as verdict_markdown
-from ..verdict.confirmation import sampler_of, verdict_on_disk
+from ..verdict.confirm_plan import sampler_of
 from ..verdict.importances import importances_markdown, param_importances
+from ..verdict.judgement import verdict_on_disk
 from ..verdict.tuning_curves import tuning_curves, tuning_markdown
 from .formats import csv_value, fixed, pm
 
@@ -47,7 +48,7 @@ def _arm_key(params: dict) -> tuple:
 
 def _label(trial: Trial) -> str:
     extra = [f"{k.rpartition('.')[2]}={_short(v)}" for k, v in sorted(trial.params.items())
-             if k not in NOT_ARM_KEYS and k not in STRATEGY_KEYS and not k.startswith("hard_batch.")]
+             if k not in NOT_ARM_KEYS and k not in strategy_keys() and not k.startswith("hard_batch.")]
     return " ".join([f"{trial.arm}:" if trial.arm else "", trial.strategy, *extra]).strip()
 
 
@@ -206,7 +207,7 @@ def best_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, tuple[
         if t.status not in ("finished", "running", "stopped_early") or not is_finite(value):
             continue
         rank = family_rank(t.status, t.final("epoch_equiv"), value, mode)
-        fam = family_of(t.strategy)
+        fam = t.family or "?"
         if fam not in best or rank > best[fam][0]:
             best[fam] = (rank, t)
     return {fam: ([h.get("epoch_equiv") for h in t.history], [h.get(metric, math.nan) for h in t.history])
@@ -220,19 +221,19 @@ def best_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, tuple[
 def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Trial], list[dict], Path, list[Path]]:
     """Write report.md and the plots into the search directory; return (trials, rows, report, plots).
     `verdict`: the search's own (at its end); else judged again from the trials on disk (and verdict.json
-    rewritten), else verdict.json as it is (a search from before its confirmation's arms were saved)."""
+    rewritten), else verdict.json as it is (a search whose confirmation left no confirm_arms.json)."""
     trials = load_trials(exp_dir)
     if not trials:
         raise UserError("NAME", f"{exp_dir} holds no trials yet")
-    spec = load_space(str(exp_dir / SPACE_FILE)) if (exp_dir / SPACE_FILE).is_file() else None
-    metric, mode = (spec.search.metric, spec.search.mode) if spec else ("val_top1", "max")
+    space = load_space(str(exp_dir / SPACE_FILE)) if (exp_dir / SPACE_FILE).is_file() else None
+    metric, mode = (space.search.metric, space.search.mode) if space else ("val_top1", "max")
     if verdict is None:
-        verdict = _verdict(exp_dir, spec, trials)
-    importances = param_importances(trials, spec.dims, metric, mode, base=spec.base_cfg) \
-        if spec is not None and spec.dims else None
+        verdict = _verdict(exp_dir, space, trials)
+    importances = param_importances(trials, space.dims, metric, mode, base=space.base_cfg) \
+        if space is not None and space.dims else None
     rows = arm_rows(trials, gpu_fraction(exp_dir))
-    curves = tuning_curves(trials, metric, mode, [a.name for a in spec.arms] if spec is not None else ())
-    sampler = sampler_of(spec) if spec is not None else "the search's sampler"
+    curves = tuning_curves(trials, metric, mode, [a.name for a in space.arms] if space is not None else ())
+    sampler = sampler_of(space) if space is not None else "the search's sampler"
     plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir, (curves, sampler))
     parts = [f"# Search {exp_dir.name}\n", verdict_markdown(verdict) if verdict else
              "## Verdict\n\nNo verdict yet: it comes after the search and its confirmation phase.\n"]
@@ -247,8 +248,8 @@ def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Tr
     return trials, rows, report, plot_paths
 
 
-def _verdict(exp_dir: Path, spec, trials: list[Trial]) -> Optional[dict]:
-    judged = verdict_on_disk(spec, exp_dir, trials) if spec is not None else None
+def _verdict(exp_dir: Path, space, trials: list[Trial]) -> Optional[dict]:
+    judged = verdict_on_disk(space, exp_dir, trials) if space is not None else None
     if judged is not None:
         (exp_dir / VERDICT_FILE).write_text(verdict_json(judged))
         return judged

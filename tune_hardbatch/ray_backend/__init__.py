@@ -2,7 +2,7 @@
 
 - `driver`: `run_search` connects to (or starts) Ray and runs a search's phases in order, each taking and
   giving trial records (`trials.Trial`): `search` (the Tuner), `confirm` (arms x seeds), the verdict
-  (`confirmation.judge`), `publish` (results.csv, best configuration, report, MLflow, what is printed);
+  (`judgement.judge`), `publish` (results.csv, best configuration, report, MLflow, what is printed);
 - `tuner`: the searcher (Optuna TPE, random, grid), the scheduler (ASHA, FIFO) and the Tuner, new or
   restored for `--resume`;
 - `worker`: the function trainable that runs one trial inside a Ray worker;
@@ -12,8 +12,8 @@
 - `faults`: the test hook that makes trials fail on purpose.
 
 Python: `run_search(space, sets, address, resume, out, callbacks=...)` returns the results.csv path;
-`callbacks` adds `ray.tune.Callback`s, or is a function `(spec, experiment_dir)` returning them.
-`space.load_space` validates without running.
+`callbacks` adds `ray.tune.Callback`s, or is a function `(SearchSpace, experiment_dir)` returning them.
+`search.space.load_space` validates without running.
 """
 
 __all__ = ["SearchFailed", "run_search"]

@@ -87,10 +87,10 @@ class TrackingCallback(tune.Callback):
     `describe`: the recorder's (`tracking.recorder`); `describe` travels to the tracking process pickled.
     """
 
-    def __init__(self, session, spec: SearchSpace, exp_dir: Path, phase: str = "search",
+    def __init__(self, session, space: SearchSpace, exp_dir: Path, phase: str = "search",
                  describe: Optional[Callable[[str, dict], tuple]] = None):
         self.session, self.exp_dir, self.phase = session, Path(exp_dir), phase
-        self.dim_keys = None if describe is not None else list(spec.dim_keys)  # None: the whole config
+        self.dim_keys = None if describe is not None else list(space.dim_keys)  # None: the whole config
         self.name = str(self.exp_dir)  # the phase's recorder in the session
         session.open_phase(self.name, self.exp_dir, phase, describe)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +29,7 @@ from typing import Callable, Optional
 
 from ray import tune
 
+from ..output.logs import tool_logger
 from ..search.trials import Trial
 from . import ray_private
 
@@ -37,6 +37,8 @@ CHECKPOINT_FILE = "trainer.pt"
 KEEP_RUNNING = 2  # intact per running trial: the newest, and one to fall back to if it is unreadable
 KEEP_ENDED = 1  # an ended trial is never resumed: its final checkpoint (MLflow may upload it) is enough
 ENDED = ("finished", "stopped_early", "diverged")  # and `failed` without Ray's ERROR (out of memory, UserError)
+
+log = tool_logger(__name__)
 
 
 def checkpoint_config() -> tune.CheckpointConfig:
@@ -118,11 +120,11 @@ def load_checkpoint(checkpoint, trial_id: str, warn: Optional[Callable[[str], No
     is older than the trial's last checkpoints, after a driver was killed; one newer than the last result in
     result.json is skipped: a worker wrote it after its driver died, its reports are lost.) Its next report
     then repeats an epoch, which the live view reports on the driver's console. `warn`: where the warning
-    goes (default: the worker's stderr).
+    goes (default: this module's logger, whose warnings reach stderr).
     """
     import torch
 
-    warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
+    warn = warn or log.warning
 
     def load(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)

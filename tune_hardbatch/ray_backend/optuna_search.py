@@ -59,7 +59,7 @@ def study_storage(exp_dir: Path):
 
 class SingleWriterJournal(JournalFileBackend):
     """Optuna's journal file, written by one process: the driver that holds the experiment's lock
-    (`launch.lock`). Optuna's own backend takes a lock file and fsyncs for every write, a dozen times per
+    (`search.prepare.lock`). Optuna's own backend takes a lock file and fsyncs for every write, a dozen times per
     trial (ask, each parameter, each intermediate value, tell): half of the driver's time in a search of
     short trials (py-spy, bench/bench_driver.py). Here a write is one append of whole lines (a reader never
     sees half of one), which the operating system keeps if the driver is killed; only a crash of the

@@ -16,6 +16,7 @@ from typing import Optional
 
 from ..errors import UserError
 from ..output.console import print_summary, print_verdict
+from ..output.logs import tool_logger
 from ..output.report import PLOTS, REPORT_FILE, build_report
 from ..search.results import best_trial, write_results
 from ..search.space import BEST_FILE, RESULTS_FILE, trial_config
@@ -24,11 +25,13 @@ from ..search.storage import abs_storage
 from ..search.trials import Trial
 from ..tracking import parent_files, trial_key
 from ..training.config import to_yaml
+from ..verdict.budget import matched_dir
 from ..verdict.comparisons import VERDICT_FILE
 from ..verdict.comparisons import to_json as verdict_json
-from ..verdict.confirmation import matched_dir
 from .checkpoints import prune_ended
 from .search import Run
+
+log = tool_logger(__name__)
 
 
 class SearchFailed(RuntimeError):
@@ -37,15 +40,15 @@ class SearchFailed(RuntimeError):
 
 def publish_search(run: Run, trials: list[Trial]) -> Path:
     """results.csv, best_config.yaml (the best by the search's validation metric) and the printed summary."""
-    spec, exp_dir = run.spec, run.exp_dir
+    space, exp_dir = run.space, run.exp_dir
     path = exp_dir / RESULTS_FILE
-    write_results(trials, spec, path)
-    best = best_trial(trials, spec)
+    write_results(trials, space, path)
+    best = best_trial(trials, space)
     if best is not None:
-        cfg = trial_config(spec.base_flat, best.params, spec.dims)
+        cfg = trial_config(space.base_flat, best.params, space.dims)
         (exp_dir / BEST_FILE).write_text(f"# best trial {best.trial_id} of search {exp_dir.name}: "
-                                         f"{spec.search.metric} {best.final(spec.search.metric)}\n" + to_yaml(cfg))
-    print_summary(trials, spec, best, path, exp_dir, run.stream)
+                                         f"{space.search.metric} {best.final(space.search.metric)}\n" + to_yaml(cfg))
+    print_summary(trials, space, best, path, exp_dir, run.stream)
     return path
 
 
@@ -57,9 +60,9 @@ def stopped(trials: list[Trial]) -> bool:
 
 def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Optional[dict]) -> None:
     """The end of the search (see the module docstring); raises when it was interrupted or every trial failed."""
-    spec, exp_dir = run.spec, run.exp_dir
+    space, exp_dir = run.space, run.exp_dir
     if confirmed:
-        write_results(confirmed, spec, exp_dir / CONFIRM_RESULTS_FILE, phase="confirmation")
+        write_results(confirmed, space, exp_dir / CONFIRM_RESULTS_FILE, phase="confirmation")
     if verdict is not None:
         (exp_dir / VERDICT_FILE).write_text(verdict_json(verdict))
     try:
@@ -79,10 +82,10 @@ def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Opti
         raise KeyboardInterrupt  # the CLI exits 130
     if failed:
         raise SearchFailed(f"all {len(trials)} trials failed; see the error.txt files under {exp_dir}")
-    best = best_trial(trials, spec)
+    best = best_trial(trials, space)
     prune_ended(exp_dir, trials, {best.trial_id} if best else set())  # after tracking (it may upload checkpoints)
     prune_ended(exp_dir / CONFIRM_DIR, confirmed, set())
-    prune_ended(matched_dir(exp_dir), confirmed, set())  # the budget-matched runs' (confirmation.py)
+    prune_ended(matched_dir(exp_dir), confirmed, set())  # the budget-matched runs' (verdict/budget.py)
     if verdict is not None:
         print_verdict(verdict, run.stream)
 
@@ -98,7 +101,7 @@ def _unfinished(trials: list[Trial], confirmed: list[Trial]) -> tuple[int, str]:
 
 def finish_tracking(session, trials: list[Trial], exp_dir: Path, status: str,
                     verdict: Optional[dict] = None) -> None:
-    """Through the tracking `session` (`tracking.TrackingSession`), after the calls it still has queued, so
+    """Through the tracking `session` (`tracking.session.TrackingSession`), after the calls it still has queued, so
     the parent run ends last: final statuses of the trials' runs (the search's and the confirmation's, each
     found by its phase's key), the verdict on the parent run (`SearchTracker.log_verdict`), then the
     parent's artifacts: results, report, plots, best config, verdict.json."""
@@ -107,8 +110,8 @@ def finish_tracking(session, trials: list[Trial], exp_dir: Path, status: str,
     done = session.finish([(trial_key(t.trial_id, t.phase), t.status) for t in trials], verdict,
                           parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS)), status)
     if not done["drained"]:
-        print("warning: MLflow tracking calls were still queued after 10 minutes; their runs may be "
-              f"incomplete: tune-hardbatch report {exp_dir} --sync uploads the rest", file=sys.stderr, flush=True)
+        log.warning("MLflow tracking calls were still queued after 10 minutes; their runs may be incomplete: "
+                    "tune-hardbatch report %s --sync uploads the rest", exp_dir)
     if done["down"]:
-        print(f"MLflow was unreachable during the search; upload what is missing with: tune-hardbatch report "
-              f"{exp_dir} --sync", file=sys.stderr, flush=True)
+        log.warning("MLflow was unreachable during the search; upload what is missing with: tune-hardbatch report "
+                    "%s --sync", exp_dir)

@@ -26,7 +26,7 @@ from .tuner import decided_by, new_tuner, restored_tuner
 @dataclass
 class Run:
     """One search as its phases share it: space, directory, trials at a time, output and MLflow tracking."""
-    spec: SearchSpace
+    space: SearchSpace
     exp_dir: Path
     concurrency: int
     live_interval_s: float = 10.0
@@ -42,7 +42,7 @@ class Run:
         """A phase's MLflow callback for the trials under `trial_root` (None with tracking off)."""
         if self.tracking_session is None:
             return None
-        return TrackingCallback(self.tracking_session, self.spec, trial_root, **phase)
+        return TrackingCallback(self.tracking_session, self.space, trial_root, **phase)
 
     def close(self) -> None:
         """Stop the tracking process (after `publish.finish_tracking`, or in its place after an error)."""
@@ -53,24 +53,24 @@ class Run:
 
 def search(run: Run, resuming: bool, callbacks, tracking: tuple) -> list[Trial]:
     """Run (or continue) the Tuner; one record per trial. `callbacks`: extra Ray Tune callbacks, or a function
-    `(spec, experiment_dir) -> [callbacks]`; `tracking`: (MLflow URI or None, artifact location)."""
-    spec, exp_dir = run.spec, run.exp_dir
-    live = run.live(spec.dim_keys, spec.search.metric, spec.search.mode, spec.num_trials,
-                    TrialLabel(StrategyLabel(spec.dims, spec.base_flat)))
-    extra = callbacks(spec, exp_dir) if callable(callbacks) else list(callbacks or [])
+    `(SearchSpace, experiment_dir) -> [callbacks]`; `tracking`: (MLflow URI or None, artifact location)."""
+    space, exp_dir = run.space, run.exp_dir
+    live = run.live(space.dim_keys, space.search.metric, space.search.mode, space.num_trials,
+                    TrialLabel(StrategyLabel(space.dims, space.base_flat)))
+    extra = callbacks(space, exp_dir) if callable(callbacks) else list(callbacks or [])
     all_callbacks = [live, *extra, *ray_private.history_loggers(), CheckpointPruner(exp_dir),
-                     ForgetAnalysis(decided_by(spec))]
-    print_header(spec, exp_dir, resuming, run.concurrency, run.stream)
+                     ForgetAnalysis(decided_by(space))]
+    print_header(space, exp_dir, resuming, run.concurrency, run.stream)
     if resuming:
-        tuner = restored_tuner(spec, exp_dir, all_callbacks)
+        tuner = restored_tuner(space, exp_dir, all_callbacks)
     else:
-        tuner = new_tuner(spec, exp_dir, run.concurrency, all_callbacks, space_yaml(spec))
+        tuner = new_tuner(space, exp_dir, run.concurrency, all_callbacks, space_yaml(space))
     start_tracking(run, *tracking)  # after search_space.yaml exists: it is logged
     tracking_callback = run.tracking(exp_dir)
     if tracking_callback is not None:  # the Tuner holds this very list
         all_callbacks.append(tracking_callback)
     ray_private.install_trial_error_filter()
-    trials = search_trials(spec, tuner.fit(), live.final_status)
+    trials = search_trials(space, tuner.fit(), live.final_status)
     if tracking_callback is not None:
         tracking_callback.end_the_rest(trials)
     return trials
@@ -81,13 +81,13 @@ def start_tracking(run: Run, uri: Optional[str], artifact_location: Optional[str
     tracking process that makes the trials' runs from here on."""
     if uri is None:
         return
-    spec, exp_dir = run.spec, run.exp_dir
-    tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifact_location,
-                            log_checkpoint=spec.tracking.log_checkpoint)
-    tracker.dataset = dataset_record(spec.base_cfg.data)
-    tracker.start(exp_dir.name, search_tags(spec), search_params(spec), exp_dir / SPACE_FILE)
+    space, exp_dir = run.space, run.exp_dir
+    tracker = SearchTracker(uri, space.tracking.experiment, exp_dir, artifact_location,
+                            log_checkpoint=space.tracking.log_checkpoint)
+    tracker.dataset = dataset_record(space.base_cfg.data)
+    tracker.start(exp_dir.name, search_tags(space), search_params(space), exp_dir / SPACE_FILE)
     print(f"  MLflow: {mlflow_link(tracker)}", file=run.stream, flush=True)
-    run.tracking_session = TrackingProcess(tracker_setup(tracker), spec, exp_dir / LOG_FILE)
+    run.tracking_session = TrackingProcess(tracker_setup(tracker), space, exp_dir / LOG_FILE)
 
 
 def mlflow_link(tracker) -> str:

@@ -1,7 +1,7 @@
 """The driver side's Tuner: searcher, scheduler and trainable from a `SearchSpace`, new or restored.
 
 Searchers: `optuna` (Optuna TPE, seeded, through Ray's OptunaSearch with the define-by-run space
-`spec.DefineByRun`, so a strategy's parameters are only sampled when the strategy is on), `random` (Ray's
+`search.space.DefineByRun`, so a strategy's parameters are only sampled when the strategy is on), `random` (Ray's
 BasicVariantGenerator; `grid` dimensions give grid x num_samples trials), `grid` (every point once: the
 papers' tables). With declared arms (`space.arms`), `arm_search.ArmSearch`: each arm its own Optuna study (TPE,
 or Optuna's random sampler for `random`) and `trials_per_arm` trials. Schedulers: `asha` (time attribute
@@ -31,9 +31,9 @@ from .worker import trainable
 TIME_ATTR = "asha_time"  # ASHA's clock: a report's compute_equiv plus half the next report's compute
 
 
-def decided_by(spec: SearchSpace) -> tuple[str, str]:
+def decided_by(space: SearchSpace) -> tuple[str, str]:
     """The reported keys Ray's searcher and scheduler decide by (what `ForgetAnalysis` keeps)."""
-    return spec.search.metric, TIME_ATTR
+    return space.search.metric, TIME_ATTR
 
 
 def ray_domain(dim: Dim):
@@ -49,40 +49,40 @@ def ray_domain(dim: Dim):
     return tune.grid_search(list(dim.values))
 
 
-def build_searcher(spec: SearchSpace, concurrency: int, exp_dir: Path):
+def build_searcher(space: SearchSpace, concurrency: int, exp_dir: Path):
     """(search algorithm, param_space or None, num_samples)."""
-    s = spec.search
-    if spec.arms:
+    s = space.search
+    if space.arms:
         from ray.tune.search import ConcurrencyLimiter
 
         from .arm_search import ArmSearch
 
-        searchers = {arm.name: (_optuna_search(spec, arm.dims, arm.base_flat(spec.base_flat), s.trials_per_arm,
+        searchers = {arm.name: (_optuna_search(space, arm.dims, arm.base_flat(space.base_flat), s.trials_per_arm,
                                                concurrency, exp_dir, f"{exp_dir.name}.{arm.name}"), arm.fixed)
-                     for arm in spec.arms}
+                     for arm in space.arms}
         arms = ArmSearch(searchers, s.trials_per_arm, s.metric, s.mode)
         return ConcurrencyLimiter(arms, max_concurrent=concurrency), None, s.num_samples
     if s.searcher == "optuna":
         from ray.tune.search import ConcurrencyLimiter
 
-        searcher = _optuna_search(spec, spec.dims, spec.base_flat, s.num_samples, concurrency, exp_dir, exp_dir.name,
-                                  points=baseline_points(spec.dims, spec.base_flat))
+        searcher = _optuna_search(space, space.dims, space.base_flat, s.num_samples, concurrency, exp_dir, exp_dir.name,
+                                  points=baseline_points(space.dims, space.base_flat))
         return ConcurrencyLimiter(searcher, max_concurrent=concurrency), None, s.num_samples
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     if s.searcher == "grid":
-        param_space = {d.key: tune.grid_search(list(d.values)) for d in spec.dims}
+        param_space = {d.key: tune.grid_search(list(d.values)) for d in space.dims}
         num_samples = 1
     else:
-        param_space = {d.key: ray_domain(d) for d in spec.dims}
+        param_space = {d.key: ray_domain(d) for d in space.dims}
         num_samples = s.num_samples
-    points = baseline_points(spec.dims, spec.base_flat) if s.searcher == "random" else []
+    points = baseline_points(space.dims, space.base_flat) if s.searcher == "random" else []
     searcher = BasicVariantGenerator(max_concurrent=concurrency, random_state=s.seed,
                                      points_to_evaluate=points or None)  # values encoded, like the space
     return searcher, param_space, num_samples
 
 
-def _optuna_search(spec: SearchSpace, dims, base_flat: dict, trials: int, concurrency: int, exp_dir: Path,
+def _optuna_search(space: SearchSpace, dims, base_flat: dict, trials: int, concurrency: int, exp_dir: Path,
                    study_name: str, points: Optional[list] = None):
     """A TruthfulOptunaSearch over `dims` (TPE, or Optuna's random sampler for searcher random), its study
     `study_name` in the experiment's journal."""
@@ -91,7 +91,7 @@ def _optuna_search(spec: SearchSpace, dims, base_flat: dict, trials: int, concur
     from .optuna_search import TruthfulOptunaSearch, random_sampler, study_storage, tpe_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s = spec.search
+    s = space.search
     startup = s.startup_trials
     if startup is None:  # a third of the budget explores at random, at least 2, at most 10
         startup = min(10, max(2, trials // 3))
@@ -101,62 +101,62 @@ def _optuna_search(spec: SearchSpace, dims, base_flat: dict, trials: int, concur
                                 points_to_evaluate=points or None)
 
 
-def build_scheduler(spec: SearchSpace):
-    s = spec.search
+def build_scheduler(space: SearchSpace):
+    s = space.search
     if s.scheduler == "fifo":
         from ray.tune.schedulers import FIFOScheduler
 
         return FIFOScheduler()
-    if spec.arms:  # each arm its own ASHA: a trial is compared only with its own arm's
+    if space.arms:  # each arm its own ASHA: a trial is compared only with its own arm's
         from .arm_search import ArmScheduler
 
-        return ArmScheduler([a.name for a in spec.arms], lambda: _asha(spec))
-    return _asha(spec)
+        return ArmScheduler([a.name for a in space.arms], lambda: _asha(space))
+    return _asha(space)
 
 
-def _asha(spec: SearchSpace):
+def _asha(space: SearchSpace):
     from ray.tune.schedulers import ASHAScheduler
 
-    s = spec.search
+    s = space.search
 
     # asha_time = compute_equiv + half a report's compute: each rung decides at the report nearest its milestone,
     # so a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same compute
     # max_t above any trial's last asha_time: ASHA stops a trial at max_t, and a trial must end by its own
     # budget (budget_done), not by the scheduler
     return ASHAScheduler(time_attr=TIME_ATTR, metric=s.metric, mode=s.mode,
-                         max_t=math.ceil(spec.budget) + 1, grace_period=s.grace_period,
+                         max_t=math.ceil(space.budget) + 1, grace_period=s.grace_period,
                          reduction_factor=s.reduction_factor)
 
 
-def wrapped_trainable(spec: SearchSpace, exp_dir: Path, arms: Optional[list] = None):
+def wrapped_trainable(space: SearchSpace, exp_dir: Path, arms: Optional[list] = None):
     """`worker.trainable` with its setup (base config, dims, resources, test hooks, whether it writes MLflow
     artifacts) and resources; with `arms` (the confirmation's arms: label and full flat config), the
     confirmation phase's trainable (trial config {"arm": i, "seed": s})."""
-    setup = {"base": spec.base_flat, "dims": spec.dims, "cpu": spec.resources.cpu,
-             "gpu": spec.resources.gpu, "crash": os.environ.get(CRASH_ENV),
-             "simulate": os.environ.get(SIMULATE_ENV), "artifacts": spec.tracking.enabled,
-             "checkpoint_every": spec.run.checkpoint_every, "exp_dir": str(exp_dir)}
+    setup = {"base": space.base_flat, "dims": space.dims, "cpu": space.resources.cpu,
+             "gpu": space.resources.gpu, "crash": os.environ.get(CRASH_ENV),
+             "simulate": os.environ.get(SIMULATE_ENV), "artifacts": space.tracking.enabled,
+             "checkpoint_every": space.run.checkpoint_every, "exp_dir": str(exp_dir)}
     if arms is not None:
         setup["arms"], setup["arm_labels"] = [a["config"] for a in arms], [a["arm"] for a in arms]
     wrapped = tune.with_parameters(trainable, setup=setup)
-    return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    return tune.with_resources(wrapped, {"cpu": space.resources.cpu, "gpu": space.resources.gpu})
 
 
 def _trial_dirname(trial) -> str:
     return trial.trial_id
 
 
-def new_tuner(spec: SearchSpace, exp_dir: Path, concurrency: int, callbacks: list, space_yaml: str):
+def new_tuner(space: SearchSpace, exp_dir: Path, concurrency: int, callbacks: list, space_yaml: str):
     """A fresh Tuner; writes the resolved space (`search_space.yaml`, used by --resume) first."""
     exp_dir.mkdir(parents=True, exist_ok=True)
-    searcher, param_space, num_samples = build_searcher(spec, concurrency, exp_dir)
+    searcher, param_space, num_samples = build_searcher(space, concurrency, exp_dir)
     (exp_dir / SPACE_FILE).write_text(space_yaml)
-    return _tuner(spec, exp_dir, wrapped_trainable(spec, exp_dir), param_space, callbacks,
-                  tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(spec), num_samples=num_samples,
+    return _tuner(space, exp_dir, wrapped_trainable(space, exp_dir), param_space, callbacks,
+                  tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(space), num_samples=num_samples,
                                   reuse_actors=True, trial_dirname_creator=_trial_dirname))
 
 
-def confirm_tuner(spec: SearchSpace, exp_dir: Path, arms: list[dict], seeds: list[int], concurrency: int,
+def confirm_tuner(space: SearchSpace, exp_dir: Path, arms: list[dict], seeds: list[int], concurrency: int,
                   callbacks: list):
     """The confirmation phase: every arm x every seed, no early stopping, in `<exp_dir>/confirm`; restored
     (unfinished and errored trials continued) when an earlier driver started it."""
@@ -164,37 +164,37 @@ def confirm_tuner(spec: SearchSpace, exp_dir: Path, arms: list[dict], seeds: lis
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     confirm_dir = exp_dir / CONFIRM_DIR
-    trainable = wrapped_trainable(spec, confirm_dir, arms)
+    trainable = wrapped_trainable(space, confirm_dir, arms)
     if tune.Tuner.can_restore(str(confirm_dir)):
-        return _restored(spec, confirm_dir, trainable, callbacks)
+        return _restored(space, confirm_dir, trainable, callbacks)
     param_space = {"seed": tune.grid_search(list(seeds)), "arm": tune.grid_search(list(range(len(arms))))}
-    return _tuner(spec, confirm_dir, trainable, param_space, callbacks,
+    return _tuner(space, confirm_dir, trainable, param_space, callbacks,
                   tune.TuneConfig(search_alg=BasicVariantGenerator(max_concurrent=concurrency),
                                   scheduler=FIFOScheduler(), num_samples=1, reuse_actors=True,
                                   trial_dirname_creator=_trial_dirname))
 
 
-def _tuner(spec: SearchSpace, exp_dir: Path, trainable, param_space, callbacks: list, tune_config):
+def _tuner(space: SearchSpace, exp_dir: Path, trainable, param_space, callbacks: list, tune_config):
     return tune.Tuner(
         trainable, param_space=param_space, tune_config=tune_config,
         run_config=tune.RunConfig(
             name=exp_dir.name, storage_path=str(exp_dir.parent), verbose=0, callbacks=callbacks,
             checkpoint_config=checkpoint_config(),
-            failure_config=tune.FailureConfig(max_failures=spec.run.max_failures)),
+            failure_config=tune.FailureConfig(max_failures=space.run.max_failures)),
     )
 
 
-def restored_tuner(spec: SearchSpace, exp_dir: Path, callbacks: list):
+def restored_tuner(space: SearchSpace, exp_dir: Path, callbacks: list):
     """The Tuner of an interrupted search, continuing unfinished and errored trials, with fresh callbacks
     (the pickled ones hold the old run's state)."""
     if not tune.Tuner.can_restore(str(exp_dir)):
         raise UserError("--resume", f"{exp_dir} holds no Ray Tune experiment state to resume")
-    return _restored(spec, exp_dir, wrapped_trainable(spec, exp_dir), callbacks)
+    return _restored(space, exp_dir, wrapped_trainable(space, exp_dir), callbacks)
 
 
-def _restored(spec: SearchSpace, exp_dir: Path, trainable, callbacks: list):
+def _restored(space: SearchSpace, exp_dir: Path, trainable, callbacks: list):
     tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     run_config = ray_private.restored_run_config(tuner)
     run_config.callbacks = callbacks
-    run_config.failure_config = tune.FailureConfig(max_failures=spec.run.max_failures)  # may change
+    run_config.failure_config = tune.FailureConfig(max_failures=space.run.max_failures)  # may change
     return tuner

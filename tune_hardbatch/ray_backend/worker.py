@@ -184,7 +184,7 @@ class Curves:
     def __init__(self, cfg: Config, config: dict, setup: dict, trial_id: str, trial_dir: Path):
         self.trial_dir, self.on = trial_dir, bool(setup.get("artifacts"))
         self.thread: Optional[threading.Thread] = None  # the last drawing's
-        if "arm_labels" in setup:  # as the confirmation's run names (`confirmation.ArmRun`)
+        if "arm_labels" in setup:  # as the confirmation's run names (`judgement.ArmRun`)
             self.title = f"confirm {setup['arm_labels'][config['arm']]} seed {config['seed']} {trial_id}"
         else:  # as the search's run names (`tracking.trial_record`)
             self.title = f"trial {trial_id} {strategy_name(cfg)}"

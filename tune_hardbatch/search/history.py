@@ -56,14 +56,14 @@ def load_trials(exp_dir: Path, statuses: Optional[dict] = None, phase: str = "se
 
 
 def _describer(exp_dir: Path):
-    """A trial's strategy label and active params from its params and the search's saved space."""
+    """A trial's strategy label and family and active params from its params and the search's saved space."""
     if not (exp_dir / SPACE_FILE).is_file():
         return lambda params: {}
-    spec = load_space(str(exp_dir / SPACE_FILE))
+    space = load_space(str(exp_dir / SPACE_FILE))
 
     def describe(params: dict) -> dict:
-        strategy, active = spec.describe(params)
-        return {"strategy": strategy, "active": active, "arm": arm_of(params)}
+        strategy, family, active = space.describe(params)
+        return {"strategy": strategy, "family": family, "active": active, "arm": arm_of(params)}
 
     return describe
 

@@ -31,30 +31,31 @@ def convergence(last: dict) -> dict:
     return {"convergence_epoch": last.get("convergence_epoch") if flag != 0 else None, "converged": flag}
 
 
-def search_trials(spec: SearchSpace, results, statuses: dict) -> list[Trial]:
+def search_trials(space: SearchSpace, results, statuses: dict) -> list[Trial]:
     """One record per trial from a Ray `ResultGrid` (and the final Trial statuses seen by the live view):
     its sampled params, the ones that apply and its strategy label."""
     trials = []
     for i in range(len(results)):
-        t = Trial.from_result(results[i], i, statuses, batch_size=spec.base_cfg.optim.batch_size,
-                              gpu=spec.resources.gpu)
-        params = {k: t.params[k] for k in spec.dim_keys if k in t.params}
-        strategy, active = spec.describe(params)
-        trials.append(replace(t, params=params, strategy=strategy, active=active, arm=arm_of(t.params)))
+        t = Trial.from_result(results[i], i, statuses, batch_size=space.base_cfg.optim.batch_size,
+                              gpu=space.resources.gpu)
+        params = {k: t.params[k] for k in space.dim_keys if k in t.params}
+        strategy, family, active = space.describe(params)
+        trials.append(replace(t, params=params, strategy=strategy, family=family, active=active,
+                              arm=arm_of(t.params)))
     return trials
 
 
-def search_row(t: Trial, spec: SearchSpace) -> dict:
+def search_row(t: Trial, space: SearchSpace) -> dict:
     """A search trial's row of results.csv: id, status, strategy, each dimension (decoded; empty when it does
     not apply), test top-1 (final and best), the search metric (final and best), compute, the error."""
-    metric = spec.search.metric
-    row = {"trial_id": t.trial_id, "status": t.status, **({"arm": t.arm} if spec.arms else {}), "strategy": t.strategy,
-           **{k: t.param(k) for k in spec.dim_keys},
+    metric = space.search.metric
+    row = {"trial_id": t.trial_id, "status": t.status, **({"arm": t.arm} if space.arms else {}), "strategy": t.strategy,
+           **{k: t.param(k) for k in space.dim_keys},
            "final_test_top1": t.final("test_top1"), "best_test_top1": t.best("test_top1"),
            **convergence(t.last), **{k: t.last.get(k) for k in REPORTED}, "time_s": t.last.get("time_total_s")}
     if metric != "test_top1":
         row[f"final_{metric}"] = t.final(metric)
-        row[f"best_{metric}"] = t.best(metric, spec.search.mode)
+        row[f"best_{metric}"] = t.best(metric, space.search.mode)
     row["error"] = t.error
     return row
 
@@ -70,21 +71,21 @@ def confirm_row(t: Trial) -> dict:
             "error": t.error}
 
 
-def write_results(trials: list[Trial], spec: SearchSpace, path: Path, phase: str = "search") -> None:
+def write_results(trials: list[Trial], space: SearchSpace, path: Path, phase: str = "search") -> None:
     """results.csv (`phase` search) or confirm_results.csv (confirmation): one row per record."""
     row = search_row if phase == "search" else lambda t, _: confirm_row(t)
-    columns = list(row(Trial("", "", phase), spec))
+    columns = list(row(Trial("", "", phase), space))
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         for t in trials:
-            values = row(t, spec)
+            values = row(t, space)
             writer.writerow([csv_value(values[c]) for c in columns])
 
 
-def best_trial(trials: list[Trial], spec: SearchSpace) -> Optional[Trial]:
+def best_trial(trials: list[Trial], space: SearchSpace) -> Optional[Trial]:
     """The best finished trial by its final metric (any non-failed trial when none finished)."""
-    metric, mode = spec.search.metric, spec.search.mode
+    metric, mode = space.search.metric, space.search.mode
     for pool in ([t for t in trials if t.status == "finished"],
                  [t for t in trials if t.status in ("stopped_early", "diverged", "unfinished")]):
         scored = [t for t in pool if is_finite(t.final(metric))]

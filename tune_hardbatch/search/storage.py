@@ -2,7 +2,7 @@
 
 Relative paths (`--out`, `run.storage`) are taken from the current directory and made absolute, since
 trials run in their own directories. Remote storage URIs are not supported (use a shared filesystem).
-Used by `launch` (a new or resumed search) and by the CLI (`train --out`).
+Used by `search.prepare` (a new or resumed search) and by the CLI (`train --out`).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 A record is built from a Ray Tune `Result` (`Trial.from_result`, duck-typed: no Ray here) or from the
 trial's directory on disk (`Trial.from_dir`: a running trial's result.json is read up to its last whole
-line); what a phase knows beyond Ray's config (the strategy label and active parameters of a search
-trial, the arm of a confirmation trial) is added by `results.search_trials` and
-`confirmation.confirmed_trials`. Results, confirmation, history, verdict, report, console, importances and
+line); what a phase knows beyond Ray's config (the strategy label, family and active parameters of a
+search trial, the arm of a confirmation trial) is added by `results.search_trials` and
+`judgement.confirmed_trials`. Results, confirmation, history, verdict, report, console, importances and
 MLflow tracking take these records; the live view classifies Ray's running trials with the same `classify`.
 
 Statuses (`classify`, from Ray's status and the last report): finished (trained its whole budget),
@@ -37,8 +37,9 @@ class Trial:
     error: Optional[str] = None  # one line: why it failed
     errored: bool = False  # Ray's ERROR (an exception, a killed worker): --resume retries it from its checkpoint
     arm: Optional[str] = None  # a declared arm's search trial, a confirmation trial: its arm
-    # confirmation trials: strategy family, seed
+    # what the trial is compared as in a joint search (`labels.strategy_family`), never parsed from its label
     family: Optional[str] = None
+    # confirmation trials: the seed
     seed: Optional[int] = None
 
     def final(self, metric: str):

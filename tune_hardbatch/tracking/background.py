@@ -9,9 +9,9 @@ The queue is bounded (`MAX_PENDING`): past that, `submit` waits for room instead
 `drain()` waits until everything queued or delayed ran (before the parent run is finished): delayed calls
 then run as soon as they are next, without waiting for their time (the search is over; nothing is coming).
 `abandon(last)` drops every call not yet run and runs `last` next (the tracking process when its driver died:
-the mapping is saved as it is, and a resumed driver redoes the rest). A call that
-fails is reported once on stderr and the thread goes on; MLflow's own failures are handled by
-`SearchTracker` (it marks the server down and warns once).
+the mapping is saved as it is, and a resumed driver redoes the rest). The first call that fails is one warning
+on stderr (`output.logs.tool_logger`), later ones none, and the thread goes on; MLflow's own failures are
+handled by `SearchTracker` (it marks the server down and warns once).
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import queue
-import sys
 import threading
 import time
 
+from ..output.logs import tool_logger
+
 MAX_PENDING = 10000  # queued calls; a result costs ~1 kB, so the bound is a few MB of memory
+
+log = tool_logger(__name__)
 
 
 class BackgroundTracker:
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
+    def __init__(self):
         self.calls: queue.Queue = queue.Queue(maxsize=MAX_PENDING)
         self.delayed: list = []  # heap of (due, order, call), touched by the thread only
         self._order = itertools.count()
@@ -96,8 +98,8 @@ class BackgroundTracker:
         except Exception as exc:  # noqa: BLE001 - tracking must never stop the search
             self.failed += 1
             if self.failed == 1:
-                print(f"warning: tracking call {getattr(fn, '__name__', fn)} failed ({type(exc).__name__}: "
-                      f"{str(exc)[:200]}); later failures are not shown", file=self.stream, flush=True)
+                log.warning("tracking call %s failed (%s: %s); later failures are not shown",
+                            getattr(fn, "__name__", fn), type(exc).__name__, str(exc)[:200])
         finally:
             self.busy_s += time.perf_counter() - start
 

@@ -21,21 +21,21 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it ends the search, then tracking
     replies = os.fdopen(int(argv[0]), "wb")
     inbox = sys.stdin.buffer
-    _, setup, spec, log_file = pickle.load(inbox)
+    _, setup, space, log_file = pickle.load(inbox)
     from ..output.logs import library_logs
 
     with library_logs(Path(log_file)):
-        serve(_session(setup, spec), inbox, replies)
+        serve(_session(setup, space), inbox, replies)
 
 
-def _session(setup: dict, spec):
+def _session(setup: dict, space):
     from .client import SearchTracker
     from .session import LocalTracking
 
     tracker = SearchTracker(setup["uri"], setup["experiment"], setup["exp_dir"], setup["artifact_location"],
                             log_checkpoint=setup["log_checkpoint"])
     tracker.fresh, tracker.dataset, tracker.down = setup["fresh"], setup["dataset"], setup["down"]
-    return LocalTracking(tracker, spec)
+    return LocalTracking(tracker, space)
 
 
 def serve(session, inbox, replies) -> None:

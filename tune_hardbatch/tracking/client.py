@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..output.logs import tool_logger
 from .records import metrics_of, param_text
 
 MAP_FILE = "mlflow_runs.json"
@@ -36,7 +36,7 @@ MAP_SAVE_S = 2.0  # the mapping is rewritten whole: at most this often (every tr
 # last report with its status) are one store transaction, not one each; a person watching sees them 1 s late
 SEND_S = 1.0
 MAX_METRICS, MAX_PARAMS = 900, 100  # per log_batch: MLflow takes 1000 metrics, 100 params, 1000 values in all
-VERDICT_FILE = "verdict.json"  # as verdict.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
+VERDICT_FILE = "verdict.json"  # as verdict.comparisons.VERDICT_FILE: the verdict the parent run holds (`log_verdict`)
 KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag and value
 NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its overview page
 KEY_TAG = "trial_key"  # a child run's key in the mapping (search and confirmation trial ids may collide)
@@ -45,6 +45,8 @@ PHASE_DIRS = {"search": "", "confirmation": "confirm"}  # a phase's trials in th
 STEP_KEY = "backprops"  # metrics are logged at step = back-propagations
 STATUS_TO_RUN = {"finished": "FINISHED", "stopped_early": "FINISHED", "diverged": "FAILED", "failed": "FAILED",
                  "unfinished": "KILLED"}
+
+log = tool_logger(__name__)
 
 
 def quiet_client_env() -> None:
@@ -87,7 +89,7 @@ class SearchTracker:
     """Parent and child runs of one search; every MLflow call is guarded so training never stops."""
 
     def __init__(self, uri: str, experiment: str, exp_dir, artifact_location: Optional[str] = None,
-                 log_checkpoint: bool = False, stream=None):
+                 log_checkpoint: bool = False):
         quiet_client_env()
         from mlflow.tracking import MlflowClient
 
@@ -96,7 +98,6 @@ class SearchTracker:
         self.client = MlflowClient(tracking_uri=uri)
         self.artifact_location = artifact_location
         self.log_checkpoint = log_checkpoint
-        self.stream = stream or sys.stderr
         self.mapping = self._load_mapping()
         # a search this driver started: no earlier driver can have made its child runs, so none is looked for
         self.fresh = self.mapping["parent"] is None
@@ -146,10 +147,9 @@ class SearchTracker:
         except Exception as exc:  # noqa: BLE001 - any tracking failure must not stop training
             self.down = True
             self.flush()  # what was made so far, for `report --sync`
-            print(f"warning: MLflow tracking at {self.uri} failed while {what} ({type(exc).__name__}: "
-                  f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); training goes on, and "
-                  f"`tune-hardbatch report {self.exp_dir} --sync` uploads what is missing later",
-                  file=self.stream, flush=True)
+            log.warning("MLflow tracking at %s failed while %s (%s: %s); training goes on, and `tune-hardbatch report "
+                        "%s --sync` uploads what is missing later", self.uri, what, type(exc).__name__,
+                        str(exc).splitlines()[0][:160] if str(exc) else "", self.exp_dir)
             return None
 
     # ----------------------------------------------------------------------------------- search
@@ -178,7 +178,7 @@ class SearchTracker:
             self.client.update_run(self.mapping["parent"], status="RUNNING")
 
     def _mark_training(self, exp) -> None:
-        """An experiment of ours made before it was tagged: tagged now (a kind someone chose stays)."""
+        """An existing experiment without a kind tag gets `TRAINING_KIND` (a kind someone chose stays)."""
         if KIND_TAG not in (exp.tags or {}):
             self.client.set_experiment_tag(exp.experiment_id, KIND_TAG, TRAINING_KIND)
 
@@ -258,7 +258,7 @@ class SearchTracker:
                 return
 
     def _child_runs(self, key: str, trial_id: str) -> list:
-        """This search's child runs of a trial, oldest first (runs made before `KEY_TAG` existed: by id)."""
+        """This search's child runs of a trial, oldest first (a run without a `KEY_TAG` tag: by its trial_id tag)."""
         runs = self.client.search_runs(
             [self.mapping["experiment_id"]], max_results=10, order_by=["attributes.start_time ASC"],
             filter_string=f"tags.trial_id = '{trial_id}' and tags.`mlflow.parentRunId` = '{self.mapping['parent']}'")

@@ -21,19 +21,21 @@ import threading
 import time
 from pathlib import Path
 
+from ..output.logs import tool_logger
 from .background import MAX_PENDING
 from .session import CLOSE_TIMEOUT_S, FINISH_TIMEOUT_S
 
 CHILD = "tune_hardbatch.tracking.child"  # the module the child runs (not imported by the package)
 FINISH_MARGIN_S = 300.0  # past the queue's own timeout: the end's own calls (statuses, verdict, artifacts)
 
+log = tool_logger(__name__)
+
 
 class TrackingProcess:
     """`TrackingSession` in a child process. `setup`: the `SearchTracker`'s settings as `tracker_setup`
-    gives them; `spec`: the search's `SearchSpace`; `log_file`: where the child's library logs go."""
+    gives them; `space`: the search's `SearchSpace`; `log_file`: where the child's library logs go."""
 
-    def __init__(self, setup: dict, spec, log_file: Path, stream=None):
-        self._stream = stream  # None: sys.stderr as it is when a warning is printed
+    def __init__(self, setup: dict, space, log_file: Path):
         self.exp_dir = setup["exp_dir"]
         read_fd, write_fd = os.pipe()
         env = dict(os.environ)  # the package as the driver imports it, installed or not
@@ -48,7 +50,7 @@ class TrackingProcess:
         self._lock = threading.Lock()  # the feeder and `finish` may both find it dead: one warning
         self._feeder = threading.Thread(target=self._feed, name="tune-hardbatch-tracking-feed", daemon=True)
         self._feeder.start()
-        self.outbox.put(("setup", setup, spec, str(log_file)))
+        self.outbox.put(("setup", setup, space, str(log_file)))
 
     # ------------------------------------------------------------------------------ the session
     def open_phase(self, name, exp_dir, phase="search", describe=None) -> None:
@@ -94,8 +96,8 @@ class TrackingProcess:
             except (OSError, ValueError):  # the child is gone (a broken pipe)
                 self._lose()
             except (pickle.PicklingError, TypeError, AttributeError) as exc:  # one request the child cannot get
-                print(f"warning: a tracking request ({msg[0]} {msg[2] if len(msg) > 2 else ''}) could not be sent "
-                      f"({type(exc).__name__}: {exc})", file=self._stream or sys.stderr, flush=True)
+                log.warning("a tracking request (%s %s) could not be sent (%s: %s)", msg[0],
+                            msg[2] if len(msg) > 2 else "", type(exc).__name__, exc)
 
     def _lose(self) -> None:
         with self._lock:
@@ -106,9 +108,8 @@ class TrackingProcess:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
-        print(f"warning: the MLflow tracking process ended (exit status {code}); training goes on, and "
-              f"`tune-hardbatch report {self.exp_dir} --sync` uploads what is missing later",
-              file=self._stream or sys.stderr, flush=True)
+        log.warning("the MLflow tracking process ended (exit status %s); training goes on, and "
+                    "`tune-hardbatch report %s --sync` uploads what is missing later", code, self.exp_dir)
 
     def _reply(self, deadline: float):
         """The child's answer, or None when it died or said nothing before `deadline`."""

@@ -32,13 +32,13 @@ class TrialRecorder:
     """One phase's trials as MLflow child runs (see the module docstring); every method runs on the
     background thread of `background`."""
 
-    def __init__(self, tracker, spec, exp_dir: Path, background, phase: str = "search",
+    def __init__(self, tracker, space, exp_dir: Path, background, phase: str = "search",
                  describe: Optional[Callable[[str, dict], tuple]] = None):
-        self.tracker, self.spec, self.exp_dir = tracker, spec, Path(exp_dir)
+        self.tracker, self.space, self.exp_dir = tracker, space, Path(exp_dir)
         self.background, self.phase, self.describe = background, phase, describe
         self.last: dict[str, dict] = {}  # running trial id -> its last result
         self.records: dict[str, tuple] = {}  # running trial id -> (params, tags, run name, Config or None)
-        self.phase_over = False  # set by `end_the_rest`: stopped trials' curves are no longer waited for
+        self.phase_over = False  # set by `end_the_rest`: from then on, stopped trials' curves are not waited for
 
     def key(self, trial_id: str) -> str:
         """The trial's key in the tracker's mapping."""
@@ -103,11 +103,11 @@ class TrialRecorder:
             if params is None:  # Ray's params.json in the trial folder holds the trial's config
                 params = json.loads((self.exp_dir / trial_id / "params.json").read_text())
             if self.describe is None:
-                run_params, tags, cfg = trial_record(self.spec, params)
+                run_params, tags, cfg = trial_record(self.space, params)
                 name = None  # the tracker's default: "<strategy> <trial id>"
             else:
                 run_params, tags, name = self.describe(trial_id, params)
-                tags, cfg = {"phase": self.phase, **tags}, described_config(self.spec, run_params)
+                tags, cfg = {"phase": self.phase, **tags}, described_config(self.space, run_params)
             self.records[trial_id] = (run_params, tags, name, cfg)
         return self.records[trial_id]
 

@@ -39,16 +39,16 @@ class TrackingSession(Protocol):
 class LocalTracking:
     """`TrackingSession` in this process."""
 
-    def __init__(self, tracker, spec, stream=None):
-        self.tracker, self.spec = tracker, spec
-        self.background = BackgroundTracker(stream)
+    def __init__(self, tracker, space):
+        self.tracker, self.space = tracker, space
+        self.background = BackgroundTracker()
         self.recorders: dict[str, TrialRecorder] = {}
 
     def open_phase(self, name, exp_dir, phase="search", describe=None) -> None:
         self.background.submit(self._open, name, exp_dir, phase, describe)
 
     def _open(self, name, exp_dir, phase, describe) -> None:
-        self.recorders[name] = TrialRecorder(self.tracker, self.spec, exp_dir, self.background, phase, describe)
+        self.recorders[name] = TrialRecorder(self.tracker, self.space, exp_dir, self.background, phase, describe)
 
     def call(self, name: str, method: str, *args) -> None:
         self.background.submit(self._call, name, method, args)

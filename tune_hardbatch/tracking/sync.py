@@ -65,34 +65,36 @@ def sync_search(exp_dir: Path) -> dict:
     from ..search.space import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
 
     check_free(exp_dir, "--sync")  # marking a running search's live child runs as finished would be wrong
-    spec = load_space(str(exp_dir / SPACE_FILE))
-    uri, artifacts = tracking_uri(spec.tracking, str(exp_dir.parent))
+    space = load_space(str(exp_dir / SPACE_FILE))
+    uri, artifacts = tracking_uri(space.tracking, str(exp_dir.parent))
     if uri is None:
         raise UserError("tracking.enabled", f"tracking is off for search {exp_dir.name}; nothing to sync")
     check_reachable(uri)
     build_report(exp_dir)
-    tracker = SearchTracker(uri, spec.tracking.experiment, exp_dir, artifacts)
+    tracker = SearchTracker(uri, space.tracking.experiment, exp_dir, artifacts)
     trials = []
     for t in load_trials(exp_dir):
-        params, tags, cfg = trial_record(spec, t.params)
+        params, tags, cfg = trial_record(space, t.params)
         files = trial_artifacts(cfg, t.history, exp_dir / t.trial_id, f"trial {t.trial_id} {tags['strategy']}")
         trials.append({"trial_id": t.trial_id, "params": params, "tags": tags, "status": t.status,
                        "history": t.history, "artifacts": files})
-    trials += confirmation_trials(spec, exp_dir)
+    trials += confirmation_trials(space, exp_dir)
     parent = parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS))
     verdict_path = exp_dir / VERDICT_FILE
     verdict = json.loads(verdict_path.read_text()) if verdict_path.is_file() else None
-    return sync_experiment(tracker, trials, exp_dir.name, search_tags(spec), search_params(spec),
+    return sync_experiment(tracker, trials, exp_dir.name, search_tags(space), search_params(space),
                            exp_dir / SPACE_FILE, parent, verdict)
 
 
-def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
+def confirmation_trials(space, exp_dir: Path) -> list[dict]:
     """The confirmation phase's trials (`<search>/confirm`, and its budget-matched runs'
     `<search>/budget_matched/confirm`) for `sync_experiment`, described as its tracking callback describes
-    them (`confirmation.ArmRun`); [] when the phase never started."""
+    them (`judgement.ArmRun`); [] when the phase never started."""
     from ..search.history import load_trials, read_statuses
     from ..search.space.schema import CONFIRM_RESULTS_FILE
-    from ..verdict.confirmation import ArmRun, confirm_dirs, load_plan
+    from ..verdict.budget import confirm_dirs
+    from ..verdict.confirm_plan import load_plan
+    from ..verdict.judgement import ArmRun
 
     plan = load_plan(exp_dir)
     if plan is None:
@@ -104,7 +106,7 @@ def confirmation_trials(spec, exp_dir: Path) -> list[dict]:
         describe = ArmRun(arms)
         for t in load_trials(confirm_dir, statuses, "confirmation", "unfinished"):
             params, tags, name = describe(t.trial_id, t.params)
-            files = trial_artifacts(described_config(spec, params), t.history, confirm_dir / t.trial_id, name)
+            files = trial_artifacts(described_config(space, params), t.history, confirm_dir / t.trial_id, name)
             out.append({"trial_id": t.trial_id, "key": trial_key(t.trial_id, "confirmation"), "params": params,
                         "tags": {"phase": "confirmation", **tags}, "run_name": name, "history": t.history,
                         "status": t.status, "artifacts": files})

@@ -18,8 +18,8 @@ import yaml
 from ..errors import UserError
 from ..metrics import is_finite
 from .datasets import DATASETS, NAMES
-from .schedules import LR_SCHEDULES, TRIM_SCHEDULES
-from .strategies.rules import validate_strategies
+from .schedules import LR_SCHEDULES
+from .strategies import registry
 
 
 @dataclass(frozen=True)
@@ -61,47 +61,14 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
-class HardBatchConfig:
-    delta: Optional[float] = None  # None: reshuffled SGD; 1.0: fixed partition; <1: hardest fraction
-    select: str = "hardest"  # hardest | random: the random control trains k batches drawn uniformly
-
-
-@dataclass(frozen=True)
-class TrimConfig:
-    schedule: str = "none"  # none | constant | linear | cosine | step
-    p_start: float = 1.0  # fraction of each batch kept at the first epoch (Fassold's default)
-    p_end: float = 0.2  # fraction kept at the last epoch (and throughout for `constant`)
-    step_at: float = 0.5  # step schedule: training progress at which p drops from p_start to p_end
-    select: str = "largest"  # largest | random: the random control averages r losses drawn uniformly
-
-
-@dataclass(frozen=True)
-class StepwiseConfig:
-    fractions: Union[str, tuple[float, ...], None] = None  # a named plan ("A-B-C-D-O") or fractions
-    epochs: Optional[tuple[int, ...]] = None  # None: equal per stage, total compute ~= `epochs`
-    batch_multipliers: Optional[tuple[int, ...]] = None  # None: f_i / f_1 rounded, 1 in the last stage
-    lr_multipliers: Optional[tuple[float, ...]] = None  # None: 1 first and last, 1/(10 n) between
-
-
-@dataclass(frozen=True)
-class SelectiveBackpropConfig:
-    keep: Optional[float] = None  # fraction of each batch back-propagated; None or 1: off (Composer: 0.5)
-    start: float = 0.5  # training progress (epochs done / E) from which it is active: Composer's default
-    end: float = 0.9  # ... and until which: the last 10% train on whole batches, as in Composer
-    interrupt: int = 2  # every interrupt-th step of an epoch trains the whole batch (0: never): Composer's
-
-
-@dataclass(frozen=True)
-class InfoBatchConfig:
-    prune_ratio: Optional[float] = None  # share of the below-mean-score samples pruned per epoch; None: off
-    anneal: float = 0.875  # epochs e <= anneal x E prune, later ones train on all data: the paper's default
-
-
-@dataclass(frozen=True)
 class ConvergenceConfig:
     tol: float = 0.01  # improvement smaller than tol x first train loss counts as no improvement
     patience: int = 3  # reports without such improvement that mark convergence
     full_pass: bool = False  # eval()-mode pass over the training set per report (DyBAT's e); off: it costs time
+
+
+def _default_sections() -> tuple:
+    return tuple((d.name, d.section()) for d in registry.declarations())
 
 
 @dataclass(frozen=True)
@@ -115,15 +82,23 @@ class Config:
     # plain SGD only: train for this many compute-equivalents (fractional), the schedule fully decayed
     # within them: the budget-matched baseline of a strategy that spends less than `epochs`
     compute_budget: Optional[float] = None
+    # strategies from outside the package, "module:Name" each (`strategies.plugins`); installed plug-ins
+    # (the entry point group tune_hardbatch.strategies) need no mention
+    plugins: tuple[str, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    hard_batch: HardBatchConfig = field(default_factory=HardBatchConfig)
-    trim: TrimConfig = field(default_factory=TrimConfig)
-    stepwise: StepwiseConfig = field(default_factory=StepwiseConfig)
-    selective_backprop: SelectiveBackpropConfig = field(default_factory=SelectiveBackpropConfig)
-    infobatch: InfoBatchConfig = field(default_factory=InfoBatchConfig)
     convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+    # every declared strategy's section (`strategies.registry`), read as an attribute: cfg.trim.schedule
+    sections: tuple = field(default_factory=_default_sections)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == "sections":
+            raise AttributeError(name)
+        for section, value in self.sections:
+            if section == name:
+                return value
+        raise AttributeError(f"Config has no section {name!r}")
 
 
 CHOICES = {
@@ -132,9 +107,6 @@ CHOICES = {
     "data.augment": ("auto", "none", "crop", "flip", "crop_flip"),
     "optim.name": ("sgd", "adamw"),
     "optim.schedule": tuple(LR_SCHEDULES),
-    "trim.schedule": tuple(TRIM_SCHEDULES),
-    "hard_batch.select": ("hardest", "random"),
-    "trim.select": ("largest", "random"),
 }
 
 
@@ -143,16 +115,31 @@ CHOICES = {
 
 
 def build_config(mapping: Optional[dict] = None, overrides: Optional[list[str] | dict] = None) -> Config:
-    """Defaults, then a nested YAML `mapping`, then dotted overrides ("key=value" strings or a dict)."""
+    """Defaults, then a nested YAML `mapping`, then dotted overrides ("key=value" strings or a dict). The
+    strategies a `plugins` list names are loaded first: their sections are then keys like any other."""
+    if mapping is not None and not isinstance(mapping, dict):
+        raise UserError("config", f"must be a mapping of keys to values, got {type(mapping).__name__}")
+    sets = (parse_sets(overrides) if isinstance(overrides, list) else dict(overrides)) if overrides else {}
+    load_plugins((mapping or {}).get("plugins"))
+    load_plugins(sets.get("plugins"))
     cfg = Config()
     if mapping is not None:
-        if not isinstance(mapping, dict):
-            raise UserError("config", f"must be a mapping of keys to values, got {type(mapping).__name__}")
         cfg = apply_overrides(cfg, flatten(mapping))
-    if overrides:
-        cfg = apply_overrides(cfg, parse_sets(overrides) if isinstance(overrides, list) else overrides)
+    if sets:
+        cfg = apply_overrides(cfg, sets)
     validate(cfg)
     return cfg
+
+
+def load_plugins(refs) -> None:
+    """Register the strategies a `plugins` value names (a list of "module:Name"); one line for a bad one."""
+    if refs is None:
+        return
+    if isinstance(refs, str):
+        refs = [refs]
+    if not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
+        raise UserError("plugins", f"expected a list of module:Name references, got {refs!r}")
+    registry.load_plugins(refs)
 
 
 def base_config(flat: dict) -> Config:
@@ -190,6 +177,8 @@ def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
 
 def apply_overrides(cfg: Config, dotted: dict[str, Any]) -> Config:
     """Return a copy of `cfg` with dotted keys replaced (type-checked). Ray trial params use this."""
+    load_plugins(dotted.get("plugins"))
+    cfg = _with_every_section(cfg)
     sections: dict[str, dict[str, Any]] = {}
     top: dict[str, Any] = {}
     for key, value in dotted.items():
@@ -200,9 +189,18 @@ def apply_overrides(cfg: Config, dotted: dict[str, Any]) -> Config:
         owner = getattr(cfg, section) if section else cfg
         coerced = _coerce(value, _field_type(type(owner), name), key)
         (sections.setdefault(section, {}) if section else top)[name] = coerced
+    strategies = dict(cfg.sections)
     for section, values in sections.items():
-        top[section] = dataclasses.replace(getattr(cfg, section), **values)
-    return dataclasses.replace(cfg, **top)
+        replaced = dataclasses.replace(getattr(cfg, section), **values)
+        (strategies if section in strategies else top)[section] = replaced
+    return dataclasses.replace(cfg, **top, sections=tuple(strategies.items()))
+
+
+def _with_every_section(cfg: Config) -> Config:
+    """`cfg` with the default section of each strategy declared since it was made (a plug-in loaded later)."""
+    have = {name for name, _ in cfg.sections}
+    missing = [(d.name, d.section()) for d in registry.declarations() if d.name not in have]
+    return dataclasses.replace(cfg, sections=cfg.sections + tuple(missing)) if missing else cfg
 
 
 def to_dict(cfg: Config) -> dict:
@@ -211,7 +209,15 @@ def to_dict(cfg: Config) -> dict:
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return list(v) if isinstance(v, tuple) else v
-    return plain(dataclasses.asdict(cfg))
+    out = {}
+    for f in dataclasses.fields(Config):
+        if f.name == "convergence":  # the strategies' sections sit between optim and convergence
+            out.update({name: dataclasses.asdict(section) for name, section in cfg.sections})
+        if f.name == "plugins" and not cfg.plugins or f.name == "sections":
+            continue
+        value = getattr(cfg, f.name)
+        out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return plain(out)
 
 
 def to_yaml(cfg: Config) -> str:
@@ -241,8 +247,8 @@ def unknown_key_message(key: str) -> str:
 
 def key_summary() -> list[str]:
     """Top-level keys and sections ('seed', ..., 'data.*', 'model.*', ...): what a config takes, briefly."""
-    return [k for k in all_keys() if "." not in k] + [f.name + ".*" for f in dataclasses.fields(Config)
-                                                      if _is_section(f.name)]
+    return [k for k in all_keys() if "." not in k] + ["plugins"] + [k + ".*" for k in to_dict(Config())
+                                                                    if _is_section(k)]
 
 
 def all_keys() -> list[str]:
@@ -283,11 +289,14 @@ def config_from_file(path: Optional[str], sets: Optional[list[str]] = None) -> C
 
 
 def _is_section(key: str) -> bool:
-    return key in {f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(f.default_factory)}
+    return key in {f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(f.default_factory)} or \
+        registry.declared(key) is not None
 
 
 def _has_field(obj, name: str) -> bool:
-    return dataclasses.is_dataclass(obj) and name in {f.name for f in dataclasses.fields(obj)}
+    """A key of the config: `Config.sections` is where the strategies' sections are kept, not a key."""
+    return dataclasses.is_dataclass(obj) and name in {f.name for f in dataclasses.fields(obj)} and \
+        not (isinstance(obj, Config) and name == "sections")
 
 
 def _field_type(cls, name: str):
@@ -346,6 +355,12 @@ def _check(ok: bool, key: str, allowed: str) -> None:
         raise UserError(key, allowed)
 
 
+def choices() -> dict[str, tuple]:
+    """Every key with a closed set of values: the config's own and the declared strategies'."""
+    declared = {f"{d.name}.{k}": v for d in registry.declarations() for k, v in d.choices.items()}
+    return {**CHOICES, **declared}
+
+
 def validate(cfg: Config) -> None:
     for key, allowed in CHOICES.items():
         section, _, name = key.rpartition(".")
@@ -382,4 +397,4 @@ def validate(cfg: Config) -> None:
     _check(cfg.convergence.tol >= 0, "convergence.tol", f"got {cfg.convergence.tol}; allowed: >= 0")
     _check(cfg.convergence.patience >= 1, "convergence.patience",
            f"got {cfg.convergence.patience}; allowed: an integer >= 1")
-    validate_strategies(cfg)
+    registry.validate(cfg)

@@ -2,7 +2,7 @@
 
 `Trainer(cfg).run()` yields one report dict per epoch of the strategy's own plan (every N
 back-propagations; every stage epoch for step-wise runs; every pruned epoch for InfoBatch). The loop asks
-its strategies (`strategies.base`: built from `strategies.registry`) for the sampler of each stage, which
+its strategies (`strategies.base.Strategies`, built from the declarations in `strategies.registry`) for the sampler of each stage, which
 samples of a batch to train and which loss to back-propagate; it names none of them. Between reports the caller may take
 `state_dict()` and a later `Trainer(cfg).load_state_dict(state)` continues exactly there.
 Each report evaluates, in eval() mode, the validation set (when there is one: `val_*`, else NaN), the test
@@ -29,8 +29,7 @@ from .augment import Augment
 from .data import Dataset, load_dataset
 from .models import create_model, cudnn_benchmark
 from .schedules import lr_at
-from .strategies import registry
-from .strategies.base import Batch, Tally
+from .strategies.base import Batch, Strategies, Tally
 from .strategies.plan import make_plan
 from .strategies.stepwise import nested_subsets
 
@@ -107,7 +106,7 @@ class Trainer:
         self.total_epochs = sum(st.epochs for st in self.plan)
         self.data_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)  # shuffles, augmentation
         part_gen = torch.Generator().manual_seed(cfg.seed)  # subsets, then the stages' partitions
-        self.strategies = registry.build(cfg, part_gen, self.data_gen, self.device)
+        self.strategies = Strategies.build(cfg, part_gen, self.data_gen, self.device)
         self.samplers = self._make_samplers(part_gen)
         self.pos = Position()
         self.history: list[dict] = []
@@ -151,7 +150,10 @@ class Trainer:
             clock.mark()
             eval_sums = self._eval_sums()
             clock.mark()
-            loss_sum, correct, *evals = torch.cat([train_sums, eval_sums]).tolist()  # the report's one sync
+            pending = tally.pending()  # counts only the device knows (a threshold's mask)
+            loss_sum, correct, *evals = torch.cat([train_sums, eval_sums, *pending]).tolist()  # the one sync
+            tally.settle(evals[len(evals) - len(pending):])
+            evals = evals[:len(evals) - len(pending)]
             train_s, eval_s = clock.seconds()
             self._advance(steps, tally, train_s, eval_s)
             yield self._report(st, tally, loss_sum / tally.backward, 100 * correct / tally.backward, lr, train_s,

@@ -37,30 +37,12 @@ WORDS = ("helps", "hurts", "no detectable difference")
 NOT_JUDGED = "not judged"
 ALPHA = 0.05  # familywise, over the worded comparisons of one verdict
 POWER = 0.8  # of the minimum detectable difference
-RANDOM = "-random"  # a random control's family: its twin's family with this suffix (labels.strategy_name)
-
-
-def family_of(strategy: str) -> str:
-    """'delta=0.5+trim-linear+splits=A-C-O' -> 'delta+trim+splits'; 'delta=0.5-random' -> 'delta-random',
-    'trim-linear-random' -> 'trim-random', 'sb=0.5' -> 'sb', 'plain@7.5' -> 'plain@budget'; 'delta=1' and
-    'plain' stay."""
-    if strategy in ("plain", "invalid", "?"):
-        return strategy
-    parts = []
-    for part in strategy.split("+"):
-        random = "-random" if part.endswith("-random") else ""
-        if part.startswith("delta="):
-            parts.append("delta=1" if not random and float(part[6:]) == 1.0 else "delta" + random)
-        elif part.startswith("plain@"):
-            parts.append("plain@budget")
-        else:
-            parts.append(part.split("-")[0].split("=")[0] + random)
-    return "+".join(parts)
+RANDOM = "-random"  # a random control's family: its twin's family with this suffix (labels.strategy_family)
 
 
 def compared_as(trial: Trial) -> str:
     """What a search trial is compared as: its declared arm, else its strategy family (a joint search)."""
-    return trial.arm or family_of(trial.strategy)
+    return trial.arm or trial.family or "?"
 
 
 def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
@@ -293,5 +275,5 @@ def group_runs(runs: list[Trial], label_of) -> tuple[dict, dict]:
     for r in runs:
         label = label_of(r)
         groups[label].append(r)
-        families[label] = family_of(r.strategy)
+        families[label] = r.family or "?"
     return dict(groups), families

@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import Iterable, Union
 
 from ..metrics import is_finite
-from ..search.space.dims import GATE_KEYS, Dim, active_params, decode
+from ..search.space.dims import Dim, active_params, decode
 from ..search.trials import Trial
 from ..training.config import Config, build_config
+from ..training.strategies import registry
 
 EVALUATOR = "fANOVA"
 MIN_TRIALS = 3  # fewer usable trials: no importances at all
@@ -176,10 +177,11 @@ def _evaluate(rows: list[tuple[dict, float]], keys: list[str], by_key: dict, mod
 
 def _condition(key: str, subset: list, rows: list, base: Config) -> str:
     """'trials with trim.schedule != none': the gate values that tell the subset from the other trials."""
-    gate = next((g for g in GATE_KEYS if g != key and g.split(".")[0] == key.split(".")[0]), None)
-    if gate is None:
+    owner = registry.owner(key)
+    if owner is None or owner.applies is None or owner.gate_key == key:
         return f"trials where {key} applies"
-    default = getattr(getattr(base, gate.split(".")[0]), gate.split(".")[1])
+    gate = owner.gate_key
+    default = getattr(getattr(base, owner.name), owner.gate)
 
     def values(part):
         return {_show(decode(p.get(gate, default))) for p, _ in part}
@@ -187,8 +189,8 @@ def _condition(key: str, subset: list, rows: list, base: Config) -> str:
     inside, outside = values(subset), values([r for r in rows if key not in r[0]])
     if not outside or inside & outside:
         return f"trials where {key} applies"
-    if outside == {"none"}:
-        return f"trials with {gate} set" if gate == "stepwise.fractions" else f"trials with {gate} != none"
+    if outside == {_show(owner.off[0])}:
+        return f"trials with {gate} set" if owner.off[0] is None else f"trials with {gate} != {_show(owner.off[0])}"
     if len(inside) == 1:
         return f"trials with {gate} = {next(iter(inside))}"
     return f"trials with {gate} not in ({', '.join(sorted(outside))})"

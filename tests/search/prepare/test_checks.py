@@ -1,6 +1,6 @@
-"""Fail fast (`launch.prepare_search`): each mistake is one `error:` line naming the key, exit 2, before Ray
+"""Fail fast (`search.prepare.prepare_search`): each mistake is one `error:` line naming the key, exit 2, before Ray
 starts (the data and models are checked in a child process while the driver imports Ray) and before anything
-is written; nothing hangs. Cases of issue 13 and their kind."""
+is written; nothing hangs. `CASES`: each mistake, the key its line names and a fragment of that line."""
 
 from __future__ import annotations
 

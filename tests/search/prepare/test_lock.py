@@ -1,5 +1,5 @@
-"""Which process drives a search (`launch.lock`, `driver.json`): a live driver refuses `report --sync`, a dead one
-(killed by SIGKILL: the file stays) counts as gone."""
+"""Which process drives a search (`search.prepare.lock`, `driver.json`): a live driver refuses `report --sync`,
+a dead one (killed by SIGKILL: the file stays) counts as gone."""
 
 from __future__ import annotations
 

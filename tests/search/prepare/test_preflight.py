@@ -1,4 +1,4 @@
-"""The pre-flight check in a child process (`launch.preflight`): its answer, its mistakes as `UserError`s, a
+"""The pre-flight check in a child process (`search.prepare.preflight`): its answer, its mistakes as `UserError`s, a
 child that dies, and the driver's side without torch."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Whether the MLflow tracking server answers (`launch.reachable`): checked before a search starts, one
+"""Whether the MLflow tracking server answers (`search.prepare.reachable`): checked before a search starts, one
 `error: tracking.uri` line when it does not."""
 
 import http.server

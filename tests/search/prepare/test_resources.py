@@ -1,5 +1,5 @@
-"""Resources (`launch.resources`): a trial's CPUs and GPUs against this machine or a cluster's nodes, and how many
-trials run at once."""
+"""Resources (`search.prepare.resources`): a trial's CPUs and GPUs against this machine or a cluster's nodes,
+and how many trials run at once."""
 
 from __future__ import annotations
 

@@ -40,8 +40,8 @@ def test_an_arms_trial_config_is_its_fixed_part_and_its_draws():
     trim = spec.arms[3]
     config = trim.config({"optim.lr": 0.1, "trim.p_end": 0.5})
     assert config == {ARM_KEY: "trim", "trim.schedule": "linear", "optim.lr": 0.1, "trim.p_end": 0.5}
-    label, active = spec.describe(config)
-    assert label == "trim-linear" and active == {"optim.lr": 0.1, "trim.schedule": "linear", "trim.p_end": 0.5}
+    label, family, active = spec.describe(config)
+    assert label == "trim-linear" and family == "trim" and active == {"optim.lr": 0.1, "trim.schedule": "linear", "trim.p_end": 0.5}
     cfg = SP.trial_config(spec.base_flat, config, spec.dims)
     assert cfg.trim.schedule == "linear" and cfg.trim.p_end == 0.5 and cfg.hard_batch.delta is None
     splits = spec.arms[4].config({"optim.lr": 0.1})

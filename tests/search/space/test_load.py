@@ -140,7 +140,7 @@ def test_bad_inputs_exit_2_with_one_error_line_and_no_ray(tmp_path):
 
 def test_describe_gives_a_trials_label_and_the_params_that_apply():
     spec = SP.load_space(None)
-    strategy, active = spec.describe({"hard_batch.delta": 0.5, "trim.schedule": "none", "trim.p_end": 0.3,
-                                      "not.a.dim": 1})
-    assert strategy == "delta=0.5" and "trim.p_end" not in active and "not.a.dim" not in active
-    assert spec.describe({"hard_batch.delta": 5.0}) == ("invalid", {"hard_batch.delta": 5.0})
+    strategy, family, active = spec.describe({"hard_batch.delta": 0.5, "trim.schedule": "none", "trim.p_end": 0.3,
+                                              "not.a.dim": 1})
+    assert strategy == "delta=0.5" and family == "delta" and "trim.p_end" not in active and "not.a.dim" not in active
+    assert spec.describe({"hard_batch.delta": 5.0}) == ("invalid", "invalid", {"hard_batch.delta": 5.0})

@@ -6,9 +6,9 @@ import pytest
 import torch
 from sync_counter import SyncCounter
 
+from tune_hardbatch.training.strategies.base import ShuffledSampler
 from tune_hardbatch.training.strategies.hard_batch import (
     HardBatchSampler,
-    ShuffledSampler,
     num_selected,
     partition,
     select_hardest,

@@ -1,5 +1,5 @@
 """Step-wise plans (`strategies.plan`, pure arithmetic, no torch): named plans, the paper's default multipliers
-and epochs, the stage of a global epoch, stage sizes, and the plan's config rules."""
+and epochs, stage sizes, and the plan's config rules."""
 
 import pytest
 
@@ -13,7 +13,6 @@ from tune_hardbatch.training.strategies.plan import (
     default_lr_multipliers,
     make_plan,
     resolve_fractions,
-    stage_at,
     stage_epoch_equivs,
     stage_sizes,
 )
@@ -46,14 +45,7 @@ def test_plan_from_config_and_default_epochs_give_equal_compute():
     assert len(single) == 1 and single[0].epochs == 7 and single[0].fraction == 1.0
 
 
-def test_stage_at_maps_global_epochs():
-    plan = make_plan(build_config({"stepwise": {"fractions": [0.5, 1.0], "epochs": [2, 3]}}))
-    assert [stage_at(e, plan) for e in range(5)] == [0, 0, 1, 1, 1]
-    with pytest.raises(ValueError):
-        stage_at(5, plan)
-
-
-# the issue's cases at 15 epochs: (plan, M, B, epoch-equivalents forwarded by the old equal-epoch default)
+# cases at 15 epochs: (plan, M, B, epoch-equivalents forwarded with equal epochs per stage, round(15 / sum(f)))
 BUDGET_CASES = [("A-C-O", 50000, 512, 14.172), ("A-B-C-D-O", 1437, 64, 13.807), ("B-O", 50000, 512, 15.319)]
 
 
@@ -63,15 +55,15 @@ def forwarded(plan, num_train, batch) -> float:
                for st, size in zip(plan, [int(st.fraction * num_train + 1e-9) for st in plan])) / num_train
 
 
-@pytest.mark.parametrize("splits, m, b, before", BUDGET_CASES)
-def test_default_epochs_match_the_budget_as_whole_epochs_allow(splits, m, b, before):
+@pytest.mark.parametrize("splits, m, b, equal_ee", BUDGET_CASES)
+def test_default_epochs_match_the_budget_as_whole_epochs_allow(splits, m, b, equal_ee):
     cfg = build_config({"epochs": 15, "optim": {"batch_size": b}, "stepwise": {"fractions": splits}})
-    old = [max(1, round(15 / sum(resolve_fractions(splits))))] * len(resolve_fractions(splits))
+    equal = [max(1, round(15 / sum(resolve_fractions(splits))))] * len(resolve_fractions(splits))
     assert forwarded([st.__class__(st.index, st.fraction, e, st.batch_multiplier, st.lr_multiplier)
-                      for st, e in zip(make_plan(cfg), old)], m, b) == pytest.approx(before, abs=1e-3)
+                      for st, e in zip(make_plan(cfg), equal)], m, b) == pytest.approx(equal_ee, abs=1e-3)
     plan = make_plan(cfg, m)
-    after = forwarded(plan, m, b)
-    assert abs(after - 15) < abs(before - 15) and abs(after - 15) < 0.1, (after, [st.epochs for st in plan])
+    plan_ee = forwarded(plan, m, b)
+    assert abs(plan_ee - 15) < abs(equal_ee - 15) and abs(plan_ee - 15) < 0.1, (plan_ee, [st.epochs for st in plan])
     epochs = [st.epochs for st in plan]
     assert max(epochs) - min(epochs) <= 1  # near-equal
     # no other choice of e / e + 1 per stage comes closer
@@ -82,7 +74,7 @@ def test_default_epochs_match_the_budget_as_whole_epochs_allow(splits, m, b, bef
     best = min(abs(forwarded([st.__class__(st.index, st.fraction, e + x, st.batch_multiplier, 1.0)
                               for st, x in zip(plan, extra)], m, b) - 15)
                for extra in itertools.product((0, 1), repeat=len(plan)))
-    assert abs(after - 15) == pytest.approx(best)
+    assert abs(plan_ee - 15) == pytest.approx(best)
 
 
 def test_default_epochs_ties_and_the_fraction_approximation():
@@ -140,13 +132,6 @@ def test_stage_sizes_floor_f_times_m():
     assert stage_sizes(10, plan) == [3, 2, 10]
     # 0.29 * 100 is 28.999999999999996 in floating point: still 29 samples
     assert stage_sizes(100, plan) == [36, 29, 100]
-
-
-def test_stage_at_with_unequal_stage_epochs():
-    plan = [Stage(0, 0.2, 1, 1, 1.0), Stage(1, 0.6, 3, 3, 0.1), Stage(2, 1.0, 2, 1, 1.0)]
-    assert [stage_at(e, plan) for e in range(6)] == [0, 1, 1, 1, 2, 2]
-    with pytest.raises(ValueError, match="past the plan's 6 epochs"):
-        stage_at(6, plan)
 
 
 @pytest.mark.parametrize("fractions", [(0.2, 0.4, 0.6, 0.8, 1.0), (0.2, 0.6, 1.0), (0.4, 1.0), (0.1, 0.3, 1.0)])

@@ -5,7 +5,7 @@ import torch
 from sync_counter import SyncCounter
 
 from tune_hardbatch.training.config import build_config
-from tune_hardbatch.training.strategies.base import Batch, Tally
+from tune_hardbatch.training.strategies.base import Batch, Context, Tally
 from tune_hardbatch.training.strategies.selective_backprop import (
     SelectiveBackprop,
     draw_probabilities,
@@ -54,7 +54,8 @@ def test_active_between_start_and_end_except_every_interrupt_th_step(progress, s
 
 
 def sb(**c):
-    return SelectiveBackprop(build_config({"selective_backprop": {"keep": 0.5, **c}}), torch.device("cpu"))
+    cfg = build_config({"selective_backprop": {"keep": 0.5, **c}})
+    return SelectiveBackprop(cfg, Context(cfg.seed, torch.device("cpu"), torch.Generator(), 300))
 
 
 def test_select_scores_the_whole_batch_and_keeps_n_counting_b_forwards():

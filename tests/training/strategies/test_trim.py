@@ -7,6 +7,7 @@ import torch
 from sync_counter import SyncCounter
 
 from tune_hardbatch.training.config import build_config
+from tune_hardbatch.training.strategies.base import Context
 from tune_hardbatch.training.strategies.trim import Trim, num_kept, random_trim_loss, trim_loss
 
 
@@ -37,7 +38,8 @@ def test_gradient_equals_mean_of_the_r_largest_losses(p):
 
 
 def trim(**trim_cfg):
-    return Trim(build_config({"trim": trim_cfg}), torch.device("cpu"))
+    cfg = build_config({"trim": trim_cfg})
+    return Trim(cfg, Context(cfg.seed, torch.device("cpu"), torch.Generator(), 200))
 
 
 def test_trim_applies_p_per_epoch_and_counts_the_samples_it_keeps():

@@ -6,10 +6,10 @@
   builds the data and models of every corner (this one imports torch and timm);
 - `preflight`: that check in a child process, so the driver never imports torch;
 - `reachable`: whether the MLflow tracking server answers;
-- `prepare`: `prepare_search`, all of the above in order, and the `--address` check.
+- `checks`: `prepare_search`, all of the above in order, and the `--address` check.
 
-The space itself is validated by `tune_hardbatch.space`; where the storage is and whether it can be
-written, by `tune_hardbatch.storage`. Each problem is one `UserError` (exit 2) before anything starts.
+The space itself is validated by `tune_hardbatch.search.space`; where the storage is and whether it can be
+written, by `tune_hardbatch.search.storage`. Each problem is one `UserError` (exit 2) before anything starts.
 """
 
 from .checks import Prepared, check_address, prepare_search

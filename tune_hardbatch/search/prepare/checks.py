@@ -29,7 +29,7 @@ ADDRESS_TIMEOUT_S = 5.0  # a cluster head answers in milliseconds; a wrong addre
 
 @dataclass
 class Prepared:
-    spec: SearchSpace
+    search_space: SearchSpace
     storage: str
     name: str
     resuming: bool
@@ -52,24 +52,25 @@ class Prepared:
 
 def prepare_search(space=None, sets=None, resume: Optional[str] = None, out: Optional[str] = None,
                    address: Optional[str] = None, stream=None) -> Prepared:
-    spec, storage, name, resuming = resolve_run(space, sets, resume, out)
+    search_space, storage, name, resuming = resolve_run(space, sets, resume, out)
     local = None
     if address is None:
         local = local_resources()
-        check_resources(spec, *local)
+        check_resources(search_space, *local)
     else:
         check_address(address)
-    tracking = tracking_uri(spec.tracking, storage)
+    tracking = tracking_uri(search_space.tracking, storage)
     check_reachable(tracking[0])  # a tracking server that is down: exit 2 before any trial runs
-    first_line(spec, Path(storage) / name, resuming, stream or sys.stdout)  # before torch, Ray, MLflow load
-    return Prepared(spec, storage, name, resuming, address, local, tracking, start(spec, local=address is None))
+    first_line(search_space, Path(storage) / name, resuming, stream or sys.stdout)  # before torch, Ray, MLflow load
+    return Prepared(search_space, storage, name, resuming, address, local, tracking,
+                    start(search_space, local=address is None))
 
 
-def first_line(spec: SearchSpace, exp_dir: Path, resuming: bool, stream) -> None:
+def first_line(space: SearchSpace, exp_dir: Path, resuming: bool, stream) -> None:
     """What is searched and where its results go, as soon as the space is read: before torch, Ray and
     MLflow are imported (seconds), so the user sees at once that the command took."""
-    what = Path(spec.source).name if spec.source != "<dict>" else "a space"
-    print(f"{'resuming' if resuming else 'starting'} {exp_dir.name}: {what}, {spec.num_trials} trials; results "
+    what = Path(space.source).name if space.source != "<dict>" else "a space"
+    print(f"{'resuming' if resuming else 'starting'} {exp_dir.name}: {what}, {space.num_trials} trials; results "
           f"under {exp_dir}", file=stream, flush=True)
 
 

@@ -1,7 +1,7 @@
 """The pre-flight check (`resources.preflight`: data, batches and model of every corner) in a child process.
 
 It imports torch and timm and builds every model: seconds of work and hundreds of MB that the driver
-would otherwise carry for the whole search. `start` launches `python -m tune_hardbatch.launch.preflight`
+would otherwise carry for the whole search. `start` launches `python -m tune_hardbatch.search.prepare.preflight`
 with the pickled space on stdin; the driver meanwhile imports Ray and checks the tracking store, then
 `Preflight.result()` waits for the answer before Ray starts (a mistake still starts nothing). The child
 prints one JSON line: `{"seconds": s}`, or `{"key": k, "message": m}` for a `UserError`. What libraries
@@ -39,11 +39,11 @@ class Preflight:
         return float(answer["seconds"])
 
 
-def start(spec, local: bool) -> Preflight:
-    """The check of `spec` in a child process (`local` False: data this machine cannot see is skipped)."""
+def start(space, local: bool) -> Preflight:
+    """The check of `space` in a child process (`local` False: data this machine cannot see is skipped)."""
     proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    proc.stdin.write(pickle.dumps((spec, local)))  # a few kB: fits the pipe's buffer, never blocks
+    proc.stdin.write(pickle.dumps((space, local)))  # a few kB: fits the pipe's buffer, never blocks
     proc.stdin.close()
     proc.stdin = None  # closed: communicate() must not flush it
     return Preflight(proc)
@@ -52,9 +52,9 @@ def start(spec, local: bool) -> Preflight:
 def main() -> None:
     from .resources import preflight
 
-    spec, local = pickle.loads(sys.stdin.buffer.read())
+    space, local = pickle.loads(sys.stdin.buffer.read())
     try:
-        answer = {"seconds": preflight(spec, local=local)}
+        answer = {"seconds": preflight(space, local=local)}
     except UserError as exc:
         answer = {"key": exc.key, "message": str(exc)[len(exc.key) + 2:] if exc.key else str(exc)}
     sys.stdout.write(json.dumps(answer) + "\n")

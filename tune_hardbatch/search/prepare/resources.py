@@ -34,7 +34,7 @@ def local_gpus(proc_dir: str = "/proc/driver/nvidia/gpus") -> int:
     return min(found, len(ids))
 
 
-def check_resources(spec: SearchSpace, cpus: float, gpus: float, where: str = "this machine",
+def check_resources(space: SearchSpace, cpus: float, gpus: float, where: str = "this machine",
                     nodes: Optional[list[tuple[float, float]]] = None) -> int:
     """Reject what cannot run; return the number of concurrent trials (search.max_concurrent or what fits).
 
@@ -42,7 +42,7 @@ def check_resources(spec: SearchSpace, cpus: float, gpus: float, where: str = "t
     node of a cluster. What fits is the sum over nodes of what fits on each: `gpu: 0.3` on 16 one-GPU
     nodes is 3 per node, 48, not the 53 that the cluster's totals would suggest.
     """
-    cpu, gpu = spec.resources.cpu, spec.resources.gpu
+    cpu, gpu = space.resources.cpu, space.resources.gpu
     if cpu > cpus:
         raise UserError("resources.cpu", f"{cpu:g} CPUs per trial but {where} has {cpus:g}; "
                         f"allowed: 0 < cpu <= {cpus:g}")
@@ -51,11 +51,11 @@ def check_resources(spec: SearchSpace, cpus: float, gpus: float, where: str = "t
     if gpu > gpus:
         raise UserError("resources.gpu", f"{gpu:g} GPUs per trial but {where} has {gpus:g}; "
                         f"allowed: 0 <= gpu <= {gpus:g}")
-    if spec.base_cfg.device == "cuda" and gpu == 0:
+    if space.base_cfg.device == "cuda" and gpu == 0:
         raise UserError("resources.gpu", "base.device is cuda but resources.gpu is 0: a trial sees no GPU; "
                         "allowed: a GPU share > 0, or base.device auto/cpu")
     fits = max(1, sum(trials_per_node(cpu, gpu, c, g) for c, g in (nodes or [(cpus, gpus)])))
-    return spec.search.max_concurrent or fits
+    return space.search.max_concurrent or fits
 
 
 def trials_per_node(cpu: float, gpu: float, node_cpus: float, node_gpus: float) -> int:
@@ -66,7 +66,7 @@ def trials_per_node(cpu: float, gpu: float, node_cpus: float, node_gpus: float) 
     return fits
 
 
-def preflight(spec: SearchSpace, local: bool = True) -> float:
+def preflight(space: SearchSpace, local: bool = True) -> float:
     """Data, batches and model of every corner of the space (`inputs.check_inputs`), before Ray starts;
     returns the seconds it took. `local` False (a cluster): data this machine cannot see is skipped.
 
@@ -81,15 +81,15 @@ def preflight(spec: SearchSpace, local: bool = True) -> float:
     start = time.perf_counter()
     checker = InputChecker(local)
     try:
-        checker.check(spec.base_cfg)
+        checker.check(space.base_cfg)
     except UserError as exc:
         raise UserError(f"base.{exc.key}", _message(exc)) from None
-    for values, cfg in spec.corners:
+    for values, cfg in space.corners:
         try:
             checker.check(cfg)
         except UserError as exc:
             if exc.key in values:
-                raise corner_error(exc, values, spec.dims) from None
+                raise corner_error(exc, values, space.dims) from None
             where = f" (with {', '.join(f'{k}={v!r}' for k, v in values.items())})" if values else ""
             raise UserError(f"base.{exc.key}", f"{_message(exc)}{where}") from None
     return time.perf_counter() - start

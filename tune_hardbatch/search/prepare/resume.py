@@ -20,19 +20,19 @@ from .lock import check_free
 
 
 def resolve_run(space, sets, resume, out) -> tuple[SearchSpace, str, str, bool]:
-    """The spec, absolute storage directory, run name and whether this resumes an existing search."""
+    """The search space, absolute storage directory, run name and whether this resumes an existing search."""
     if resume is not None:
         return _resume(space, sets, resume, out)
-    spec = load_space(space, sets)
-    storage = abs_storage(out or spec.run.storage or "tune_results", "--out" if out else "run.storage")
-    name = spec.run.name or default_name(spec)
+    search_space = load_space(space, sets)
+    storage = abs_storage(out or search_space.run.storage or "tune_results", "--out" if out else "run.storage")
+    name = search_space.run.name or default_name(search_space)
     if (Path(storage) / name).exists():
         raise UserError("run.name", f"{Path(storage) / name} already exists; continue it with "
                         f"--resume {name}, or choose another run.name")
     check_writable(storage, "--out" if out else "run.storage")
-    spec.run = replace(spec.run, storage=storage, name=name)
-    spec.raw["run"] = as_dict(spec.run)
-    return spec, storage, name, False
+    search_space.run = replace(search_space.run, storage=storage, name=name)
+    search_space.raw["run"] = as_dict(search_space.run)
+    return search_space, storage, name, False
 
 
 RESUME_CHANGEABLE = ("run.max_failures", "run.checkpoint_every")  # what --resume may change; everything else must stay as it was
@@ -90,6 +90,6 @@ def _differences(a: dict, b: dict, prefix: str = ""):
             yield f"{prefix}{key}", x, y
 
 
-def default_name(spec: SearchSpace) -> str:
-    stem = Path(spec.source).stem if spec.source != "<dict>" else "search"
+def default_name(space: SearchSpace) -> str:
+    stem = Path(space.source).stem if space.source != "<dict>" else "search"
     return f"{stem}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"

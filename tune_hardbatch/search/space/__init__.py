@@ -14,7 +14,7 @@ dependency order:
 - `load`: `load_space` / `validate_space` -> `SearchSpace`.
 
 Each problem is one `UserError` naming the dotted key and what is allowed. What a search checks against
-the machine, the cluster and the disk before Ray starts is `tune_hardbatch.launch`.
+the machine, the cluster and the disk before Ray starts is `tune_hardbatch.search.prepare`.
 """
 
 from .dims import (

@@ -1,9 +1,10 @@
 """Search dimensions and trial configs: what a trial samples and the training config it becomes.
 
 A `Dim` is one dotted config key with one distribution. Choice and grid values are encoded for Optuna
-(explicit lists become JSON strings). Strategy parameters are only active when their strategy is on:
-`trim.*` only when `trim.schedule` is not none (`trim.p_start` not for `constant`, `trim.step_at` only for
-`step`), `stepwise.*` only when `stepwise.fractions` is set; inactive parameters are never applied.
+(explicit lists become JSON strings). A strategy's parameters apply as its declaration says
+(`Declaration.applies`: `trim.*` only when `trim.schedule` is not none, `trim.p_start` not for `constant`,
+`trim.step_at` only for `step`; `stepwise.*` only when `stepwise.fractions` is set); its gate is sampled
+before them, and parameters that do not apply are never applied.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any, Iterable, Optional, Union
 
 from ...errors import UserError
 from ...training.config import Config, apply_overrides, base_config, validate
-from ...training.strategies.labels import strategy_name
-
-GATE_KEYS = ("trim.schedule", "stepwise.fractions")  # sampled first: other trim.*/stepwise.* depend on them
+from ...training.strategies import registry
+from ...training.strategies.labels import strategy_family, strategy_name
 
 
 @dataclass(frozen=True)
@@ -71,25 +71,14 @@ def decode(value):
 
 
 def sampling_order(dims: Iterable[Dim]) -> list[Dim]:
-    """Gate keys (trim.schedule, stepwise.fractions) first: the others' activity depends on them."""
-    dims = list(dims)
-    return [d for d in dims if d.key in GATE_KEYS] + [d for d in dims if d.key not in GATE_KEYS]
+    """Gate keys (trim.schedule, stepwise.fractions, ...) first: the others' activity depends on them."""
+    dims, gates = list(dims), registry.gate_keys()
+    return [d for d in dims if d.key in gates] + [d for d in dims if d.key not in gates]
 
 
 def is_active(key: str, values: dict, base: Config) -> bool:
     """Whether a parameter matters given the (decoded) values sampled so far and the base config."""
-    if key.startswith("trim.") and key != "trim.schedule":
-        schedule = values.get("trim.schedule", base.trim.schedule)
-        if schedule == "none":
-            return False
-        if key == "trim.step_at":
-            return schedule == "step"
-        if key == "trim.p_start":
-            return schedule != "constant"
-        return True
-    if key.startswith("stepwise.") and key != "stepwise.fractions":
-        return values.get("stepwise.fractions", base.stepwise.fractions) is not None
-    return True
+    return registry.applies(key, values, base)
 
 
 def active_params(params: dict, dims: Iterable[Dim], base: Config) -> dict:
@@ -111,16 +100,13 @@ def trial_config(base: Union[Config, dict], params: dict, dims: Iterable[Dim]) -
     return cfg
 
 
-BASELINE_OFF = {"hard_batch.delta": None, "trim.schedule": "none", "stepwise.fractions": None}
-
-
 def baseline_points(dims: list[Dim], base_flat: dict) -> list[dict]:
     """The searcher's first trials: plain SGD (every searched strategy off) and, when the space has it,
     delta = 1, each with the other parameters sampled. A joint search may otherwise never try the
     baseline that the verdict compares every strategy with. [] when the space cannot turn them off."""
     by_key = {d.key: d for d in dims}
     point = {}
-    for key, off in BASELINE_OFF.items():
+    for key, off in registry.baseline_off().items():
         dim = by_key.get(key)
         if dim is None:
             continue
@@ -168,15 +154,21 @@ class DefineByRun:
 
 
 class StrategyLabel:
-    """`labels.strategy_name` of a trial's sampled params (the live view, results, report)."""
+    """`labels.strategy_name` of a trial's sampled params (the live view, results, report), and with `both`
+    its family (`labels.strategy_family`: what the trial is compared as)."""
 
     def __init__(self, dims: list[Dim], base_flat: dict):
         self.dims = dims
         self.base_flat = base_flat
 
     def __call__(self, config: dict) -> str:
+        return self.both(config)[0]
+
+    def both(self, config: dict) -> tuple[str, str]:
+        """(label, family); ("invalid", "invalid") when the params make no valid config."""
         params = {d.key: config[d.key] for d in self.dims if d.key in config}
         try:
-            return strategy_name(trial_config(self.base_flat, params, self.dims))
+            cfg = trial_config(self.base_flat, params, self.dims)
         except UserError:
-            return "invalid"
+            return "invalid", "invalid"
+        return strategy_name(cfg), strategy_family(cfg)

@@ -71,12 +71,12 @@ class SearchSpace:
     def dim_keys(self) -> list[str]:
         return [d.key for d in self.dims]
 
-    def describe(self, params: dict) -> tuple[str, dict]:
-        """(strategy label, the params that apply, encoded) of a trial's sampled params; ("invalid", its
-        params) when they make no valid config."""
+    def describe(self, params: dict) -> tuple[str, str, dict]:
+        """(strategy label, strategy family, the params that apply, encoded) of a trial's sampled params;
+        ("invalid", "invalid", its params) when they make no valid config."""
         params = {k: params[k] for k in self.dim_keys if k in params}
-        label = StrategyLabel(self.dims, self.base_flat)(params)
-        return label, params if label == "invalid" else active_params(params, self.dims, self.base_cfg)
+        label, family = StrategyLabel(self.dims, self.base_flat).both(params)
+        return label, family, params if label == "invalid" else active_params(params, self.dims, self.base_cfg)
 
     @property
     def self_confirming(self) -> bool:
@@ -107,9 +107,9 @@ def load_space(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
     notes: list[str] = []
     if sets:
         raw = apply_space_sets(raw, sets, notes)
-    spec = validate_space(raw, question, source)
-    spec.notes[:0] = notes
-    return spec
+    search_space = validate_space(raw, question, source)
+    search_space.notes[:0] = notes
+    return search_space
 
 
 def _leading_comment(path: Path) -> str:

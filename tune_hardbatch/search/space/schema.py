@@ -1,6 +1,6 @@
 """The search-space file's sections, their keys and defaults, and the names of a search's files.
 
-Pure data: every other room of `space/` (and `launch/`, the search side) reads its constants here.
+Pure data: every other room of `space/` (and `search/prepare/`, the search side) reads its constants here.
 """
 
 from __future__ import annotations

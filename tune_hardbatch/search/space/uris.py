@@ -1,5 +1,5 @@
 """MLflow tracking URIs of a space's `tracking` section, made absolute (trials change directory). No MLflow,
-no network (whether a server answers is `launch.reachable`)."""
+no network (whether a server answers is `search.prepare.reachable`)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ E * N back-propagations, so the last round may be partial.
 
 `hard_batch.select: random` is its control: every round after round 0 trains k batches drawn uniformly
 without replacement (seeded), in ascending batch id: the same back-propagations, chosen without hardness.
-The reshuffled SGD that every strategy falls back to (`ShuffledSampler`) lives here too.
+The reshuffled SGD that every strategy falls back to (`ShuffledSampler`) is in `base`.
 """
 
 from __future__ import annotations
@@ -16,19 +16,12 @@ import math
 
 import torch
 
-from .base import Strategy, seeded
+from .base import Context, Strategy, partition
 
 
 def num_selected(num_batches: int, delta: float) -> int:
     """k = max(1, floor(delta * N)); the epsilon keeps 0.7 * 10 from flooring to 6."""
     return max(1, math.floor(delta * num_batches + 1e-9))
-
-
-def partition(num_samples: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """A seeded permutation cut into N = floor(M / B) rows of B sample indices (remainder dropped)."""
-    n = num_samples // batch_size
-    perm = torch.randperm(num_samples, generator=generator, device=generator.device)
-    return perm[: n * batch_size].view(n, batch_size)
 
 
 def select_hardest(stored_losses: torch.Tensor, delta: float) -> torch.Tensor:
@@ -109,59 +102,18 @@ class HardBatchSampler:
             self.generator.set_state(state["generator"])
 
 
-class ShuffledSampler:
-    """Plain mini-batch SGD: a fresh permutation every N batches (drop_last), the practitioner's baseline.
-
-    The permutation is drawn on the device; rows are taken by Python position (no host read).
-    """
-
-    def __init__(self, subset: torch.Tensor, batch_size: int, generator: torch.Generator):
-        self.subset = subset  # sample indices this sampler draws from
-        self.batch_size = batch_size
-        self.generator = generator
-        self.order = torch.empty(0, batch_size, dtype=torch.long, device=subset.device)
-        self.pos = 0
-        self.loaded = 0
-
-    @property
-    def num_batches(self) -> int:
-        return len(self.subset) // self.batch_size
-
-    def epoch_steps(self, epoch: int, total_epochs: int) -> int:
-        return self.num_batches
-
-    def next(self) -> torch.Tensor:
-        if self.pos == len(self.order):
-            self.order = self.subset[partition(len(self.subset), self.batch_size, self.generator)]
-            self.pos = 0
-        self.pos += 1
-        self.loaded += 1
-        return self.order[self.pos - 1]
-
-    def record(self, batch_loss: torch.Tensor, losses: torch.Tensor, idx: torch.Tensor) -> None:
-        pass
-
-    def state_dict(self) -> dict:
-        return {"order": self.order, "pos": self.pos, "loaded": self.loaded}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.order = state["order"].to(self.subset.device)
-        self.pos, self.loaded = state["pos"], state["loaded"]
-
-
 class HardBatch(Strategy):
     """Owns the sampling of every stage: a fixed partition of the stage's subset (from the partition
     generator, before any other draw of it), trained by rounds of the k hardest (or random) batches."""
 
-    def __init__(self, cfg, partition_gen: torch.Generator, device: torch.device):
+    def __init__(self, cfg, context: Context):
         self.delta = cfg.hard_batch.delta
         self.random = cfg.hard_batch.select == "random"
-        self.partition_gen = partition_gen
-        self.seed, self.device = cfg.seed, device
+        self.context = context
 
     def sampler(self, subset: torch.Tensor, batch_size: int, stage: int):
-        rows = partition(len(subset), batch_size, self.partition_gen).to(subset.device)
-        gen = seeded(self.seed, 100 + stage, self.device) if self.random else None
+        rows = partition(len(subset), batch_size, self.context.partition_gen).to(subset.device)
+        gen = self.context.generator(stage) if self.random else None
         return HardBatchSampler(subset[rows], self.delta, gen)
 
     def fields(self) -> dict:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Strategy, seeded
+from .base import Context, Strategy
 
 INITIAL_SCORE = 3.0  # the reference's: above any loss a fresh 10-class model has, so epoch 0 prunes nothing
 
@@ -107,12 +107,12 @@ class InfoBatchSampler:
 class InfoBatch(Strategy):
     """Owns the sampling (epochs of kept samples) and weighs each trained sample's loss."""
 
-    def __init__(self, cfg, device: torch.device):
-        self.cfg, self.seed, self.device = cfg.infobatch, cfg.seed, device
+    def __init__(self, cfg, context: Context):
+        self.cfg, self.context = cfg.infobatch, context
         self.active = None
 
     def sampler(self, subset: torch.Tensor, batch_size: int, stage: int):
-        self.active = InfoBatchSampler(subset, batch_size, self.cfg, seeded(self.seed, 400, self.device))
+        self.active = InfoBatchSampler(subset, batch_size, self.cfg, self.context.generator())
         return self.active
 
     def weigh(self, losses: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

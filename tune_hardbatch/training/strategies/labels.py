@@ -1,31 +1,26 @@
-"""Strategy labels of a training config ('plain', 'delta=0.5+trim-linear', 'sb=0.5', ...): pure, no torch.
+"""Strategy labels and families of a training config, torch-free, from the declarations (`registry`).
 
-Used by `train` (its summary), the search side (live view, results.csv, MLflow tags) and the report;
-`verdict.family_of` reads them back into families.
+A label names the strategies a config turns on with their values ('plain', 'delta=0.5+trim-linear',
+'sb=0.5'); a family names them without values ('delta+trim', 'sb'): what a joint search compares. The
+label is shown (live view, results.csv, MLflow tags, the report); the family is stored on the trial record.
 """
 
 from __future__ import annotations
 
-# the keys that turn strategies on, or change which samples they choose
-STRATEGY_KEYS = ("hard_batch.delta", "hard_batch.select", "trim.schedule", "trim.select", "stepwise.fractions",
-                 "selective_backprop.keep", "infobatch.prune_ratio", "compute_budget")
+from . import registry
 
 
 def strategy_name(cfg) -> str:
-    """A short label of the strategies a config turns on, e.g. 'delta=0.5+trim-linear', 'delta=0.5-random'
-    (the random control), 'sb=0.5', 'infobatch=0.5', 'plain@7.5' (plain SGD for 7.5 compute-equivalents)."""
-    parts = []
-    if cfg.hard_batch.delta is not None:
-        parts.append(f"delta={cfg.hard_batch.delta:g}" + ("-random" if cfg.hard_batch.select == "random" else ""))
-    if cfg.trim.schedule != "none":
-        parts.append(f"trim-{cfg.trim.schedule}" + ("-random" if cfg.trim.select == "random" else ""))
-    if cfg.stepwise.fractions is not None:
-        f = cfg.stepwise.fractions
-        parts.append("splits=" + (f if isinstance(f, str) else "-".join(f"{x:g}" for x in f)))
-    if cfg.selective_backprop.keep not in (None, 1.0):
-        parts.append(f"sb={cfg.selective_backprop.keep:g}")
-    if cfg.infobatch.prune_ratio is not None:
-        parts.append(f"infobatch={cfg.infobatch.prune_ratio:g}")
-    if cfg.compute_budget is not None:
-        parts.append(f"plain@{cfg.compute_budget:g}")
-    return "+".join(parts) or "plain"
+    """e.g. 'delta=0.5+trim-linear', 'delta=0.5-random' (the random control), 'sb=0.5', 'infobatch=0.5',
+    'plain@7.5' (plain SGD for 7.5 compute-equivalents), 'plain'."""
+    return registry.label(cfg)
+
+
+def strategy_family(cfg) -> str:
+    """e.g. 'delta+trim+splits', 'delta-random', 'trim-random', 'delta=1', 'sb', 'plain@budget', 'plain'."""
+    return registry.family(cfg)
+
+
+def strategy_keys() -> tuple[str, ...]:
+    """The keys that turn strategies on, or change which samples they choose (and `compute_budget`)."""
+    return registry.strategy_keys()

@@ -121,16 +121,6 @@ def stage_sizes(num_samples: int, plan: list[Stage]) -> list[int]:
     return [math.floor(st.fraction * num_samples + 1e-9) for st in plan]
 
 
-def stage_at(epoch: int, plan: list[Stage]) -> int:
-    """The stage that a 0-based global epoch falls in (epochs counted across stages)."""
-    end = 0
-    for st in plan:
-        end += st.epochs
-        if epoch < end:
-            return st.index
-    raise ValueError(f"epoch {epoch} is past the plan's {end} epochs")
-
-
 def validate(cfg) -> None:
     """Raise ValueError(key, message) pairs as UserError by the caller."""
     s = cfg.stepwise

@@ -1,64 +1,176 @@
-"""The registry of strategies: when each is on, how it is built, and the configs a test trains it with.
+"""The registry of strategies (torch-free): the declarations in order, and everything derived from them.
 
-Adding a strategy is one module (pure functions + a `Strategy`), one entry here, and its tests; the
-parametrized loop test trains every entry's examples. Order matters where hooks compose: the first
-strategy that owns a sampler samples; `select` runs before `weigh`, and `weigh` before `reduce`.
+The built-in declarations (`catalog.BUILTIN`) come first, then those of installed plug-ins (the entry point
+group `tune_hardbatch.strategies`, loaded on first use in every process), then those a config names in its
+`plugins` list (`load_plugins`). From them: the config's strategy sections and their rules (`validate`), the
+keys that choose samples (`strategy_keys`), a config's label and family (`label`, `family`), the search's
+gates and conditional keys (`gate_keys`, `applies`), the baseline's "off" values (`baseline_off`) and the
+configs the loop test trains (`examples`). The implementations are imported only when a run trains
+(`base.Strategies.build`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from types import SimpleNamespace
+from typing import Iterable, Optional
 
-import torch
+from ...errors import UserError
+from . import plugins
+from .catalog import BUILTIN
+from .declaration import Declaration
 
-from .base import Strategies, Strategy
-from .hard_batch import HardBatch, ShuffledSampler
-from .infobatch import InfoBatch
-from .selective_backprop import SelectiveBackprop
-from .stepwise import Stepwise
-from .trim import Trim
-
-
-@dataclass(frozen=True)
-class Entry:
-    on: Callable  # cfg -> bool
-    make: Callable  # (cfg, partition_gen, device) -> Strategy
-    examples: dict  # name -> config mapping that turns it on (and its controls)
+RESERVED = ("seed", "epochs", "device", "target_top1", "cudnn_benchmark", "eval_batch_size", "compute_budget",
+            "plugins", "data", "model", "optim", "convergence", "sections")  # Config's own names
+_DECLARED: dict[str, Declaration] = {d.name: d for d in BUILTIN}
+_SOURCES: dict[str, str] = {d.name: "built-in" for d in BUILTIN}
+_entry_points_loaded = False
 
 
-REGISTRY: dict[str, Entry] = {
-    "infobatch": Entry(lambda c: c.infobatch.prune_ratio is not None,
-                       lambda c, gen, dev: InfoBatch(c, dev),
-                       {"infobatch": {"infobatch": {"prune_ratio": 0.5}}}),
-    "hard_batch": Entry(lambda c: c.hard_batch.delta is not None,
-                        lambda c, gen, dev: HardBatch(c, gen, dev),
-                        {"delta=1": {"hard_batch": {"delta": 1.0}},
-                         "delta<1": {"hard_batch": {"delta": 0.5}},
-                         "delta<1-random": {"hard_batch": {"delta": 0.5, "select": "random"}}}),
-    "stepwise": Entry(lambda c: c.stepwise.fractions is not None,
-                      lambda c, gen, dev: Stepwise(),
-                      {"splits": {"stepwise": {"fractions": "A-C-O"}}}),
-    "selective_backprop": Entry(lambda c: c.selective_backprop.keep not in (None, 1.0),
-                                lambda c, gen, dev: SelectiveBackprop(c, dev),
-                                {"sb": {"selective_backprop": {"keep": 0.5, "start": 0.0}}}),
-    "trim": Entry(lambda c: c.trim.schedule != "none",
-                  lambda c, gen, dev: Trim(c, dev),
-                  {"trim": {"trim": {"schedule": "linear", "p_end": 0.3}},
-                   "trim-random": {"trim": {"schedule": "linear", "p_end": 0.3, "select": "random"}}}),
-}
+def declarations() -> list[Declaration]:
+    """Every declared strategy, in order (built-in, installed plug-ins, named plug-ins)."""
+    _load_entry_points()
+    return list(_DECLARED.values())
 
 
-def build(cfg, partition_gen: torch.Generator, data_gen: torch.Generator, device: torch.device) -> Strategies:
-    """The config's active strategies; plain reshuffled SGD (drawn from `data_gen`) samples when none does."""
-    members: dict[str, Strategy] = {name: e.make(cfg, partition_gen, device)
-                                    for name, e in REGISTRY.items() if e.on(cfg)}
-    return Strategies(members, lambda subset, batch: ShuffledSampler(subset, batch, data_gen))
+def declared(name: str) -> Optional[Declaration]:
+    _load_entry_points()
+    return _DECLARED.get(name)
+
+
+def register(decl: Declaration, source: str) -> None:
+    """Add a declaration; one that would take a built-in's (or another plug-in's) name, key or random
+    stream is a `UserError` naming `source`."""
+    have = _DECLARED.get(decl.name)
+    if have is not None and (have is decl or _same(have, decl)):
+        return
+    clash = decl.name in RESERVED or have is not None
+    if clash:
+        owner = "the config's own" if decl.name in RESERVED else f"the {_SOURCES[decl.name]} strategy {decl.name!r}"
+        raise UserError(source, f"declares the section {decl.name!r}, which is {owner}; allowed: a name of its own")
+    streams = {d.stream: d.name for d in _DECLARED.values() if d.stream is not None}
+    if decl.stream is not None and (decl.stream % 100 or decl.stream <= 0 or decl.stream in streams):
+        taken = f"taken by {streams[decl.stream]}" if decl.stream in streams else "not a positive multiple of 100"
+        raise UserError(source, f"declares random stream {decl.stream}, {taken}; allowed: a multiple of 100 "
+                        f"not in {sorted(streams)}")
+    _DECLARED[decl.name] = decl
+    _SOURCES[decl.name] = source
+
+
+def _same(a: Declaration, b: Declaration) -> bool:
+    """The same declaration loaded twice (an entry point also named by reference)."""
+    return a.section.__module__ == b.section.__module__ and a.section.__qualname__ == b.section.__qualname__
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for name, value in plugins.entry_points():
+        where = f"entry point {name} ({plugins.GROUP})"
+        register(plugins.declaration_of(plugins.resolve(value, where), where), where)
+
+
+def load_plugins(refs: Iterable[str]) -> None:
+    """Import and register the strategies a config's `plugins` list names."""
+    _load_entry_points()
+    for ref in refs:
+        where = f"plugins: {ref}"
+        register(plugins.declaration_of(plugins.resolve(ref, where), where), where)
+
+
+def active(cfg) -> list[Declaration]:
+    """The declarations a config turns on, in order."""
+    return [d for d in declarations() if d.on(cfg)]
+
+
+def validate(cfg) -> None:
+    """Every strategy's choices and rules; then what no two strategies may share: the sampler, the loss;
+    and `compute_budget`, which is plain SGD's alone."""
+    for d in declarations():
+        for name, allowed in d.choices.items():
+            value = getattr(getattr(cfg, d.name), name)
+            if value not in allowed:
+                raise UserError(f"{d.name}.{name}", f"got {value!r}; allowed: {', '.join(allowed)}")
+        if d.rules is not None:
+            d.rules(cfg)
+    on = active(cfg)
+    for hook, what in (("samples", "choose each step's samples"), ("sets_loss", "set the loss")):
+        owners = [d for d in on if getattr(d, hook)]
+        if len(owners) > 1:
+            a, b = owners[0], owners[1]
+            raise UserError(b.gate_key, f"{a.name} and {b.name} would both {what}, which one strategy does; "
+                            f"allowed with {a.gate_key} set: {_off(b)}")
+    _compute_budget(cfg, on)
+
+
+def _off(d: Declaration) -> str:
+    return "null" if d.off[0] is None else str(d.off[0])
+
+
+def _compute_budget(cfg, on: list[Declaration]) -> None:
+    budget = cfg.compute_budget
+    if budget is None:
+        return
+    if not budget > 0:
+        raise UserError("compute_budget", f"got {budget}; allowed: a number > 0 (compute-equivalents), or null")
+    if on:
+        raise UserError("compute_budget", f"is the budget of plain SGD only, but {on[0].gate_key} is set; allowed: "
+                        f"null with {on[0].gate_key} set")
+
+
+def strategy_keys() -> tuple[str, ...]:
+    """The keys that turn strategies on or change which samples they choose, and `compute_budget`."""
+    keys = [k for d in declarations() for k in (d.gate_key, *(f"{d.name}.{s}" for s in d.selects))]
+    return tuple(keys) + ("compute_budget",)
+
+
+def label(cfg) -> str:
+    """A short label of the strategies a config turns on, e.g. 'delta=0.5+trim-linear', 'delta=0.5-random'
+    (the random control), 'sb=0.5', 'plain@7.5' (plain SGD for 7.5 compute-equivalents), 'plain'."""
+    parts = [d.label(getattr(cfg, d.name)) for d in active(cfg)]
+    if cfg.compute_budget is not None:
+        parts.append(f"plain@{cfg.compute_budget:g}")
+    return "+".join(parts) or "plain"
+
+
+def family(cfg) -> str:
+    """What a config is compared as in a joint search: its strategies without their values, e.g.
+    'delta+trim', 'delta-random', 'delta=1', 'sb', 'plain@budget' (budget-matched plain SGD), 'plain'."""
+    parts = [d.family(getattr(cfg, d.name)) for d in active(cfg)]
+    if cfg.compute_budget is not None:
+        parts.append("plain@budget")
+    return "+".join(parts) or "plain"
+
+
+def owner(key: str) -> Optional[Declaration]:
+    """The declaration whose section holds dotted `key`."""
+    return declared(key.partition(".")[0]) if "." in key else None
+
+
+def gate_keys() -> tuple[str, ...]:
+    """The gates of strategies with conditional fields: searched before the keys that depend on them."""
+    return tuple(d.gate_key for d in declarations() if d.applies is not None)
+
+
+def applies(key: str, values: dict, base) -> bool:
+    """Whether dotted `key` matters given the (decoded) values sampled so far and the base config."""
+    d = owner(key)
+    if d is None or d.applies is None:
+        return True
+    section = getattr(base, d.name)
+    fields = {f: values.get(f"{d.name}.{f}", getattr(section, f)) for f in section.__dataclass_fields__}
+    return d.field_applies(key.partition(".")[2], SimpleNamespace(**fields))
+
+
+def baseline_off() -> dict:
+    """Every strategy's gate set to its first "off" value: plain SGD."""
+    return {d.gate_key: d.off[0] for d in declarations()}
 
 
 def examples() -> dict[str, dict]:
-    """Every registered strategy's example configs, plus plain SGD: what the loop test trains."""
+    """Every declared strategy's example configs, plus plain SGD: what the loop test trains."""
     out = {"plain": {}}
-    for entry in REGISTRY.values():
-        out.update(entry.examples)
+    for d in declarations():
+        out.update(d.examples)
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Batch, Score, Strategy, Tally, seeded
+from .base import Batch, Context, Score, Strategy, Tally
 
 
 def draw_probabilities(b: int, keep: float, device=None, dtype=torch.float64) -> torch.Tensor:
@@ -47,9 +47,9 @@ def is_active(progress: float, step: int, start: float, end: float, interrupt: i
 
 
 class SelectiveBackprop(Strategy):
-    def __init__(self, cfg, device: torch.device):
+    def __init__(self, cfg, context: Context):
         self.cfg = cfg.selective_backprop
-        self.generator = seeded(cfg.seed, 300, device)
+        self.generator = context.generator()
         self.progress = 0.0
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:

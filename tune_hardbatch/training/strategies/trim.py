@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from ..schedules import p_at
-from .base import Strategy, seeded
+from .base import Context, Strategy
 
 
 def num_kept(p: float, batch_size: int) -> int:
@@ -42,9 +42,9 @@ def random_trim_loss(losses: torch.Tensor, p: float, generator: torch.Generator)
 class Trim(Strategy):
     """Decides p per epoch from the config and applies `trim_loss` (or its random control)."""
 
-    def __init__(self, cfg, device: torch.device):
+    def __init__(self, cfg, context: Context):
         self.cfg = cfg.trim
-        self.generator = seeded(cfg.seed, 200, device) if cfg.trim.select == "random" else None
+        self.generator = context.generator() if cfg.trim.select == "random" else None
         self.p = 1.0
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:

@@ -1,4 +1,4 @@
-"""The strategies' config rules (`strategies.rules`): each bad delta, trimming p or step is one `UserError` naming
+"""The built-in strategies' config rules (`strategies.catalog`, applied by `registry.validate`): each bad delta, trimming p or step is one `UserError` naming
 the key; `config.build_config` applies them."""
 
 import pytest
@@ -6,11 +6,11 @@ import pytest
 from tune_hardbatch.errors import UserError
 from tune_hardbatch.training.config import Config, apply_overrides, build_config
 from tune_hardbatch.training.schedules import TRIM_SCHEDULES
-from tune_hardbatch.training.strategies.rules import validate_strategies
+from tune_hardbatch.training.strategies.registry import validate
 
 
 def check(values: dict) -> None:
-    validate_strategies(apply_overrides(Config(), values))  # apply_overrides itself validates nothing
+    validate(apply_overrides(Config(), values))  # apply_overrides itself validates nothing
 
 
 @pytest.mark.parametrize("values, key, fragment", [

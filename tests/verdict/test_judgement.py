@@ -1,64 +1,19 @@
-"""`confirmation`: which arms are confirmed (the best of each family by validation), with what config and seeds;
-the confirmation trials' records and the verdict."""
+"""`judgement`: the confirmation trials' records and the verdict (from the confirmation, its budget-matched
+runs included, from a seed grid's own trials, or judged again from disk)."""
 
 import json
 from dataclasses import replace
 from types import SimpleNamespace
 
+from confirm_helpers import ARMS, arm_runs, arms_spec, runs_of, spec
 from search_helpers import BASE
 
 from tune_hardbatch.search.space import validate_space
 from tune_hardbatch.search.trials import Trial
-from tune_hardbatch.verdict.comparisons import family_of, to_markdown
-from tune_hardbatch.verdict.confirmation import (
-    Plan,
-    choose_arms,
-    choose_matched,
-    confirm_seeds,
-    confirmed_trials,
-    judge,
-    load_plan,
-    matched_dir,
-    plan_arms,
-    plan_matched,
-    save_plan,
-    tuning,
-    verdict_on_disk,
-)
-
-
-def spec(**confirm):
-    return validate_space({"base": BASE, "space": {"hard_batch.delta": {"choice": [None, 1.0, 0.5]},
-                                                    "optim.lr": {"loguniform": [0.01, 0.3]}},
-                           "confirm": confirm or {"seeds": 3}})
-
-
-def row(trial_id, delta, strategy, status, val, ee=6.0):
-    params = {"hard_batch.delta": delta, "optim.lr": 0.1}
-    return Trial(trial_id, status, strategy=strategy, params=params, active=params,
-                 last={"val_top1": val, "epoch_equiv": ee})
-
-
-ROWS = [row("p1", None, "plain", "stopped_early", 80.0, ee=2.0), row("p2", None, "plain", "stopped_early", 70.0, ee=4.0),
-        row("d1", 0.5, "delta=0.5", "finished", 90.0), row("d2", 0.5, "delta=0.5", "finished", 95.0),
-        row("d3", 0.5, "delta=0.5", "stopped_early", 99.0, ee=2.0), row("f1", 1.0, "delta=1", "diverged", 10.0)]
-
-
-def test_the_best_of_each_family_by_validation_baselines_first_on_the_full_training_set():
-    arms, notes = choose_arms(spec(), ROWS)
-    assert [(a["family"], a["trial_id"]) for a in arms] == [("plain", "p2"), ("delta", "d2")]
-    # finished beats a higher value stopped early; among those stopped early, the one that went furthest
-    assert all(a["config"]["data.val_fraction"] == 0.0 for a in arms)  # confirmed on the full training set
-    assert arms[1]["config"]["hard_batch.delta"] == 0.5 and arms[1]["params"] == {"hard_batch.delta": 0.5,
-                                                                                 "optim.lr": 0.1}
-    assert any("delta=1" in n and "diverged or failed" in n for n in notes)
-    assert any(n.startswith("the baseline plain is confirmed from a trial stopped early") for n in notes)
-
-
-def test_max_arms_keeps_the_baselines_and_seeds_follow_the_search_seed():
-    arms, notes = choose_arms(spec(seeds=2, max_arms=1), ROWS)
-    assert [a["family"] for a in arms] == ["plain"] and any("not confirmed: delta" in n for n in notes)
-    assert confirm_seeds(spec(seeds=2)) == [1, 2]  # never the search's own seed (0)
+from tune_hardbatch.verdict.budget import choose_matched, matched_dir
+from tune_hardbatch.verdict.comparisons import to_markdown
+from tune_hardbatch.verdict.confirm_plan import Plan, save_plan
+from tune_hardbatch.verdict.judgement import confirmed_trials, judge, verdict_on_disk
 
 
 def test_confirmation_records_from_a_result_grid_and_their_verdict():
@@ -82,6 +37,7 @@ def test_a_seed_grid_is_its_own_confirmation():
     grid = validate_space({"base": BASE, "space": {"hard_batch.delta": {"grid": [None, 0.5]},
                                                     "seed": {"grid": [0, 1]}}, "search": {"searcher": "grid"}})
     trials = [Trial(f"t{d}{s}", "finished", strategy="plain" if d is None else "delta=0.5",
+                    family="plain" if d is None else "delta",
                     active={"hard_batch.delta": d, "seed": s}, last={"test_top1": 90.0 + s + (d or 0)})
               for d in (None, 0.5) for s in (0, 1)]
     verdict = judge(grid, trials, None, [])
@@ -95,6 +51,7 @@ def lr_grid_trials():
     top1 = {(1.0, 0.1): 80.0, (1.0, 0.2): 95.0, (0.8, 0.1): 85.0, (0.8, 0.2): 95.0}
     noise = {0: 0.0, 1: 0.3, 2: -0.2}
     return [Trial(f"t{d}-{lr}-{s}", "finished", strategy="delta=1" if d == 1.0 else "delta=0.8",
+                  family="delta=1" if d == 1.0 else "delta",
                   active={"hard_batch.delta": d, "optim.lr": lr, "seed": s},
                   last={"test_top1": top1[(d, lr)] + noise[s] * (1 + (d < 1)), "epoch_equiv": 4.0})
             for d in (1.0, 0.8) for lr in (0.1, 0.2) for s in (0, 1, 2)]
@@ -131,38 +88,6 @@ def test_confirmed_arms_carry_their_params_into_the_verdict():
     assert by_arm["delta=0.5"]["params"] == {"hard_batch.delta": 0.5, "optim.lr": 0.05}
 
 
-def arms_spec(**confirm):
-    return validate_space({"base": BASE, "space": {"optim.lr": {"loguniform": [0.01, 0.3]}},
-                           "arms": {"plain": {}, "half": {"fixed": {"hard_batch.delta": 0.5}},
-                                    "sel": {"space": {"hard_batch.delta": {"choice": [0.5, 0.2]}}}},
-                           "search": {"trials_per_arm": 2}, "confirm": confirm or {"seeds": 2}})
-
-
-def arm_row(trial_id, arm, delta, status, val):
-    params = {"optim.lr": 0.1, **({"hard_batch.delta": delta} if delta else {})}
-    strategy = f"delta={delta:g}" if delta else "plain"
-    return Trial(trial_id, status, strategy=strategy, params={"arm": arm, **params}, active=params, arm=arm,
-                 last={"val_top1": val, "epoch_equiv": 6.0})
-
-
-def test_declared_arms_are_confirmed_per_arm_even_when_two_share_a_family():
-    """Two declared arms of the delta family each get confirmed (a joint search would keep one), by their
-    names; the tuning says each arm's trials and that they were tuned alike."""
-    trials = [arm_row("p1", "plain", None, "finished", 80.0), arm_row("p2", "plain", None, "stopped_early", 85.0),
-              arm_row("h1", "half", 0.5, "finished", 82.0), arm_row("h2", "half", 0.5, "finished", 84.0),
-              arm_row("s1", "sel", 0.2, "finished", 83.0), arm_row("s2", "sel", 0.5, "diverged", 10.0)]
-    s = arms_spec()
-    arms, notes = choose_arms(s, trials)
-    assert [(a["arm"], a["family"], a["strategy"], a["trial_id"]) for a in arms] == \
-        [("plain", "plain", "plain", "p1"), ("half", "delta", "delta=0.5", "h2"), ("sel", "delta", "delta=0.2", "s1")]
-    assert arms[2]["config"]["hard_batch.delta"] == 0.2 and not notes
-    told = tuning(s, trials)
-    assert told["mode"] == "arms" and told["trials"] == {"plain": 2, "half": 2, "sel": 2}
-    assert told["finished"] == {"plain": 1, "half": 2, "sel": 1} and "per arm" in told["sampler"]
-    joint = tuning(spec(), ROWS)
-    assert joint["mode"] == "joint" and joint["trials"] == {"plain": 2, "delta": 3, "delta=1": 1}
-
-
 def _confirmation(arms, statuses):
     """Confirmation trials of `arms` x seeds 1, 2 with the given status per (arm index, seed)."""
     grid = [SimpleNamespace(path=f"/s/confirm/c_{i:05d}", config={"arm": a, "seed": seed}, error=None,
@@ -181,83 +106,6 @@ def test_an_interrupted_confirmation_gives_a_partial_verdict_that_says_so():
     cut = judge(arms_spec(), [], plan, _confirmation(arms, ["TERMINATED", "TERMINATED", "TERMINATED", "PENDING"]))
     assert cut["partial"] is True and "partial" in to_markdown(cut) and all("partial" in s for s in cut["sentences"])
     assert cut["selected_on"] == "val_top1" and cut["arms"][1]["params"] == {"hard_batch.delta": 0.5}
-
-
-# --- the budget-matched baseline (Kaddour et al. 2023): plain SGD for the compute of an arm that spends less ---
-
-def _arm(label, family, params=None):
-    params = params or {}
-    return {"arm": label, "family": family, "strategy": label, "trial_id": f"s-{label}", "value": 90.0,
-            "params": {"optim.lr": 0.1, **params}, "config": {"optim.lr": 0.1, "data.val_fraction": 0.0, **params}}
-
-
-ARMS = [_arm("plain", "plain"), _arm("sb=0.5", "sb", {"selective_backprop.keep": 0.5}),
-        _arm("delta=0.5", "delta", {"hard_batch.delta": 0.5}),
-        _arm("infobatch=0.5", "infobatch", {"infobatch.prune_ratio": 0.5}),
-        _arm("sb=0.3", "sb", {"selective_backprop.keep": 0.3})]
-
-
-def runs_of(label, family, computes, top1=90.0, status="finished", i_arm=0):
-    """Confirmation records of one arm, one per seed (1, 2, ...), with their final compute and test top-1."""
-    return [Trial(f"{label}-{s}", status, "confirmation", strategy=label, arm=label, family=family, seed=s,
-                  params={"arm": i_arm, "seed": s},
-                  last={"compute_equiv": c, "epoch_equiv": 10.0, "test_top1": top1 + s} if c is not None else {})
-            for s, c in enumerate(computes, start=1)]
-
-
-def arm_runs(computes: dict, statuses=None) -> list[Trial]:
-    return [t for i, a in enumerate(ARMS) if a["arm"] in computes
-            for t in runs_of(a["arm"], a["family"], computes[a["arm"]],
-                             status=(statuses or {}).get(a["arm"], "finished"), i_arm=i)]
-
-
-CHEAPER = {"plain": [10.0, 10.0], "sb=0.5": [7.45, 7.47], "delta=0.5": [9.95, 9.95], "infobatch=0.5": [7.0, 7.0],
-           "sb=0.3": [7.464, 7.456]}
-
-
-def test_each_arm_that_spends_less_gets_plain_sgd_for_its_compute_rounded_and_shared():
-    """sb=0.5 (7.46) and sb=0.3 (7.46 too) share one run, infobatch gets plain@7; delta=0.5 is within the 1%
-    tolerance: none. Each is the baseline's confirmed config with compute_budget set."""
-    matched, notes = choose_matched(Plan(ARMS, [1, 2], []), arm_runs(CHEAPER))
-    assert [(m["arm"], m["family"], m["compute_budget"], m["for"]) for m in matched] == \
-        [("plain@7.46", "plain@budget", 7.46, ["sb=0.5", "sb=0.3"]),
-         ("plain@7", "plain@budget", 7.0, ["infobatch=0.5"])]
-    first = matched[0]
-    assert first["config"] == {**ARMS[0]["config"], "compute_budget": 7.46} and first["trial_id"] == "s-plain"
-    assert first["params"] == {"optim.lr": 0.1, "compute_budget": 7.46} and first["baseline"] == "plain"
-    assert family_of(first["strategy"]) == "plain@budget"
-    assert any(n.startswith("budget-matched baseline plain@7.46: plain's configuration trained for 7.46 "
-                            "compute-equivalents") for n in notes)
-
-
-def test_no_run_when_no_arm_spends_less_or_no_plain_arm_or_the_baseline_never_finished():
-    equal = {"plain": [10.0, 10.0], "delta=0.5": [10.0, 9.95]}
-    assert choose_matched(Plan([ARMS[0], ARMS[2]], [1, 2], []), arm_runs(equal)) == ([], [])
-    no_plain = Plan(ARMS[1:3], [1, 2], [])
-    matched, notes = choose_matched(no_plain, arm_runs({"sb=0.5": [7.0, 7.0], "delta=0.5": [10.0, 10.0]}))
-    assert matched == [] and notes == ["no budget-matched baseline for sb=0.5 (less compute): no plain SGD arm "
-                                       "was confirmed"]
-    failed = arm_runs({"plain": [None, None], "sb=0.5": [7.0, 7.0]}, statuses={"plain": "failed"})
-    assert choose_matched(Plan(ARMS[:2], [1, 2], []), failed)[0] == []  # no compute of plain to compare with
-
-
-def test_the_matched_plan_is_decided_once_the_arms_ended_saved_and_reloaded_for_resume(tmp_path):
-    plan = Plan(ARMS[:2], [1, 2], ["a note"])
-    save_plan(tmp_path, plan)
-    cut = arm_runs({"plain": [10.0, 10.0], "sb=0.5": [7.0, None]})
-    cut[-1] = replace(cut[-1], status="unfinished")
-    assert plan_matched(tmp_path, plan, cut).matched is None  # an arm x seed still to run: undecided
-    assert "matched" not in json.loads((tmp_path / "confirm_arms.json").read_text())
-    done = arm_runs({"plain": [10.0, 10.0], "sb=0.5": [7.0, 7.0]})
-    decided = plan_matched(tmp_path, plan, done)
-    assert [m["arm"] for m in decided.matched] == ["plain@7"] and decided.notes[0] == "a note"
-    again = load_plan(tmp_path)  # what --resume reads: the same runs, whatever the arms would say now
-    assert again == decided and plan_arms(spec(), tmp_path, []) == decided
-    assert plan_matched(tmp_path, again, arm_runs({"plain": [10.0, 10.0], "sb=0.5": [5.0, 5.0]})) == decided
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    none = plan_matched(alone, Plan(ARMS[:1], [1, 2], []), arm_runs({"plain": [10.0, 10.0]}))
-    assert none.matched == [] and load_plan(alone).matched == []  # decided: nothing to match
 
 
 def test_the_verdict_compares_the_cheaper_arm_at_equal_compute_and_is_partial_without_its_runs():
