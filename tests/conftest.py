@@ -11,6 +11,22 @@ from servers import MlflowServer
 # Local Ray clusters in tests: no token auth, no usage reporting (the machine has no internet).
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# One thread per torch process (this one, the CLI children, Ray's workers inherit it): the tests' models are tiny,
+# and on shared cores a second OpenMP thread mostly waits for the first (a digits training took 5x longer).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+# --- e2e: a test that starts Ray or a server says so (`pytest -m "not e2e"`, the fast tier, leaves it out) ---
+
+_STARTS_PROCESSES = {"local_ray", "mlflow_server", "started"}  # the shared fixtures that start Ray or a server
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [item.nodeid for item in items if _STARTS_PROCESSES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests start Ray or a server (" + ", ".join(sorted(_STARTS_PROCESSES))
+                                + ") and need @pytest.mark.e2e: " + ", ".join(unmarked))
 
 # --- cifar_subset: a small real CIFAR-10 JPEG ImageFolder (shared by data/train tests) -------------
 

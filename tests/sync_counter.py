@@ -11,7 +11,7 @@ run would synchronise. Each sync is counted once (an `.item()` is not counted ag
         ...
     syncs.total, syncs.by_op, syncs.where   # count, Counter by name, Counter by "file:line" of the caller
 
-A test helper (tests/test_syncs.py, tests/strategies/) also used by bench/bench_syncs.py.
+A test helper (tests/training/test_syncs.py, tests/strategies/) also used by bench/bench_syncs.py.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ def check_children(client, children: dict, exp: Path, rows: list[dict], exact: b
 def check_parent(client, parent, exp: Path) -> None:
     parent = client.get_run(parent.info.run_id)
     assert parent.info.run_name == exp.name and parent.info.status == "FINISHED"
-    plots = {p.name for p in exp.glob("*.png")}  # the report's plots (which ones: tests/test_report.py)
+    plots = {p.name for p in exp.glob("*.png")}  # the report's plots (which ones: tests/output/test_report.py)
     assert plots, f"no plot in {exp}"
     verdict = {"verdict.json"} if (exp / "verdict.json").is_file() else set()
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= PARENT_FILES | plots | verdict

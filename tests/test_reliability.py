@@ -104,7 +104,7 @@ def _bad(args, key, files=None, fragment=None, setup=None):
     return {"args": args, "key": key, "files": files or {}, "fragment": fragment, "setup": setup}
 
 
-# Distinct bad inputs of `tune-hardbatch search` beyond tests/space/test_load.py::BAD_CASES (13 there).
+# Distinct bad inputs of `tune-hardbatch search` beyond tests/search/space/test_load.py::BAD_CASES (13 there).
 # FILE is a space file written from `files`, OUT the --out directory.
 SEARCH_BAD = [
     _bad(["FILE"], "FILE", {"FILE": "- 1\n- 2\n"}, "must be a YAML mapping"),
@@ -195,7 +195,7 @@ def assert_one_error_line(code, err, key, fragment=None):
 
 @pytest.mark.timeout(150)
 def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
-    """>= 25 distinct bad inputs of `search` (with tests/space/test_load.py.s 13): exit 2, one `error: KEY` line, no
+    """>= 25 distinct bad inputs of `search` (with tests/search/space/test_load.py.s 13): exit 2, one `error: KEY` line, no
     traceback, Ray never imported, nothing written."""
     out = tmp_path / "out"
     (out / "taken").mkdir(parents=True)
@@ -220,7 +220,7 @@ def test_search_bad_inputs_exit_2_naming_the_key(tmp_path):
         assert_one_error_line(code, err, key, fragment)
     assert not ray_imported, "bad input must be rejected before Ray is even imported"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written"
-    assert len(SEARCH_BAD) + 13 >= 25  # with tests/space/test_load.py::BAD_CASES
+    assert len(SEARCH_BAD) + 13 >= 25  # with tests/search/space/test_load.py::BAD_CASES
 
 
 class _Tmpfs:
@@ -312,7 +312,7 @@ def _folder(root: Path, per_class: int = 3, modes=("L", "RGBA", "RGB")) -> Path:
 @pytest.mark.parametrize("fault", ["empty_class_folder", "unreadable_image", "empty_test_split", "no_train_split",
                                    "smaller_than_one_batch"])
 def test_bad_image_folder_through_train_exit_2(capsys, tmp_path, fault):
-    """The image-folder faults of tests/test_data.py, end to end through `tune-hardbatch train`."""
+    """The image-folder faults of tests/training/test_data.py, end to end through `tune-hardbatch train`."""
     root = _folder(tmp_path / "imgs")
     key, sets = "data.root", []
     if fault == "empty_class_folder":

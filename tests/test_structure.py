@@ -214,7 +214,7 @@ def test_tests_mirror_the_package():
 
 def test_test_files_have_unique_names():
     """The test folders have no __init__.py, so pytest imports each test file by its base name: two files of
-    one name in different folders (tests/space/test_x.py, tests/ray_backend/test_x.py) stop the collection.
+    one name in different folders (tests/search/space/test_x.py, tests/ray_backend/test_x.py) stop the collection.
     A module whose mirrored test would clash takes a name of its own."""
     names = [p.name for p in (PKG.parent / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+import pytest
 from mlflow.tracking import MlflowClient
 from process_helpers import child_runs, make_reports, run_trial
 
@@ -15,6 +16,8 @@ from tune_hardbatch.ray_backend.callbacks import TrackingCallback
 from tune_hardbatch.ray_backend.publish import finish_tracking
 from tune_hardbatch.search.trials import Trial
 from tune_hardbatch.tracking import MAP_FILE
+
+pytestmark = pytest.mark.e2e  # the tracking process: a child that imports MLflow (seconds)
 
 
 def test_ctrl_c_is_the_drivers_and_the_process_ends_the_search_after_it(started):

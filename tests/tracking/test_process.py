@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from mlflow.tracking import MlflowClient
 from process_helpers import child_runs, make_reports, run_trial
 
 from tune_hardbatch.ray_backend.callbacks import TrackingCallback
 from tune_hardbatch.tracking import MAP_FILE
+
+pytestmark = pytest.mark.e2e  # the tracking process: a child that imports MLflow (seconds)
 
 
 def test_runs_made_by_the_process_hold_every_report_and_the_end_comes_back(started):

@@ -5,8 +5,8 @@ dispatch, and the number of threads all change the order of additions, so a reco
 differs from another's in the 7th digit and, a few SGD steps later, by whole samples. These settings
 pin each library to its baseline kernels and one thread, where the same inputs give the same bits.
 
-    python tests/strategies/portable_loop.py            # print every case's reports (JSON)
-    python tests/strategies/portable_loop.py --record   # rewrite the recording from this checkout
+    python tests/training/portable_loop.py            # print every case's reports (JSON)
+    python tests/training/portable_loop.py --record   # rewrite the recording from this checkout
 """
 
 import json

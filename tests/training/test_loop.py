@@ -69,8 +69,12 @@ TIMES = ("time_train_s", "time_eval_s", "img_per_s")  # wall clock: the only val
 
 
 @pytest.fixture(scope="module")
-def portable_reports():
-    return run_portable()
+def portable_reports(request):
+    """The recorded cases' reports on the portable kernels, for the cases of this module's selected tests only
+    (`-k trim` runs trim's), all in one go: in parallel child processes (`run_portable`)."""
+    names = [item.callspec.params["name"] for item in request.session.items
+             if getattr(item, "module", None) is request.module and "portable_reports" in item.fixturenames]
+    return run_portable(list(dict.fromkeys(names)))
 
 
 @pytest.mark.parametrize("name", json.loads(RECORDED.read_text())["cases"])

@@ -47,7 +47,7 @@ def test_a_seed_grid_is_its_own_confirmation():
 
 def lr_grid_trials():
     """A grid over delta (1.0, 0.8), optim.lr (0.1, 0.2) and seeds 0..2: at lr 0.1 delta=0.8 is clearly better
-    than delta=1 at lr 0.1 but worse than delta=1 at lr 0.2 (the row that came last in the old code)."""
+    than delta=1 at lr 0.1 but worse than delta=1 at lr 0.2 (the row that comes last in trial order)."""
     top1 = {(1.0, 0.1): 80.0, (1.0, 0.2): 95.0, (0.8, 0.1): 85.0, (0.8, 0.2): 95.0}
     noise = {0: 0.0, 1: 0.3, 2: -0.2}
     return [Trial(f"t{d}-{lr}-{s}", "finished", strategy="delta=1" if d == 1.0 else "delta=0.8",

@@ -26,12 +26,15 @@ import ray
 from ray import tune
 
 from ..errors import UserError
+from ..output.logs import tool_logger
 from ..search.space import trial_config
 from ..tracking.records import write_config, write_curves
 from ..training.config import Config, build_config
 from ..training.strategies.labels import strategy_name
 from . import checkpoints
 from .faults import CRASH_ENV, CrashHook
+
+log = tool_logger(__name__)
 
 # Per process, outside the caching allocator's cap: the CUDA context, cuDNN/cuBLAS workspaces (~0.5-1 GiB)
 CUDA_CONTEXT_BYTES = 1 << 30
@@ -68,7 +71,7 @@ class TrialWarnings:
         self._saved = None
 
     def add(self, text: str) -> None:
-        print(f"warning: {text}", file=sys.stderr, flush=True)  # the worker's log keeps it too
+        log.warning(text)  # the worker's log keeps it too
         if text not in self.seen:
             self.seen.add(text)
             self.pending.append(text)

@@ -8,7 +8,7 @@ samples of a batch to train and which loss to back-propagate; it names none of t
 Each report evaluates, in eval() mode, the validation set (when there is one: `val_*`, else NaN), the test
 set (`test_*`) and, with `convergence.full_pass`, the whole training set (`train_loss_full`, which the
 convergence epoch then uses instead of `train_loss`).
-The host reads from the device once per report, never inside an epoch (tests/test_syncs.py counts it).
+The host reads from the device once per report, never inside an epoch (tests/training/test_syncs.py counts it).
 This module knows nothing of Ray or MLflow.
 """
 

@@ -24,7 +24,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# (argv after `search`, key the line names, fragment it contains); FILE is a space file from `files`
+# (argv after `search`, key the line names, fragment it contains); FILE is a space file from `files`.
+# Mistakes the driver finds itself, before the pre-flight check starts:
 CASES = [
     (["--set", "serach.num_samples=4"], "serach.num_samples", "did you mean search.num_samples?"),
     (["--set", "nope.x=1"], "nope.x", "a section key"),
@@ -33,13 +34,6 @@ CASES = [
     (["--set", "run.max_failure=2"], "run.max_failure", "did you mean run.max_failures?"),
     (["--set", "space.optim.lrr={uniform: [0.01, 0.1]}"], "space.optim.lrr", "did you mean space.optim.lr?"),
     (["FILE:serach: {num_samples: 2}\n"], "serach", "did you mean search?"),
-    (["--set", "base.model.name=vit_tiny_patch16_224"], "base.model.name", "cannot take 1x8x8 input"),
-    (["--set", "base.model.name=inception_v3"], "base.model.name", "Output size is too small"),
-    (["--set", "base.model.name=resnet18x"], "base.model.name", "did you mean"),
-    (["--set", "base.data.train_limit=40"], "base.optim.batch_size", "the training set (34 samples after data.train_limit and data.val_fraction"),
-    (["--set", "base.data.train_limit=200"], "base.optim.batch_size", "step-wise stage 1 (32 of 160"),
-    (["--set", "base.data.name=cifar10", "--set", "base.data.root=NOWHERE"], "base.data.root",
-     "cifar-10-batches-py"),
     (["--set", "search.metric=epochs_to_target", "--set", "search.allow_test_metric=true"], "search.metric",
      "target_top1"),
     (["--set", "search.metric=test_top1"], "search.metric", "a test-set metric"),
@@ -50,27 +44,47 @@ CASES = [
     (["--resume", "old", "--set", "search.num_samples=8"], "search.num_samples", "allowed on --resume"),
     (["--resume", "busy"], "--resume", "still running"),
 ]
+# Mistakes the pre-flight check of the data and models finds (a child process that imports torch and timm and
+# builds each model: seconds a case)
+PREFLIGHT_CASES = [
+    (["--set", "base.model.name=vit_tiny_patch16_224"], "base.model.name", "cannot take 1x8x8 input"),
+    (["--set", "base.model.name=inception_v3"], "base.model.name", "Output size is too small"),
+    (["--set", "base.model.name=resnet18x"], "base.model.name", "did you mean"),
+    (["--set", "base.data.train_limit=40"], "base.optim.batch_size", "the training set (34 samples after data.train_limit and data.val_fraction"),
+    (["--set", "base.data.train_limit=200"], "base.optim.batch_size", "step-wise stage 1 (32 of 160"),
+    (["--set", "base.data.name=cifar10", "--set", "base.data.root=NOWHERE"], "base.data.root",
+     "cifar-10-batches-py"),
+]
 
 
 _RUNNER = textwrap.dedent("""
     import contextlib, io, json, sys, time
     from tune_hardbatch.cli import main
+    from tune_hardbatch.search.prepare import checks
+    preflights = []  # the pre-flight checks started by the current case
+    real_start = checks.start
+    def start(*args, **kwargs):
+        preflights.append(1)
+        return real_start(*args, **kwargs)
+    checks.start = start
     out = []
     for argv in json.loads(sys.argv[1]):
-        err, start = io.StringIO(), time.monotonic()
+        err, begin = io.StringIO(), time.monotonic()
         with contextlib.redirect_stderr(err):
             code = main(argv)
-        out.append([code, err.getvalue(), time.monotonic() - start])
+        out.append([code, err.getvalue(), time.monotonic() - begin])
         imported = "ray" in sys.modules
-        out[-1].append(imported and __import__("ray").is_initialized())
+        out[-1] += [imported and __import__("ray").is_initialized(), bool(preflights)]
+        preflights.clear()
     print(json.dumps({"results": out, "torch_imported": "torch" in sys.modules}))
 """)
 
 
-@pytest.mark.timeout(300)
-def test_mistakes_are_one_line_before_ray(tmp_path, searches):
+def check_mistakes(cases, tmp_path, searches, preflight: bool) -> None:
+    """`main` runs each case in ONE fresh interpreter: exit 2 and one `error: KEY` line each, Ray never started,
+    the pre-flight check started or not as `preflight` says, torch never imported by the driver, nothing written."""
     argvs = []
-    for i, (args, _, _) in enumerate(CASES):
+    for i, (args, _, _) in enumerate(cases):
         files = [a for a in args if a.startswith("FILE:")]
         for text in files:
             (tmp_path / f"space{i}.yaml").write_text(text[5:])
@@ -82,13 +96,26 @@ def test_mistakes_are_one_line_before_ray(tmp_path, searches):
                           env=ENV, timeout=280, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    for (args, key, fragment), (code, err, _, ray_started) in zip(CASES, report["results"]):
+    for (args, key, fragment), (code, err, _, ray_started, checked) in zip(cases, report["results"]):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and "Traceback" not in err, (args, err)
         assert lines[0].startswith(f"error: {key}: ") and fragment in lines[0], (args, lines[0])
         assert not ray_started, (args, "these mistakes need no cluster: rejected before Ray starts")
+        assert checked == preflight, (args, "found by the pre-flight check" if preflight else "found by the driver")
     assert not report["torch_imported"], "the models were built in a child process"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written"
+
+
+@pytest.mark.timeout(120)
+def test_mistakes_are_one_line_before_ray(tmp_path, searches):
+    check_mistakes(CASES, tmp_path, searches, preflight=False)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", PREFLIGHT_CASES, ids=[args[-1].removeprefix("base.") for args, _, _ in PREFLIGHT_CASES])
+def test_mistakes_the_preflight_check_finds_are_one_line_before_ray(tmp_path, searches, case):
+    check_mistakes([case], tmp_path, searches, preflight=True)
 
 
 @pytest.mark.timeout(60)
@@ -101,6 +128,7 @@ def test_address_where_nothing_answers_is_one_line_within_15_seconds(tmp_path, c
     assert prepare.ADDRESS_TIMEOUT_S < 15  # an address that drops packets times out within this
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_deleted_tracking_experiment_is_one_line_before_ray(tmp_path, capsys):
     from mlflow.tracking import MlflowClient
@@ -154,6 +182,7 @@ _FIRST_LINE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_the_first_line_comes_before_torch_ray_and_mlflow_are_imported(tmp_path):
     """What is searched and where its results go, at once: the slow imports come after it. (The search then

@@ -13,6 +13,7 @@ from tune_hardbatch.search import space as SP
 from tune_hardbatch.search.prepare import preflight
 
 
+@pytest.mark.e2e  # two pre-flight children, each importing torch and timm
 @pytest.mark.timeout(120)
 def test_a_good_space_passes_and_a_bad_model_is_its_user_error():
     spec = SP.load_space(None)
