@@ -18,15 +18,18 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 # --- e2e: a test that starts Ray or a server says so (`pytest -m "not e2e"`, the fast tier, leaves it out) ---
 
-_STARTS_PROCESSES = {"local_ray", "mlflow_server", "started"}  # the shared fixtures that start Ray or a server
+# the shared fixtures that start Ray, an MLflow server or the tracking process (tests/tracking/conftest.py)
+_STARTS_PROCESSES = {"local_ray", "mlflow_server", "started"}
 
 
 def pytest_collection_modifyitems(config, items):
     unmarked = [item.nodeid for item in items if _STARTS_PROCESSES & set(getattr(item, "fixturenames", ()))
                 and item.get_closest_marker("e2e") is None]
     if unmarked:
-        raise pytest.UsageError("these tests start Ray or a server (" + ", ".join(sorted(_STARTS_PROCESSES))
-                                + ") and need @pytest.mark.e2e: " + ", ".join(unmarked))
+        raise pytest.UsageError("these tests start Ray, an MLflow server or the tracking process ("
+                                + ", ".join(sorted(_STARTS_PROCESSES)) + ") and need @pytest.mark.e2e: "
+                                + ", ".join(unmarked))
+
 
 # --- cifar_subset: a small real CIFAR-10 JPEG ImageFolder (shared by data/train tests) -------------
 

@@ -1,4 +1,5 @@
-"""`tune-hardbatch train` end to end, bad inputs (exit 2, one line), and the import boundary."""
+"""`tune-hardbatch train` end to end (`main` in this process; the console script in a subprocess), bad inputs
+(exit 2, one line), and the import boundary."""
 
 import json
 import re
@@ -16,10 +17,11 @@ def run_cli(*args, cwd=None, timeout=300):
                           cwd=cwd, timeout=timeout)
 
 
-def test_train_writes_the_contract_files(tmp_path):
+def test_train_writes_the_contract_files(tmp_path, capsys):
     out = tmp_path / "run"
-    proc = run_cli("train", "--set", "epochs=3", "--set", "hard_batch.delta=0.5", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
+    code = main(["train", "--set", "epochs=3", "--set", "hard_batch.delta=0.5", "--out", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 3
     expected = {"epoch_equiv", "backprops", "samples_forward", "samples_with_grad", "train_loss", "train_top1",
@@ -33,25 +35,26 @@ def test_train_writes_the_contract_files(tmp_path):
     assert summary["status"] == "finished" and summary["backprops"] == lines[-1]["backprops"]
     assert summary["strategy"] == "delta=0.5"
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    printed = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    printed = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
     assert len(printed) == 4 and printed[-1]["status"] == "finished"  # 3 reports + summary
     # tqdm's progress bar on stderr, its last state: every planned step done, the last report's loss and top-1
-    bar = [s.strip() for s in re.split(r"[\r\n]", proc.stderr) if s.strip().startswith("train:")][-1]
+    bar = [s.strip() for s in re.split(r"[\r\n]", stderr) if s.strip().startswith("train:")][-1]
     steps = summary["backprops"]
     assert bar.startswith("train: 100%|") and f"| {steps}/{steps} [" in bar, bar
     assert bar.endswith(f", loss={lines[-1]['train_loss']:.3f}, top1={lines[-1]['test_top1']:.1f}]"), bar
 
 
-def test_yaml_then_set_precedence(tmp_path):
+def test_yaml_then_set_precedence(tmp_path, capsys):
     space = tmp_path / "space.yaml"
     space.write_text("base:\n  epochs: 2\n  optim: {lr: 0.07, batch_size: 128}\nspace: {}\n")
     out = tmp_path / "run"
-    proc = run_cli("train", str(space), "--set", "optim.batch_size=256", "--out", str(out), "--quiet")
-    assert proc.returncode == 0, proc.stderr
+    code = main(["train", str(space), "--set", "optim.batch_size=256", "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["epochs"] == 2 and cfg["optim"]["lr"] == 0.07 and cfg["optim"]["batch_size"] == 256
 
 
+@pytest.mark.e2e  # a fresh interpreter that imports torch and trains
 def test_training_path_imports_neither_ray_nor_mlflow(tmp_path):
     code = ("import sys; from tune_hardbatch.cli import main; "
             "rc = main(['train', '--quiet', '--set', 'epochs=1', '--set', 'data.train_limit=300', '--out', "
@@ -124,6 +127,7 @@ def test_missing_config_file(capsys, tmp_path):
     assert "file not found" in capsys.readouterr().err
 
 
+@pytest.mark.e2e  # a fresh interpreter that imports torch
 def test_bad_input_in_a_subprocess_has_no_traceback():
     proc = run_cli("train", "--set", "hard_batch.delta=1.5")
     assert proc.returncode == 2

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import warnings
 
+import pytest
+
 from tune_hardbatch.ray_backend import worker
 from tune_hardbatch.ray_backend.worker import TrialWarnings
 
@@ -30,6 +32,7 @@ def test_gpu_memory_cap_leaves_room_for_each_cuda_context():
     assert worker.memory_fraction(0.05, 8 * gib) == 0.05  # never below 5% of the card
 
 
+@pytest.mark.e2e  # a fresh interpreter that imports Ray
 def test_a_worker_imports_none_of_the_drivers_side():
     """Each new Ray worker imports `ray_backend.worker` (Ray unpickles the trainable by reference): the
     package must not pull in the driver, the verdict or scipy (~0.7 s a worker), nor torch before a trial

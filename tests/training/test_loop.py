@@ -14,12 +14,10 @@ from tune_hardbatch.training.loop import Trainer
 from tune_hardbatch.training.strategies.plan import make_plan, stage_sizes
 from tune_hardbatch.training.strategies.registry import declarations, examples
 
+# plain SGD's bar, and the paper's three strategies at once (each strategy alone meets a bar of 60% in
+# test_every_registered_strategy_trains_counts_its_compute_and_resumes_exactly)
 STRATEGIES = {
     "plain": {},
-    "fixed_partition": {"hard_batch": {"delta": 1.0}},
-    "delta": {"hard_batch": {"delta": 0.5}},
-    "trim": {"trim": {"schedule": "linear", "p_start": 1.0, "p_end": 0.3}},
-    "stepwise": {"stepwise": {"fractions": "A-C-O"}},
     "all_three": {"hard_batch": {"delta": 0.5}, "trim": {"schedule": "linear", "p_end": 0.5},
                   "stepwise": {"fractions": "A-C-O"}},
 }
@@ -44,6 +42,9 @@ def test_every_strategy_trains_digits_well_above_chance(name):
 # the strategy interface: every registered strategy, the seeds' ones unchanged, one compute axis
 
 
+SPENDS_LESS = {n for d in declarations() if d.saves_compute for n in d.examples}
+
+
 @pytest.mark.parametrize("name", list(examples()))
 def test_every_registered_strategy_trains_counts_its_compute_and_resumes_exactly(name):
     """A few epochs of each registry example on digits: it learns, its compute is counted, and a run
@@ -51,10 +52,14 @@ def test_every_registered_strategy_trains_counts_its_compute_and_resumes_exactly
     mapping = {"device": "cpu", "epochs": 4, "data": {"train_limit": 600}, **examples()[name]}
     trainer, straight = train(mapping)
     last = straight[-1]
-    assert last["test_top1"] > 40, last  # chance is 10%
+    assert last["test_top1"] > 60, last  # chance is 10%; 4 epochs of 600 digits reach 68-96% (seed 0)
     assert last["compute_equiv"] == pytest.approx(
         (last["samples_forward"] + 2 * last["samples_backward"]) / (3 * trainer.num_train))
     assert last["samples_with_grad"] <= last["samples_backward"] <= last["samples_forward"]
+    if name in SPENDS_LESS:  # what `Declaration.saves_compute` promises the confirmation's budget matching
+        assert last["compute_equiv"] < 0.95 * mapping["epochs"]
+    else:
+        assert all(r["compute_equiv"] == r["epoch_equiv"] for r in straight)
     first = Trainer(build_config(mapping))
     run = first.run()
     resumed = [next(run), next(run)]
@@ -77,32 +82,13 @@ def portable_reports(request):
     return run_portable(list(dict.fromkeys(names)))
 
 
+@pytest.mark.e2e  # child processes on the baseline kernels: ~20 s for the six cases
 @pytest.mark.parametrize("name", json.loads(RECORDED.read_text())["cases"])
 def test_the_seeds_strategies_on_the_interface_give_the_recorded_metrics_bit_for_bit(name, portable_reports):
     """Every report key, compared exactly with the recording, on kernels every x86-64 CPU computes alike
-    (`portable_loop`: a CPU's own kernels change the 7th digit, and a few steps later whole samples). The
-    interface loop first matched the loop before it (75572b6) bit for bit on the CPU that recorded that, in
-    CI up to 90740d9; then it recorded this file on the portable kernels, to stay exact on any CPU."""
+    (`portable_loop`: a CPU's own kernels change the 7th digit, and a few steps later whole samples): a change
+    to a strategy or the loop that moves any metric of any recorded case fails here."""
     assert portable_reports[name] == json.loads(RECORDED.read_text())["cases"][name]["reports"]
-
-
-SPENDS_LESS = {n for d in declarations() if d.saves_compute for n in d.examples}
-
-
-@pytest.mark.parametrize("name", [n for n in examples() if n not in SPENDS_LESS])
-def test_compute_equiv_is_epoch_equiv_for_strategies_that_declare_no_saving(name):
-    _, reports = train({"epochs": 3, "data": {"train_limit": 500}, **examples()[name]})
-    assert all(r["compute_equiv"] == r["epoch_equiv"] for r in reports)
-
-
-@pytest.mark.parametrize("name", sorted(SPENDS_LESS))
-def test_strategies_that_declare_a_saving_spend_less_than_their_epochs(name):
-    """What `Declaration.saves_compute` promises the confirmation (a budget-matched baseline for them)."""
-    mapping = {"epochs": 4, "data": {"train_limit": 500}, **examples()[name]}
-    if name == "infobatch":
-        mapping["infobatch"] = {**mapping["infobatch"], "anneal": 0.6}
-    _, reports = train(mapping)
-    assert reports[-1]["compute_equiv"] < 0.95 * 4
 
 
 def test_selective_backprop_counts_its_scoring_forward():
