@@ -112,10 +112,9 @@ def test_mistakes_are_one_line_before_ray(tmp_path, searches):
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("case", PREFLIGHT_CASES, ids=[args[-1].removeprefix("base.") for args, _, _ in PREFLIGHT_CASES])
-def test_mistakes_the_preflight_check_finds_are_one_line_before_ray(tmp_path, searches, case):
-    check_mistakes([case], tmp_path, searches, preflight=True)
+@pytest.mark.timeout(300)
+def test_mistakes_the_preflight_check_finds_are_one_line_before_ray(tmp_path, searches):
+    check_mistakes(PREFLIGHT_CASES, tmp_path, searches, preflight=True)  # one driver interpreter for them all
 
 
 @pytest.mark.timeout(60)
