@@ -1,6 +1,6 @@
 """The verdict: per strategy arm, test top-1 across seeds, its paired comparisons with the baseline, the
 convergence epoch (censored when a run never converged), the compute at which it reaches the baseline's
-accuracy, and plain sentences. Pure: no Ray, no MLflow, no torch. Wording: `verdict_text.py`.
+accuracy, and plain sentences. Pure: no Ray, no MLflow, no torch. Wording: `words.py`.
 
 Arms come from the confirmation phase (the best configuration of each declared arm or strategy family,
 re-trained with the same seeds on the full training set) or, for a grid that runs every arm with several
