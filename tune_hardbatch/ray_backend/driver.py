@@ -101,9 +101,9 @@ def connect(space: SearchSpace, address: Optional[str], local: Optional[tuple]) 
     modules = import_paths(space.base_cfg.plugins)
     if address is None and not ray.is_initialized():
         ray_env(local=True)
-        # local workers inherit this environment: the plug-ins' modules are on their path
-        parents = [str(Path(m).parent) for m in modules]
-        os.environ["PYTHONPATH"] = os.pathsep.join(parents + [p for p in [os.environ.get("PYTHONPATH")] if p])
+        if modules:  # local workers inherit this environment: the plug-ins' modules are on their path
+            parents = [str(Path(m).parent) for m in modules]
+            os.environ["PYTHONPATH"] = os.pathsep.join(parents + [p for p in [os.environ.get("PYTHONPATH")] if p])
         init_ray(None, *local)
         return True, check_resources(space, *local)
     ray_env(local=False)  # a cluster (or a Ray this process already runs): check against what it has

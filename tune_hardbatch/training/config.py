@@ -362,7 +362,7 @@ def choices() -> dict[str, tuple]:
 
 
 def validate(cfg: Config) -> None:
-    for key, allowed in CHOICES.items():
+    for key, allowed in choices().items():
         section, _, name = key.rpartition(".")
         value = getattr(getattr(cfg, section) if section else cfg, name)
         _check(value in allowed, key, f"got {value!r}; allowed: {', '.join(allowed)}")

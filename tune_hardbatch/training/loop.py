@@ -2,9 +2,10 @@
 
 `Trainer(cfg).run()` yields one report dict per epoch of the strategy's own plan (every N
 back-propagations; every stage epoch for step-wise runs; every pruned epoch for InfoBatch). The loop asks
-its strategies (`strategies.base.Strategies`, built from the declarations in `strategies.registry`) for the sampler of each stage, which
-samples of a batch to train and which loss to back-propagate; it names none of them. Between reports the caller may take
-`state_dict()` and a later `Trainer(cfg).load_state_dict(state)` continues exactly there.
+its strategies (`strategies.base.Strategies`, built from the declarations in `strategies.registry`) for
+the sampler of each stage, which samples of a batch to train and which loss to back-propagate; it names
+none of them. Between reports the caller may take `state_dict()` and a later
+`Trainer(cfg).load_state_dict(state)` continues exactly there.
 Each report evaluates, in eval() mode, the validation set (when there is one: `val_*`, else NaN), the test
 set (`test_*`) and, with `convergence.full_pass`, the whole training set (`train_loss_full`, which the
 convergence epoch then uses instead of `train_loss`).

@@ -14,6 +14,7 @@ from tune_hardbatch.search import space as SP
 from tune_hardbatch.training.config import build_config, flat_dict
 from tune_hardbatch.training.loop import Trainer
 from tune_hardbatch.training.strategies import registry
+from tune_hardbatch.training.strategies.labels import strategy_family, strategy_keys, strategy_name
 
 MODULE = '''
 from dataclasses import dataclass
@@ -68,8 +69,8 @@ def plugin(tmp_path, monkeypatch):
 def test_a_plugin_validates_and_labels_like_a_builtin(plugin):
     cfg = build_config({"plugins": plugin, "above": {"factor": 0.8}})
     assert cfg.above.factor == 0.8 and flat_dict(cfg)["above.factor"] == 0.8
-    assert registry.label(cfg) == "above=0.8" and registry.family(cfg) == "above"
-    assert "above.factor" in registry.strategy_keys() and registry.baseline_off()["above.factor"] is None
+    assert strategy_name(cfg) == "above=0.8" and strategy_family(cfg) == "above"
+    assert "above.factor" in strategy_keys() and registry.baseline_off()["above.factor"] is None
     with pytest.raises(UserError, match=r"^above\.factor: got -1"):
         build_config({"plugins": plugin, "above": {"factor": -1}})
     with pytest.raises(UserError, match="above would both set the loss"):

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from tune_hardbatch.errors import UserError
-from tune_hardbatch.training.config import build_config
+from tune_hardbatch.training.config import Config, build_config
 from tune_hardbatch.training.strategies import registry
 from tune_hardbatch.training.strategies.base import Strategies
-from tune_hardbatch.training.strategies.labels import strategy_name
+from tune_hardbatch.training.strategies.labels import strategy_keys, strategy_name
 
 NAMES = [d.name for d in registry.declarations()]
 
@@ -42,7 +42,7 @@ def test_the_baseline_turns_every_declared_strategy_off():
     off = registry.baseline_off()
     assert set(off) == {d.gate_key for d in registry.declarations()}
     assert registry.active(build_config(None, off)) == []
-    assert set(off) <= set(registry.strategy_keys())
+    assert set(off) <= set(strategy_keys())
 
 
 def test_gates_are_the_strategies_with_conditional_fields():
@@ -66,6 +66,11 @@ def test_two_strategies_that_take_the_same_hook_are_refused(monkeypatch, hook, e
     with pytest.raises(UserError) as info:
         build_config({**on, "twin": on[existing]})
     assert info.value.key == f"twin.{twin.gate}" and f"{existing} and twin would both" in str(info.value)
+
+
+def test_the_reserved_names_are_the_configs_own_fields():
+    """`registry.RESERVED` is kept by hand (the registry sits below the config): it must be Config's fields."""
+    assert set(registry.RESERVED) == {f.name for f in dataclasses.fields(Config)}
 
 
 def test_a_declaration_that_takes_a_builtins_name_or_stream_is_refused():

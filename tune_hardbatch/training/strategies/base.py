@@ -251,7 +251,7 @@ def _implementation(decl) -> type:
 
 
 def seeded(seed: int, stream: int, device: torch.device) -> torch.Generator:
-    """A generator of its own per strategy (`Declaration.stream`: 100 hard-batch control + stage, 200 trimming
-    control, 300 Selective Backprop, 400 InfoBatch), seeded from the run's seed apart from the loop's shuffles and
-    augmentation (seed + 1) and partitions (seed), so adding a strategy leaves the others' draws unchanged."""
+    """A generator of its own per strategy (`Declaration.stream`, the built-ins' in `catalog`), seeded from
+    the run's seed apart from the loop's shuffles and augmentation (seed + 1) and partitions (seed), so adding
+    a strategy leaves the others' draws unchanged."""
     return torch.Generator(device).manual_seed(seed * 1000 + stream)

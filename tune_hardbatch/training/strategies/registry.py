@@ -2,10 +2,10 @@
 
 The built-in declarations (`catalog.BUILTIN`) come first, then those of installed plug-ins (the entry point
 group `tune_hardbatch.strategies`, loaded on first use in every process), then those a config names in its
-`plugins` list (`load_plugins`). From them: the config's strategy sections and their rules (`validate`), the
-keys that choose samples (`strategy_keys`), a config's label and family (`label`, `family`), the search's
-gates and conditional keys (`gate_keys`, `applies`), the baseline's "off" values (`baseline_off`) and the
-configs the loop test trains (`examples`). The implementations are imported only when a run trains
+`plugins` list (`load_plugins`). From them: the config's strategy sections and their rules (`validate`; the
+choices are checked by `config.validate` with the config's own), the search's gates and conditional keys
+(`gate_keys`, `applies`), the baseline's "off" values (`baseline_off`) and the configs the loop test trains
+(`examples`); `labels` derives a config's label, family and strategy keys. The implementations are imported only when a run trains
 (`base.Strategies.build`).
 """
 
@@ -85,13 +85,9 @@ def active(cfg) -> list[Declaration]:
 
 
 def validate(cfg) -> None:
-    """Every strategy's choices and rules; then what no two strategies may share: the sampler, the loss;
-    and `compute_budget`, which is plain SGD's alone."""
+    """Every strategy's rules (its choices are `config.choices()`); then what no two strategies may share:
+    the sampler, the loss; and `compute_budget`, which is plain SGD's alone."""
     for d in declarations():
-        for name, allowed in d.choices.items():
-            value = getattr(getattr(cfg, d.name), name)
-            if value not in allowed:
-                raise UserError(f"{d.name}.{name}", f"got {value!r}; allowed: {', '.join(allowed)}")
         if d.rules is not None:
             d.rules(cfg)
     on = active(cfg)
@@ -117,30 +113,6 @@ def _compute_budget(cfg, on: list[Declaration]) -> None:
     if on:
         raise UserError("compute_budget", f"is the budget of plain SGD only, but {on[0].gate_key} is set; allowed: "
                         f"null with {on[0].gate_key} set")
-
-
-def strategy_keys() -> tuple[str, ...]:
-    """The keys that turn strategies on or change which samples they choose, and `compute_budget`."""
-    keys = [k for d in declarations() for k in (d.gate_key, *(f"{d.name}.{s}" for s in d.selects))]
-    return tuple(keys) + ("compute_budget",)
-
-
-def label(cfg) -> str:
-    """A short label of the strategies a config turns on, e.g. 'delta=0.5+trim-linear', 'delta=0.5-random'
-    (the random control), 'sb=0.5', 'plain@7.5' (plain SGD for 7.5 compute-equivalents), 'plain'."""
-    parts = [d.label(getattr(cfg, d.name)) for d in active(cfg)]
-    if cfg.compute_budget is not None:
-        parts.append(f"plain@{cfg.compute_budget:g}")
-    return "+".join(parts) or "plain"
-
-
-def family(cfg) -> str:
-    """What a config is compared as in a joint search: its strategies without their values, e.g.
-    'delta+trim', 'delta-random', 'delta=1', 'sb', 'plain@budget' (budget-matched plain SGD), 'plain'."""
-    parts = [d.family(getattr(cfg, d.name)) for d in active(cfg)]
-    if cfg.compute_budget is not None:
-        parts.append("plain@budget")
-    return "+".join(parts) or "plain"
 
 
 def owner(key: str) -> Optional[Declaration]:
