@@ -71,12 +71,12 @@ def run_cli(args, timeout, env=None, cwd=None, cli=None):
     return proc.returncode, out, err
 
 
-def kill_driver_when(args, ready, timeout_s: float, too_late: str) -> None:
+def kill_driver_when(args, ready, timeout_s: float, too_late: str, env=None) -> None:
     """Start `tune-hardbatch search ARGS` (a driver with a local Ray of its own); once `ready()` (polled),
     SIGKILL the driver only, as a crash would, then whatever it left behind. `too_late`: the failure
     message when the search ended first."""
-    proc = subprocess.Popen(CLI + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
-                            start_new_session=True)
+    proc = subprocess.Popen(CLI + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env or ENV, start_new_session=True)
     try:
         deadline = time.time() + timeout_s
         while time.time() < deadline and proc.poll() is None and not ready():

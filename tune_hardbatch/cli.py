@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config key (repeatable), e.g. --set hard_batch.delta=0.5")
     train.add_argument("--out", help="directory for config.yaml, metrics.jsonl, summary.json, curves.png")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    search = sub.add_parser("search", help="a hyperparameter search (Ray Tune, Optuna, ASHA)",
+    search = sub.add_parser("search", help="a hyperparameter search (Ray Tune, Optuna, successive halving)",
                             description="Run a search space (default: the packaged search_spaces/default.yaml) "
                             "as a Ray Tune run; writes OUT/NAME/results.csv and prints the best configuration "
                             "last.")

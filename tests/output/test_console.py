@@ -7,6 +7,7 @@ from pathlib import Path
 from search_helpers import spec
 
 from tune_hardbatch.output.console import format_table, print_summary, print_verdict, short_keys
+from tune_hardbatch.search.results import best_trial
 from tune_hardbatch.search.trials import Trial
 from tune_hardbatch.verdict.comparisons import build_verdict
 
@@ -39,7 +40,8 @@ def test_the_table_best_first_then_the_best_configuration_last_with_a_list_value
                                 "72", "90"]
     assert lines[5].split()[3:7] == ["-"] * 4 and lines[6].split()[-1] == "nan"  # inactive: "-"; a NaN metric
     assert lines[7] == f"results.csv: {EXP / 'results.csv'}"
-    assert lines[8:] == ["best configuration (finished trial t2, trim-linear): val_top1 = 90",
+    assert lines[8:] == ["best configuration (finished trial t2, trim-linear): val_top1 = 90 at the full budget (among "
+                         "2 trials that trained it)",
                          "  optim.lr: 0.123457", "  trim.schedule: linear", "  trim.p_end: 0.5",
                          "  stepwise.fractions: [0.5, 1.0]",
                          f"  full config: {EXP / 'best_config.yaml'} (tune-hardbatch train {EXP / 'best_config.yaml'})"]
@@ -50,7 +52,22 @@ def test_no_best_trial_and_a_long_table():
     text = summary(trials, None)
     assert "t32" in text and "t00" not in text and "t02" not in text and "t03" in text  # the 30 best shown
     assert f"... 3 more in {EXP / 'results.csv'}" in text
-    assert text.endswith("best configuration: none (no trial that did not fail reported a finite val_top1)\n")
+    assert text.endswith("best configuration: none (no trial that finished, was stopped early or interrupted "
+                         "reported a finite val_top1)\n")
+
+
+def test_when_none_finished_the_best_is_named_with_the_budget_it_was_compared_at():
+    """The summary's best is best_config.yaml's: every trial at the highest budget all reached (2), not the
+    one that went furthest, nor by its last value."""
+    def stopped(trial_id, reports):
+        history = [{"val_top1": v, "compute_equiv": c, "test_top1": v} for c, v in reports]
+        return Trial(trial_id, "stopped_early", strategy="plain", last=history[-1], history=history)
+
+    far = stopped("far", [(1.0, 60.0), (2.0, 70.0), (4.0, 95.0)])
+    near = stopped("near", [(1.0, 65.0), (2.0, 80.0)])
+    assert best_trial([far, near], spec()) is near
+    text = summary([far, near], near)
+    assert "val_top1 = 80 at 2 epoch-equivalents of compute, the highest budget all 2 compared trials reached" in text
 
 
 def confirmed(values, converged=None):

@@ -148,3 +148,14 @@ def test_the_learning_curves_picture_does_not_depend_on_what_the_process_drew_be
     fig = plots._CURVES["figure"]
     assert [t.get_text() for t in fig.axes["acc"].get_legend().get_texts()] == [
         "train top-1", "test top-1", "validation top-1", "test top-5", "convergence"]
+
+
+def test_best_curves_put_compute_on_the_x_axis_and_best_so_far_the_order_started():
+    fig = plots._best_curves_figure({"plain": ([0.9, 1.9], [50.0, 60.0])}, "val_top1")
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("compute (compute_equiv") and ax.get_legend().get_title().get_text() == "arm"
+    assert list(ax.get_lines()[0].get_xdata()) == [0.9, 1.9]
+    plots.plt.close(fig)
+    fig = plots._best_so_far_figure([(1, 50.0, "finished")], "val_top1", "max")
+    assert fig.axes[0].get_xlabel() == "trial (in the order started)"
+    plots.plt.close(fig)

@@ -143,3 +143,76 @@ def test_plain_is_the_baseline_of_the_arm_table_as_of_the_verdict(experiment):
         csv.writer(fh).writerows([[f"ps{s}", "finished"] for s in range(3)])
     rows = {r["strategy"]: r for r in arm_rows(load_trials(experiment))}
     assert rows["plain"]["baseline"] and not rows["delta=1"]["baseline"]
+
+
+def write_climb(exp, trial_id, arm, lr, values, start, finished):
+    """A search trial of a declared arm: a report per epoch-equivalent of compute (asha_time half a report
+    further), Ray's timestamp (whole seconds) and time_total_s, budget_done on its last report when finished."""
+    d = exp / trial_id
+    d.mkdir(parents=True)
+    params = {"arm": arm, "optim.lr": lr, **({"hard_batch.delta": 0.5} if arm == "half" else {})}
+    (d / "params.json").write_text(json.dumps(params))
+    lines = [json.dumps({"val_top1": v, "test_top1": v, "compute_equiv": k + 1.0, "epoch_equiv": k + 1.0,
+                         "asha_time": k + 1.5, "samples_forward": 1000 * (k + 1), "time_train_s": 1.0,
+                         "time_eval_s": 0.1, "timestamp": int(start + k + 0.5), "time_total_s": k + 0.5,
+                         "budget_done": int(finished and k == len(values) - 1), "config": params})
+             for k, v in enumerate(values)]
+    (d / "result.json").write_text("\n".join(lines) + "\n")
+    return trial_id, "finished" if finished else "stopped_early"
+
+
+@pytest.fixture
+def arms_search(tmp_path):
+    """Two declared arms, three trials each, halving with its first rung at 1 of 4 epoch-equivalents; the
+    trial directories' names sort against the order the trials started."""
+    exp = tmp_path / "arms"
+    exp.mkdir()
+    (exp / "search_space.yaml").write_text(
+        "base: {data: {name: digits, val_fraction: 0.2}, model: {name: test_resnet}, device: cpu, epochs: 4}\n"
+        "space:\n  optim.lr: {loguniform: [0.01, 0.3]}\n"
+        "arms:\n  plain: {}\n  half: {fixed: {hard_batch.delta: 0.5}}\n"
+        "search: {searcher: random, scheduler: halving, trials_per_arm: 3, grace_period: 1, reduction_factor: 3}\n")
+    statuses = dict([
+        # plain: z-first started first and finished with 90; b-rung stopped at the rung with 97 there
+        write_climb(exp, "z-first", "plain", 0.1, [60.0, 75.0, 85.0, 90.0], 100.0, True),
+        write_climb(exp, "b-rung", "plain", 0.2, [97.0], 110.0, False),
+        write_climb(exp, "a-last", "plain", 0.05, [50.0, 70.0, 80.0, 88.0], 120.0, True),
+        # half: none finished (an interrupted climb): all three at 1, the highest budget all reached
+        write_climb(exp, "y-half", "half", 0.1, [40.0, 95.0], 101.0, False),
+        write_climb(exp, "c-half", "half", 0.2, [55.0], 111.0, False),
+        write_climb(exp, "d-half", "half", 0.3, [45.0, 96.0], 121.0, False)])
+    with open(exp / "results.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["trial_id", "status"], *statuses.items()])
+    return exp
+
+
+def test_the_report_names_each_arms_chosen_trial_its_budget_and_start(arms_search):
+    from tune_hardbatch.output.report import chosen_markdown
+
+    _, _, report, _ = build_report(arms_search)
+    text = report.read_text()
+    assert text.index("## Each arm's best trial") < text.index("## Tuning curves")
+    # plain: the finished ones by their final value (z-first, 90), never b-rung's 97 at the rung
+    assert "| plain | z-first | 1 of 3 | full budget (4) | 2 | 90.00 |" in text
+    # half: none finished: at 1 (the first rung), c-half's 55 beats the others' 40 and 45 there
+    assert "| half | c-half | 2 of 3 | 1 (highest all reached) | 3 | 55.00 |" in text
+    trials = load_trials(arms_search)
+    assert chosen_markdown(trials, "val_top1", "max").count("\n|") == 4  # header, rule, two arms
+    # the tuning curves at one budget per arm: plain's three trials at the first rung (1), half's too
+    assert "| plain | 3 | 1 | " in text and "| half | 3 | 1 | " in text
+    assert "- one more trial of plain would gain about" in text
+
+
+def test_best_so_far_orders_trials_by_start_and_best_curves_plot_compute(arms_search):
+    from tune_hardbatch.output.report import best_curves, started_points
+
+    trials = load_trials(arms_search)  # in the directories' order: a-last, b-rung, c-half, d-half, y-half, z-first
+    points = started_points(trials, "val_top1")
+    assert [p[0] for p in points] == [1, 2, 3, 4, 5, 6]
+    assert [(p[1], p[2]) for p in points] == [(90.0, "finished"), (95.0, "stopped_early"),
+                                              (97.0, "stopped_early"), (55.0, "stopped_early"),
+                                              (88.0, "finished"), (96.0, "stopped_early")]
+    curves = best_curves(trials, "val_top1", "max")
+    assert list(curves) == ["half", "plain"]
+    assert curves["plain"] == ([1.0, 2.0, 3.0, 4.0], [60.0, 75.0, 85.0, 90.0])  # compute on x: z-first's reports
+    assert curves["half"][0] == [1.0]  # c-half, chosen at the highest budget all half's trials reached

@@ -1,7 +1,8 @@
 """Declared arms on Ray Tune (`ray_backend.arm_search`): `ArmSearch` gives every arm exactly `trials_per_arm` trials,
-each drawn and told by that arm's own searcher, also after save/restore; `ArmScheduler` (one ASHA per arm)
-never stops a trial on another arm's results. The whole search, across a driver SIGKILL and --resume, is in
-`test_driver.py`."""
+each drawn and told by that arm's own searcher, also after save/restore, and every arm's k-th start-up trial
+the shared design's point k (queued into the arm's Optuna study: never twice, never skipped, also after a
+restore that finds points left waiting). Each arm's own rungs: `test_halving.py`. The whole search, across a driver SIGKILL and --resume, is in `test_driver.py` and, for the
+shared design, `test_arm_design.py`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from collections import Counter
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
 
-from tune_hardbatch.ray_backend.arm_search import ArmScheduler, ArmSearch  # noqa: E402
+from tune_hardbatch.ray_backend.arm_search import ArmSearch  # noqa: E402
 
 
 class Recorder(Searcher):
@@ -75,29 +75,127 @@ def test_counts_survive_save_and_restore(tmp_path):
     assert fresh.searchers["plain"].completed == ["t0"]
 
 
-class FakeTrial:
-    def __init__(self, trial_id, arm):
-        self.trial_id, self.config = trial_id, {"arm": arm}
+SHARED = ("optim.lr", "optim.weight_decay")  # the space's dimensions, searched alike in every arm
+DESIGN_ARMS = {"plain": {}, "delta<1": {"space": {"hard_batch.delta": {"choice": [0.5, 0.3]}}},  # own dims differ
+               "trim": {"fixed": {"trim.schedule": "linear"}, "space": {"trim.p_end": {"uniform": [0.3, 0.8]}}},
+               "both": {"space": {"trim.schedule": {"choice": ["none", "linear"]},
+                                  "trim.p_end": {"uniform": [0.3, 0.8]}, "hard_batch.delta": {"choice": [0.5, 0.3]}}}}
 
 
-def test_asha_per_arm_never_stops_a_trial_on_another_arms_results():
-    """Three fast 'plain' trials pass the first rung at 90; a 'splits' trial that learns slowly early (10 at the
-    rung) would be stopped by one ASHA over all trials, but its own arm has nothing better: it continues."""
-    def make():
-        return ASHAScheduler(time_attr="asha_time", metric="val_top1", mode="max", max_t=10, grace_period=1,
-                             reduction_factor=2)
+def design_space(**search):
+    from search_helpers import BASE
 
-    joint, per_arm = make(), ArmScheduler(["plain", "splits"], make)
-    fast = [FakeTrial(f"p{i}", "plain") for i in range(3)]
-    slow = FakeTrial("s0", "splits")
-    decisions = {}
-    for name, scheduler in (("joint", joint), ("per_arm", per_arm)):
-        for t in [*fast, slow]:
-            scheduler.on_trial_add(None, t)
-        for t in fast:
-            scheduler.on_trial_result(None, t, {"asha_time": 1.0, "val_top1": 90.0})
-        decisions[name] = scheduler.on_trial_result(None, slow, {"asha_time": 1.0, "val_top1": 10.0})
-    assert decisions == {"joint": TrialScheduler.STOP, "per_arm": TrialScheduler.CONTINUE}
-    late = FakeTrial("s1", "splits")  # the arm's own ranking still stops its weaker trials
-    per_arm.on_trial_add(None, late)
-    assert per_arm.on_trial_result(None, late, {"asha_time": 1.0, "val_top1": 5.0}) == TrialScheduler.STOP
+    from tune_hardbatch.search import space as SP
+
+    return SP.validate_space({
+        "base": {**BASE, "epochs": 4},
+        "space": {"optim.lr": {"loguniform": [0.01, 0.3]}, "optim.weight_decay": {"loguniform": [1e-5, 1e-3]}},
+        "arms": DESIGN_ARMS, "search": {"trials_per_arm": 4, "startup_trials": 3, "scheduler": "fifo", **search}})
+
+
+def built_arm_search(space, exp_dir, concurrency=1) -> ArmSearch:
+    """The ArmSearch that `tuner.build_searcher` builds (inside its concurrency limiter), studies in exp_dir."""
+    from tune_hardbatch.ray_backend.tuner import build_searcher
+
+    searcher = build_searcher(space, concurrency, exp_dir)[0]
+    while not isinstance(searcher, ArmSearch):
+        searcher = searcher.searcher
+    return searcher
+
+
+def shared_values(config: dict) -> tuple:
+    return tuple(config[k] for k in SHARED)
+
+
+def suggest_all(search: ArmSearch, prefix: str, count: int) -> list[dict]:
+    return [search.suggest(f"{prefix}{i}") for i in range(count)]
+
+
+def by_arm(configs: list[dict]) -> dict:
+    """arm -> its trials' shared values, in the order the arm's trials were suggested."""
+    out: dict = {}
+    for c in configs:
+        out.setdefault(c["arm"], []).append(shared_values(c))
+    return out
+
+
+def study_of(search: ArmSearch, arm: str):
+    from tune_hardbatch.ray_backend import ray_private
+
+    return ray_private.optuna_study(search.searchers[arm])
+
+
+def test_every_arms_start_up_trials_take_the_designs_shared_values(tmp_path):
+    """4 arms with different own dimensions, 3 start-up trials each (TPE): trial k < 3 of every arm has the
+    design's point k for the shared dimensions; its own dimensions are its sampler's; trial 3 is TPE's."""
+    from tune_hardbatch.search.space.design import shared_design
+
+    space = design_space()
+    search = built_arm_search(space, tmp_path)
+    assert search.startup == {arm: 3 for arm in DESIGN_ARMS}
+    per_arm = by_arm(suggest_all(search, "t", 16))
+    design = [shared_values(p) for p in shared_design(space.arms[0].shared, 3, space.search.seed)]
+    for arm, values in per_arm.items():
+        assert values[:3] == design, arm
+        assert values[3] not in design, arm  # after the start-up trials, the arm's TPE models
+    for arm in DESIGN_ARMS:
+        trials = study_of(search, arm).get_trials(deepcopy=False)
+        assert [t.user_attrs.get("shared_design_point") for t in trials] == [0, 1, 2, None]
+        assert [t.state.name for t in trials] == ["RUNNING"] * 4
+    both = [t.params for t in study_of(search, "both").get_trials(deepcopy=False)]
+    assert all("trim.schedule" in p and "hard_batch.delta" in p for p in both)
+
+
+def test_with_the_random_searcher_every_trial_takes_the_design(tmp_path):
+    from tune_hardbatch.search.space.design import shared_design
+
+    space = design_space(searcher="random")
+    search = built_arm_search(space, tmp_path)
+    per_arm = by_arm(suggest_all(search, "t", 16))
+    design = [shared_values(p) for p in shared_design(space.arms[0].shared, 4, space.search.seed)]
+    assert all(values == design for values in per_arm.values())
+
+
+def test_a_restored_search_neither_queues_a_point_twice_nor_skips_one(tmp_path):
+    """The driver's last snapshot holds 1 trial per arm. After it, the killed driver had asked trial 1 of
+    `plain` (its Optuna trial stays RUNNING in the journal), queued point 2 of `plain` and point 1 of `trim`
+    and died before asking them. Resumed from the snapshot, every arm's trials 1 and 2 (which Ray runs
+    again) take points 1 and 2; the stale point 2 of `plain` is ended FAIL, `trim`'s point 1 is asked as it
+    waits, and nothing is left waiting."""
+    from optuna.trial import TrialState
+
+    from tune_hardbatch.search.space.design import shared_design
+
+    space = design_space()
+    search = built_arm_search(space, tmp_path)
+    before = by_arm(suggest_all(search, "t", 4))
+    search.save(str(tmp_path / "searcher.pkl"))
+    assert search.suggest("lost0")["arm"] == "plain"
+    search._enqueue_design("plain", 2)
+    search._enqueue_design("trim", 1)
+
+    resumed = built_arm_search(space, tmp_path)  # what Tuner.restore unpickles, then the snapshot's state
+    resumed.restore(str(tmp_path / "searcher.pkl"))
+    after = by_arm(suggest_all(resumed, "u", 8))
+    design = [shared_values(p) for p in shared_design(space.arms[0].shared, 3, space.search.seed)]
+    for arm in DESIGN_ARMS:
+        assert before[arm] + after[arm][:2] == design, arm
+        study = study_of(resumed, arm)
+        assert not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), arm
+        fails = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        assert [t.user_attrs["shared_design_point"] for t in fails] == ([2] if arm == "plain" else []), arm
+        points = [t.user_attrs.get("shared_design_point") for t in study.get_trials(deepcopy=False)
+                  if t.state == TrialState.RUNNING]
+        assert points == ([0, 1, 1, 2] if arm == "plain" else [0, 1, 2]), arm  # plain's first 1: the lost trial
+
+
+def test_a_point_left_waiting_by_a_suggest_that_gave_nothing_is_asked_next(tmp_path):
+    space = design_space()
+    search = built_arm_search(space, tmp_path)
+    suggest_all(search, "t", 4)
+    search._enqueue_design("plain", 1)  # queued, then the suggest gave nothing: the count stays 1
+    search._enqueue_design("plain", 1)
+    study = study_of(search, "plain")
+    assert len(study.get_trials(deepcopy=False)) == 2  # queued once
+    assert search.suggest("t4")["arm"] == "plain"
+    assert [t.user_attrs.get("shared_design_point") for t in study.get_trials(deepcopy=False)] == [0, 1]

@@ -202,6 +202,30 @@ def test_optuna_search_bookkeeping_of_another_kind_is_refused():
         RP.open_optuna_trial(searcher, "t1")
 
 
+def test_the_start_up_count_is_the_one_the_sampler_was_built_with():
+    """TPE: its n_startup_trials (at most the trials); Optuna's random sampler: every trial; a sampler
+    that never draws at random: none; the symbol named when Ray or Optuna drops it."""
+    from optuna.samplers import GridSampler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from tune_hardbatch.ray_backend.optuna_search import random_sampler, tpe_sampler
+
+    def searcher(sampler):
+        return OptunaSearch(space=lambda trial: {"x": trial.suggest_float("x", 0.0, 1.0)}, metric="m", mode="max",
+                            sampler=sampler)
+
+    tpe = searcher(tpe_sampler(0, startup=3, concurrency=5))
+    assert RP.startup_trials(tpe, 8) == 5 and RP.startup_trials(tpe, 4) == 4
+    assert RP.startup_trials(searcher(random_sampler(0)), 8) == 8
+    assert RP.startup_trials(searcher(GridSampler({"x": [0.0, 1.0]})), 8) == 0
+    del tpe._sampler._n_startup_trials
+    with pytest.raises(RP.RayInternalsChanged, match="TPESampler._n_startup_trials"):
+        RP.startup_trials(tpe, 8)
+    del tpe._sampler
+    with pytest.raises(RP.RayInternalsChanged, match="OptunaSearch._sampler"):
+        RP.startup_trials(tpe, 8)
+
+
 def test_an_ended_trial_keeps_only_the_analysis_of_the_keys_the_search_decides_by():
     from ray.tune.trainable.metadata import _TrainingRunMetadata
 

@@ -45,7 +45,7 @@ def test_a_search_of_simulated_trials_runs_through_the_driver(local_ray, tmp_pat
 
     monkeypatch.setenv(SIM.SIMULATE_ENV, "interval=0.01")
     spec = space(base={"epochs": 3}, space={"optim.lr": {"loguniform": [0.01, 0.3]}},
-                 search={"searcher": "optuna", "scheduler": "asha", "num_samples": 6, "grace_period": 1})
+                 search={"searcher": "optuna", "scheduler": "halving", "num_samples": 6, "grace_period": 1})
     path = run_search(spec, out=str(tmp_path), sets=["run.name=sim"])
     rows = read_rows(path)
     assert len(rows) == 6 and {r["status"] for r in rows} <= {"finished", "stopped_early"}

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from search_helpers import BASE, spec
 
-from tune_hardbatch.search.results import CONFIRM_COLUMNS, best_trial, search_trials, write_results
+from tune_hardbatch.search.results import CONFIRM_COLUMNS, best_choice, best_trial, search_trials, write_results
 from tune_hardbatch.search.space import validate_space
 from tune_hardbatch.search.trials import Trial
 
@@ -92,11 +92,29 @@ def trial(trial_id, status, value):
     ([trial("a", "stopped_early", 99.0), trial("b", "finished", 80.0), trial("c", "finished", 85.0)], "min", "b"),
     ([trial("a", "failed", 99.0), trial("b", "diverged", float("nan")), trial("c", "unfinished", 70.0)], "max", "c"),
     ([trial("a", "finished", float("nan")), trial("b", "stopped_early", 60.0)], "max", "b"),
+    ([trial("a", "diverged", 99.0), trial("b", "stopped_early", 60.0)], "max", "b"),  # a diverged one: no best
     ([trial("a", "failed", 99.0), trial("b", "diverged", None)], "max", None),
 ])
-def test_the_best_trial_finished_first_by_the_search_metric(trials, mode, best):
+def test_the_best_trial_the_finished_ones_by_their_final_metric(trials, mode, best):
     s = spec(metric="val_loss", mode=mode) if mode == "min" else spec()
     if mode == "min":
         trials = [Trial(t.trial_id, t.status, last={"val_loss": t.final("val_top1")}) for t in trials]
     found = best_trial(trials, s)
     assert (found.trial_id if found else None) == best
+
+
+def stopped(trial_id, values, status="stopped_early"):
+    history = [{"val_top1": v, "compute_equiv": k + 1.0, "budget_done": int(status == "finished" and
+                                                                           k == len(values) - 1)}
+               for k, v in enumerate(values)]
+    return Trial(trial_id, status, last=history[-1], history=history)
+
+
+def test_best_config_follows_the_arms_rule_at_the_highest_budget_all_reached():
+    """best_config.yaml's trial: none finished, so every trial at 2, the highest budget all reached: not the
+    one that went furthest (far, 95 at 4), nor one that had a higher value past that budget."""
+    far, near = stopped("far", [60.0, 70.0, 90.0, 95.0]), stopped("near", [65.0, 80.0])
+    c = best_choice([far, near], spec())
+    assert (c.trial.trial_id, c.value, c.budget, c.full) == ("near", 80.0, 2.0, False)
+    done = stopped("done", [50.0, 60.0, 70.0, 75.0], status="finished")
+    assert best_choice([far, near, done], spec()).trial is done  # a finished one: those alone are compared

@@ -309,3 +309,30 @@ def test_an_arm_is_also_compared_with_its_random_control_in_the_same_holm_family
     assert [c["p_holm"] for c in comps] == pytest.approx(holm_adjusted([c["p"] for c in comps]))
     md = to_markdown(v)
     assert "vs random control (paired)" in md and "against its random control delta<1-random" in md
+
+
+def test_each_arms_gain_of_one_more_trial_stands_beside_the_resolution_of_its_comparison():
+    """The search's tuning curves' last steps (`tuning.gains`) go into each arm (`tuning_gain`) with the
+    minimum detectable difference of its comparison with the baseline; the baseline's: the coarsest of those
+    with it; in the printed and Markdown context lines, and in verdict.json."""
+    groups = {"plain": runs({1: 90.0, 2: 91.0, 3: 89.0}), "delta=0.5": runs({1: 91.0, 2: 91.6, 3: 90.1}),
+              "trim-linear": runs({1: 90.2, 2: 92.0, 3: 88.5})}
+    gain = {"trials": 6, "budget": 2.0, "full": False, "gain": 0.3, "gain_low": 0.0, "gain_high": 0.9}
+    tuning = {"mode": "arms", "sampler": "Optuna TPE", "trials": {"plain": 6, "delta": 6, "trim": 6},
+              "finished": {"plain": 2, "delta": 2, "trim": 2}, "metric": "val_top1",
+              "gains": {"plain": {**gain, "full": True, "budget": 4.0}, "delta": gain}}
+    v = build_verdict(groups, FAM3, "confirmation", [1, 2, 3], 4.0, tuning=tuning)
+    by = {a["arm"]: a for a in v["arms"]}
+    delta, trim = by["delta=0.5"], by["trim-linear"]
+    assert delta["tuning_gain"]["resolution"] == pytest.approx(delta["diffs"][0]["min_detectable"])
+    assert delta["tuning_gain"]["against"] == "plain" and trim["tuning_gain"] is None  # no curve: nothing said
+    assert by["plain"]["tuning_gain"]["resolution"] == pytest.approx(
+        max(delta["diffs"][0]["min_detectable"], trim["diffs"][0]["min_detectable"]))
+    md = to_markdown(v)
+    mde = delta["diffs"][0]["min_detectable"]
+    assert (f"One more trial of delta=0.5 would gain about 0.3 points of val_top1 (95% bootstrap band 0-0.9; the last "
+            f"step of its tuning curve over 6 trials at 2 epoch-equivalents); its comparison with plain resolves "
+            f"{mde:.1f} points of test top-1.") in md
+    assert "One more trial of plain would gain about 0.3 points of val_top1 (95% bootstrap band 0-0.9; the last step " \
+        "of its tuning curve over 6 trials at the full budget); the coarsest comparison with it resolves" in md
+    assert json.loads(to_json(v))["arms"][1]["tuning_gain"]["gain"] == 0.3

@@ -9,14 +9,21 @@ from tune_hardbatch.search.trials import Trial
 from tune_hardbatch.verdict.confirm_plan import arms_ended, choose_arms, confirm_seeds, load_plan, plan_arms, tuning
 
 
-def row(trial_id, delta, strategy, status, val, ee=6.0):
+def row(trial_id, delta, strategy, status, val, ee=6.0, history=()):
+    """A search trial; `history`: its earlier reports (epoch-equivalents, val_top1) before the last one."""
     params = {"hard_batch.delta": delta, "optim.lr": 0.1}
     family = "plain" if delta is None else "delta=1" if delta == 1.0 else "delta"
+    last = {"val_top1": val, "epoch_equiv": ee, "budget_done": int(status == "finished")}
+    reports = [{"val_top1": v, "epoch_equiv": e, "budget_done": 0} for e, v in history] + [last]
     return Trial(trial_id, status, strategy=strategy, family=family, params=params, active=params,
-                 last={"val_top1": val, "epoch_equiv": ee})
+                 last=last, history=reports)
 
 
-ROWS = [row("p1", None, "plain", "stopped_early", 80.0, ee=2.0), row("p2", None, "plain", "stopped_early", 70.0, ee=4.0),
+# plain: none finished, so both at 2 epoch-equivalents, the highest budget both reached: p2 (82 there) beats
+# p1 (80), whatever p2's later value; delta: the finished ones by their final values (d2), never d3 stopped
+# at a rung with a higher early value
+ROWS = [row("p1", None, "plain", "stopped_early", 80.0, ee=2.0),
+        row("p2", None, "plain", "stopped_early", 70.0, ee=4.0, history=[(2.0, 82.0)]),
         row("d1", 0.5, "delta=0.5", "finished", 90.0), row("d2", 0.5, "delta=0.5", "finished", 95.0),
         row("d3", 0.5, "delta=0.5", "stopped_early", 99.0, ee=2.0), row("f1", 1.0, "delta=1", "diverged", 10.0)]
 
@@ -24,11 +31,14 @@ ROWS = [row("p1", None, "plain", "stopped_early", 80.0, ee=2.0), row("p2", None,
 def test_the_best_of_each_family_by_validation_baselines_first_on_the_full_training_set():
     arms, notes = choose_arms(spec(), ROWS)
     assert [(a["family"], a["trial_id"]) for a in arms] == [("plain", "p2"), ("delta", "d2")]
-    # finished beats a higher value stopped early; among those stopped early, the one that went furthest
+    # the value and budget it was chosen at: the common budget when none finished, else the full one
+    assert [(a["value"], a["budget"], a["full"], a["compared"]) for a in arms] == [(82.0, 2.0, False, 2),
+                                                                                   (95.0, 6.0, True, 2)]
     assert all(a["config"]["data.val_fraction"] == 0.0 for a in arms)  # confirmed on the full training set
     assert arms[1]["config"]["hard_batch.delta"] == 0.5 and arms[1]["params"] == {"hard_batch.delta": 0.5,
                                                                                  "optim.lr": 0.1}
     assert any("delta=1" in n and "diverged or failed" in n for n in notes)
+    assert any("plain (trial p2, val_top1 82 at 2 epoch-equivalents)" in n for n in notes)
     assert any(n.startswith("the baseline plain is confirmed from a trial stopped early") for n in notes)
 
 
@@ -61,6 +71,11 @@ def test_declared_arms_are_confirmed_per_arm_even_when_two_share_a_family():
     told = tuning(s, trials)
     assert told["mode"] == "arms" and told["trials"] == {"plain": 2, "half": 2, "sel": 2}
     assert told["finished"] == {"plain": 1, "half": 2, "sel": 1} and "per arm" in told["sampler"]
+    assert "synchronous successive halving" in told["sampler"]
+    # each arm's expected gain of one more trial: its tuning curve's last step over its values at one budget
+    assert told["metric"] == "val_top1" and told["gains"]["half"]["gain"] == pytest.approx((84.0 - 82.0) / 2)
+    assert told["gains"]["plain"]["gain"] == pytest.approx((85.0 - 80.0) / 2) and not told["gains"]["plain"]["full"]
+    assert told["gains"]["half"]["full"] and told["gains"]["sel"]["trials"] == 1  # the diverged one: no value
     joint = tuning(spec(), ROWS)
     assert joint["mode"] == "joint" and joint["trials"] == {"plain": 2, "delta": 3, "delta=1": 1}
 

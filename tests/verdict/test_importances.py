@@ -60,7 +60,7 @@ def test_conditional_parameter_is_scored_over_its_subset_and_inactive_values_are
     assert cond["value"] > 0.5  # within the trimmed trials p_end decides the value
     text = importances_markdown(result)
     assert "| `trim.p_end` (among trials with trim.schedule != none) |" in text and "| 10 |" in text
-    assert "those ASHA stopped early are left out" in text  # the importances describe the survivors, and say so
+    assert "those stopped at a rung are left out" in text  # the importances describe the survivors, and say so
 
 
 def test_a_gate_fixed_by_a_single_valued_grid_makes_its_parameters_global():

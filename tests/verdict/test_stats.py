@@ -10,6 +10,7 @@ from scipy import stats
 
 from tune_hardbatch.verdict.stats import (
     expected_max,
+    expected_max_band,
     first_reach,
     holm,
     holm_adjusted,
@@ -123,6 +124,26 @@ def test_expected_max_stays_finite_for_many_trials():
     v = list(np.random.default_rng(0).normal(size=500))
     curve = expected_max(v)
     assert len(curve) == 500 and curve[-1] == pytest.approx(max(v)) and curve[0] == pytest.approx(np.mean(v))
+
+
+def test_expected_max_band_a_seeded_bootstrap_and_the_gain_of_one_more_trial():
+    v = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6]
+    band = expected_max_band(v)
+    assert band["mean"] == pytest.approx(expected_max(v))
+    assert all(lo - 1e-9 <= m <= hi + 1e-9 for lo, m, hi in zip(band["low"], band["mean"], band["high"]))
+    assert band["gain"] == pytest.approx(band["mean"][-1] - band["mean"][-2]) and band["gain"] == pytest.approx(5 / 6)
+    assert 0.0 <= band["gain_low"] <= band["gain"] <= band["gain_high"]
+    # the band is the percentile interval of the curves of resamples drawn with replacement (numpy, seed 0)
+    draws = np.random.default_rng(0).choice(np.array(v), size=(2000, 6))
+    brute = np.quantile([expected_max(d) for d in draws], [0.025, 0.975], axis=0)
+    assert band["low"] == pytest.approx(list(brute[0])) and band["high"] == pytest.approx(list(brute[1]))
+    assert expected_max_band(v) == band  # seeded
+    low = expected_max_band(v, mode="min")
+    assert low["mean"] == pytest.approx(expected_max(v, "min")) and low["gain"] == pytest.approx((1.5 - 1.0) / 6)
+    assert all(lo <= m + 1e-9 and m <= hi + 1e-9 for lo, m, hi in zip(low["low"], low["mean"], low["high"]))
+    flat = expected_max_band([2.0, 2.0, 2.0])
+    assert flat["low"] == flat["high"] == [2.0] * 3 and flat["gain"] == 0.0
+    assert math.isnan(expected_max_band([1.0])["gain"]) and expected_max_band([])["mean"] == []
 
 
 def test_first_reach_and_censoring():

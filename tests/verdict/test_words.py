@@ -3,6 +3,7 @@
 from tune_hardbatch.verdict.words import (
     comparison_cell,
     convergence_cell,
+    gain_lines,
     savings_cell,
     selection,
     tuning_line,
@@ -35,6 +36,7 @@ def test_censored_cells():
 def test_selection_and_tuning_lines():
     base = {"source": "confirmation", "seeds": [1, 2]}
     assert selection({**base, "selected_on": "val_top1"}).startswith("Arms chosen by val_top1 on validation data")
+    assert "at one budget every compared trial reached" in selection({**base, "selected_on": "val_top1"})
     assert "biased upward" in selection({**base, "selected_on": "test_top1"})
     assert selection({**base, "source": "grid"}) == "The grid's own trials: every arm with every seed; nothing selected."
     arms = [{"arm": "plain", "search_trials": 6, "search_finished": None}, {"arm": "x", "search_trials": None}]
@@ -75,3 +77,14 @@ def test_the_budget_matched_comparison_in_words_and_its_column():
         ("sb (sb=0.5) is not judged against plain at equal compute (plain@7.46: plain SGD trained for 7.46 "
          "compute-equivalents, its schedule fully decayed within them) (1 paired seed).")
     assert column("plain@budget") == "plain at equal compute" and column("delta=1") == "delta=1"
+
+
+def test_the_gain_of_one_more_trial_with_or_without_a_resolution():
+    gain = {"trials": 4, "budget": 1.5, "full": False, "gain": 0.0421, "gain_low": 0.0, "gain_high": 0.31,
+            "metric": "val_loss", "resolution": NAN, "against": None}
+    arms = [{"arm": "trim", "tuning_gain": gain}, {"arm": "old"},  # a verdict.json written before: nothing
+            {"arm": "sb", "tuning_gain": {**gain, "metric": "val_top1", "gain": NAN}}]
+    assert gain_lines({"arms": arms}) == [
+        "One more trial of trim would gain about 0.042 of val_loss (95% bootstrap band 0-0.31; the last step of "
+        "its tuning curve over 4 trials at 1.5 epoch-equivalents).",
+        "One more trial of sb: no estimate of its gain (fewer than 2 trials with a value)."]

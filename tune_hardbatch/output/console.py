@@ -13,6 +13,8 @@ from typing import Optional
 import yaml
 
 from ..metrics import is_finite
+from ..search.results import best_choice
+from ..search.rungs import entrants, keep
 from ..search.space import BEST_FILE, STATUSES, SearchSpace
 from ..search.space.arms import arm_summary
 from ..search.trials import Trial
@@ -64,11 +66,11 @@ def print_summary(trials: list[Trial], space: SearchSpace, best: Optional[Trial]
         print(f"... {len(order) - limit} more in {path}", file=stream)
     print(f"results.csv: {path}", file=stream)
     if best is None:
-        print(f"best configuration: none (no trial that did not fail reported a finite {metric})",
-              file=stream, flush=True)
+        print(f"best configuration: none (no trial that finished, was stopped early or interrupted reported a "
+              f"finite {metric})", file=stream, flush=True)
         return
     lines = [f"best configuration ({best.status} trial {best.trial_id}, {best.strategy}): "
-             f"{metric} = {num(best.final(metric), 5)}"]
+             f"{chosen_at(trials, space, best)}"]
     for k in space.dim_keys:
         if k in best.active:
             lines.append(f"  {k}: {yaml_value(best.param(k))}")
@@ -78,6 +80,18 @@ def print_summary(trials: list[Trial], space: SearchSpace, best: Optional[Trial]
     print("\n".join(lines), file=stream, flush=True)
 
 
+def chosen_at(trials: list[Trial], space: SearchSpace, best: Trial) -> str:
+    """'val_top1 = 97.9 at the full budget' or '... at 2 epoch-equivalents of compute, the highest budget all
+    12 trials reached (none trained its whole budget)': the value `best` was chosen by (`results.best_choice`)."""
+    metric, c = space.search.metric, best_choice(trials, space)
+    if c is None or c.trial is not best:
+        return f"{metric} = {num(best.final(metric), 5)}"
+    if c.full:
+        return f"{metric} = {num(c.value, 5)} at the full budget (among {c.compared} trials that trained it)"
+    return (f"{metric} = {num(c.value, 5)} at {num(c.budget, 3)} epoch-equivalents of compute, the highest budget "
+            f"all {c.compared} compared trials reached (none trained its whole budget)")
+
+
 def print_header(space: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, stream) -> None:
     s, r = space.search, space.resources
     lines = []
@@ -85,8 +99,7 @@ def print_header(space: SearchSpace, exp_dir: Path, resuming: bool, concurrency:
         lines.append(space.question)
     lines.append(f"{'resuming' if resuming else 'search'} {exp_dir.name}: {space.num_trials} trials, "
                  f"searcher {s.searcher}, scheduler {s.scheduler}"
-                 + (f" (grace {s.grace_period:g}, reduction {s.reduction_factor:g}, "
-                    f"budget {space.budget:g} epoch-equivalents)" if s.scheduler == "asha" else "")
+                 + (f" ({halving_text(space)})" if s.scheduler == "halving" else "")
                  + f", {s.metric} {s.mode}, {concurrency} at a time, {r.cpu:g} CPU"
                  + (f" + {r.gpu:g} GPU" if r.gpu else "") + " per trial")
     shared = space.arms[0].shared if space.arms else space.dims
@@ -99,6 +112,25 @@ def print_header(space: SearchSpace, exp_dir: Path, resuming: bool, concurrency:
     lines.append(f"  results under {exp_dir} (continue an interrupted search with --resume {exp_dir.name}); "
                  f"the libraries' logs (Ray, MLflow, Optuna) in {exp_dir / LOG_FILE}")
     print("\n".join(lines), file=stream, flush=True)
+
+
+def halving_text(space: SearchSpace) -> str:
+    """Where the rungs fall and how many trials of each group climb them, or why none is stopped."""
+    s = space.search
+    if not space.rungs:
+        return f"no rung below the budget of {space.budget:g} epoch-equivalents: none stopped early"
+    group = "arm" if space.arms else "search"
+    sizes = sorted(set(space.group_sizes.values()))
+    climbs, climbed = [], 0
+    for n in sizes:
+        counts = entrants(n, s.reduction_factor, len(space.rungs))
+        climbed = max(climbed, len(counts))
+        climbs.append(f"{' -> '.join(str(c) for c in [*counts, keep(counts[-1], s.reduction_factor)])} trials "
+                      f"per {group}" if counts else f"{n} trials per {group}: fewer than reduction_factor "
+                      f"{s.reduction_factor:g} to compare, not early-stopped")
+    where = f"rungs at {', '.join(f'{m:g}' for m in space.rungs[:max(1, climbed)])} of {space.budget:g} " \
+        "epoch-equivalents"
+    return f"{where}; {'; '.join(climbs)}"
 
 
 def space_yaml(space: SearchSpace) -> str:

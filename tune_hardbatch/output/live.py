@@ -1,6 +1,6 @@
 """The live view of a running search: a compact table every ~10 s (fed by `ray_backend.callbacks`).
 
-Counts trials running, pending, finished, stopped early (by ASHA), diverged and failed, shows the best
+Counts trials running, pending, finished, stopped early (at a rung), diverged and failed, shows the best
 so far (by the search metric) with its key parameters and one line per running trial. Crashes and
 failures are printed when they happen. Ray's own progress table is off (verbose=0).
 """

@@ -117,31 +117,39 @@ def importances(result: dict, path):
 
 
 def best_so_far(points: list[tuple], path, metric: str, mode: str):
-    """Every trial's value (coloured by status) and a step line of the best finished value so far."""
+    """Every trial's value (coloured by status) and a step line of the best finished value so far; `points`:
+    (k, value, status), k = the trial's place in the order the trials started."""
     return _save_tight(_best_so_far_figure(points, metric, mode), path)
 
 
 def best_curves(curves: dict, path, metric: str):
-    """One validation curve per strategy family ({label: (epoch_equivs, values)}), legend outside."""
+    """One validation curve per arm ({label: (compute in epoch-equivalents, values)}), legend outside."""
     return _save_tight(_best_curves_figure(curves, metric), path)
 
 
 def tuning_curves(curves: dict, path, metric: str, sampler: str):
-    """Per arm, the expected best `metric` after n search trials ({arm: [E[best] n=1..N]})."""
+    """Per arm, the expected best `metric` after n search trials and its 95% bootstrap band ({arm: a curve with
+    `mean`, `low`, `high` for n = 1..N, `budget` and `full`: where its values were taken})."""
     return _save_tight(_tuning_curves_figure(curves, metric, sampler), path)
 
 
 def _tuning_curves_figure(curves: dict, metric: str, sampler: str):
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    for label, ys in curves.items():
-        ax.plot(range(1, len(ys) + 1), ys, marker="o", ms=3, label=f"{shorten(label)} ({len(ys)})")
+    for i, (label, c) in enumerate(curves.items()):
+        ns = list(range(1, len(c.mean) + 1))
+        colour = f"C{i % 10}"
+        ax.fill_between(ns, c.low, c.high, color=colour, alpha=0.15, lw=0)
+        at = f"{c.budget:.3g}" if is_finite(c.budget) else "?"
+        ax.plot(ns, c.mean, marker="o", ms=3, color=colour,
+                label=f"{shorten(label)} ({len(ns)} at {'full ' + at if c.full else at})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="search trials of the arm (n)", ylabel=f"expected best {metric}")
-    ax.set_title(f"Tuning curves: expected best {metric} after n trials ({sampler})", fontsize=10)
+    ax.set_title(f"Tuning curves: expected best {metric} after n trials, 95% bootstrap band\n({sampler}; each arm's "
+                 "values at one budget)", fontsize=10)
     ax.grid(alpha=0.3)
     if curves:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, title="arm (trials)",
-                  title_fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+                  title="arm (trials at epoch-eq.)", title_fontsize=8)
     return fig
 
 
@@ -238,12 +246,12 @@ def _best_curves_figure(curves: dict, metric: str):
     for label, (xs, ys) in curves.items():
         pts = [(x, y) for x, y in zip(xs, ys) if is_finite(y)]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=shorten(label))
-    ax.set(xlabel="epoch-equivalents (samples forwarded / M)", ylabel=metric)
-    ax.set_title(f"{metric}: the best trial of each strategy family", fontsize=10)
+    ax.set(xlabel="compute (compute_equiv: epoch-equivalents, a backward counted as two forwards)", ylabel=metric)
+    ax.set_title(f"{metric}: the best trial of each arm", fontsize=10)
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
-                  ncol=1 if len(curves) <= 16 else 2, title="family", title_fontsize=8)
+                  ncol=1 if len(curves) <= 16 else 2, title="arm", title_fontsize=8)
     return fig
 
 

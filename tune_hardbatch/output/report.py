@@ -2,12 +2,15 @@
 
 report.md opens with the verdict (judged again from the trials on disk by `judgement.verdict_on_disk`, and
 written to `verdict.json`: per confirmed arm, test top-1 across seeds and its Holm-corrected paired
-differences), then the tuning curves (`verdict/tuning_curves.py`), how much each searched dimension mattered for
+differences), then each arm's best search trial (`confirm_plan.best_per_arm`: the budget it was compared
+at and when it started), the tuning curves with their bands and the expected gain of one more trial beside
+the verdict's resolution (`verdict/tuning_curves.py`), how much each searched dimension mattered for
 the validation metric (`verdict/importances.py`), then the search's trials grouped into arms (trials whose
 parameters agree except for `seed`: validation and test top-1 as mean and 95% t-interval across seeds,
 the convergence epoch over the runs that converged and its change against the baseline arm in %,
-compute). Plots: confirmed arms with intervals, importances, the best validation value so far against
-trials, per strategy family its best trial's validation curve, and the tuning curves. Works on a
+compute). Plots: confirmed arms with intervals, importances, every trial's validation value and the best
+so far in the order the trials started, per arm its best trial's validation curve against compute, and the
+tuning curves with their bands. Works on a
 finished or running search (`history.load_trials` reads the trial directories). Imports no Ray.
 """
 
@@ -20,21 +23,22 @@ import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..errors import UserError
 from ..metrics import finite_interval, is_finite, json_safe
 from ..search.history import gpu_fraction, load_trials
 from ..search.space import SPACE_FILE, load_space
-from ..search.trials import Trial
+from ..search.trials import Trial, compute_of, start_order
 from ..training.strategies.labels import strategy_keys
-from ..verdict.comparisons import BASELINES, VERDICT_FILE, family_rank
+from ..verdict.comparisons import BASELINES, VERDICT_FILE
 from ..verdict.comparisons import to_json as verdict_json
 from ..verdict.comparisons import to_markdown as verdict_markdown
-from ..verdict.confirm_plan import sampler_of
+from ..verdict.confirm_plan import best_per_arm, sampler_of, start_indexes
 from ..verdict.importances import importances_markdown, param_importances
 from ..verdict.judgement import verdict_on_disk
 from ..verdict.tuning_curves import tuning_curves, tuning_markdown
+from ..verdict.words import resolution_phrase
 from .formats import csv_value, fixed, pm
 
 REPORT_FILE = "report.md"
@@ -167,8 +171,9 @@ def to_json(rows: list[dict]) -> str:
 
 
 def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Optional[dict], metric: str, mode: str,
-               out_dir: Path, tuning: tuple = ({}, "")) -> list[Path]:
-    """The report's PNGs; `tuning`: (tuning curves {arm: [E[best] by n]}, the sampler's name)."""
+               out_dir: Path, tuning: tuple = ({}, ""), rungs: Sequence[float] = ()) -> list[Path]:
+    """The report's PNGs; `tuning`: (tuning curves {arm: `tuning_curves.Curve`}, the sampler's name);
+    `rungs`: the early stopper's milestones (the best trials are chosen at one of them when none finished)."""
     from . import plots  # matplotlib with the Agg backend
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -177,9 +182,8 @@ def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Option
         paths.append(plots.confirmed_arms(verdict["arms"], out_dir / PLOTS[0], baseline=verdict["baseline"]))
     if importances is not None:
         paths.append(plots.importances(importances, out_dir / PLOTS[1]))
-    points = [(_order(t.trial_id, i), _last(t, metric), t.status) for i, t in enumerate(trials)]
-    paths.append(plots.best_so_far(sorted(points), out_dir / PLOTS[2], metric, mode))
-    curves = best_curves(trials, metric, mode)
+    paths.append(plots.best_so_far(started_points(trials, metric), out_dir / PLOTS[2], metric, mode))
+    curves = best_curves(trials, metric, mode, rungs)
     if curves:
         paths.append(plots.best_curves(curves, out_dir / PLOTS[3], metric))
     if tuning[0]:
@@ -187,10 +191,10 @@ def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Option
     return paths
 
 
-def _order(trial_id: str, fallback: int) -> int:
-    """A Ray trial id's index ('3f2a1_00004' -> 4): the order trials were created in."""
-    tail = trial_id.rpartition("_")[2]
-    return int(tail) if tail.isdigit() else fallback
+def started_points(trials: list[Trial], metric: str) -> list[tuple]:
+    """(k, last value of `metric`, status) of every trial, k = 1.. in the order the trials started
+    (`trials.start_order`: from their first report's timestamp), not in the order of their ids."""
+    return [(k, _last(t, metric), t.status) for k, t in enumerate(start_order(trials), start=1)]
 
 
 def _last(trial: Trial, metric: str) -> float:
@@ -198,20 +202,43 @@ def _last(trial: Trial, metric: str) -> float:
     return float(v) if is_finite(v) else math.nan
 
 
-def best_curves(trials: list[Trial], metric: str, mode: str) -> dict[str, tuple[list, list]]:
-    """Per strategy family, the validation curve (metric against epoch-equivalents) of its best trial: one
-    that trained its whole budget first, else the one that went furthest (as the confirmation chooses)."""
-    best: dict[str, tuple] = {}
-    for t in trials:
-        value = _last(t, metric)
-        if t.status not in ("finished", "running", "stopped_early") or not is_finite(value):
-            continue
-        rank = family_rank(t.status, t.final("epoch_equiv"), value, mode)
-        fam = t.family or "?"
-        if fam not in best or rank > best[fam][0]:
-            best[fam] = (rank, t)
-    return {fam: ([h.get("epoch_equiv") for h in t.history], [h.get(metric, math.nan) for h in t.history])
-            for fam, (_, t) in sorted(best.items())}
+def best_curves(trials: list[Trial], metric: str, mode: str, rungs: Sequence[float] = ()
+                ) -> dict[str, tuple[list, list]]:
+    """Per arm (a joint search: per strategy family), the validation curve (metric against compute, in
+    epoch-equivalents) of its best trial, chosen as the confirmation chooses (`confirm_plan.best_per_arm`;
+    a running trial counts as stopped early)."""
+    best = best_per_arm(trials, metric, mode, rungs, statuses=("finished", "stopped_early", "running"))
+    return {arm: ([compute_of(h) for h in c.trial.reports()], [h.get(metric, math.nan) for h in c.trial.reports()])
+            for arm, c in sorted(best.items())}
+
+
+def chosen_markdown(trials: list[Trial], metric: str, mode: str, rungs: Sequence[float] = (),
+                    order: Sequence[str] = ()) -> str:
+    """A table: per arm, the search trial chosen as its best (what the confirmation re-trains), the budget it
+    was compared at, with how many trials, its value there, and when it started within its arm."""
+    best = best_per_arm(trials, metric, mode, rungs)
+    if not best:
+        return ""
+    starts = start_indexes(trials)
+    rank = {arm: i for i, arm in enumerate(order)}
+    rows = []
+    for arm in sorted(best, key=lambda a: (rank.get(a, len(rank)), a)):
+        c = best[arm]
+        k, n = starts.get(c.trial.trial_id, (None, None))
+        at = f"{c.budget:.3g}" if is_finite(c.budget) else "?"
+        rows.append([arm, c.trial.trial_id, f"{k} of {n}" if k else "?",
+                     f"full budget ({at})" if c.full else f"{at} (highest all reached)",
+                     str(c.compared), fixed(c.value, 2)])
+    head = ["arm", "chosen trial", "started", "compared at (epoch-eq. of compute)", "among", metric]
+    return "\n".join([
+        f"Each arm's best search trial by `{metric}` (validation) at one budget every compared trial reached: "
+        "the trials that trained their whole budget, by their final values; only when none did, every trial "
+        "stopped early, each at its first report reaching the highest budget all of them reached (a rung of "
+        "the early stopper). A trial is never preferred for having trained longer. Started: k-th of the arm's n "
+        "search trials, by start time (Ray's report timestamp minus the trial's time at its first report, whole "
+        "seconds). Among: the trials compared.", "",
+        "| " + " | ".join(head) + " |", "|---|---|---:|---|---:|---:|",
+        *["| " + " | ".join(r) + " |" for r in rows], ""])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,13 +259,18 @@ def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Tr
     importances = param_importances(trials, space.dims, metric, mode, base=space.base_cfg) \
         if space is not None and space.dims else None
     rows = arm_rows(trials, gpu_fraction(exp_dir))
-    curves = tuning_curves(trials, metric, mode, [a.name for a in space.arms] if space is not None else ())
+    order, rungs = ([a.name for a in space.arms], space.rungs) if space is not None else ((), ())
+    grid = space is not None and space.self_confirming
+    curves = tuning_curves(trials, metric, mode, order, rungs)
     sampler = sampler_of(space) if space is not None else "the search's sampler"
-    plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir, (curves, sampler))
+    plot_paths = make_plots(trials, verdict, importances, metric, mode, exp_dir, (curves, sampler), rungs)
     parts = [f"# Search {exp_dir.name}\n", verdict_markdown(verdict) if verdict else
              "## Verdict\n\nNo verdict yet: it comes after the search and its confirmation phase.\n"]
+    chosen = "" if grid else chosen_markdown(trials, metric, mode, rungs, order)
+    if chosen:
+        parts.append(f"## Each arm's best trial\n\n{chosen}")
     if curves:
-        parts.append(f"## Tuning curves\n\n{tuning_markdown(curves, metric, sampler)}")
+        parts.append(f"## Tuning curves\n\n{tuning_markdown(curves, metric, sampler, resolutions(verdict, curves))}")
     if importances is not None:
         parts.append(f"## What mattered for {metric}\n\n{importances_markdown(importances)}\n")
     parts.append("## Search trials by arm\n\n" + to_markdown(rows))
@@ -246,6 +278,17 @@ def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Tr
     report = exp_dir / REPORT_FILE
     report.write_text("\n".join(parts))
     return trials, rows, report, plot_paths
+
+
+def resolutions(verdict: Optional[dict], curves: dict) -> dict[str, str]:
+    """arm of the tuning curves -> the resolution of its comparison in the verdict (by label, else family)."""
+    out = {}
+    for a in (verdict or {}).get("arms", []):
+        key = a["arm"] if a["arm"] in curves else a.get("family")
+        phrase = resolution_phrase(a)
+        if key in curves and phrase:
+            out.setdefault(key, phrase)
+    return out
 
 
 def _verdict(exp_dir: Path, space, trials: list[Trial]) -> Optional[dict]:

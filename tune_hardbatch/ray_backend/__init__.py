@@ -3,7 +3,7 @@
 - `driver`: `run_search` connects to (or starts) Ray and runs a search's phases in order, each taking and
   giving trial records (`trials.Trial`): `search` (the Tuner), `confirm` (arms x seeds), the verdict
   (`judgement.judge`), `publish` (results.csv, best configuration, report, MLflow, what is printed);
-- `tuner`: the searcher (Optuna TPE, random, grid), the scheduler (ASHA, FIFO) and the Tuner, new or
+- `tuner`: the searcher (Optuna TPE, random, grid), the scheduler (synchronous halving, FIFO) and the Tuner, new or
   restored for `--resume`;
 - `worker`: the function trainable that runs one trial inside a Ray worker;
 - `checkpoints`: the checkpoint policy: when a trial saves, what is kept, loading with fallback, pruning;

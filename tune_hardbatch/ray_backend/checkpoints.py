@@ -55,20 +55,26 @@ class CheckpointPolicy:
     that checkpointing costs at most `AUTO_SHARE` of the trial's time whatever the model and the disk (a
     fixed interval cannot promise that: a 90 MB ResNet-18 checkpoint after every epoch on a fast GPU can
     double the epoch's time). Always the first report (a retry soon after the start loses little) and the
-    last (the final checkpoint of the best trial is kept; see `prune_ended`).
+    last (the final checkpoint of the best trial is kept; see `prune_ended`), and the report that reaches a
+    rung of synchronous halving (`rungs`): the trial may be paused there, and resumes from that checkpoint.
     """
 
     AUTO_SHARE = 0.02  # at most this share of a trial's time goes to writing checkpoints
 
-    def __init__(self, every: Optional[float]):
-        self.every = every
+    def __init__(self, every: Optional[float], rungs: tuple = ()):
+        self.every, self.rungs = every, tuple(rungs)
         self.last_ee: Optional[float] = None
         self.last_end = time.perf_counter()
         self.cost_s = 0.0
+        self.rung_time = 0.0  # the clock (`asha_time`) of the last report
 
     def due(self, report: dict, finished: bool) -> bool:
+        time_now, before = float(report.get("asha_time", 0.0)), self.rung_time
+        self.rung_time = time_now
         if finished or self.last_ee is None:
             return True
+        if any(before < m <= time_now for m in self.rungs):  # the report a rung may pause the trial on:
+            return True  # Ray resumes a paused trial from the checkpoint of its last report
         if self.every is not None:
             return report["epoch_equiv"] - self.last_ee >= self.every - 1e-9
         return time.perf_counter() - self.last_end >= self.cost_s * (1 / self.AUTO_SHARE - 1)

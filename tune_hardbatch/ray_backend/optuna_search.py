@@ -1,7 +1,7 @@
 """Ray's OptunaSearch, told the truth about each trial, with its study persisted for optuna-dashboard.
 
 Ray's own `OptunaSearch` reports intermediate values at `training_iteration` (stage epochs for step-wise
-trials, not equal compute), tells an ASHA-stopped trial COMPLETE with its early value (PRUNED only when the
+trials, not equal compute), tells a trial stopped early COMPLETE with its early value (PRUNED only when the
 value is None) and, when a value is NaN, lets Optuna's error leave the trial RUNNING forever. Here:
 
 - intermediate values are reported at step `round(100 * epoch_equiv)` (hundredths of an epoch-equivalent:

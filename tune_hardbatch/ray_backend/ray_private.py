@@ -27,6 +27,9 @@ upgrade fails there, loudly, instead of deep inside a search.
    replaces what OptunaSearch tells Optuna (intermediate values at equal compute, truthful final states):
    it needs the Optuna trial of a Ray trial and the study, which Ray does not expose, and marks a trial
    told in Ray's own set, which OptunaSearch's other methods (and its saved state) read.
+   `OPTUNA_SAMPLER`, `TPE_STARTUP`: `OptunaSearch`'s `_sampler` and a TPE sampler's `_n_startup_trials` (an
+   Optuna private). `arm_search.ArmSearch` gives every arm's start-up trials (those its sampler draws at
+   random) the same values of the shared dimensions: it needs the count the sampler was built with.
 7. `RUN_METADATA`: a trial's `run_metadata.metric_analysis` and `metric_n_steps`. For every numeric key a
    trial ever reported, Ray keeps until the search ends a running max, min, mean and last, the means of the
    last 5 and 10 values with a deque each, and caches all of it as indented JSON: ~80 kB a trial with the
@@ -50,6 +53,8 @@ CHECKPOINT_LAYOUT = "ray.train._internal.storage.StorageContext._make_checkpoint
 OPTUNA_TRIALS = "ray.tune.search.optuna.OptunaSearch._ot_trials"
 OPTUNA_TOLD = "ray.tune.search.optuna.OptunaSearch._completed_trials"
 OPTUNA_STUDY = "ray.tune.search.optuna.OptunaSearch._ot_study"
+OPTUNA_SAMPLER = "ray.tune.search.optuna.OptunaSearch._sampler"
+TPE_STARTUP = "optuna.samplers.TPESampler._n_startup_trials"
 RUN_METADATA = "ray.tune.experiment.trial.Trial.run_metadata (metric_analysis, metric_n_steps)"
 
 CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
@@ -191,6 +196,23 @@ def open_optuna_trial(searcher, trial_id: str):
 def optuna_study(searcher):
     """An `OptunaSearch`'s Optuna study (None before its search properties are set)."""
     return _require(searcher, "_ot_study", OPTUNA_STUDY)
+
+
+def startup_trials(searcher, trials: int) -> int:
+    """How many of an `OptunaSearch`'s `trials` its sampler draws at random: a TPE sampler's start-up
+    trials, every trial for Optuna's random sampler, none for another sampler."""
+    from optuna.samplers import RandomSampler, TPESampler
+
+    sampler = _require(searcher, "_sampler", OPTUNA_SAMPLER)
+    if isinstance(sampler, TPESampler):
+        startup = getattr(sampler, "_n_startup_trials", None)
+        if not isinstance(startup, int):
+            import optuna
+
+            raise RayInternalsChanged(f"{TPE_STARTUP} is gone or no longer an int in Optuna {optuna.__version__}; "
+                                      "tune_hardbatch.ray_backend.ray_private needs updating")
+        return min(startup, trials)
+    return trials if isinstance(sampler, RandomSampler) else 0
 
 
 def tell_optuna(searcher, trial_id: str, value, state) -> None:

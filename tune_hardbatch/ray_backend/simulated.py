@@ -3,9 +3,9 @@ trainable. Never set it outside tests and benchmarks.
 
 A simulated trial reports like a real one without training: one report per epoch of its config with every
 key a real report has (the same metric names, compute counters and timings), a checkpoint with its first
-and last report (a small file, so Ray's checkpoint bookkeeping runs as for real trials), `interval` seconds
+and last report and at each rung (a small file, so Ray's checkpoint bookkeeping runs as for real trials), `interval` seconds
 of sleep before each report, and no torch, data or model. Its validation accuracy is a smooth function of
-the learning rate plus noise drawn from the trial id, so ASHA and Optuna have something to compare. A
+the learning rate plus noise drawn from the trial id, so the early stopper and Optuna have something to compare. A
 retried or resumed trial continues from its checkpoint's epoch. So the driver (Ray Tune's controller, the
 searchers, the callbacks, MLflow tracking) does all the work it does for a real search, and many trials can
 run at once on a small machine: the driver's capacity, not the trials', sets the pace.
@@ -60,9 +60,11 @@ def report_of(cfg, epoch: int, rng: random.Random, num_train: int, elapsed_s: fl
             "epochs_to_target": nan}
 
 
-def run_simulated(cfg, text: str, trial_id: str, node_id: str, curves, num_train: int = 1150) -> None:
+def run_simulated(cfg, text: str, trial_id: str, node_id: str, curves, num_train: int = 1150,
+                  rungs: tuple = ()) -> None:
     """The simulated trial of `cfg` (see the module docstring); `curves`: the worker's `Curves`, drawn as a
-    real trial's are; `num_train` as digits' training split."""
+    real trial's are; `num_train` as digits' training split; `rungs`: halving's milestones (a report that
+    reaches one carries a checkpoint, as a real trial's does)."""
     from ray import tune
 
     pause, warmup = settings(text)
@@ -81,7 +83,8 @@ def run_simulated(cfg, text: str, trial_id: str, node_id: str, curves, num_train
                       "budget_done": int(last)}
             if last:
                 _draw(curves, history)
-            _report(tune, report, epoch if epoch == first or last else None)
+            at_rung = any(epoch - 0.5 < m <= epoch + 0.5 for m in rungs)  # asha_time crosses a milestone
+            _report(tune, report, epoch if epoch == first or last or at_rung else None)
     except SystemExit:  # stopped by the scheduler inside tune.report
         _draw(curves, history)
         raise

@@ -4,9 +4,10 @@ Searchers: `optuna` (Optuna TPE, seeded, through Ray's OptunaSearch with the def
 `search.space.DefineByRun`, so a strategy's parameters are only sampled when the strategy is on), `random` (Ray's
 BasicVariantGenerator; `grid` dimensions give grid x num_samples trials), `grid` (every point once: the
 papers' tables). With declared arms (`space.arms`), `arm_search.ArmSearch`: each arm its own Optuna study (TPE,
-or Optuna's random sampler for `random`) and `trials_per_arm` trials. Schedulers: `asha` (time attribute
-`asha_time`: compute_equiv plus half a report's compute, so rungs fall at equal compute; max_t above the
-space's largest budget; with arms, one ASHA per arm) and `fifo`. The confirmation phase is a second Tuner
+or Optuna's random sampler for `random`) and `trials_per_arm` trials, the shared dimensions of every arm's
+k-th start-up trial from one design (`search.space.design`). Schedulers: `halving` (synchronous
+successive halving within each arm, `halving.SyncHalving`, on `asha_time`: compute_equiv plus half a report's
+compute, so rungs fall at equal compute) and `fifo`. The confirmation phase is a second Tuner
 (`confirm_tuner`) in `<experiment>/confirm`: a grid of arms x seeds.
 """
 
@@ -28,7 +29,7 @@ from .faults import CRASH_ENV
 from .simulated import SIMULATE_ENV
 from .worker import trainable
 
-TIME_ATTR = "asha_time"  # ASHA's clock: a report's compute_equiv plus half the next report's compute
+TIME_ATTR = "asha_time"  # the rungs' clock: a report's compute_equiv plus half the next report's compute
 
 
 def decided_by(space: SearchSpace) -> tuple[str, str]:
@@ -53,21 +54,22 @@ def build_searcher(space: SearchSpace, concurrency: int, exp_dir: Path):
     """(search algorithm, param_space or None, num_samples)."""
     s = space.search
     if space.arms:
-        from ray.tune.search import ConcurrencyLimiter
-
         from .arm_search import ArmSearch
 
         searchers = {arm.name: (_optuna_search(space, arm.dims, arm.base_flat(space.base_flat), s.trials_per_arm,
                                                concurrency, exp_dir, f"{exp_dir.name}.{arm.name}"), arm.fixed)
                      for arm in space.arms}
-        arms = ArmSearch(searchers, s.trials_per_arm, s.metric, s.mode)
-        return ConcurrencyLimiter(arms, max_concurrent=concurrency), None, s.num_samples
+        # the shared dimensions of each arm's start-up trials (as many as its sampler draws at random) come from
+        # one design: equal values in every arm, whatever the arm's own dimensions do to its sampler's stream
+        startup = {name: ray_private.startup_trials(searcher, s.trials_per_arm)
+                   for name, (searcher, _) in searchers.items()}
+        arms = ArmSearch(searchers, s.trials_per_arm, s.metric, s.mode, shared=space.arms[0].shared, seed=s.seed,
+                         startup=startup)
+        return limited(space, arms, concurrency, exp_dir), None, s.num_samples
     if s.searcher == "optuna":
-        from ray.tune.search import ConcurrencyLimiter
-
         searcher = _optuna_search(space, space.dims, space.base_flat, s.num_samples, concurrency, exp_dir, exp_dir.name,
                                   points=baseline_points(space.dims, space.base_flat))
-        return ConcurrencyLimiter(searcher, max_concurrent=concurrency), None, s.num_samples
+        return limited(space, searcher, concurrency, exp_dir), None, s.num_samples
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     if s.searcher == "grid":
@@ -77,9 +79,22 @@ def build_searcher(space: SearchSpace, concurrency: int, exp_dir: Path):
         param_space = {d.key: ray_domain(d) for d in space.dims}
         num_samples = s.num_samples
     points = baseline_points(space.dims, space.base_flat) if s.searcher == "random" else []
-    searcher = BasicVariantGenerator(max_concurrent=concurrency, random_state=s.seed,
+    # with halving, trials waiting at a rung count as live here: no limit but the resources (0)
+    searcher = BasicVariantGenerator(max_concurrent=0 if space.rungs else concurrency, random_state=s.seed,
                                      points_to_evaluate=points or None)  # values encoded, like the space
     return searcher, param_space, num_samples
+
+
+def limited(space: SearchSpace, searcher, concurrency: int, exp_dir: Path):
+    """`searcher` proposing at most `concurrency` trials at a time; with halving, trials waiting at a rung
+    are not counted (`halving.HeldLimiter`): they wait for trials not yet started."""
+    if space.rungs:
+        from .halving import HeldLimiter
+
+        return HeldLimiter(searcher, concurrency, exp_dir)
+    from ray.tune.search import ConcurrencyLimiter
+
+    return ConcurrencyLimiter(searcher, max_concurrent=concurrency)
 
 
 def _optuna_search(space: SearchSpace, dims, base_flat: dict, trials: int, concurrency: int, exp_dir: Path,
@@ -101,31 +116,19 @@ def _optuna_search(space: SearchSpace, dims, base_flat: dict, trials: int, concu
                                 points_to_evaluate=points or None)
 
 
-def build_scheduler(space: SearchSpace):
+def build_scheduler(space: SearchSpace, exp_dir: Path):
+    """FIFO, or synchronous successive halving within each arm (`halving.SyncHalving`) on `TIME_ATTR`: a
+    report's compute_equiv plus half a report's compute, so each rung decides at the report nearest its
+    milestone, and a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same
+    compute."""
     s = space.search
-    if s.scheduler == "fifo":
+    if s.scheduler == "fifo" or not space.rungs:
         from ray.tune.schedulers import FIFOScheduler
 
         return FIFOScheduler()
-    if space.arms:  # each arm its own ASHA: a trial is compared only with its own arm's
-        from .arm_search import ArmScheduler
+    from .halving import SyncHalving
 
-        return ArmScheduler([a.name for a in space.arms], lambda: _asha(space))
-    return _asha(space)
-
-
-def _asha(space: SearchSpace):
-    from ray.tune.schedulers import ASHAScheduler
-
-    s = space.search
-
-    # asha_time = compute_equiv + half a report's compute: each rung decides at the report nearest its milestone,
-    # so a batch size that does not divide M (reports at 0.9933, 1.987, ...) is judged at the same compute
-    # max_t above any trial's last asha_time: ASHA stops a trial at max_t, and a trial must end by its own
-    # budget (budget_done), not by the scheduler
-    return ASHAScheduler(time_attr=TIME_ATTR, metric=s.metric, mode=s.mode,
-                         max_t=math.ceil(space.budget) + 1, grace_period=s.grace_period,
-                         reduction_factor=s.reduction_factor)
+    return SyncHalving(space.group_sizes, space.rungs, s.reduction_factor, s.metric, s.mode, TIME_ATTR, exp_dir)
 
 
 def wrapped_trainable(space: SearchSpace, exp_dir: Path, arms: Optional[list] = None):
@@ -135,7 +138,7 @@ def wrapped_trainable(space: SearchSpace, exp_dir: Path, arms: Optional[list] = 
     setup = {"base": space.base_flat, "dims": space.dims, "cpu": space.resources.cpu,
              "gpu": space.resources.gpu, "crash": os.environ.get(CRASH_ENV),
              "simulate": os.environ.get(SIMULATE_ENV), "artifacts": space.tracking.enabled,
-             "checkpoint_every": space.run.checkpoint_every, "exp_dir": str(exp_dir)}
+             "checkpoint_every": space.run.checkpoint_every, "exp_dir": str(exp_dir), "rungs": space.rungs}
     if arms is not None:
         setup["arms"], setup["arm_labels"] = [a["config"] for a in arms], [a["arm"] for a in arms]
     wrapped = tune.with_parameters(trainable, setup=setup)
@@ -152,7 +155,8 @@ def new_tuner(space: SearchSpace, exp_dir: Path, concurrency: int, callbacks: li
     searcher, param_space, num_samples = build_searcher(space, concurrency, exp_dir)
     (exp_dir / SPACE_FILE).write_text(space_yaml)
     return _tuner(space, exp_dir, wrapped_trainable(space, exp_dir), param_space, callbacks,
-                  tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(space), num_samples=num_samples,
+                  tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(space, exp_dir),
+                                  num_samples=num_samples,
                                   reuse_actors=True, trial_dirname_creator=_trial_dirname))
 
 

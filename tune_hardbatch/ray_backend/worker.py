@@ -134,7 +134,7 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
     report): `report_blocked_s` inside `tune.report` (waiting for the driver; with a checkpoint, also Ray
     copying it to storage), `checkpoint_s` writing checkpoints (torch.save). The trial's curves are drawn
     (on a thread of their own: `Curves`) before its last report, or when Ray stops it inside `tune.report`
-    (ASHA: `SystemExit`).
+    (a rung stops it: `SystemExit`).
     """
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -233,7 +233,8 @@ def trainable(config: dict, setup: dict) -> None:
     if setup.get("simulate"):
         from .simulated import run_simulated
 
-        return run_simulated(cfg, setup["simulate"], trial_id, ray.get_runtime_context().get_node_id(), curves)
+        return run_simulated(cfg, setup["simulate"], trial_id, ray.get_runtime_context().get_node_id(), curves,
+                             rungs=setup.get("rungs", ()))
     import torch
 
     from ..training.loop import Trainer
@@ -246,7 +247,7 @@ def trainable(config: dict, setup: dict) -> None:
     with TrialWarnings() as notes:
         try:
             trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
-            policy = checkpoints.CheckpointPolicy(setup.get("checkpoint_every"))
+            policy = checkpoints.CheckpointPolicy(setup.get("checkpoint_every"), setup.get("rungs", ()))
             _train(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves)
         except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
             end = {"oom": 1, "fatal_error": f"{checkpoints.short_error(exc)} (optim.batch_size "

@@ -1,5 +1,5 @@
 """A search's results: its trials as records, the rows of results.csv and confirm_results.csv, the best
-trial (printing: `console.py`).
+trial (`best_choice`, by `trials.choose`; printing: `console.py`).
 
 Ray-free: works on a Ray `ResultGrid` passed in (duck-typed). The files' columns are made here and only
 here, from the records (other tools read them: `final_<metric>`, `best_<metric>`, ...).
@@ -12,11 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from ..metrics import is_finite
 from ..output.formats import csv_value
 from .space import SearchSpace
 from .space.arms import arm_of
-from .trials import Trial
+from .trials import Choice, Trial, choose
 
 CONFIRM_COLUMNS = ("trial_id", "status", "arm", "family", "seed", "final_test_top1", "convergence_epoch",
                    "converged", "epoch_equiv", "compute_equiv", "samples_forward", "samples_with_grad", "time_s",
@@ -83,12 +82,19 @@ def write_results(trials: list[Trial], space: SearchSpace, path: Path, phase: st
             writer.writerow([csv_value(values[c]) for c in columns])
 
 
+CANDIDATES = ("finished", "stopped_early", "unfinished")  # a diverged or failed trial is no best configuration
+
+
+def best_choice(trials: list[Trial], space: SearchSpace) -> Optional[Choice]:
+    """The search's best trial (best_config.yaml) by the rule that chooses every arm's best (`trials.choose`):
+    the trials that trained their whole budget by their final search metric; when none did, the trials
+    stopped early or interrupted at the highest budget all of them reached (a rung's milestone where the
+    early stopper compared them there). None without a finite value."""
+    return choose([t for t in trials if t.status in CANDIDATES], space.search.metric, space.search.mode,
+                  space.rungs)
+
+
 def best_trial(trials: list[Trial], space: SearchSpace) -> Optional[Trial]:
-    """The best finished trial by its final metric (any non-failed trial when none finished)."""
-    metric, mode = space.search.metric, space.search.mode
-    for pool in ([t for t in trials if t.status == "finished"],
-                 [t for t in trials if t.status in ("stopped_early", "diverged", "unfinished")]):
-        scored = [t for t in pool if is_finite(t.final(metric))]
-        if scored:
-            return (max if mode == "max" else min)(scored, key=lambda t: t.final(metric))
-    return None
+    """`best_choice`'s trial."""
+    found = best_choice(trials, space)
+    return found.trial if found is not None else None

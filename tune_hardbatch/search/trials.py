@@ -11,14 +11,20 @@ Statuses (`classify`, from Ray's status and the last report): finished (trained 
 stopped_early (by the scheduler), diverged, failed (an error, out of GPU memory, a user error); at the end
 of an interrupted phase, unfinished; in the live view, running and pending; read from disk while the search
 runs, running.
+
+The one rule that chooses among trials (`choose`: an arm's best for the confirmation, the report's curves,
+best_config.yaml) compares them at one budget every compared trial reached: the trials that trained their
+whole budget by their final values when there are any, else every trial at the highest budget all of them
+reached (`common_values`, also the tuning curves' values). When the trials started: `start_order`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional, Sequence
 
 from ..metrics import is_finite
 from .space import decode
@@ -59,6 +65,27 @@ class Trial:
         """The active parameters, decoded (a step-wise plan as its list)."""
         return {k: decode(v) for k, v in self.active.items()}
 
+    def reports(self) -> list:
+        """Every report in order (the last one alone for a record built without its history)."""
+        return self.history or ([self.last] if self.last else [])
+
+    def reached(self, metric: str) -> float:
+        """The furthest budget (`budget_of`) of a report with a finite `metric`; NaN without one."""
+        budgets = [budget_of(h) for h in self.reports() if is_finite(h.get(metric))]
+        return max(budgets) if budgets and all(is_finite(b) for b in budgets) else math.nan
+
+    def report_at(self, metric: str, budget: float) -> Optional[dict]:
+        """The first report with a finite `metric` whose budget reaches `budget` (None when none does)."""
+        return next((h for h in self.reports() if is_finite(h.get(metric)) and budget_of(h) >= budget - 1e-9),
+                    None)
+
+    def started(self) -> Optional[float]:
+        """When the trial started (seconds since the epoch), from its first report: Ray's `timestamp` (whole
+        seconds) minus `time_total_s`; None when the report has neither."""
+        first = self.reports()[0] if self.reports() else {}
+        ts, total = first.get("timestamp"), first.get("time_total_s")
+        return float(ts) - float(total) if is_finite(ts) and is_finite(total) else None
+
     @classmethod
     def from_result(cls, result, index: int, statuses: dict, phase: str = "search",
                     batch_size: Optional[int] = None, gpu: Optional[float] = None) -> "Trial":
@@ -85,6 +112,111 @@ class Trial:
         history = [_without_config(h) for h in reports]
         return cls(trial_dir.name, status, phase, params={k: v for k, v in params.items() if k != "strategy"},
                    last=history[-1] if history else {}, history=history)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Choosing among trials at one budget
+
+
+def budget_of(report: dict) -> float:
+    """Where a report sits on the compute axis (epoch-equivalents of compute): `asha_time`, the early
+    stopper's clock (compute_equiv plus half a report's compute: the first report whose asha_time reaches b
+    is the one whose compute is nearest b), else `compute_equiv`, else `epoch_equiv`; NaN without any."""
+    for key in ("asha_time", "compute_equiv", "epoch_equiv"):
+        if is_finite(report.get(key)):
+            return float(report[key])
+    return math.nan
+
+
+def compute_of(report: dict) -> float:
+    """A report's compute: `compute_equiv`, else `epoch_equiv` (NaN without either)."""
+    for key in ("compute_equiv", "epoch_equiv"):
+        if is_finite(report.get(key)):
+            return float(report[key])
+    return math.nan
+
+
+@dataclass(frozen=True)
+class Compared:
+    """Trials' values of a metric at one budget: `pairs` [(trial, value)] in the trials' order, `budget` where
+    they were compared in epoch-equivalents of compute (the rung's milestone; else the least compute of the
+    reports compared; with `full`, the most of the trials' final computes; NaN where the reports carry
+    none), `full` whether each trial trained its whole budget (then every value is the trial's final one);
+    `threshold` the budget (`budget_of`) each trial's value was read at (NaN with `full` or final values)."""
+    pairs: list
+    budget: float
+    full: bool
+    threshold: float = math.nan
+
+    @property
+    def values(self) -> list[float]:
+        return [v for _, v in self.pairs]
+
+
+def common_values(trials: Iterable[Trial], metric: str, rungs: Sequence[float] = ()) -> Compared:
+    """The values of `trials` (those with a finite `metric`) at one budget: their final values when every
+    one of them trained its whole budget (status finished), else each one's value at its first report that
+    reaches the highest budget all of them reached (the least of their furthest budgets; with the early
+    stopper's `rungs`, the highest rung milestone at or below it where the trial that went least far stopped
+    there, so the values are the ones the rung compared). Where a trial's reports carry no budget, the final
+    values (budget NaN)."""
+    pool = [t for t in trials if is_finite(t.reached(metric)) or is_finite(t.final(metric))]
+    if pool and all(t.status == "finished" and is_finite(t.final(metric)) for t in pool):
+        return Compared([(t, float(t.final(metric))) for t in pool], _most(compute_of(t.last) for t in pool), True)
+    reach = [t.reached(metric) for t in pool]
+    if not all(is_finite(r) for r in reach):
+        return Compared([(t, float(t.final(metric))) for t in pool if is_finite(t.final(metric))], math.nan, False)
+    rung = max((m for m in rungs if m <= min(reach, default=0.0) + 1e-9), default=None)
+    if rung is not None:  # the rung only where the trial that went least far reported no further than it
+        least = pool[reach.index(min(reach))]
+        rung = rung if budget_of(least.report_at(metric, rung)) >= min(reach) - 1e-9 else None
+    threshold = min(reach, default=math.nan) if rung is None else rung
+    at = [(t, t.report_at(metric, threshold)) for t in pool]
+    budget = rung if rung is not None else -_most(-compute_of(h) for _, h in at)
+    return Compared([(t, float(h[metric])) for t, h in at], budget, False, threshold)
+
+
+def _most(values: Iterable[float]) -> float:
+    finite = [v for v in values if is_finite(v)]
+    return max(finite) if finite else math.nan
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The trial `choose` chose: its `value` at the budget it was compared at (`budget`, epoch-equivalents
+    of compute: with `full`, the trial's own final compute), whether that is the full budget (`full`: among
+    the trials that trained it) and how many trials it was compared with (`compared`, itself included)."""
+    trial: Trial
+    value: float
+    budget: float
+    full: bool
+    compared: int
+
+
+def choose(trials: Iterable[Trial], metric: str, mode: str = "max",
+           rungs: Sequence[float] = ()) -> Optional[Choice]:
+    """The best of `trials` by `metric` at one budget every compared trial reached: when some trained their
+    whole budget (status finished), those by their final values; else every trial at the highest budget all
+    of them reached (`common_values`, with the early stopper's `rungs`). A trial that trained its whole
+    budget is never preferred for that alone, nor one that went further: a trial stopped at a rung with a
+    higher early value is not compared with the finished ones at all. Ties: the first in `trials`' order.
+    None without a finite value."""
+    trials = list(trials)
+    finished = [t for t in trials if t.status == "finished" and is_finite(t.final(metric))]
+    compared = common_values(finished or trials, metric, rungs)
+    if not compared.pairs:
+        return None
+    sign = 1.0 if mode == "max" else -1.0
+    best, value = max(compared.pairs, key=lambda p: sign * p[1])  # max keeps the first of equal values
+    budget = compute_of(best.last) if compared.full else compared.budget
+    return Choice(best, value, budget, compared.full, len(compared.pairs))
+
+
+def start_order(trials: Iterable[Trial]) -> list[Trial]:
+    """`trials` in the order they started (`Trial.started`; Ray's timestamps are whole seconds, so trials
+    that started within a second may swap); those without a start time last, in their given order."""
+    indexed = list(enumerate(trials))
+    return [t for _, t in sorted(indexed, key=lambda it: (it[1].started() is None, it[1].started() or 0.0, it[0]))]
 
 
 def read_reports(trial_dir: Path) -> list[dict]:

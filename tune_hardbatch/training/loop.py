@@ -295,7 +295,7 @@ class Trainer:
             "epoch": pos.epoch,
             "epoch_equiv": pos.samples_forward / m,
             "compute_equiv": compute,
-            # ASHA's time: a rung at milestone m is decided at the first report whose asha_time reaches m,
+            # the rungs' clock: a rung at milestone m is decided at the first report whose asha_time reaches m,
             # the report whose compute is nearest m (also where a step-wise stage changes the step)
             "asha_time": compute + self._next_increment() * per_forward / 2,
             "backprops": pos.backprops,

@@ -27,7 +27,7 @@ from collections import defaultdict
 from typing import Optional
 
 from ..metrics import finite_interval, is_finite, json_safe
-from ..search.trials import Trial
+from ..search.trials import Trial, compute_of
 from .stats import first_reach, holm, holm_adjusted, min_detectable, paired_t, tost
 from .words import CONTROL, MATCHED_WORD, sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
 
@@ -43,12 +43,6 @@ RANDOM = "-random"  # a random control's family: its twin's family with this suf
 def compared_as(trial: Trial) -> str:
     """What a search trial is compared as: its declared arm, else its strategy family (a joint search)."""
     return trial.arm or trial.family or "?"
-
-
-def family_rank(status: str, epoch_equiv, value: float, mode: str) -> tuple:
-    """How the best trial of a strategy family is chosen (the confirmed arm, the report's curve): one that
-    trained its whole budget first, then the one that went furthest, then the search metric."""
-    return (status == "finished", round(epoch_equiv or 0.0, 2), value if mode == "max" else -value)
 
 
 def _stat(values: list) -> dict:
@@ -69,14 +63,6 @@ def word(mean: float, rejected: bool, larger_is_better: bool = True) -> str:
     if not (rejected and is_finite(mean)) or mean == 0:
         return WORDS[2]
     return WORDS[0] if (mean > 0) == larger_is_better else WORDS[1]
-
-
-def compute_of(report: dict) -> float:
-    """A report's compute: `compute_equiv` when it has one, else `epoch_equiv` (NaN without either)."""
-    for key in ("compute_equiv", "epoch_equiv"):
-        if is_finite(report.get(key)):
-            return float(report[key])
-    return math.nan
 
 
 def _convergence(ok: list[Trial]) -> dict:
@@ -223,7 +209,10 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
         a["convergence_change"] = _paired(a["convergence_epoch"]["values"], partner["convergence_epoch"]["values"]) \
             if partner is not None and not a["is_baseline"] else dict(none)
         _tuning(a, tuning)
+        if reference:  # a budget-matched run was not searched: its family's curve is the baseline's
+            a["tuning_gain"] = None
     m = decide([c for a in arms for c in a["diffs"]])
+    _resolutions(arms)
     for a in arms:
         reference = a["arm"] in references
         a["word"] = "baseline" if a["is_baseline"] else MATCHED_WORD if reference else \
@@ -257,12 +246,31 @@ def _at_equal_compute(a: dict, ref: dict, base: Optional[dict], margin) -> dict:
 
 
 def _tuning(arm: dict, tuning: Optional[dict]) -> None:
-    """The arm's number of search trials (and of those that trained their whole budget), by label or family."""
+    """The arm's number of search trials (and of those that trained their whole budget) and the expected gain
+    of one more search trial (`tuning_gain`, from its tuning curve; None for a grid), by label or family."""
     def count(key):
         table = (tuning or {}).get(key) or {}
         return table.get(arm["arm"], table.get(arm["family"]))
 
     arm["search_trials"], arm["search_finished"] = count("trials"), count("finished")
+    gain = count("gains")
+    arm["tuning_gain"] = {**gain, "metric": tuning.get("metric"), "resolution": math.nan, "against": None} \
+        if gain is not None else None
+
+
+def _resolutions(arms: list[dict]) -> None:
+    """Beside each arm's expected gain of one more trial, the resolution of its comparison with the baseline
+    (its minimum detectable difference); the baseline's: the largest of the comparisons with it."""
+    for a in arms:
+        g = a.get("tuning_gain")
+        if g is None:
+            continue
+        if a["is_baseline"]:
+            mdes = [b["diffs"][0]["min_detectable"] for b in arms if b["diffs"] and
+                    b["diffs"][0]["baseline"] == a["arm"] and is_finite(b["diffs"][0]["min_detectable"])]
+            g.update(resolution=max(mdes) if mdes else math.nan, against=None)
+        elif a["diffs"] and is_finite(a["diffs"][0]["min_detectable"]):
+            g.update(resolution=a["diffs"][0]["min_detectable"], against=a["diffs"][0]["baseline"])
 
 
 def to_json(verdict: dict) -> str:

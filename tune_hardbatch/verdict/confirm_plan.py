@@ -4,7 +4,9 @@ seeds (`confirm_seeds`), how the search tuned them (`tuning`, `sampler_of`), the
 
 After a search, the best configuration of each declared arm (or, in a joint search, of each strategy
 family present: plain, delta=1, delta, trim, splits, and each combination searched), chosen by the search's
-validation metric among the trials that trained their whole budget, is trained again with `confirm.seeds`
+validation metric at one budget every compared trial reached (`best_per_arm`: the trials that trained their
+whole budget by their final values; only when none did, the trials stopped early at the highest budget all
+of them reached), is trained again with `confirm.seeds`
 seeds, shared by all arms, on the full training set (no validation hold-out) and evaluated on the test set.
 The arms are fixed once chosen (`confirm_arms.json`): `--resume` continues the same phase. The Ray side is
 `ray_backend/confirm.py`. The plan also carries the budget-matched runs once decided (`Plan.matched`,
@@ -16,15 +18,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..errors import UserError
 from ..metrics import is_finite
 from ..search.space import SearchSpace, trial_config
 from ..search.space.schema import ARMS_FILE
-from ..search.trials import Trial
+from ..search.trials import Choice, Trial, choose, start_order
 from ..training.config import apply_overrides, flat_dict
-from .comparisons import BASELINES, compared_as, family_rank
+from .comparisons import BASELINES, compared_as
+from .tuning_curves import tuning_curves
 
 ENDED_NOT = ("unfinished", "running", "pending")  # statuses of a run that has not ended
 
@@ -62,55 +65,76 @@ def arms_ended(plan: Plan, confirmed: list[Trial]) -> bool:
     return all((a["arm"], s) in ended for a in plan.arms for s in plan.seeds)
 
 
+SEARCHED = ("finished", "stopped_early")  # the search trials an arm's best is chosen among
+
+
+def best_per_arm(trials: list[Trial], metric: str, mode: str, rungs: Sequence[float] = (),
+                 statuses: Sequence[str] = SEARCHED) -> dict[str, Choice]:
+    """Per declared arm (else per strategy family), its best trial among those with a status in `statuses`,
+    by the one rule `search.trials.choose`: the trials that trained their whole budget by their final
+    `metric`; when none did, every trial at the highest budget all of them reached (a rung's milestone of
+    `rungs` where the early stopper compared them there). The confirmation, the report's table of chosen
+    trials and its best-trial curves all choose so."""
+    groups: dict[str, list[Trial]] = {}
+    for t in trials:
+        if t.status in statuses and compared_as(t) != "invalid":
+            groups.setdefault(compared_as(t), []).append(t)
+    chosen = {key: choose(group, metric, mode, rungs) for key, group in groups.items()}
+    return {key: c for key, c in chosen.items() if c is not None}
+
+
+def start_indexes(trials: list[Trial]) -> dict[str, tuple[int, int]]:
+    """trial id -> (k, n): the trial started k-th of the n search trials of its arm (`trials.start_order`)."""
+    groups: dict[str, list[Trial]] = {}
+    for t in start_order(trials):
+        groups.setdefault(compared_as(t), []).append(t)
+    return {t.trial_id: (k, len(group)) for group in groups.values() for k, t in enumerate(group, start=1)}
+
+
 def choose_arms(spec: SearchSpace, trials: list[Trial]) -> tuple[list[dict], list[str]]:
     """(arms, notes): per declared arm (else per strategy family), its best trial by the search metric
-    (validation).
-
-    A trial that trained its whole budget beats one stopped early; among those stopped early, the one
-    that went furthest (ASHA kept it longest), then the metric. Baselines first, then by that metric; at
-    most `confirm.max_arms` (the baselines are kept first)."""
+    (validation) at one budget every compared trial reached (`best_per_arm`): the trials that trained their
+    whole budget, by their final values; only when none did, the trials stopped early, at the highest
+    budget all of them reached. Baselines first, then by that value; at most `confirm.max_arms` (the
+    baselines are kept first)."""
     metric, mode = spec.search.metric, spec.search.mode
-
-    def rank(t):
-        return family_rank(t.status, t.last.get("epoch_equiv"), t.final(metric), mode)
-
-    best: dict[str, Trial] = {}
-    for t in trials:
-        if t.status not in ("finished", "stopped_early") or not is_finite(t.final(metric)):
-            continue
-        key = compared_as(t)
-        if key not in best or rank(t) > rank(best[key]):
-            best[key] = t
+    best = best_per_arm(trials, metric, mode, spec.rungs)
     what = "arm" if spec.arms else "family"
     notes = []
     missing = sorted({compared_as(t) for t in trials} - set(best) - {"invalid"})
     if missing:
         notes.append(f"not confirmed (every trial diverged or failed): {', '.join(missing)}")
-    early = sorted(f for f, t in best.items() if t.status != "finished")
+    early = sorted(k for k, c in best.items() if not c.full)
     if early:
-        notes.append(f"confirmed from a trial stopped early (none of the {what} trained its whole budget): "
-                     + ", ".join(f"{f} (trial {best[f].trial_id} at {best[f].last.get('epoch_equiv'):.3g} "
-                                 "epoch-equivalents)" for f in early))
-    weak = [k for k, t in best.items() if t.family in BASELINES and t.status != "finished"]
+        notes.append(f"confirmed from a trial stopped early (none of the {what}'s trials trained its whole budget; "
+                     "compared at the highest budget all of them reached): "
+                     + ", ".join(f"{k} (trial {best[k].trial.trial_id}, {metric} {best[k].value:.4g}"
+                                 + (f" at {best[k].budget:.3g} epoch-equivalents" if is_finite(best[k].budget)
+                                    else "") + ")" for k in early))
+    weak = [k for k, c in best.items() if c.trial.family in BASELINES and not c.full]
     if weak:
         notes.append(f"the baseline {weak[0]} is confirmed from a trial stopped early: the search tuned it less than "
                      "the arms that trained their whole budget, so a 'helps' may reflect tuning, not the strategy")
 
     def order_key(k):
-        fam = best[k].family
-        return (fam not in BASELINES, BASELINES.index(fam) if fam in BASELINES else 0, [-x for x in rank(best[k])])
+        fam, sign = best[k].trial.family, 1.0 if mode == "max" else -1.0
+        return (fam not in BASELINES, BASELINES.index(fam) if fam in BASELINES else 0, -sign * best[k].value)
 
     order = sorted(best, key=order_key)
     limit = spec.confirm.max_arms
     if limit is not None and len(order) > limit:  # the baselines come first in `order`
         notes.append(f"confirm.max_arms {limit}: not confirmed: {', '.join(order[limit:])}")
         order = order[:limit]
-    return [_arm(spec, best[k], k if spec.arms else best[k].strategy) for k in order], notes
+    starts = start_indexes(trials)
+    return [_arm(spec, best[k], k if spec.arms else best[k].trial.strategy, starts.get(best[k].trial.trial_id))
+            for k in order], notes
 
 
 def tuning(spec: SearchSpace, trials: list[Trial]) -> dict:
     """How the arms were tuned: mode (arms: declared, alike; joint: the sampler picked the family; grid),
-    the sampler, and per arm (or family) the search trials it received and those that trained their budget."""
+    the sampler, per arm (or family) the search trials it received and those that trained their budget, and
+    (not for a grid) the expected gain of one more trial from its tuning curve (`gains`: arm ->
+    `tuning_curves.Curve.summary()`, of the search `metric`)."""
     mode = "grid" if spec.self_confirming else ("arms" if spec.arms else "joint")
     counts: dict[str, int] = {a.name: 0 for a in spec.arms}
     finished: dict[str, int] = {a.name: 0 for a in spec.arms}
@@ -120,24 +144,34 @@ def tuning(spec: SearchSpace, trials: list[Trial]) -> dict:
             continue
         counts[key] = counts.get(key, 0) + 1
         finished[key] = finished.get(key, 0) + (t.status == "finished")
-    return {"mode": mode, "sampler": sampler_of(spec), "trials": counts, "finished": finished}
+    out = {"mode": mode, "sampler": sampler_of(spec), "trials": counts, "finished": finished}
+    if mode != "grid":
+        curves = tuning_curves(trials, spec.search.metric, spec.search.mode, rungs=spec.rungs)
+        out.update({"metric": spec.search.metric, "gains": {arm: c.summary() for arm, c in curves.items()}})
+    return out
 
 
 def sampler_of(spec: SearchSpace) -> str:
-    """What drew the search's trials and what stopped them: 'Optuna TPE, ASHA early stopping per arm'."""
+    """What drew the search's trials and what stopped them: 'Optuna TPE, successive halving per arm'."""
     s = spec.search
     sampler = {"optuna": "Optuna TPE", "random": "Optuna random sampling" if spec.arms else "Ray random sampling",
                "grid": "grid (every point once)"}[s.searcher]
-    if s.scheduler == "asha":
-        sampler += ", ASHA early stopping" + (" per arm" if spec.arms else "")
+    if s.scheduler == "halving":
+        sampler += ", synchronous successive halving" + (" per arm" if spec.arms else "")
     return sampler
 
 
-def _arm(spec: SearchSpace, t: Trial, label: str) -> dict:
+def _arm(spec: SearchSpace, c: Choice, label: str, start: Optional[tuple] = None) -> dict:
+    """A confirmed arm: its search trial, that trial's `value` at the budget it was chosen at (`budget`,
+    epoch-equivalents of compute; `full`: among the trials that trained their whole budget), the trials it
+    was compared with, its start (k of n in its arm), params and the config trained on the full training set."""
+    t = c.trial
     cfg = trial_config(spec.base_flat, t.params, spec.dims)
     full = apply_overrides(cfg, {"data.val_fraction": 0.0})  # the full training set
     return {"arm": label, "family": t.family, "strategy": t.strategy, "trial_id": t.trial_id,
-            "value": t.final(spec.search.metric), "params": t.decoded(), "config": flat_dict(full)}
+            "value": c.value, "budget": c.budget if is_finite(c.budget) else None, "full": c.full,
+            "compared": c.compared,
+            "start": list(start) if start else None, "params": t.decoded(), "config": flat_dict(full)}
 
 
 def save_plan(exp_dir: Path, plan: Plan) -> None:

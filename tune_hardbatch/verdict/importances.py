@@ -77,7 +77,7 @@ def importances_markdown(result: dict) -> str:
     if result.get("values") or result.get("conditional"):
         lines += [f"Importance of each searched dimension for `{result.get('metric', 'the metric')}` "
                   f"({result['evaluator']}, {result['n_trials']} finished trials; the global values sum to 1). Only "
-                  "trials that trained their whole budget count: those ASHA stopped early are left out, so this "
+                  "trials that trained their whole budget count: those stopped at a rung are left out, so this "
                   "describes the survivors, not the whole space:",
                   "", "| dimension | importance | trials |", "|---|---:|---:|"]
         lines += [f"| `{k}` | {v:.3f} | {result['n_trials']} |" for k, v in result["values"].items()]

@@ -1,8 +1,9 @@
 """Pure statistics for the verdict and the tuning curves: Holm's step-down procedure (`holm`,
 `holm_adjusted`), the paired t-test (`paired_t`), its minimum detectable difference at a given power
 (`min_detectable`, exact through the noncentral t), two one-sided tests for equivalence (`tost`), the
-expected best of n trials (`expected_max`, the tuning curve) and the first compute at which a learning
-curve reaches a level (`first_reach`). numpy and scipy only: no Ray, MLflow or torch.
+expected best of n trials (`expected_max`, the tuning curve: the without-replacement estimator; its
+bootstrap band and the expected gain of one more trial, `expected_max_band`) and the first compute at which
+a learning curve reaches a level (`first_reach`). numpy and scipy only: no Ray, MLflow or torch.
 
 Non-finite inputs are left out (a failed seed's None or NaN) unless a function says otherwise.
 """
@@ -112,21 +113,62 @@ def tost(diffs: Sequence[float], margin: float, alpha: float = 0.05) -> dict:
 
 def expected_max(values: Sequence[float], mode: str = "max") -> list[float]:
     """The tuning curve: for n = 1..N, the expected best of n trials drawn without replacement from the N
-    finite observed values (the unbiased estimator of Dodge et al. 2019, "Show your work", and Tang et
-    al. 2020): with v sorted ascending, E[max_n] = sum_i v_(i) C(i-1, n-1) / C(N, n). `mode` "min": the
-    expected smallest (a metric to minimise)."""
+    finite observed values, the unbiased without-replacement estimator (Tang et al. 2020, "Showing your
+    work doesn't always work"; Dodge et al. 2021, "Expected validation performance and estimation of a
+    random variable's maximum"; not Dodge et al. 2019's, which draws with replacement from the empirical
+    distribution and is biased): with v sorted ascending, E[max_n] = sum_i v_(i) C(i-1, n-1) / C(N, n).
+    `mode` "min": the expected smallest (a metric to minimise)."""
     v = _finite(values)
     sign = 1.0 if mode == "max" else -1.0
-    v = np.sort(sign * v)
-    big_n = len(v)
+    return [sign * float(x) for x in _expected_max_weights(len(v)) @ np.sort(sign * v)]
+
+
+def _expected_max_weights(big_n: int) -> np.ndarray:
+    """W (N x N): row n-1 holds the weights C(i-1, n-1) / C(N, n) of the ascending values i = 1..N."""
     i = np.arange(1, big_n + 1)
-    out = []
+    w = np.zeros((big_n, big_n))
     for n in range(1, big_n + 1):
-        w = np.zeros(big_n)
         ok = i >= n
-        w[ok] = np.exp(_log_comb(i[ok] - 1, n - 1) - _log_comb(big_n, n))
-        out.append(sign * float(np.dot(w, v) / w.sum()))  # w sums to 1 up to rounding
-    return out
+        w[n - 1, ok] = np.exp(_log_comb(i[ok] - 1, n - 1) - _log_comb(big_n, n))
+        w[n - 1] /= w[n - 1].sum()  # sums to 1 up to rounding
+    return w
+
+
+BOOTSTRAP = 2000  # resamples of the tuning curves' bands
+BOOTSTRAP_SEED = 0
+
+
+def expected_max_band(values: Sequence[float], mode: str = "max", level: float = 0.95,
+                      resamples: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> dict:
+    """The tuning curve with a percentile bootstrap band, and the expected gain of one more trial.
+
+    Seeded numpy resampling (not scipy.stats.bootstrap): `resamples` samples of N values drawn with
+    replacement from the N finite values, the curve `expected_max` of each; per n, the (1 - level) / 2 and
+    (1 + level) / 2 quantiles of those curves. The gain of one more trial is the curve's last step,
+    E[best of N] - E[best of N - 1] (an improvement: positive for both modes), with the same quantiles of
+    the resampled curves' last steps. Returns {"mean", "low", "high"} (lists, n = 1..N) and "gain",
+    "gain_low", "gain_high" (NaN with fewer than 2 values)."""
+    v = _finite(values)
+    sign = 1.0 if mode == "max" else -1.0
+    big_n = len(v)
+    w = _expected_max_weights(big_n)
+    mean = w @ np.sort(sign * v)
+    draws = np.random.default_rng(seed).choice(sign * v, size=(resamples, big_n)) if big_n else \
+        np.zeros((resamples, 0))
+    curves = np.sort(draws, axis=1) @ w.T  # resamples x N
+    q = [(1 - level) / 2, (1 + level) / 2]
+    low, high = np.quantile(curves, q, axis=0) if big_n else (np.zeros(0), np.zeros(0))
+    out = {"mean": [sign * float(x) for x in mean], "low": [], "high": []}
+    for lo, hi in zip(low, high):  # a band for "min" runs the other way round
+        out["low"].append(float(min(sign * lo, sign * hi)))
+        out["high"].append(float(max(sign * lo, sign * hi)))
+    if big_n < 2:
+        return {**out, "gain": NAN, "gain_low": NAN, "gain_high": NAN}
+    # the last step in closed form, (v_(N) - v_(N-1)) / N: exact, and an improvement (>= 0) in both modes
+    top = np.sort(draws, axis=1)[:, -2:]
+    g_low, g_high = np.quantile((top[:, 1] - top[:, 0]) / big_n, q)
+    last = np.sort(sign * v)[-2:]
+    return {**out, "gain": float((last[1] - last[0]) / big_n), "gain_low": float(g_low), "gain_high": float(g_high)}
 
 
 def _log_comb(a, b):

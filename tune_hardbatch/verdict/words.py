@@ -99,8 +99,9 @@ def selection(verdict: dict) -> str:
     else:
         chosen = f"by {metric}"
     each = "declared arm" if (verdict.get("tuning") or {}).get("mode") == "arms" else "strategy family"
-    return (f"Arms chosen {chosen} (the best search trial of each {each}), re-trained with seeds "
-            f"{verdict['seeds']} on the full training set and measured on the test set.")
+    return (f"Arms chosen {chosen} (the best search trial of each {each}, at one budget every compared trial "
+            f"reached: the full budget where some trained it), re-trained with seeds {verdict['seeds']} on the full "
+            "training set and measured on the test set.")
 
 
 def tuning_line(verdict: dict) -> str:
@@ -121,9 +122,57 @@ def tuning_line(verdict: dict) -> str:
 
 
 def context(verdict: dict) -> list[str]:
-    """The lines before the sentences: partial, selection, tuning."""
+    """The lines before the sentences: partial, selection, tuning, each arm's gain of one more trial."""
     lines = [f"Partial ({PARTIAL}): the confirmation was interrupted."] if verdict.get("partial") else []
-    return lines + [x for x in (selection(verdict), tuning_line(verdict)) if x]
+    return lines + [x for x in (selection(verdict), tuning_line(verdict), *gain_lines(verdict)) if x]
+
+
+def points(metric: str) -> str:
+    """The unit of a difference of `metric`: percentage points of an accuracy, else the metric's own."""
+    return f"points of {metric}" if str(metric).endswith(("top1", "top5")) else f"of {metric}"
+
+
+def gain_phrase(arm: str, gain: dict, metric: str, resolution: str = "") -> str:
+    """'one more trial of trim would gain about 0.3 points of val_top1 (95% bootstrap band 0-0.9; ...)' and,
+    when given, the resolution beside it (`gain`: `tuning_curves.Curve.summary()`)."""
+    if not is_finite(gain.get("gain")):
+        out = f"one more trial of {arm}: no estimate of its gain (fewer than 2 trials with a value)"
+    else:
+        budget = gain.get("budget")
+        at = "" if not is_finite(budget) else \
+            f" at {'the full budget' if gain.get('full') else f'{budget:.3g} epoch-equivalents'}"
+        out = (f"one more trial of {arm} would gain about {_amount(gain['gain'])} {points(metric)} (95% bootstrap "
+               f"band {_amount(gain['gain_low'])}-{_amount(gain['gain_high'])}; the last step of its tuning curve "
+               f"over {gain['trials']} trials{at})")
+    return out + (f"; {resolution}" if resolution else "")
+
+
+def _amount(x: float) -> str:
+    """A gain or a resolution: one decimal from 1 up, else two significant digits (0.3, 0.042, 1.6)."""
+    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.2g}"
+
+
+def resolution_phrase(a: dict) -> str:
+    """'its comparison with plain resolves 1.6 points of test top-1' (the arm's minimum detectable difference
+    against the baseline; the baseline: the coarsest of the comparisons with it); '' without one."""
+    g = a.get("tuning_gain") or {}
+    if not is_finite(g.get("resolution")):
+        return ""
+    if g.get("against") is None:
+        return f"the coarsest comparison with it resolves {_amount(g['resolution'])} points of test top-1"
+    return f"its comparison with {g['against']} resolves {_amount(g['resolution'])} points of test top-1"
+
+
+def gain_lines(verdict: dict) -> list[str]:
+    """Per arm with a tuning curve: the expected gain of one more search trial beside the resolution of its
+    comparison (was it tuned enough for the difference the verdict could see?)."""
+    out = []
+    for a in verdict["arms"]:
+        g = a.get("tuning_gain")
+        if g:
+            phrase = gain_phrase(a["arm"], g, g.get("metric") or "the search metric", resolution_phrase(a))
+            out.append(phrase[0].upper() + phrase[1:] + ".")
+    return out
 
 
 def comparison_cell(c: dict) -> str:

@@ -36,7 +36,7 @@ def test_default_space_is_the_packaged_one_and_searches_strategies():
     assert spec.source == str(SP.DEFAULT_SPACE)
     assert spec.base_cfg.data.name == "digits" and spec.base_cfg.model.name == "test_resnet"
     assert spec.base_cfg.device == "cpu"
-    assert spec.num_trials >= 12 and spec.search.searcher == "optuna" and spec.search.scheduler == "asha"
+    assert spec.num_trials >= 12 and spec.search.searcher == "optuna" and spec.search.scheduler == "halving"
     assert {"optim.lr", "hard_batch.delta", "trim.schedule", "trim.p_end"} <= set(spec.dim_keys)
 
 
@@ -61,7 +61,7 @@ def test_selection_is_on_validation_data_unless_the_space_says_it_means_the_test
     allowed = {"searcher": "grid", "scheduler": "fifo", "metric": "test_top1", "allow_test_metric": True}
     spec = SP.validate_space({"base": plain_digits, "space": {"seed": {"grid": [0, 1]}}, "search": allowed})
     assert spec.self_confirming and not spec.confirms  # a seed grid selects nothing: its own verdict
-    for space, search in (({"seed": {"grid": [0, 1]}}, {**allowed, "scheduler": "asha"}),  # ASHA would choose
+    for space, search in (({"seed": {"grid": [0, 1]}}, {**allowed, "scheduler": "halving"}),  # halving would choose
                           ({"optim.lr": {"grid": [0.1, 0.2]}}, allowed),  # no seed grid: the verdict would choose
                           ({"seed": {"choice": [0, 1]}}, {**allowed, "searcher": "optuna"})):
         with pytest.raises(UserError, match=r"^search\.allow_test_metric: lets test_top1 be the metric only of a "
@@ -80,14 +80,22 @@ def test_an_image_folder_with_its_own_val_split_is_validation_data(tmp_path):
     assert spec.search.metric == "val_top1"
 
 
-def test_a_grace_period_before_a_plans_last_stage_is_flagged():
+def test_the_first_rung_moves_past_a_plans_last_stage_and_its_warm_up():
     stepwise = {"base": {**BASE, "epochs": 12}, "space": {"stepwise.fractions": {"choice": [None, "A-B-C-D-O"]}},
                 "search": {"grace_period": 2}}
-    notes = SP.validate_space(stepwise).notes
-    assert len(notes) == 1 and "before their last stage starts" in notes[0]
-    assert not SP.validate_space({**stepwise, "search": {"grace_period": 8}}).notes
-    for name in PACKAGED:  # the packaged spaces judge no plan before its last stage starts
-        assert not [n for n in SP.load_space(SP.SPACE_DIR / f"{name}.yaml").notes if "last stage" in n], name
+    spec = SP.validate_space(stepwise)
+    assert spec.rungs[0] == pytest.approx(spec.useful_from) and spec.useful_from > 8  # A-B-C-D-O's last stage
+    assert len(spec.notes) == 1 and "moved to" in spec.notes[0]
+    late = SP.validate_space({**stepwise, "search": {"grace_period": 11}})
+    assert late.rungs == (11,) and not late.notes
+    for name in PACKAGED:  # the packaged spaces: no rung before every plan's values predict its end
+        spec = SP.load_space(SP.SPACE_DIR / f"{name}.yaml")
+        assert not spec.rungs or spec.rungs[0] >= spec.useful_from, name
+
+
+def test_asha_is_refused_with_what_replaced_it():
+    with pytest.raises(UserError, match=r"^search\.scheduler: got 'asha'; allowed: halving, fifo"):
+        SP.validate_space({"base": BASE, "search": {"scheduler": "asha"}})
 
 
 BAD_CASES = [

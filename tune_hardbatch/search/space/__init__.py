@@ -8,10 +8,12 @@ dependency order:
   define-by-run space and strategy labels of trials;
 - `distributions`: the `space` section parsed into `Dim`s and checked against each config field;
 - `corners`: every corner of the space validated, and the epoch-equivalent budget;
+- `arms`: declared arms; `design`: the scrambled Sobol' design of the shared dimensions that every arm's
+  k-th start-up trial takes (numpy/scipy only);
 - `sections`: the `search`, `confirm`, `resources`, `tracking`, `run` sections as frozen dataclasses;
   `uris`: MLflow URIs made absolute;
 - `sets`: `--set` overrides of a space file;
-- `load`: `load_space` / `validate_space` -> `SearchSpace`.
+- `load`: `load_space` / `validate_space` -> `SearchSpace` (with the rungs of synchronous halving placed).
 
 Each problem is one `UserError` naming the dotted key and what is allowed. What a search checks against
 the machine, the cluster and the disk before Ray starts is `tune_hardbatch.search.prepare`.

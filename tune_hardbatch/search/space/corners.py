@@ -1,7 +1,7 @@
 """Every corner of a space is built and validated before anything starts, and gives the budget.
 
 E.g. `hard_batch.delta: {uniform: [0, 1]}` is rejected because 0 is not a valid delta. The budget is the
-largest epoch-equivalent budget of any trial (ASHA's max_t).
+largest epoch-equivalent budget of any trial (where the last rung must fall short of).
 """
 
 from __future__ import annotations

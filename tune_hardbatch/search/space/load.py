@@ -29,6 +29,7 @@ from typing import Optional, Union
 from ...errors import UserError
 from ...training.config import Config, base_config, build_config, closest, flatten, load_yaml
 from ...training.datasets import DATASETS
+from ..rungs import first_useful, milestones
 from .arms import Arm, parse_arms, union_dims
 from .corners import validate_corners
 from .dims import Dim, StrategyLabel, active_params
@@ -61,11 +62,20 @@ class SearchSpace:
     resources: ResourcesSection
     tracking: TrackingSection
     run: RunSection
-    budget: float  # largest epoch-equivalent budget of any trial: ASHA's max_t
+    budget: float  # largest epoch-equivalent budget of any trial
     num_trials: int  # trials the search will run
     corners: list = field(default_factory=list)  # (active space values, Config) of every corner
     notes: list[str] = field(default_factory=list)
     arms: list[Arm] = field(default_factory=list)  # declared arms (each tuned alike); [] for a joint search
+    rungs: tuple = ()  # synchronous halving's rung milestones (epoch-equivalents of compute); () with fifo
+    useful_from: float = 0.0  # where values start to predict the end (`search.rungs.first_useful`)
+
+    @property
+    def group_sizes(self) -> dict[str, int]:
+        """Trials per group the early stopper compares within: each declared arm, or the whole search."""
+        if self.arms:
+            return {a.name: self.search.trials_per_arm for a in self.arms}
+        return {"all": self.num_trials}
 
     @property
     def dim_keys(self) -> list[str]:
@@ -147,7 +157,10 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
         num_trials = _num_trials(search, dims)
     _check_search_against_space(search, budget, corners)
     _check_test_metric(search, dims)
-    notes = _grace_notes(search, corners)
+    useful = max((first_useful(cfg) for _, cfg in corners), default=0.0)
+    rungs = milestones(max(search.grace_period, useful), search.reduction_factor, budget) \
+        if search.scheduler == "halving" else ()
+    notes = _grace_notes(search, useful, rungs)
     resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in shared}}
     if arms:
         resolved["arms"] = {a.name: _arm_raw(a) for a in arms}
@@ -155,7 +168,8 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
                      "tracking": as_dict(tracking), "run": as_dict(run)})
     return SearchSpace(question=question, source=source, raw=resolved, base_flat=base_flat, base_cfg=base_cfg,
                       dims=dims, search=search, confirm=confirm, resources=resources, tracking=tracking, run=run,
-                      budget=budget, num_trials=num_trials, corners=corners, notes=notes, arms=arms)
+                      budget=budget, num_trials=num_trials, corners=corners, notes=notes, arms=arms,
+                      rungs=rungs, useful_from=useful)
 
 
 def seed_grid(search: SearchSection, dims: list[Dim]) -> bool:
@@ -231,7 +245,7 @@ def _check_test_metric(search: SearchSection, dims: list[Dim]) -> None:
 
 def _check_search_against_space(search: SearchSection, budget: float, corners: list) -> None:
     """What the search section asks of the trials must be possible in every corner of the space."""
-    if search.scheduler == "asha" and search.grace_period > budget:
+    if search.scheduler == "halving" and search.grace_period > budget:
         raise UserError("search.grace_period", f"got {search.grace_period}, more than the budget of "
                         f"{budget:g} epoch-equivalents; allowed: 0 < grace_period <= {budget:g}")
     configs = [cfg for _, cfg in corners]
@@ -245,10 +259,10 @@ def _check_search_against_space(search: SearchSection, budget: float, corners: l
         raise UserError("search.metric", "epochs_to_target is NaN for every trial without a target: set "
                         "base.target_top1 (a test top-1 in %), or choose another metric")
     patience = max(c.convergence.patience for c in configs)
-    if search.metric == "convergence_epoch" and search.scheduler == "asha" and \
+    if search.metric == "convergence_epoch" and search.scheduler == "halving" and \
             search.grace_period < patience + 1:
         raise UserError("search.grace_period", f"got {search.grace_period:g}: convergence_epoch is NaN until "
-                        f"convergence.patience ({patience}) reports after it, so ASHA would compare NaNs; "
+                        f"convergence.patience ({patience}) reports after it, so the rungs would compare NaNs; "
                         f"allowed: grace_period >= {patience + 1}, or search.scheduler fifo")
 
 
@@ -265,24 +279,19 @@ def has_validation(data) -> bool:
     return os.path.isdir(os.path.join(data.root, "val")) and os.path.isdir(os.path.join(data.root, "test"))
 
 
-def last_stage_start(cfg: Config) -> float:
-    """Epoch-equivalents a plan forwards before its last stage starts (0 for one stage)."""
-    from ...training.strategies.plan import make_plan
-
-    return float(sum(st.epochs * st.fraction for st in make_plan(cfg)[:-1]))
-
-
-def _grace_notes(search: SearchSection, corners: list) -> list[str]:
-    """A warning when ASHA's first rung comes before a step-wise plan's last stage starts: that plan would be
-    judged on a subset with a restarted learning-rate schedule, against trials well into theirs."""
-    if search.scheduler != "asha":
+def _grace_notes(search: SearchSection, useful: float, rungs: tuple) -> list[str]:
+    """Where the rungs fall when the grace period was moved past a warm-up or a step-wise plan's last stage
+    start, or when none fits below the budget."""
+    if search.scheduler != "halving":
         return []
-    early = max((last_stage_start(cfg) for _, cfg in corners), default=0.0)
-    if search.grace_period >= early:
-        return []
-    return [f"search.grace_period {search.grace_period:g} judges step-wise plans before their last stage starts "
-            f"(up to {early:.3g} epoch-equivalents in); set grace_period >= {math.ceil(early)} for rungs that "
-            "compare like with like"]
+    if not rungs:
+        return [f"no rung fits between the first useful point ({useful:.3g} epoch-equivalents: warm-up and "
+                "step-wise stages) and the budget: no trial is stopped early"]
+    if useful > search.grace_period:
+        return [f"search.grace_period {search.grace_period:g} moved to {rungs[0]:.3g} epoch-equivalents: values "
+                "before the learning-rate warm-up ends (and a step-wise plan's last stage has started) do not "
+                "predict the end"]
+    return []
 
 
 def _rekey(exc: UserError, prefix: str) -> UserError:

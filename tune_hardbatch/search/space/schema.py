@@ -19,7 +19,7 @@ CONFIRM_RESULTS_FILE = "confirm_results.csv"
 SECTIONS = ("base", "space", "arms", "search", "confirm", "resources", "tracking", "run")
 KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 SEARCHERS = ("optuna", "random", "grid")
-SCHEDULERS = ("asha", "fifo")
+SCHEDULERS = ("halving", "fifo")  # synchronous successive halving per arm (`search.rungs`), or none
 METRICS = ("val_top1", "val_top5", "val_loss", "test_top1", "test_top5", "test_loss", "train_top1", "train_loss",
            "train_loss_full", "convergence_epoch", "epochs_to_target")
 MINIMISED = ("val_loss", "test_loss", "train_loss", "train_loss_full", "convergence_epoch", "epochs_to_target")

@@ -3,7 +3,7 @@ attribute like the training config; their keys, defaults and allowed values.
 
     search:                     # the defaults:
       searcher: optuna          # optuna | random | grid
-      scheduler: asha           # asha | fifo
+      scheduler: halving        # halving (synchronous successive halving within each arm) | fifo (none)
       num_samples: null         # null = 12 (optuna, random; random runs grid x num_samples), 1 (grid: only 1);
                                 # with declared arms: trials_per_arm x arms (leave it out)
       trials_per_arm: null      # with an arms section: every arm gets exactly this many trials (null = 6)
@@ -13,8 +13,9 @@ attribute like the training config; their keys, defaults and allowed values.
       allow_test_metric: false  # true: the space means it when metric is a test metric; only for a search that
                                 # selects nothing (searcher grid, scheduler fifo, a seed grid: the DyBAT table)
       mode: null                # max | min; null: min for losses and epochs, max for accuracies
-      grace_period: 1           # ASHA: epoch-equivalents before a trial can be stopped (<= the budget)
-      reduction_factor: 2       # ASHA: > 1
+      grace_period: 1           # halving: the first rung, in epoch-equivalents of compute (<= the budget);
+                                # moved past a learning-rate warm-up and a step-wise plan's last stage start
+      reduction_factor: 2       # halving: > 1; a rung keeps the best 1/reduction_factor of its entrants
       seed: 0                   # Optuna TPE / random sampling seed (null: unseeded)
       startup_trials: null      # TPE's random start-up trials; null = num_samples / 3, within 2..10
                                 # (never fewer than the concurrent trials)
@@ -52,7 +53,7 @@ from .uris import resolve_uri
 @dataclass(frozen=True)
 class SearchSection:
     searcher: str = "optuna"
-    scheduler: str = "asha"
+    scheduler: str = "halving"
     num_samples: Optional[int] = None  # resolved by `validate_search`: an int afterwards
     max_concurrent: Optional[int] = None
     metric: str = "val_top1"
@@ -125,6 +126,10 @@ def as_dict(section) -> dict:
 def validate_search(s: dict) -> None:
     if s["searcher"] not in SEARCHERS:
         raise UserError("search.searcher", f"got {s['searcher']!r}; allowed: {', '.join(SEARCHERS)}")
+    if s["scheduler"] == "asha":
+        raise UserError("search.scheduler", "got 'asha'; allowed: halving, fifo (asynchronous ASHA let each "
+                        "arm's first trial pass every rung it reached first; halving decides a rung once all "
+                        "the arm's trials are there)")
     if s["scheduler"] not in SCHEDULERS:
         raise UserError("search.scheduler", f"got {s['scheduler']!r}; allowed: {', '.join(SCHEDULERS)}")
     if s["num_samples"] is None:  # default: 12 samples; the grid searcher runs each point once
