@@ -58,7 +58,7 @@ def shared_by_arm(exp: Path) -> dict:
 
 
 def design_points_by_arm(exp: Path) -> dict:
-    """arm -> (its study's design points of COMPLETE trials, sorted; how many trials are left WAITING)."""
+    """arm -> (its study's design points of COMPLETE trials, sorted; how many are left WAITING or RUNNING)."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -68,7 +68,7 @@ def design_points_by_arm(exp: Path) -> dict:
     for arm in ARMS:
         trials = optuna.load_study(study_name=f"{exp.name}.{arm}", storage=storage).trials
         out[arm] = (sorted(t.user_attrs["shared_design_point"] for t in trials if t.state.name == "COMPLETE"),
-                    sum(t.state.name == "WAITING" for t in trials))
+                    sum(t.state.name in ("WAITING", "RUNNING") for t in trials))
     return out
 
 

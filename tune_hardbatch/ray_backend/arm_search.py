@@ -21,6 +21,7 @@ from ray.tune.search import Searcher
 from ..search.space.arms import ARM_KEY
 from ..search.space.design import shared_design
 from . import ray_private
+from .optuna_search import TruthfulOptunaSearch
 
 DESIGN_ATTR = "shared_design_point"  # an enqueued Optuna trial's user attribute: its design point's index
 
@@ -103,3 +104,6 @@ class ArmSearch(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as fh:
             self.__dict__.update(pickle.load(fh))
+        for searcher in self.searchers.values():  # their own restore is not called: this pickle holds them
+            if isinstance(searcher, TruthfulOptunaSearch):
+                searcher.fail_orphans()

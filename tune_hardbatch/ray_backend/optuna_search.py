@@ -9,7 +9,8 @@ value is None) and, when a value is NaN, lets Optuna's error leave the trial RUN
 - a trial that ends without its budget (stopped early by the scheduler) is PRUNED, and the report it was
   stopped on is its last intermediate value (Ray hands that report to `on_trial_complete` only);
 - an errored, diverged, out-of-memory or user-error trial, or one whose value is not finite, is FAIL;
-- the rest are COMPLETE with their final value.
+- the rest are COMPLETE with their final value;
+- after `--resume`, a trial a killed driver asked after its last snapshot (Ray makes it anew) is FAIL.
 
 The study lives in `<experiment dir>/optuna.journal` (Optuna's JournalStorage): `optuna-dashboard
 <experiment dir>/optuna.journal` opens it.
@@ -127,6 +128,20 @@ class TruthfulOptunaSearch(OptunaSearch):
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 study.set_metric_names([self.metric])
         self._objective_named = True
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self.fail_orphans()
+
+    def fail_orphans(self) -> None:
+        """A restored search tells FAIL to the study's trials that a killed driver asked after its last snapshot
+        (no Ray trial will ever end them): none is left RUNNING forever, and TPE's constant liar stops
+        counting them as running."""
+        from optuna.trial import TrialState
+
+        study = ray_private.optuna_study(self)
+        for t in ray_private.orphan_optuna_trials(self):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         from optuna.trial import TrialState

@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..output.console import print_summary, print_verdict
 from ..output.logs import tool_logger
 from ..output.report import PLOTS, REPORT_FILE, build_report
-from ..search.results import best_trial, write_results
+from ..search.results import best_choice, best_trial, write_results
 from ..search.space import BEST_FILE, RESULTS_FILE, trial_config
 from ..search.space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
 from ..search.storage import abs_storage
@@ -43,11 +43,13 @@ def publish_search(run: Run, trials: list[Trial]) -> Path:
     space, exp_dir = run.space, run.exp_dir
     path = exp_dir / RESULTS_FILE
     write_results(trials, space, path)
-    best = best_trial(trials, space)
-    if best is not None:
+    choice = best_choice(trials, space)
+    best = choice.trial if choice is not None else None
+    if best is not None:  # the value it was chosen by, at the budget it was compared at
         cfg = trial_config(space.base_flat, best.params, space.dims)
         (exp_dir / BEST_FILE).write_text(f"# best trial {best.trial_id} of search {exp_dir.name}: "
-                                         f"{space.search.metric} {best.final(space.search.metric)}\n" + to_yaml(cfg))
+                                         f"{space.search.metric} {choice.value} at {choice.budget:g} "
+                                         "epoch-equivalents\n" + to_yaml(cfg))
     print_summary(trials, space, best, path, exp_dir, run.stream)
     return path
 

@@ -227,6 +227,19 @@ def tell_optuna(searcher, trial_id: str, value, state) -> None:
     told.add(trial_id)
 
 
+def orphan_optuna_trials(searcher) -> list:
+    """The RUNNING trials of an `OptunaSearch`'s study that it holds no Ray trial for: asked by a driver killed
+    before the snapshot it was restored from (Ray re-creates their trials anew)."""
+    from optuna.trial import TrialState
+
+    trials, _ = _optuna_bookkeeping(searcher)
+    study = optuna_study(searcher)
+    if study is None:
+        return []
+    known = {t.number for t in trials.values()}
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number not in known]
+
+
 def mark_told(searcher, trial_id: str) -> None:
     """Ray trial `trial_id`'s Optuna trial has ended in the study already: nothing more goes to it."""
     _optuna_bookkeeping(searcher)[1].add(trial_id)

@@ -37,8 +37,6 @@ def test_a_space_that_cannot_turn_selective_backprop_off_has_no_baseline_point()
     assert baseline_points(s.dims, s.base_flat) == []
 
 
-@pytest.mark.xfail(strict=True, reason="baseline_off sets only a strategy's first 'off' value (keep: null), so a "
-                   "space whose keep choice offers the other off value (1.0) gets no baseline point")
 def test_keep_1_is_off_too():
     s = space(**{"selective_backprop.keep": {"choice": [1.0, 0.5]}})
     assert baseline_points(s.dims, s.base_flat) == [{"selective_backprop.keep": 1.0}]

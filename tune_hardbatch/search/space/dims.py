@@ -106,13 +106,15 @@ def baseline_points(dims: list[Dim], base_flat: dict) -> list[dict]:
     baseline that the verdict compares every strategy with. [] when the space cannot turn them off."""
     by_key = {d.key: d for d in dims}
     point = {}
-    for key, off in registry.baseline_off().items():
+    for key, offs in registry.off_values().items():
         dim = by_key.get(key)
         if dim is None:
             continue
-        if dim.kind not in ("choice", "grid") or off not in [decode(v) for v in dim.values]:
+        offered = [decode(v) for v in dim.values] if dim.kind in ("choice", "grid") else []
+        found = [v for v in offs if v in offered]  # the "off" values the dimension offers, first preferred
+        if not found:
             return []
-        point[key] = encode(off)
+        point[key] = encode(found[0])
     if not point or strategy_name(trial_config(base_flat, point, dims)) != "plain":
         return []
     delta = by_key.get("hard_batch.delta")

@@ -140,6 +140,11 @@ def baseline_off() -> dict:
     return {d.gate_key: d.off[0] for d in declarations()}
 
 
+def off_values() -> dict[str, tuple]:
+    """Every strategy's gate and all the values that turn it off (Selective Backprop: null or keep 1.0)."""
+    return {d.gate_key: tuple(d.off) for d in declarations()}
+
+
 def examples() -> dict[str, dict]:
     """Every declared strategy's example configs, plus plain SGD: what the loop test trains."""
     out = {"plain": {}}
