@@ -170,3 +170,12 @@ def test_a_trial_the_resumed_driver_never_saw_is_forgotten_or_ended():
     ladder.arrive("late", 1.1, 70.0)  # recorded, then lost to Ray: it cannot go on
     assert ladder.forget("late") == [] and "late" in ladder.ended
     assert ladder.arrive("b", 1.1, 60.0) == (CONTINUE, [(0, ["b"], ["a", "late"])])  # the best that can go on
+
+
+def test_without_a_grace_period_the_first_rung_is_where_values_start_to_predict_the_end():
+    from tune_hardbatch.search.rungs import first_rung
+
+    assert first_rung(None, 2.25) == 2.25 and first_rung(None, 0.0) == 1.0  # at least 1 epoch-equivalent
+    assert first_rung(3, 2.25) == 3 and first_rung(2, 2.25) == 2.25
+    short = load_space(None, ["base.epochs=2"])  # the default shortened: its rungs shrink with it
+    assert short.search.grace_period is None and 0 < short.rungs[0] < short.budget

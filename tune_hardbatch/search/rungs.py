@@ -42,6 +42,11 @@ def first_useful(cfg) -> float:
     return start + (cfg.optim.warmup * last if cfg.optim.schedule == "onecycle" else 0.0)
 
 
+def first_rung(grace_period, useful: float) -> float:
+    """The first rung: the grace period (None: 1 epoch-equivalent) moved past where values predict the end."""
+    return max(1.0 if grace_period is None else float(grace_period), useful)
+
+
 def milestones(first: float, eta: float, budget: float) -> tuple[float, ...]:
     """The rung milestones `first * eta**k` below the budget."""
     out, m = [], first

@@ -29,7 +29,7 @@ from typing import Optional, Union
 from ...errors import UserError
 from ...training.config import Config, base_config, build_config, closest, flatten, load_yaml
 from ...training.datasets import DATASETS
-from ..rungs import first_useful, milestones
+from ..rungs import first_rung, first_useful, milestones
 from .arms import Arm, parse_arms, union_dims
 from .corners import validate_corners
 from .dims import Dim, StrategyLabel, active_params
@@ -155,10 +155,10 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
         dims = shared
         budget, corners = validate_corners(base_cfg, dims)
         num_trials = _num_trials(search, dims)
-    _check_search_against_space(search, budget, corners)
-    _check_test_metric(search, dims)
     useful = max((first_useful(cfg) for _, cfg in corners), default=0.0)
-    rungs = milestones(max(search.grace_period, useful), search.reduction_factor, budget) \
+    _check_search_against_space(search, budget, corners, first_rung(search.grace_period, useful))
+    _check_test_metric(search, dims)
+    rungs = milestones(first_rung(search.grace_period, useful), search.reduction_factor, budget) \
         if search.scheduler == "halving" else ()
     notes = _grace_notes(search, useful, rungs)
     resolved = {"base": _nest(base_flat), "space": {d.key: dim_raw(d) for d in shared}}
@@ -243,9 +243,10 @@ def _check_test_metric(search: SearchSection, dims: list[Dim]) -> None:
                         "allowed: a validation metric (val_top1, val_top5, val_loss)")
 
 
-def _check_search_against_space(search: SearchSection, budget: float, corners: list) -> None:
-    """What the search section asks of the trials must be possible in every corner of the space."""
-    if search.scheduler == "halving" and search.grace_period > budget:
+def _check_search_against_space(search: SearchSection, budget: float, corners: list, first: float) -> None:
+    """What the search section asks of the trials must be possible in every corner of the space (`first`:
+    the first rung)."""
+    if search.scheduler == "halving" and search.grace_period is not None and search.grace_period > budget:
         raise UserError("search.grace_period", f"got {search.grace_period}, more than the budget of "
                         f"{budget:g} epoch-equivalents; allowed: 0 < grace_period <= {budget:g}")
     configs = [cfg for _, cfg in corners]
@@ -259,10 +260,10 @@ def _check_search_against_space(search: SearchSection, budget: float, corners: l
         raise UserError("search.metric", "epochs_to_target is NaN for every trial without a target: set "
                         "base.target_top1 (a test top-1 in %), or choose another metric")
     patience = max(c.convergence.patience for c in configs)
-    if search.metric == "convergence_epoch" and search.scheduler == "halving" and \
-            search.grace_period < patience + 1:
-        raise UserError("search.grace_period", f"got {search.grace_period:g}: convergence_epoch is NaN until "
-                        f"convergence.patience ({patience}) reports after it, so the rungs would compare NaNs; "
+    if search.metric == "convergence_epoch" and search.scheduler == "halving" and first < patience + 1:
+        raise UserError("search.grace_period", f"got {search.grace_period} (the first rung at {first:g}): "
+                        f"convergence_epoch is NaN until convergence.patience ({patience}) reports after it, so the "
+                        "rungs would compare NaNs; "
                         f"allowed: grace_period >= {patience + 1}, or search.scheduler fifo")
 
 
@@ -287,7 +288,7 @@ def _grace_notes(search: SearchSection, useful: float, rungs: tuple) -> list[str
     if not rungs:
         return [f"no rung fits between the first useful point ({useful:.3g} epoch-equivalents: warm-up and "
                 "step-wise stages) and the budget: no trial is stopped early"]
-    if useful > search.grace_period:
+    if search.grace_period is not None and useful > search.grace_period:
         return [f"search.grace_period {search.grace_period:g} moved to {rungs[0]:.3g} epoch-equivalents: values "
                 "before the learning-rate warm-up ends (and a step-wise plan's last stage has started) do not "
                 "predict the end"]

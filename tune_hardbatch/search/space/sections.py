@@ -13,8 +13,9 @@ attribute like the training config; their keys, defaults and allowed values.
       allow_test_metric: false  # true: the space means it when metric is a test metric; only for a search that
                                 # selects nothing (searcher grid, scheduler fifo, a seed grid: the DyBAT table)
       mode: null                # max | min; null: min for losses and epochs, max for accuracies
-      grace_period: 1           # halving: the first rung, in epoch-equivalents of compute (<= the budget);
-                                # moved past a learning-rate warm-up and a step-wise plan's last stage start
+      grace_period: null        # halving: the first rung, in epoch-equivalents of compute (<= the budget),
+                                # moved past a learning-rate warm-up and a step-wise plan's last stage start;
+                                # null: there (at least 1)
       reduction_factor: 2       # halving: > 1; a rung keeps the best 1/reduction_factor of its entrants
       seed: 0                   # Optuna TPE / random sampling seed (null: unseeded)
       startup_trials: null      # TPE's random start-up trials; null = num_samples / 3, within 2..10
@@ -58,7 +59,7 @@ class SearchSection:
     max_concurrent: Optional[int] = None
     metric: str = "val_top1"
     mode: Optional[str] = None  # resolved by `validate_search`: max | min afterwards
-    grace_period: float = 1
+    grace_period: Optional[float] = None  # None: the first point where values predict the end (`rungs.first_rung`)
     reduction_factor: float = 2
     seed: Optional[int] = 0
     startup_trials: Optional[int] = None
@@ -158,7 +159,7 @@ def validate_search(s: dict) -> None:
     if s["mode"] != natural:
         raise UserError("search.mode", f"got {s['mode']} for {s['metric']}, which is better when "
                         f"{'smaller' if natural == 'min' else 'larger'}; allowed: {natural} (or leave mode out)")
-    if not is_finite(s["grace_period"]) or s["grace_period"] <= 0:
+    if s["grace_period"] is not None and (not is_finite(s["grace_period"]) or s["grace_period"] <= 0):
         raise UserError("search.grace_period", f"got {s['grace_period']!r}; allowed: a number of "
                         "epoch-equivalents > 0")
     if not is_finite(s["reduction_factor"]) or s["reduction_factor"] <= 1:
