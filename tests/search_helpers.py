@@ -86,3 +86,17 @@ def kill_driver_when(args, ready, timeout_s: float, too_late: str, env=None) -> 
         proc.wait(timeout=10)
     finally:
         kill_group(proc)
+
+
+def snapshot_statuses(exp: Path) -> dict:
+    """trial id -> Ray status from an experiment's newest snapshot ({} while none is readable)."""
+    import glob
+
+    files = sorted(glob.glob(str(exp / "experiment_state-*.json")))
+    if not files:
+        return {}
+    try:
+        data = json.loads(Path(files[-1]).read_text())
+        return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
+    except (OSError, ValueError, KeyError):
+        return {}

@@ -6,7 +6,6 @@ in `test_arm_search.py`."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import search_helpers  # noqa: E402
-from search_helpers import kill_driver_when, read_rows, space  # noqa: E402
+from search_helpers import kill_driver_when, read_rows, snapshot_statuses, space  # noqa: E402
 
 from tune_hardbatch.ray_backend import run_search  # noqa: E402
 from tune_hardbatch.ray_backend.simulated import SIMULATE_ENV  # noqa: E402
@@ -81,18 +80,6 @@ def test_every_arms_start_up_trials_take_the_same_shared_values(local_ray, tmp_p
     assert design_points_by_arm(path.parent) == {arm: ([0, 1], 0) for arm in ARMS}
 
 
-def _state(exp: Path) -> dict:
-    """trial id -> Ray status from the newest experiment snapshot ({} while none is readable)."""
-    files = sorted(glob.glob(str(exp / "experiment_state-*.json")))
-    if not files:
-        return {}
-    try:
-        data = json.loads(Path(files[-1]).read_text())
-        return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
-    except (OSError, ValueError, KeyError):
-        return {}
-
-
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_the_same_shared_values_across_a_sigkill_and_resume(local_ray, tmp_path, monkeypatch):
@@ -107,7 +94,7 @@ def test_the_same_shared_values_across_a_sigkill_and_resume(local_ray, tmp_path,
 
     def ready() -> bool:
         state.clear()
-        state.update(_state(exp))
+        state.update(snapshot_statuses(exp))
         return list(state.values()).count("TERMINATED") >= 3 and "RUNNING" in state.values()
 
     kill_driver_when([str(space_file), "--out", str(tmp_path / "out")], ready, 150,

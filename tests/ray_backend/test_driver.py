@@ -7,7 +7,6 @@ the kill runs in-process. Trials are short: a few epochs on digits with 1 CPU ea
 
 from __future__ import annotations
 
-import glob
 import itertools
 import json
 import os
@@ -21,7 +20,19 @@ import yaml
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from search_helpers import BASE, CLI, ENV, REPO, N, history, kill_driver_when, read_rows, run_cli, space  # noqa: E402,F401
+from search_helpers import (  # noqa: E402,F401
+    BASE,
+    CLI,
+    ENV,
+    REPO,
+    N,
+    history,
+    kill_driver_when,
+    read_rows,
+    run_cli,
+    snapshot_statuses,
+    space,
+)
 
 from tune_hardbatch.ray_backend import run_search  # noqa: E402
 from tune_hardbatch.ray_backend.faults import CRASH_ENV  # noqa: E402
@@ -91,6 +102,7 @@ def test_halving_stops_the_first_started_trial_when_it_is_the_worst(local_ray, t
     ladder = json.loads((exp / "rungs.jsonl").read_text())["all"]
     assert ladder["milestones"] == [1.0, 2.0] and len(ladder["values"][0]) == 4
     first, survivors = ladder["values"][0], ladder["survivors"][0]
+    assert first[by_lr[0.001]["trial_id"]] == min(first.values())  # started first, worst at the rung
     assert len(survivors) == 2 and by_lr[0.001]["trial_id"] not in survivors
     for values, kept in zip(ladder["values"], ladder["survivors"]):  # none survives a rung it was worst at
         assert min(values[t] for t in kept) >= max(v for t, v in values.items() if t not in kept)
@@ -195,18 +207,6 @@ def test_default_space_via_cli(tmp_path):
     build_config(best)  # a valid training config
 
 
-def _state(exp: Path) -> dict:
-    """trial id -> Ray status from the newest experiment snapshot ({} while none is readable)."""
-    files = sorted(glob.glob(str(exp / "experiment_state-*.json")))
-    if not files:
-        return {}
-    try:
-        data = json.loads(Path(files[-1]).read_text())
-        return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
-    except (OSError, ValueError, KeyError):
-        return {}
-
-
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_sigkill_then_resume_does_not_rerun_finished_trials(local_ray, tmp_path):
@@ -222,7 +222,7 @@ def test_sigkill_then_resume_does_not_rerun_finished_trials(local_ray, tmp_path)
 
     def ready() -> bool:
         state.clear()
-        state.update(_state(exp))
+        state.update(snapshot_statuses(exp))
         return "TERMINATED" in state.values() and "RUNNING" in state.values()
 
     kill_driver_when(args, ready, 150, "the search ended before it could be interrupted")
@@ -263,7 +263,7 @@ def test_every_arm_gets_exactly_trials_per_arm_across_a_sigkill_and_resume(local
 
     def ready() -> bool:
         state.clear()
-        state.update(_state(exp))
+        state.update(snapshot_statuses(exp))
         return list(state.values()).count("TERMINATED") >= 2 and "RUNNING" in state.values()
 
     kill_driver_when([str(space_file), "--out", str(tmp_path / "out")], ready, 150,

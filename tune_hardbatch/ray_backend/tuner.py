@@ -13,7 +13,6 @@ compute, so rungs fall at equal compute) and `fifo`. The confirmation phase is a
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Optional

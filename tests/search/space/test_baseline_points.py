@@ -4,7 +4,6 @@ the verdict compares every strategy with."""
 
 from __future__ import annotations
 
-import pytest
 from search_helpers import BASE
 
 from tune_hardbatch.search.space import baseline_points, validate_space
