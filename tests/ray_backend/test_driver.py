@@ -90,7 +90,7 @@ def test_checkpoints_when_due_and_ended_trials_keep_only_the_best_ones(local_ray
 def test_halving_stops_the_first_started_trial_when_it_is_the_worst(local_ray, tmp_path):
     """One trial at a time, the worst started first: each waits at the rung (paused from its checkpoint) until
     all have reported there, so the first is stopped; survivors resume exactly where they paused."""
-    rows, exp = run(space(base={"epochs": 4},
+    rows, exp = run(space(base={"epochs": 4, "optim": {**BASE["optim"], "schedule": "none"}},  # rungs at 1, 2
                           space={"optim.lr": {"grid": [0.001, 0.004, 0.015, 0.1]}},
                           search={"searcher": "grid", "scheduler": "halving", "grace_period": 1,
                                   "reduction_factor": 2, "max_concurrent": 1}), tmp_path, "halving")

@@ -9,7 +9,7 @@ import os
 
 import pytest
 import yaml
-from search_helpers import ENV, read_rows, space
+from search_helpers import BASE, ENV, read_rows, space
 
 from tune_hardbatch.ray_backend.simulated import SIMULATE_ENV
 
@@ -18,7 +18,9 @@ ARMS = {"plain": {}, "half": {"fixed": {"hard_batch.delta": 0.5}},
 
 
 def _space(name: str) -> dict:
-    return space(base={"epochs": 6}, space={"optim.lr": {"loguniform": [0.003, 3.0]}}, arms=ARMS,
+    # a constant rate (schedule none): the rungs fall at the grace period, 2 and 4 of 6
+    return space(base={"epochs": 6, "optim": {**BASE["optim"], "schedule": "none"}},
+                 space={"optim.lr": {"loguniform": [0.003, 3.0]}}, arms=ARMS,
                  search={"trials_per_arm": 4, "scheduler": "halving", "grace_period": 2, "reduction_factor": 2},
                  run={"name": name})
 

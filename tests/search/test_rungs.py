@@ -26,13 +26,19 @@ def test_entrants_stop_where_a_rung_would_compare_fewer_than_eta():
     assert keep(5, 2) == 2 and keep(2, 2) == 1
 
 
-def test_no_rung_inside_a_warm_up_or_before_a_step_wise_plans_last_stage():
+def test_no_rung_before_a_step_wise_plans_last_stage_or_while_the_rate_is_above_half_its_peak():
+    from tune_hardbatch.search.rungs import high_rate_share
+
+    assert high_rate_share("onecycle", 0.25) == pytest.approx(0.625)  # warm-up 0.25, then linear to 0
+    assert high_rate_share("onecycle", 0.5) == pytest.approx(0.75)
+    assert high_rate_share("cosine", 0.25) == pytest.approx(0.5) and high_rate_share("step", 0.25) == 0.5
+    assert high_rate_share("none", 0.25) == 0.0  # a constant rate: any report is at the end's rate
     plain = build_config(None, {"epochs": 8, "optim.schedule": "onecycle", "optim.warmup": 0.25})
-    assert first_useful(plain) == pytest.approx(2.0)
-    assert first_useful(build_config(None, {"epochs": 8, "optim.schedule": "cosine"})) == 0.0
+    assert first_useful(plain) == pytest.approx(5.0)
+    assert first_useful(build_config(None, {"epochs": 8, "optim.schedule": "cosine"})) == pytest.approx(4.0)
     staged = build_config(None, {"epochs": 8, "optim.schedule": "onecycle", "stepwise.fractions": [0.5, 1.0]})
-    assert first_useful(staged) > 0.25 * 8  # its last stage starts later, and warms up again
-    spec = load_space(None, ["search.grace_period=0.5"])
+    assert first_useful(staged) > 5.0  # its last stage starts later, and restarts its schedule
+    spec = load_space(None, ["search.grace_period=0.5"])  # the default: A-O, one-cycle
     assert spec.rungs[0] >= max(first_useful(cfg) for _, cfg in spec.corners) > 0.5
     assert any("moved to" in n for n in spec.notes)
     assert load_space(None, ["search.scheduler=fifo"]).rungs == ()

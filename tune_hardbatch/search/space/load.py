@@ -281,17 +281,17 @@ def has_validation(data) -> bool:
 
 
 def _grace_notes(search: SearchSection, useful: float, rungs: tuple) -> list[str]:
-    """Where the rungs fall when the grace period was moved past a warm-up or a step-wise plan's last stage
-    start, or when none fits below the budget."""
+    """Where the rungs fall when the grace period was moved past where values start to predict the end
+    (`rungs.first_useful`), or when none fits below the budget."""
     if search.scheduler != "halving":
         return []
     if not rungs:
-        return [f"no rung fits between the first useful point ({useful:.3g} epoch-equivalents: warm-up and "
-                "step-wise stages) and the budget: no trial is stopped early"]
+        return [f"no rung fits between the first useful point ({useful:.3g} epoch-equivalents: step-wise stages, "
+                "the learning rate's high phase) and the budget: no trial is stopped early"]
     if search.grace_period is not None and useful > search.grace_period:
         return [f"search.grace_period {search.grace_period:g} moved to {rungs[0]:.3g} epoch-equivalents: values "
-                "before the learning-rate warm-up ends (and a step-wise plan's last stage has started) do not "
-                "predict the end"]
+                "taken before a step-wise plan's last stage, or while the learning rate is above half its peak, "
+                "do not predict the end"]
     return []
 
 
