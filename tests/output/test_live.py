@@ -65,3 +65,10 @@ def test_final_statuses_keep_a_trial_that_ctrl_c_stopped_unfinished():
 def test_the_view_pickles_without_its_stream():  # Ray pickles callbacks into its experiment state
     copy = pickle.loads(pickle.dumps(view(io.StringIO())))
     assert copy._stream is None and copy.label({}) == "plain"
+
+
+def test_trials_paused_at_a_rung_are_counted_as_waiting():
+    paused = ray_trial("w", "PAUSED", {"val_top1": 60.0, "epoch_equiv": 4.0}, **{"optim.lr": 0.2, "flag": False})
+    assert live_status(paused) == "waiting"
+    head = view(io.StringIO()).render([*TRIALS, paused]).splitlines()[0]
+    assert head.endswith("] running 1 | waiting 1 | pending 2 | finished 1 | stopped early 1 | diverged 1 | failed 2")

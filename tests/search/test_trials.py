@@ -24,7 +24,7 @@ OOM, USER = {"oom": 1, "epoch_equiv": 1.25}, {"user_error": 1, "fatal_error": "m
 
 @pytest.mark.parametrize("ray_status, last, errored, final, live", [
     ("TERMINATED", DONE, False, "finished", "finished"),
-    ("TERMINATED", {}, False, "stopped_early", "stopped_early"),  # ASHA stopped it
+    ("TERMINATED", {}, False, "stopped_early", "stopped_early"),  # a rung stopped it
     ("TERMINATED", DIVERGED, False, "diverged", "diverged"),
     ("TERMINATED", OOM, False, "failed", "failed"),  # returned after running out of GPU memory
     ("TERMINATED", USER, False, "failed", "failed"),
@@ -35,7 +35,8 @@ OOM, USER = {"oom": 1, "epoch_equiv": 1.25}, {"user_error": 1, "fatal_error": "m
     ("RUNNING", DONE, False, "finished", "running"),  # its last report already finished the budget
     ("RUNNING", OOM, False, "failed", "running"),
     ("PENDING", {}, False, "unfinished", "pending"),
-    ("PAUSED", DIVERGED, False, "diverged", "pending"),
+    ("PAUSED", DIVERGED, False, "diverged", "waiting"),
+    ("PAUSED", {}, False, "unfinished", "waiting"),  # at a rung of synchronous halving
 ])
 def test_one_status_table_for_the_results_and_the_live_view(ray_status, last, errored, final, live):
     assert classify(ray_status, last, errored) == final

@@ -1,6 +1,6 @@
 """The live view of a running search: a compact table every ~10 s (fed by `ray_backend.callbacks`).
 
-Counts trials running, pending, finished, stopped early (at a rung), diverged and failed, shows the best
+Counts trials running, waiting at a rung, pending, finished, stopped early (at a rung), diverged and failed, shows the best
 so far (by the search metric) with its key parameters and one line per running trial. Crashes and
 failures are printed when they happen. Ray's own progress table is off (verbose=0).
 """
@@ -19,7 +19,7 @@ from .formats import num
 
 
 def live_status(trial) -> str:
-    """running | pending | finished | stopped_early | diverged | failed, from a Ray Trial."""
+    """running | waiting (at a rung) | pending | finished | stopped_early | diverged | failed, from a Ray Trial."""
     return classify(trial.status, trial.last_result or {}, live=True)
 
 
@@ -121,8 +121,10 @@ class LiveView:
         """The summary line, the best trial so far and one line per running trial."""
         kinds = [live_status(t) for t in trials]
         elapsed = int(time.time() - self._start)
-        counts = {k: kinds.count(k) for k in ("running", "pending", "finished", "stopped_early", "diverged",
-                                              "failed")}
+        counts = {k: kinds.count(k) for k in ("running", "waiting", "pending", "finished", "stopped_early",
+                                              "diverged", "failed")}
+        if not counts["waiting"]:
+            del counts["waiting"]  # shown while trials wait at a rung of synchronous halving
         not_created = max(0, self.num_trials - len(trials))
         counts["pending"] += not_created
         head = f"[{elapsed // 60:02d}:{elapsed % 60:02d}] " + " | ".join(

@@ -9,7 +9,7 @@ MLflow tracking take these records; the live view classifies Ray's running trial
 
 Statuses (`classify`, from Ray's status and the last report): finished (trained its whole budget),
 stopped_early (by the scheduler), diverged, failed (an error, out of GPU memory, a user error); at the end
-of an interrupted phase, unfinished; in the live view, running and pending; read from disk while the search
+of an interrupted phase, unfinished; in the live view, running, waiting (at a rung) and pending; read from disk while the search
 runs, running.
 
 The one rule that chooses among trials (`choose`: an arm's best for the confirmation, the report's curves,
@@ -254,11 +254,11 @@ def _dataframe_records(result) -> list[dict]:
 def classify(ray_status: Optional[str], last: dict, errored: bool = False, live: bool = False) -> str:
     """A trial's status from Ray's (TERMINATED, ERROR, RUNNING, PENDING, ...; None: not seen) and its last
     report. At the end of a phase (`live` False) a trial Ray did not end is unfinished; in the live view
-    (`live` True) it is running or pending."""
+    (`live` True) it is running, waiting (paused at a rung of synchronous halving) or pending."""
     if errored or ray_status == "ERROR":
         return "failed"
     if live and ray_status != "TERMINATED":
-        return "running" if ray_status == "RUNNING" else "pending"
+        return {"RUNNING": "running", "PAUSED": "waiting"}.get(ray_status, "pending")  # waiting: at a rung
     if ended_fatally(last):  # out of GPU memory, or a UserError: the trial returned, not retried
         return "failed"
     if last.get("diverged") == 1:
