@@ -156,6 +156,8 @@ def sampler_of(spec: SearchSpace) -> str:
     s = spec.search
     sampler = {"optuna": "Optuna TPE", "random": "Optuna random sampling" if spec.arms else "Ray random sampling",
                "grid": "grid (every point once)"}[s.searcher]
+    if spec.arms and s.searcher != "grid" and spec.arms[0].shared:  # search.space.design
+        sampler += " with the shared dimensions of start-up trials from one Sobol' design (stratified draws)"
     if s.scheduler == "halving":
         sampler += ", synchronous successive halving" + (" per arm" if spec.arms else "")
     return sampler
