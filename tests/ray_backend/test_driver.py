@@ -243,49 +243,6 @@ def test_sigkill_then_resume_does_not_rerun_finished_trials(local_ray, tmp_path)
         assert epochs[-1] == 8 and sorted(set(epochs)) == list(range(1, 9))
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(300)
-def test_every_arm_gets_exactly_trials_per_arm_across_a_sigkill_and_resume(local_ray, tmp_path):
-    """Declared arms: 3 trials each, interleaved; the driver is killed mid-search and --resume completes the
-    counts exactly (the arms' searcher state is saved with the experiment), each trial with its arm's config."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    arms = {"plain": {}, "half": {"fixed": {"hard_batch.delta": 0.5}},
-            "trim": {"fixed": {"trim.schedule": "linear"}, "space": {"trim.p_end": {"uniform": [0.3, 0.7]}}}}
-    space_file = tmp_path / "arms.yaml"
-    space_file.write_text(yaml.safe_dump(space(
-        base={"epochs": 4}, space={"optim.lr": {"loguniform": [0.02, 0.2]}}, arms=arms,
-        search={"trials_per_arm": 3, "scheduler": "fifo", "startup_trials": 1}, run={"name": "arms"})))
-    exp = tmp_path / "out" / "arms"
-    state = {}
-
-    def ready() -> bool:
-        state.clear()
-        state.update(snapshot_statuses(exp))
-        return list(state.values()).count("TERMINATED") >= 2 and "RUNNING" in state.values()
-
-    kill_driver_when([str(space_file), "--out", str(tmp_path / "out")], ready, 150,
-                     "the search ended before it could be interrupted")
-    assert len(state) < 9, state
-    run_search(str(space_file), out=str(tmp_path / "out"), resume="arms", live_interval_s=1000)
-    rows = read_rows(exp / "results.csv")
-    assert sorted(r["arm"] for r in rows) == sorted(["plain", "half", "trim"] * 3)
-    assert all(r["status"] == "finished" for r in rows)
-    for r in rows:
-        params = json.loads((exp / r["trial_id"] / "params.json").read_text())
-        assert params["arm"] == r["arm"]
-        assert r["strategy"] == {"plain": "plain", "half": "delta=0.5", "trim": "trim-linear"}[r["arm"]]
-        assert (r["trim.p_end"] != "") == (r["arm"] == "trim")  # an arm's own dimension only in that arm
-    storage = JournalStorage(JournalFileBackend(str(exp / "optuna.journal")))
-    for arm in arms:  # each arm its own study, told only its own trials
-        study = optuna.load_study(study_name=f"arms.{arm}", storage=storage)
-        done = [t for t in study.trials if t.state.name == "COMPLETE"]
-        assert len(done) == 3, (arm, [t.state.name for t in study.trials])
-        assert ("trim.p_end" in done[0].params) == (arm == "trim")
-
-
 def test_rays_records_of_a_trials_checkpoints_hold_no_copy_of_its_reports(tmp_path, monkeypatch):
     """The driver keeps a record per checkpoint to the end of the search: with `ray_env`, a path, not the
     report's ~45 metrics (Ray's TUNE_ONLY_STORE_CHECKPOINT_SCORE_ATTRIBUTE; we rank no checkpoint by score)."""

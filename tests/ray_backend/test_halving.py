@@ -94,22 +94,10 @@ def test_a_slow_arm_is_compared_only_with_itself_and_early_arrivals_wait(tmp_pat
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(240)
-def test_every_arm_halves_on_its_own_complete_rungs_and_optuna_hears_pruned(local_ray, tmp_path, monkeypatch):
-    from tune_hardbatch.ray_backend import run_search
-
-    monkeypatch.setenv(SIMULATE_ENV, "interval=0.02")
-    path = run_search(_space("sh"), out=str(tmp_path), live_interval_s=1000)
-    rows = read_rows(path)
-    assert len(rows) == 12
-    _check(path.parent, rows)
-    for arm in ARMS:
-        assert _optuna_states(path.parent, arm) == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
-
-
-@pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_a_driver_killed_while_trials_wait_at_a_rung_resumes_the_same_rungs(local_ray, tmp_path):
+    """Every arm keeps the best half at each rung (complete rungs only), before and after the kill; the
+    results agree with the rungs; Optuna hears PRUNED and COMPLETE."""
     from search_helpers import kill_driver_when
 
     from tune_hardbatch.ray_backend import run_search
@@ -142,3 +130,5 @@ def test_a_driver_killed_while_trials_wait_at_a_rung_resumes_the_same_rungs(loca
     after = json.loads((exp / "rungs.jsonl").read_text())
     for arm, values in before.items():  # what the killed driver recorded stands
         assert all(after[arm]["values"][0][t] == v for t, v in values.items())
+    for arm in ARMS:  # Optuna hears the truth: trials asked after the last snapshot (lost with the driver) FAIL
+        assert [s for s in _optuna_states(exp, arm) if s != "FAIL"] == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]

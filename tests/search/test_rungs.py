@@ -168,15 +168,18 @@ def test_every_start_order_of_a_small_group_gives_the_same_survivors():
     assert seen == {(("c", "a"), ("c",))}  # survivors best first
 
 
-def test_a_trial_the_resumed_driver_never_saw_is_forgotten_or_ended():
+def test_a_trial_the_resumed_driver_never_saw_leaves_its_rungs_to_its_replacement():
     ladder = Ladder(3, (1.0,), 2, "max")
     ladder.add("ghost")  # suggested, then the driver was killed before Ray's snapshot held it
     ladder.arrive("a", 1.1, 50.0)
     assert ladder.forget("ghost") == [] and "ghost" not in ladder.members
-    ladder.arrive("late", 1.1, 70.0)  # recorded, then lost to Ray: it cannot go on
-    assert ladder.forget("late") == [] and "late" in ladder.ended
-    assert ladder.arrive("b", 1.1, 60.0) == (CONTINUE, [(0, ["b"], ["a", "late"])])  # the best that can go on
-
+    ladder.arrive("lost", 1.1, 70.0)
+    ladder.arrive("b", 1.1, 60.0)
+    assert ladder.survivors[0] == ["lost"]  # decided with a trial Ray no longer has
+    assert ladder.forget("lost") == [] and ladder.survivors[0] is None  # its replacement will enter
+    assert ladder.fate("b", 1.1) == WAIT
+    assert ladder.arrive("new", 1.1, 55.0) == (STOP, [(0, ["b"], ["new", "a"])])
+    assert ladder.fate("b", 1.1) == CONTINUE and "lost" not in ladder.members
 
 def test_without_a_grace_period_the_first_rung_is_where_values_start_to_predict_the_end():
     from tune_hardbatch.search.rungs import first_rung

@@ -7,7 +7,8 @@ and gives its slot to a trial that has not got there yet. When the last entrant 
 decides: losers are stopped (Optuna hears PRUNED, MLflow "stopped early"), waiting survivors are resumed from
 their checkpoint by `choose_trial_to_run`. The ladders are saved to `<experiment>/rungs.jsonl` (one line) after every
 change: Ray pickles a scheduler once, when the Tuner is made, and restores it in that state, so after a driver
-SIGKILL and `--resume` the file, not Ray, says which trials won, lost or still wait. Should every trial
+SIGKILL and `--resume` the file, not Ray, says which trials won, lost or still wait (a trial Ray's snapshot
+never held leaves its rungs to the trial suggested in its place). Should every trial
 of a search be waiting with nothing left to run (a searcher that gave fewer trials than planned), the rung
 decides among the entrants it has, so a search never hangs.
 

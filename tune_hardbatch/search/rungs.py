@@ -144,13 +144,18 @@ class Ladder:
         return self.settle()
 
     def forget(self, tid: str) -> list:
-        """A trial that no longer exists (suggested by a driver killed before Ray's snapshot held it): gone if
-        it recorded nothing, else ended (it cannot go on); newly decided rungs."""
-        if not any(tid in v for v in self.values):
-            if tid in self.members:
-                self.members.remove(tid)
-            return self.settle()
-        return self.end(tid)
+        """A trial that no longer exists: suggested by a driver killed before Ray's snapshot held it, so the
+        resumed search suggests another in its place. It leaves every rung; a rung decided with it decides
+        again (and the rungs after it) once its replacement is in. Newly decided rungs."""
+        entered = [k for k, v in enumerate(self.values) if tid in v]
+        for values in self.values:
+            values.pop(tid, None)
+        for group in (self.members, self.ended):
+            if tid in group:
+                group.remove(tid)
+        for k in range(min(entered, default=len(self.survivors)), len(self.survivors)):
+            self.survivors[k] = None
+        return self.settle()
 
     def settle(self, force: bool = False) -> list:
         """Decide every rung whose entrants are all in (`force`: the ones in now, when no other can come)."""
