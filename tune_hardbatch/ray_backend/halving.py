@@ -51,6 +51,7 @@ class SyncHalving(TrialScheduler):
         self.trials: dict = {}  # trial id -> Ray Trial (this driver's)
         self.resume: set = set()  # waiting survivors to start again
         self.reconciled = False  # with Ray's trials (see `_reconcile`)
+        self._written: Optional[str] = None  # the ladders as last saved
 
     @property
     def metric(self):
@@ -65,15 +66,23 @@ class SyncHalving(TrialScheduler):
             saved = json.loads(path.read_text()) if path.exists() else {}
             self.ladders = {g: Ladder.from_dict(saved[g]) if g in saved else
                             Ladder(n, self.milestones, self.eta, self._mode) for g, n in self.sizes.items()}
-            HELD[self.exp_dir] = {t for lad in self.ladders.values() for t in lad.waiting()}
+            self._held()
         return self.ladders
 
+    def _held(self) -> None:
+        HELD[self.exp_dir] = {t for lad in self.ladders.values() for t in lad.waiting()}
+
     def _save(self) -> None:
+        """Write the ladders when they changed (most reports pass no rung: no write on the driver's loop)."""
+        text = json.dumps({g: lad.to_dict() for g, lad in self._state().items()})
+        if text == self._written:
+            return
         path = Path(self.exp_dir) / STATE_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({g: lad.to_dict() for g, lad in self._state().items()}))
+        tmp.write_text(text)
         os.replace(tmp, path)  # whole or not at all, whenever the driver dies
-        HELD[self.exp_dir] = {t for lad in self.ladders.values() for t in lad.waiting()}
+        self._written = text
+        self._held()
 
     def ladder(self, group: str) -> Ladder:
         """The rungs of `group` (an arm's name, or `ALL`)."""
