@@ -65,3 +65,37 @@ def test_a_trials_curves_are_drawn_on_a_thread_the_worker_waits_for_at_exit(tmp_
     off = worker.Curves(cfg, {}, {}, "t2", tmp_path / "t2")  # tracking off: nothing drawn, no thread
     off.draw(history)
     assert off.thread is None and not (tmp_path / "t2").exists()
+
+
+def test_a_confirmation_trial_keeps_its_test_correctness_before_its_last_report(tmp_path, monkeypatch):
+    """A confirmation trial that trained its whole budget writes test_correct.npz before its last report (the
+    driver reads it once the trial ended), and again when a restored final checkpoint finds it missing; a
+    search trial writes none. `tune` is a stand-in that records, at each report, whether the file is there."""
+    from types import SimpleNamespace
+
+    from tune_hardbatch.ray_backend.checkpoints import CheckpointPolicy
+    from tune_hardbatch.training.config import build_config
+    from tune_hardbatch.training.correctness import CORRECT_FILE, load_correct
+    from tune_hardbatch.training.loop import Trainer
+
+    seen = []
+    def report(metrics):
+        seen.append((metrics["budget_done"], (trial_dir / CORRECT_FILE).is_file()))
+
+    monkeypatch.setattr(worker, "tune", SimpleNamespace(get_checkpoint=lambda: None, report=report))
+    monkeypatch.setattr(CheckpointPolicy, "due", lambda self, report, last: False)  # no checkpoint: plain reports
+    cfg = build_config({"device": "cpu", "epochs": 2, "optim": {"batch_size": 16},
+                        "data": {"name": "synthetic", "synthetic_shape": [3, 8, 8], "synthetic_train": 64,
+                                 "synthetic_test": 50}})
+    for confirm in (False, True):
+        trial_dir, seen[:] = tmp_path / f"confirm={confirm}", []
+        trainer = Trainer(cfg)
+        run = (trainer, None, "t1", "node", worker.TrialWarnings(), CheckpointPolicy(None), trial_dir,
+               worker.Curves(cfg, {}, {}, "t1", trial_dir))
+        worker._train(*run, confirm=confirm)
+        assert seen == [(0, False), (1, confirm)]
+        (trial_dir / CORRECT_FILE).unlink(missing_ok=True)
+        worker._train(*run, confirm=confirm)  # the final checkpoint restored: its end reported again
+        assert seen[-1] == (1, confirm)
+        if confirm:
+            assert 100 * load_correct(trial_dir).mean() == trainer.history[-1]["test_top1"]

@@ -70,11 +70,13 @@ def test_a_stopped_trial_whose_worker_drew_nothing_is_drawn_by_the_driver(tmp_pa
 def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_path):
     """A confirmation-phase callback (a second Tune experiment in <search>/confirm, whose trial ids may
     repeat the search's) makes its own child runs under the same parent: described by `describe`, tagged
-    phase=confirmation, keyed confirm/<id>; the search's run of the same id is untouched. A trial whose end
+    phase=confirmation, keyed confirm/<id>, with the test correctness its worker kept among its artifacts;
+    the search's run of the same id is untouched. A trial whose end
     was lost is ended by end_the_rest from a row without params (read from Ray's params.json)."""
     from tune_hardbatch.ray_backend.callbacks import TrackingCallback
     from tune_hardbatch.ray_backend.publish import finish_tracking
     from tune_hardbatch.search.trials import Trial
+    from tune_hardbatch.training.correctness import CORRECT_FILE, save_correct
 
     spec = SP.load_space(None)
     exp_dir = tmp_path / "search"
@@ -100,6 +102,7 @@ def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_pat
               "train_loss": 1.0, "test_loss": 1.1, "lr": 0.1, "p": 1.0, "budget_done": 1}
     searched = SimpleNamespace(trial_id="t1", config={"optim.lr": 0.05}, checkpoint=None)
     confirmed = SimpleNamespace(trial_id="t1", config={"arm": 0, "seed": 1}, checkpoint=None)
+    save_correct(confirm_dir / "t1", [True, False, True])  # its worker kept its test correctness
     for callback, trial, top1 in ((search, searched, 50.0), (confirm, confirmed, 70.0)):
         callback.on_trial_start(0, [], trial)
         callback.on_trial_result(0, [], trial, {**result, "test_top1": top1})
@@ -123,7 +126,8 @@ def test_confirmation_callback_describes_its_runs_beside_the_search_ones(tmp_pat
         assert run.data.tags["mlflow.parentRunId"] == tracker.mapping["parent"] and run.info.status == "FINISHED"
     assert [m.value for m in client.get_metric_history(c_run.info.run_id, "test_top1")] == [70.0]
     assert [m.value for m in client.get_metric_history(s_run.info.run_id, "test_top1")] == [50.0]
-    assert {a.path for a in client.list_artifacts(c_run.info.run_id)} == {"config.yaml", "curves.png"}
+    assert {a.path for a in client.list_artifacts(c_run.info.run_id)} == {"config.yaml", "curves.png", CORRECT_FILE}
+    assert {a.path for a in client.list_artifacts(s_run.info.run_id)} == {"config.yaml", "curves.png"}
     assert (confirm_dir / "t1" / "curves.png").is_file() and (exp_dir / "t1" / "curves.png").is_file()
     t2 = client.get_run(trials["confirm/t2"])
     assert t2.info.run_name == "confirm plain seed 2 t2" and t2.info.status == "FINISHED"

@@ -18,7 +18,8 @@ from ..search.rungs import entrants, keep
 from ..search.space import BEST_FILE, STATUSES, SearchSpace
 from ..search.space.arms import arm_summary
 from ..search.trials import Trial
-from ..verdict.words import MATCHED_WORD, PARTIAL, column, comparison_cell, context, convergence_cell, savings_cell
+from ..verdict.words import (MATCHED_WORD, PARTIAL, column, comparison_cell, context, convergence_cell, savings_cell,
+                             short_line)
 from .formats import num, pm, yaml_value
 from .logs import LOG_FILE
 
@@ -140,32 +141,32 @@ def space_yaml(space: SearchSpace) -> str:
 
 
 def print_verdict(verdict: dict, stream) -> None:
-    """The verdict (`verdict.comparisons.build_verdict`), printed last: per arm test top-1 across seeds, its search
-    trials, the paired comparisons with their Holm decision (a "no detectable difference" with its MDE;
-    an arm that spends less compute also against its budget-matched baseline, "vs plain at equal compute"),
-    convergence, the compute to reach the baseline's accuracy and the compute spent; then what chose the arms
-    and how each was
-    tuned, the notes, and one sentence per comparison."""
+    """The verdict (`verdict.comparisons.build_verdict`), printed last: a table with one line per arm (test
+    top-1 across seeds, search trials, each comparison's difference and decision, convergence, the compute to
+    reach the baseline's accuracy, the compute spent) (short cells: 160 columns hold four comparison columns); then what chose the
+    arms, the design and how each arm was tuned, the notes, and one line of words per primary comparison
+    (the full sentences are report.md's)."""
     fams = list(dict.fromkeys(c["baseline_family"] for a in verdict["arms"] for c in a["diffs"]))
     header = ["arm", "seeds", "trials", "test top-1 %", *[f"vs {column(f)}" for f in fams], "conv. epoch",
-              "reaches base", "compute", "samples fwd"]
+              "reaches base", "compute"]
     table = []
     for a in verdict["arms"]:
         diffs = {d["baseline_family"]: d for d in a["diffs"]}
         mark = " (base)" if a["is_baseline"] else " (matched)" if a.get("word") == MATCHED_WORD else ""
-        table.append([a["arm"] + mark, str(a["n"]), num(a.get("search_trials")),
-                      pm(a["test_top1"]),
-                      *["base" if a["family"] == f else comparison_cell(diffs.get(f)) for f in fams],
+        table.append([a["arm"] + mark, str(a["n"]), num(a.get("search_trials")), pm(a["test_top1"]),
+                      *["base" if a["family"] == f else comparison_cell(diffs.get(f), wide=False) for f in fams],
                       convergence_cell(a["convergence_epoch"]), savings_cell(a.get("savings")),
-                      num(a["compute"].get("compute_equiv", a["compute"]["epoch_equiv"]), 3),
-                      num(a["compute"]["samples_forward"], 6)])
+                      num(a["compute"].get("compute_equiv", a["compute"]["epoch_equiv"]), 3)])
     where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"
     partial = f"{PARTIAL}; " if verdict.get("partial") else ""
-    print(f"\nverdict ({partial}{where}; seeds {verdict['seeds']}; mean ± 95% t-interval, differences paired by "
-          f"seed, Holm-corrected over {verdict['comparisons']} comparisons at 5% familywise; n.d.: no detectable "
-          "difference, MDE: the smallest difference it could detect with 80% power):", file=stream)
+    print(f"\nverdict ({partial}{where}; test top-1 mean ± 95% t-interval; vs: the paired difference and its "
+          "decision, expl.: exploratory):", file=stream)
     if table:
         print(format_table(header, table), file=stream)
-    for line in [*context(verdict), *verdict["notes"], *verdict["sentences"]]:
+    for line in [*context(verdict), *verdict["notes"]]:
         print(f"  {line}", file=stream)
+    for a in verdict["arms"]:
+        for c in a["diffs"]:
+            if c.get("primary", True):
+                print(f"  {short_line(a, c, verdict)}", file=stream)
     stream.flush()

@@ -1,10 +1,11 @@
-"""The confirmation phase on Ray Tune: arms x seeds after the search, with the search's resources,
-storage (`<experiment>/confirm`), retries, live view and MLflow (child runs tagged phase=confirmation
-under the same parent); then, once every arm x seed ended, the budget-matched baseline of each arm that
-spent less compute than plain SGD (plain SGD trained for that compute, same seeds) in
-`<experiment>/budget_matched/confirm`. Which arms and runs, their configs and the verdict are Ray-free
-(`verdict/confirm_plan.py`, `verdict/budget.py`, `verdict/judgement.py`); both steps are saved in
-`confirm_arms.json`, so `--resume` continues the same ones.
+"""The confirmation phase on Ray Tune, a loop of looks: plan the next look (Ray-free, `verdict/confirm_plan.py`),
+train it here, judge it (Ray-free, `verdict/judgement.judge_look`), until no look follows. A look trains its
+arms x its seeds with the search's resources, retries, live view and MLflow (child runs tagged
+phase=confirmation under the same parent) as its own Ray Tune experiment (`confirm_plan.look_root`); after
+the first look's arms ended, the budget-matched baselines are decided (`verdict/budget.py`), and each look
+trains those of the arms it trains. A fixed design is one look. Every step is saved in `confirm_arms.json`,
+so `--resume` continues the same plan: a look already trained is restored (its trials read back), not run
+again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Optional
 from ..search.space.schema import CONFIRM_DIR
 from ..search.trials import Trial
 from ..verdict.budget import MATCHED_DIR, plan_matched
-from ..verdict.confirm_plan import Plan, plan_arms
-from ..verdict.judgement import ArmLabel, ArmRun, confirmed_trials
+from ..verdict.confirm_plan import Plan, begin_look, look_root, plan_arms
+from ..verdict.judgement import ArmLabel, ArmRun, confirmed_trials, judge_look
 from . import ray_private
 from .callbacks import CheckpointPruner, ForgetAnalysis
 from .search import Run
@@ -24,42 +25,67 @@ from .tuner import confirm_tuner, decided_by
 
 
 def confirm(run: Run, trials: list[Trial]) -> tuple[Optional[Plan], list[Trial]]:
-    """(the plan: arms, seeds, notes, budget-matched runs; the confirmation trials' records, the
-    budget-matched ones included) after the search `trials`; (None, []) when no confirmation follows (none
-    asked for, or a seed grid that is its own). An interrupted arm step (a run unfinished) decides no
-    budget-matched runs: `--resume` does, once the arms ended."""
+    """(the plan: arms, seeds, design, looks, budget-matched runs; the confirmation trials' records, every
+    look's, the budget-matched ones included) after the search `trials`; (None, []) when no confirmation
+    follows (none asked for, or a seed grid that is its own). An interrupted look returns what it has:
+    `--resume` continues it."""
     space = run.space
     if not space.confirms:
         return None, []
     plan = plan_arms(space, run.exp_dir, trials)
     if not plan.arms:
         return plan, []
-    print(f"\nconfirmation: {len(plan.arms)} arms x {len(plan.seeds)} seeds {plan.seeds} on the full training set, "
-          "test set reported: " + ", ".join(f"{a['arm']} (trial {a['trial_id']})" for a in plan.arms),
-          file=run.stream, flush=True)
-    confirmed = _train_arms(run, plan.arms, plan.seeds, run.exp_dir)
-    if any(t.status == "unfinished" for t in confirmed):
-        return plan, confirmed
-    plan = plan_matched(run.exp_dir, plan, confirmed)
-    if plan.matched:
-        print(f"\nbudget-matched baseline: {len(plan.matched)} x {len(plan.seeds)} seeds, plain SGD for the compute "
-              "of the arms that spent less, its schedule fully decayed within it: "
-              + ", ".join(f"{m['arm']} (for {', '.join(m['for'])})" for m in plan.matched),
-              file=run.stream, flush=True)
-        confirmed += _train_arms(run, plan.matched, plan.seeds, run.exp_dir / MATCHED_DIR)
+    confirmed: list[Trial] = []
+    look, arms = 1, None
+    while look is not None:
+        plan = begin_look(run.exp_dir, plan, look, arms)
+        record = plan.looks[look - 1]
+        plan, new = _look(run, plan, record)
+        confirmed += new
+        if any(t.status == "unfinished" for t in new):
+            return plan, confirmed
+        plan, arms = judge_look(space, run.exp_dir, plan, look, confirmed)
+        look = None if arms is None else look + 1
     return plan, confirmed
 
 
-def _train_arms(run: Run, arms: list[dict], seeds: list[int], root: Path) -> list[Trial]:
-    """`arms` x `seeds` as the Ray Tune experiment `<root>/confirm` (continued when it exists)."""
+def _look(run: Run, plan: Plan, record: dict) -> tuple[Plan, list[Trial]]:
+    """Train one look: its arms x its seeds, then the budget-matched runs of those arms (decided after the
+    first look's arms ended)."""
+    root, k = look_root(run.exp_dir, record["look"]), record["look"]
+    index = [i for i, a in enumerate(plan.arms) if a["arm"] in record["arms"]]
+    _announce(run, f"confirmation look {k} of {len(plan.design['looks']) if plan.design else 1}: "
+                   f"{len(index)} arms x seeds {record['seeds']} on the full training set, test set reported: "
+                   + ", ".join(f"{plan.arms[i]['arm']} (trial {plan.arms[i]['trial_id']})" for i in index))
+    done = _train(run, plan.arms, index, record["seeds"], root)
+    if any(t.status == "unfinished" for t in done):
+        return plan, done
+    if plan.matched is None:
+        plan = plan_matched(run.exp_dir, plan, done)
+    serving = [i for i, m in enumerate(plan.matched or []) if set(m["for"]) & set(record["arms"])]
+    if serving:
+        _announce(run, f"budget-matched baseline, look {k}: {len(serving)} x seeds {record['seeds']}, plain SGD for "
+                       "the compute of the arms that spent less, its schedule fully decayed within it: "
+                       + ", ".join(f"{plan.matched[i]['arm']} (for {', '.join(plan.matched[i]['for'])})"
+                                   for i in serving))
+        done += _train(run, plan.matched, serving, record["seeds"], root / MATCHED_DIR)
+    return plan, done
+
+
+def _announce(run: Run, text: str) -> None:
+    print(f"\n{text}", file=run.stream, flush=True)
+
+
+def _train(run: Run, arms: list[dict], index: list[int], seeds: list[int], root: Path) -> list[Trial]:
+    """`arms[index]` x `seeds` as the Ray Tune experiment `<root>/confirm` (continued when it exists)."""
     space, confirm_dir = run.space, root / CONFIRM_DIR
-    live = run.live(["seed"], "test_top1", "max", len(arms) * len(seeds), ArmLabel(arms))
+    live = run.live(["seed"], "test_top1", "max", len(index) * len(seeds), ArmLabel(arms))
     callbacks = [live, *ray_private.history_loggers(), CheckpointPruner(confirm_dir),
                  ForgetAnalysis(decided_by(space))]
     tracking_callback = run.tracking(confirm_dir, phase="confirmation", describe=ArmRun(arms))
     if tracking_callback is not None:
         callbacks.append(tracking_callback)
-    results = confirm_tuner(space, root, arms, seeds, run.concurrency, callbacks).fit()
+    results = confirm_tuner(space, root, arms, seeds, run.concurrency, callbacks, index).fit()
     confirmed = confirmed_trials(results, live.final_status, arms, space.resources.gpu)
     if tracking_callback is not None:
         tracking_callback.end_the_rest(confirmed)

@@ -174,7 +174,7 @@ def _run(space: SearchSpace, exp_dir: Path, resuming: bool, concurrency: int, ca
         confirmed, verdict = [], None
         if not stopped(trials):
             plan, confirmed = confirm(run, trials)
-            verdict = judge(space, trials, plan, confirmed)
+            verdict = judge(space, trials, plan, confirmed, exp_dir)
         publish(run, trials, confirmed, verdict)
         return path
     finally:

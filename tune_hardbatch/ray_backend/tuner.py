@@ -160,9 +160,10 @@ def new_tuner(space: SearchSpace, exp_dir: Path, concurrency: int, callbacks: li
 
 
 def confirm_tuner(space: SearchSpace, exp_dir: Path, arms: list[dict], seeds: list[int], concurrency: int,
-                  callbacks: list):
-    """The confirmation phase: every arm x every seed, no early stopping, in `<exp_dir>/confirm`; restored
-    (unfinished and errored trials continued) when an earlier driver started it."""
+                  callbacks: list, indexes: Optional[list[int]] = None):
+    """A look of the confirmation: the arms at `indexes` of `arms` (None: all) x `seeds`, no early stopping,
+    in `<exp_dir>/confirm`; restored (unfinished and errored trials continued) when an earlier driver
+    started it."""
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -170,7 +171,8 @@ def confirm_tuner(space: SearchSpace, exp_dir: Path, arms: list[dict], seeds: li
     trainable = wrapped_trainable(space, confirm_dir, arms)
     if tune.Tuner.can_restore(str(confirm_dir)):
         return _restored(space, confirm_dir, trainable, callbacks)
-    param_space = {"seed": tune.grid_search(list(seeds)), "arm": tune.grid_search(list(range(len(arms))))}
+    chosen = list(range(len(arms))) if indexes is None else list(indexes)
+    param_space = {"seed": tune.grid_search(list(seeds)), "arm": tune.grid_search(chosen)}
     return _tuner(space, confirm_dir, trainable, param_space, callbacks,
                   tune.TuneConfig(search_alg=BasicVariantGenerator(max_concurrent=concurrency),
                                   scheduler=FIFOScheduler(), num_samples=1, reuse_actors=True,

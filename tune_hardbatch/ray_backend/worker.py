@@ -9,6 +9,8 @@ likewise: it reports its last metrics again with `oom: 1` or `user_error: 1` and
 checkpoint) and returns; results.csv lists it as failed with the reason. Every report carries
 `budget_done` (1 once the plan's budget is trained), so a trial that ends without it was stopped early
 by the scheduler. Warnings of a trial travel with its next report (`warnings`) to the driver's console.
+A confirmation trial that trained its whole budget keeps its final model's per-example test correctness in
+its folder (`training.correctness`), written before its last report, for the verdict's variance split.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..output.logs import tool_logger
 from ..search.space import trial_config
 from ..tracking.records import write_config, write_curves
 from ..training.config import Config, build_config
+from ..training.correctness import load_correct, save_correct
 from ..training.strategies.labels import strategy_name
 from . import checkpoints
 from .faults import CRASH_ENV, CrashHook
@@ -127,14 +130,15 @@ def memory_fraction(gpu: float, total_bytes: int) -> float:
 
 
 def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, notes: TrialWarnings,
-           policy: checkpoints.CheckpointPolicy, trial_dir: Path, curves: "Curves") -> None:
+           policy: checkpoints.CheckpointPolicy, trial_dir: Path, curves: "Curves", confirm: bool = False) -> None:
     """Resume from Ray's checkpoint if any, then report once per epoch (with a checkpoint when due).
 
     Each report carries what the trial has spent so far outside training (cumulative, up to the previous
     report): `report_blocked_s` inside `tune.report` (waiting for the driver; with a checkpoint, also Ray
     copying it to storage), `checkpoint_s` writing checkpoints (torch.save). The trial's curves are drawn
     (on a thread of their own: `Curves`) before its last report, or when Ray stops it inside `tune.report`
-    (a rung stops it: `SystemExit`).
+    (a rung stops it: `SystemExit`). A confirmation trial (`confirm`) that trained its whole budget writes
+    its test correctness (`training.correctness`) before its last report.
     """
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -144,16 +148,18 @@ def _train(trainer, crash: Optional[CrashHook], trial_id: str, node_id: str, not
     if trainer.pos.finished and trainer.history:  # the trial's final checkpoint (a stale snapshot had it
         last = trainer.history[-1]                # still running): say again how it ended
         curves.draw(trainer.history)
+        if confirm and not trainer.pos.diverged and load_correct(trial_dir) is None:
+            save_correct(trial_dir, trainer.test_correct())
         tune.report({**last, **notes.take(), "node_id": node_id, "budget_done": int(not trainer.pos.diverged)})
         return
     try:
-        _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves)
+        _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves, confirm)
     except SystemExit:  # Ray stopped the trial while it waited in tune.report
         curves.draw(trainer.history)
         raise
 
 
-def _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves) -> None:
+def _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves, confirm=False) -> None:
     spent = {"report_blocked_s": 0.0, "checkpoint_s": 0.0}
     for report in trainer.run():
         if crash is not None:
@@ -162,6 +168,8 @@ def _report_epochs(trainer, crash, trial_id, node_id, notes, policy, trial_dir, 
                    "budget_done": int(trainer.pos.finished and not trainer.pos.diverged)}
         if trainer.pos.finished or trainer.pos.diverged:
             curves.draw(trainer.history)
+        if confirm and metrics["budget_done"]:  # before the last report: the driver reads it after the trial
+            save_correct(trial_dir, trainer.test_correct())
         started = time.perf_counter()
         if policy.due(report, trainer.pos.finished or trainer.pos.diverged):
             saved = checkpoints.report_with_checkpoint(trainer, metrics, trial_dir)
@@ -248,7 +256,7 @@ def trainable(config: dict, setup: dict) -> None:
         try:
             trainer = Trainer(cfg, dataset=cached_dataset(cfg, device))
             policy = checkpoints.CheckpointPolicy(setup.get("checkpoint_every"), setup.get("rungs", ()))
-            _train(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves)
+            _train(trainer, crash, trial_id, node_id, notes, policy, trial_dir, curves, confirm="arms" in setup)
         except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError; not retried (see above)
             end = {"oom": 1, "fatal_error": f"{checkpoints.short_error(exc)} (optim.batch_size "
                                             f"{cfg.optim.batch_size}, resources.gpu {setup['gpu']:g})"}

@@ -9,8 +9,9 @@ never share a run. `describe(trial_id, config) -> (params, tags, run_name)`: how
 (default: the search's, from its sampled params: the flattened resolved config, tags strategy and phase,
 name "<strategy> <trial id>"). A trial's worker writes its artifacts (`records.write_config`,
 `write_curves`); the recorder uploads them, and draws them itself only for a trial whose worker could not
-(one that failed for good). Per trial it keeps the last result and the description while the trial runs,
-and nothing of it once it ended.
+(one that failed for good). A confirmation run's test correctness (`records.correct_files`), written before
+its last report, is uploaded with them when it is there (never waited for). Per trial it keeps the last
+result and the description while the trial runs, and nothing of it once it ended.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Callable, Optional
 
 from ..search.trials import Trial, classify, read_reports
 from .client import SEND_S, trial_key
-from .records import CURVES_FILE, described_config, trial_artifacts, trial_files, trial_record
+from .records import CURVES_FILE, correct_files, described_config, trial_artifacts, trial_files, trial_record
 
 CURVES_POLL_S = 0.25  # a trial's curves, drawn by its worker as the trial ends: looked for this often,
 CURVES_WAIT_S = 15.0  # and this long (then drawn here): a worker draws them in ~0.1-0.5 s
@@ -77,6 +78,7 @@ class TrialRecorder:
             _, tags, name, cfg = self._record(trial_id, params)
             title = name or f"trial {trial_id} {tags.get('strategy', '')}"
             files = trial_artifacts(cfg, read_reports(trial_dir), trial_dir, title)
+        files += correct_files(trial_dir)
         if self.tracker.log_checkpoint and checkpoint:
             files.append(Path(checkpoint))
         self.tracker.end_trial(self.key(trial_id), status, files)

@@ -3,7 +3,8 @@ curves), and the verdict as the parent's metrics, tags and description.
 
 A trial's artifacts are written by its worker (`write_config` as it starts, `write_curves` as it ends), on the
 trial's own CPU, so the driver only uploads them; `trial_artifacts` writes both on the driver where a worker
-could not (a trial that failed for good) and for `report --sync`."""
+could not (a trial that failed for good) and for `report --sync`. A confirmation run's worker also keeps its
+test correctness (`training.correctness`), uploaded when it is there (`correct_files`), never waited for."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..metrics import is_finite
 from ..output.formats import csv_value, fixed, pm
 from ..search.space.arms import arm_of, arm_summary
 from ..search.space.sections import as_dict
+from ..training.correctness import CORRECT_FILE
 from ..training.strategies.labels import strategy_name
 
 NOTE_LIMIT = 7900  # MLflow keeps at most 8000 characters of a tag's value
@@ -140,6 +142,12 @@ def trial_artifacts(cfg, history: list[dict], out_dir: Path, title: str) -> list
 def trial_files(out_dir: Path) -> list[Path]:
     """The config and curves a trial's worker wrote into its folder (those that are there)."""
     return [p for p in (out_dir / CONFIG_FILE, out_dir / CURVES_FILE) if p.is_file()]
+
+
+def correct_files(out_dir: Path) -> list[Path]:
+    """A confirmation run's per-example test correctness, when its worker wrote it (a search trial, or a run
+    that did not train its whole budget, has none): an artifact beside the config and curves."""
+    return [p for p in (out_dir / CORRECT_FILE,) if p.is_file()]
 
 
 # ------------------------------------------------------------------------------------------- verdict

@@ -1,5 +1,5 @@
 """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not (after an outage),
-the confirmation phase's trials and the verdict included."""
+the confirmation phase's trials (with their test correctness, when kept) and the verdict included."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from ..errors import UserError
 from ..search.prepare.reachable import check_reachable
 from ..search.space.uris import tracking_uri
 from .client import STEP_KEY, VERDICT_FILE, SearchTracker, trial_key
-from .records import described_config, metrics_of, search_params, search_tags, trial_artifacts, trial_record
+from .records import (
+    correct_files,
+    described_config,
+    metrics_of,
+    search_params,
+    search_tags,
+    trial_artifacts,
+    trial_record,
+)
 
 
 def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str, tags: dict, params: dict,
@@ -107,6 +115,7 @@ def confirmation_trials(space, exp_dir: Path) -> list[dict]:
         for t in load_trials(confirm_dir, statuses, "confirmation", "unfinished"):
             params, tags, name = describe(t.trial_id, t.params)
             files = trial_artifacts(described_config(space, params), t.history, confirm_dir / t.trial_id, name)
+            files += correct_files(confirm_dir / t.trial_id)  # its test correctness, when its worker kept it
             out.append({"trial_id": t.trial_id, "key": trial_key(t.trial_id, "confirmation"), "params": params,
                         "tags": {"phase": "confirmation", **tags}, "run_name": name, "history": t.history,
                         "status": t.status, "artifacts": files})

@@ -5,7 +5,8 @@
   augmentation; `models`: timm's models with the CIFAR stem; `schedules`: stateless LR and trimming schedules;
 - `inputs`: what a config needs of its data and model, checked before anything trains;
 - `loop`: the training loop (`Trainer`), which calls its strategies' hooks and names none of them;
-  `run`: one run with files and a progress bar (`tune-hardbatch train`);
+  `run`: one run with files and a progress bar (`tune-hardbatch train`); `correctness`: a run's
+  per-example test correctness as a file (numpy only);
 - `strategies/`: the data-selection strategies, their declarations and registry.
 
 May import: `errors`, `metrics`, `output.formats`, `output.plots` (below it); never search, verdict,

@@ -8,7 +8,8 @@ none of them. Between reports the caller may take `state_dict()` and a later
 `Trainer(cfg).load_state_dict(state)` continues exactly there.
 Each report evaluates, in eval() mode, the validation set (when there is one: `val_*`, else NaN), the test
 set (`test_*`) and, with `convergence.full_pass`, the whole training set (`train_loss_full`, which the
-convergence epoch then uses instead of `train_loss`).
+convergence epoch then uses instead of `train_loss`). `test_correct()` gives the same evaluation's
+per-example top-1 correctness on the test set (a confirmation run keeps its final one: `correctness`).
 The host reads from the device once per report, never inside an epoch (tests/training/test_syncs.py counts it).
 This module knows nothing of Ray or MLflow.
 """
@@ -21,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -254,14 +256,32 @@ class Trainer:
         self.model.train()
         return sums
 
-    def _split_sums(self, x_all: torch.Tensor, y_all: torch.Tensor) -> torch.Tensor:
-        size, k = self.cfg.eval_batch_size, min(5, self.data.num_classes)
-        totals = torch.zeros(3, device=self.device)
+    @torch.no_grad()
+    def test_correct(self) -> np.ndarray:
+        """Top-1 correctness (a bool numpy array) of the model as it is on each test example, in the order of
+        `data.test_y`: evaluated as the report's `test_top1` (eval() mode, the eval transform, autocast,
+        batches of `eval_batch_size`), so its mean x 100 is that number. One host read; train() mode after."""
+        self.model.eval()
+        hits = [self._top(logits)[:, 0] == y for logits, y in self._eval_logits(self.data.test_x, self.data.test_y)]
+        self.model.train()
+        return torch.cat(hits).cpu().numpy() if hits else np.zeros(0, dtype=bool)
+
+    def _eval_logits(self, x_all: torch.Tensor, y_all: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(float32 logits, labels) of each evaluation batch, the model in whatever mode the caller set."""
+        size = self.cfg.eval_batch_size
         for i in range(0, len(y_all), size):
-            y = y_all[i : i + size]
             with self._autocast():
                 logits = self.model(self.augment.eval(x_all[i : i + size])).float()
-            top = logits.topk(k, dim=1).indices
+            yield logits, y_all[i : i + size]
+
+    def _top(self, logits: torch.Tensor) -> torch.Tensor:
+        """The top-5 (or all, when fewer) classes of each row, best first: top-1 is column 0."""
+        return logits.topk(min(5, self.data.num_classes), dim=1).indices
+
+    def _split_sums(self, x_all: torch.Tensor, y_all: torch.Tensor) -> torch.Tensor:
+        totals = torch.zeros(3, device=self.device)
+        for logits, y in self._eval_logits(x_all, y_all):
+            top = self._top(logits)
             totals += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
                                    (top[:, 0] == y).sum().float(), (top == y[:, None]).any(1).sum().float()])
         return totals

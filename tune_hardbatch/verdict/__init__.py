@@ -8,7 +8,9 @@
   `budget`: plain SGD trained for the compute of an arm that spends less; `judgement`: the confirmation's
   records and the verdict built from them (or from a seed grid's own trials);
 - `tuning_curves`: the expected best validation value after n trials per arm at one budget, its bootstrap
-  band and the expected gain of one more trial; `importances`: fANOVA.
+  band and the expected gain of one more trial; `importances`: fANOVA;
+- `variance`: an arm's seed-to-seed variance of test accuracy split into test-set sampling noise and the
+  variance of the model's true accuracy (Jordan 2024), from its runs' per-example test correctness.
 
 May import: `errors`, `metrics`, `output`'s primitives, `training`, `search`. Never tracking, ray_backend.
 """

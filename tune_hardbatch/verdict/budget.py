@@ -22,7 +22,7 @@ from ..metrics import finite_interval, is_finite
 from ..search.space.schema import CONFIRM_DIR
 from ..search.trials import Trial
 from .comparisons import compute_of
-from .confirm_plan import Plan, arms_ended, save_plan
+from .confirm_plan import Plan, arms_ended, look_root, save_plan
 
 MATCHED_DIR = "budget_matched"  # <experiment>/budget_matched/confirm: the budget-matched runs' Ray Tune experiment
 COMPUTE_TOLERANCE = 0.01  # an arm spends less than the baseline when its mean compute is more than 1% below
@@ -35,8 +35,13 @@ def matched_dir(exp_dir: Path) -> Path:
 
 
 def confirm_dirs(exp_dir: Path, plan: Plan) -> list[tuple[Path, list]]:
-    """The confirmation's Ray Tune experiments with the arms each trained: the arms', the budget-matched runs'."""
-    return [(Path(exp_dir) / CONFIRM_DIR, plan.arms), (matched_dir(exp_dir), plan.matched or [])]
+    """The confirmation's Ray Tune experiments with the arms each trained: per look started, the arms', the
+    budget-matched runs'."""
+    out = []
+    for look in range(1, len(plan.looks or [None]) + 1):
+        root = look_root(exp_dir, look)
+        out += [(root / CONFIRM_DIR, plan.arms), (matched_dir(root), plan.matched or [])]
+    return out
 
 
 def plan_matched(exp_dir: Path, plan: Plan, confirmed: list[Trial]) -> Plan:

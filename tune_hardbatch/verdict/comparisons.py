@@ -12,11 +12,14 @@ arm that spends less compute than the baseline also with its budget-matched base
 trained one (`matched`: plain SGD for the arm's compute with its schedule fully decayed within it, Kaddour
 et al. 2023; the comparison "sb vs plain at equal compute (7.46)"); a budget-matched row is a reference,
 compared with nothing itself; an arm whose random control was confirmed ('delta<1' and 'delta<1-random')
-is also compared with it (the effect of hardness at equal compute). Those comparisons with at least 2 paired seeds form one family tested with
-Holm's procedure at 5% familywise: "helps" / "hurts" only where Holm rejects, in that direction; fewer
-paired seeds: "not judged". Each "no detectable difference" carries the smallest difference the test could
-have detected with 80% power (at the familywise alpha / number of comparisons: Bonferroni's level, the
-strictest Holm step); with an equivalence margin m, two one-sided tests say "equivalent within ±m" or not.
+is also compared with it (the effect of hardness at equal compute).
+
+The primary family (`confirm.primary`, else every arm but a random control against the baseline, and every
+arm against its random control) carries words, decided by `sequential` (group-sequential repeated
+intervals, Holm across the family, a pooled error term where the variances allow): "helps", "hurts",
+"equivalent" within the resolution, "unresolved" after the last look (with the difference it could have
+detected), "open" while looks remain. The other comparisons are estimates with a 95% interval, marked
+exploratory. Savings compare each seed's curve with that seed's baseline run.
 """
 
 from __future__ import annotations
@@ -28,15 +31,17 @@ from typing import Optional
 
 from ..metrics import finite_interval, is_finite, json_safe
 from ..search.trials import Trial, compute_of
-from .stats import first_reach, holm, holm_adjusted, min_detectable, paired_t, tost
+from . import sequential
+from .stats import first_reach, paired_t
 from .words import CONTROL, MATCHED_WORD, sentences, to_markdown  # noqa: F401 - to_markdown: report.md's verdict
 
 VERDICT_FILE = "verdict.json"
 BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
-WORDS = ("helps", "hurts", "no detectable difference")
+WORDS = ("helps", "hurts", "equivalent", sequential.UNRESOLVED, sequential.OPEN)
 NOT_JUDGED = "not judged"
-ALPHA = 0.05  # familywise, over the worded comparisons of one verdict
-POWER = 0.8  # of the minimum detectable difference
+EXPLORATORY = "exploratory"  # a secondary comparison: an estimate and its interval, no words
+ALPHA = sequential.ALPHA  # familywise, over the primary comparisons of one verdict
+POWER = sequential.POWER  # of the difference an unresolved comparison could have detected
 RANDOM = "-random"  # a random control's family: its twin's family with this suffix (labels.strategy_family)
 
 
@@ -56,13 +61,6 @@ def _paired(a: dict, b: dict) -> dict:
     out = _stat([a[s] - b[s] for s in seeds])
     out["seeds"] = seeds
     return out
-
-
-def word(mean: float, rejected: bool, larger_is_better: bool = True) -> str:
-    """helps | hurts when the test rejects (Holm-adjusted) in that direction, else no detectable difference."""
-    if not (rejected and is_finite(mean)) or mean == 0:
-        return WORDS[2]
-    return WORDS[0] if (mean > 0) == larger_is_better else WORDS[1]
 
 
 def _convergence(ok: list[Trial]) -> dict:
@@ -104,49 +102,87 @@ def arm_entry(arm: str, family: str, runs: list[Trial], gpu: float, params: Opti
         "compute": {**{k: mean_of([r.final(k) for r in ok])
                        for k in ("epoch_equiv", "samples_forward", "samples_with_grad")},
                     "compute_equiv": mean_of([compute_of(r.last) for r in ok]),
+                    "by_seed": {r.seed: compute_of(r.last) for r in ok},
                     "trial_seconds": mean_of(seconds), "gpu_seconds": mean_of(seconds) * gpu},
         "curves": {r.seed: [(compute_of(h), h.get("test_top1")) for h in (r.history or [r.last])] for r in ok},
     }
 
 
-def savings(arm: dict, target: float, budget: float) -> dict:
-    """Per seed, the compute at which the arm's test top-1 first reaches `target` (the baseline's final mean);
-    mean and 95% interval when every seed reached it (else censored: `reached` k of `n`), and the saving
-    against the baseline's `budget` (its mean final compute): 1 - reach / budget, in %."""
-    values = {s: first_reach(curve, target) if is_finite(target) else None for s, curve in arm["curves"].items()}
+def savings(arm: dict, base: dict) -> dict:
+    """Per seed, the compute at which the arm's test top-1 first reaches that seed's baseline run's final
+    test top-1, as a share of that baseline run's compute (`reach`); mean and 95% interval of the shares
+    when every paired seed reached it (else censored: `reached` k of `n`), and the saving 1 - share, in %."""
+    target, budget = base["test_top1"]["values"], base["compute"]["by_seed"]
+    seeds = [s for s in arm["curves"] if is_finite(target.get(s)) and is_finite(budget.get(s)) and budget[s] > 0]
+    values = {}
+    for s in seeds:
+        reach = first_reach(arm["curves"][s], target[s])
+        values[s] = None if reach is None else reach / budget[s]
     reached = sum(v is not None for v in values.values())
     every = reached == len(values) and reached > 0
     stat = _stat(list(values.values())) if every else {"mean": math.nan, "ci95": math.nan, "n": reached}
-    saving = 100 * (1 - stat["mean"] / budget) if every and is_finite(budget) and budget > 0 else math.nan
-    return {"target": target, "budget": budget, "values": values, "reached": reached, "n": len(values),
-            "mean": stat["mean"], "ci95": stat["ci95"], "saving_pct": saving}
+    return {"values": values, "reached": reached, "n": len(values), "mean": stat["mean"], "ci95": stat["ci95"],
+            "saving_pct": 100 * (1 - stat["mean"]) if every else math.nan}
 
 
 def compare(arm: dict, base: dict, margin: Optional[float]) -> dict:
-    """The paired comparison of `arm` with `base` (test top-1, by seed): t-test, and TOST with a margin."""
+    """The paired comparison of `arm` with `base` (test top-1, by seed) over every seed both have: its own
+    t-statistics (`paired_t`); the decision and the interval it rests on come from `decide`."""
     a, b = arm["test_top1"]["values"], base["test_top1"]["values"]
     seeds = sorted(s for s in a if s in b and is_finite(a[s]) and is_finite(b[s]))
     d = [a[s] - b[s] for s in seeds]
-    out = {"name": f"{arm['arm']} vs {base['arm']}", "baseline": base["arm"], "baseline_family": base["family"],
-           **paired_t(d), "seeds": seeds}
-    out["judged"] = out["n"] >= 2
-    if margin is not None:
-        out.update({"margin": margin, **{f"tost_{k}": v for k, v in tost(d, margin).items()}})
-    return out
+    return {"name": f"{arm['arm']} vs {base['arm']}", "arm": arm["arm"], "baseline": base["arm"],
+            "baseline_family": base["family"], **paired_t(d), "seeds": seeds, "margin": margin}
 
 
-def decide(comparisons: list[dict], alpha: float = ALPHA) -> int:
-    """Holm over the judged comparisons (in place: `p_holm`, `decision`, `alpha_mde`, `min_detectable`);
-    returns their number."""
-    judged = [c for c in comparisons if c["judged"]]
-    rejected, adjusted = holm([c["p"] for c in judged], alpha), holm_adjusted([c["p"] for c in judged])
-    level = alpha / len(judged) if judged else math.nan
-    for c in comparisons:
-        c.update({"p_holm": math.nan, "decision": NOT_JUDGED, "alpha_mde": level,
-                  "min_detectable": min_detectable(c["n"], c["sd"], level, POWER) if c["judged"] else math.nan})
-    for c, r, q in zip(judged, rejected, adjusted):
-        c.update({"p_holm": q, "decision": word(c["mean"], r)})
-    return len(judged)
+def kind_of(c: dict) -> str:
+    """What a comparison's other arm is to the arm: baseline, delta=1 (the paper's), random control, equal
+    compute (a budget-matched run)."""
+    if c.get("compute_budget") is not None:
+        return "equal compute"
+    return CONTROL if c["baseline_family"] == CONTROL else c["baseline_family"]
+
+
+def is_primary(c: dict, family: str, base_family: Optional[str], chosen: Optional[list]) -> bool:
+    """Whether a comparison carries words: those named in `confirm.primary` when given (`chosen`); else every
+    arm (not a random control) against the baseline, and every arm against its random control."""
+    if chosen is not None:
+        return c["name"] in chosen
+    kind = kind_of(c)
+    return kind == CONTROL or (kind == base_family and not family.endswith(RANDOM))
+
+
+def decide(arms: list[dict], design: sequential.Design, looks: int, chosen: Optional[list] = None) -> int:
+    """Each comparison's decision (in place): the primary ones by the group-sequential design over its first
+    `looks` looks (`sequential.replay`: helps, hurts, equivalent, unresolved at the last look, open before
+    it), each with the repeated interval it rests on, its error term (pooled or own) and df; the secondary
+    ones an estimate with a 95% interval, marked exploratory. Returns the number of primary comparisons."""
+    values = {a["arm"]: a["test_top1"]["values"] for a in arms}
+    base = next((a["family"] for a in arms if a["is_baseline"]), None)
+    family = {a["arm"]: a["family"] for a in arms}
+    pairs = [(c, sequential.Comparison(c["name"], c["arm"], c["baseline"],
+                                       is_primary(c, family[c["arm"]], base, chosen), kind_of(c)))
+             for a in arms for c in a["diffs"]]
+    comps = [p for _, p in pairs]
+    m = max(1, sum(p.primary for p in comps))
+    decided = sequential.replay(design, values, comps, looks) if looks else {}
+    pooled = sequential.error_term(values, [p for p in comps if p.primary])
+    for c, p in pairs:
+        if p.primary:
+            d = decided.get(p.name) or {**sequential.exploratory(values, p, pooled), "decision": sequential.OPEN}
+            d = {**d, "min_detectable": sequential.detectable(d)}
+        else:
+            d = sequential.exploratory(values, p, pooled)
+        c.update({"primary": p.primary, "decision": d["decision"], "judged": d["n"] >= 2,
+                  **{f"decided_{k}": d.get(k) for k in ("n", "mean", "se", "df", "look")},
+                  **{k: d.get(k) for k in ("error", "level", "low", "high", "alpha", "min_detectable", "within")}})
+        c["fixed_seeds"] = sequential.fixed_seeds_for(d["sd"], design.margin, design.alpha / m,
+                                                      df_extra=d["df"] - d["n"] + 1) \
+            if p.primary and design.margin else math.nan
+    return sum(p.primary for p in comps)
+
+
+
 
 
 def _baselines(arms: list[dict], baseline_of: Optional[dict]):
@@ -186,12 +222,17 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
                   budget: float, gpu: float = 0.0, notes: Optional[list[str]] = None, *,
                   margin: Optional[float] = None, tuning: Optional[dict] = None, selected_on: Optional[str] = None,
                   partial: bool = False, arm_params: Optional[dict] = None,
-                  baseline_of: Optional[dict] = None, matched: Optional[dict] = None) -> dict:
+                  baseline_of: Optional[dict] = None, matched: Optional[dict] = None,
+                  design: Optional[sequential.Design] = None, looks: Optional[int] = None,
+                  primary: Optional[list] = None, variance: Optional[dict] = None) -> dict:
     """The verdict of arms {label: runs}; `families`: label -> strategy family. `margin`: the equivalence
     margin (points); `tuning`: {"mode", "sampler", "trials", "finished"} of the search; `selected_on`: the
     metric the search chose arms by; `partial`: an interrupted confirmation; `arm_params`: label -> the
     arm's params; `baseline_of`: label -> {baseline family: the label it is compared with} (a grid's
-    rows matched on their other dimensions); `matched`: label -> the label of its budget-matched baseline."""
+    rows matched on their other dimensions); `matched`: label -> the label of its budget-matched baseline;
+    `design`: the confirmation's (`sequential.Design`; None: one look over every seed, a fixed design) and
+    `looks`: how many of its looks were judged (None: all); `primary`: `confirm.primary` (None: the default
+    family); `variance`: label -> the arm's `variance.variance_split` (from per-example results)."""
     arms = [arm_entry(label, families[label], runs, gpu, (arm_params or {}).get(label))
             for label, runs in groups.items()]
     present, against = _baselines(arms, baseline_of)
@@ -211,16 +252,18 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
         _tuning(a, tuning)
         if reference:  # a budget-matched run was not searched: its family's curve is the baseline's
             a["tuning_gain"] = None
-    m = decide([c for a in arms for c in a["diffs"]])
+    if design is None:
+        design = sequential.Design(tuple(seeds), (len(seeds),), ALPHA, margin)
+    m = decide(arms, design, len(design.looks) if looks is None else looks, primary)
     _resolutions(arms)
+    for a in arms:
+        a["variance"] = (variance or {}).get(a["arm"])
     for a in arms:
         reference = a["arm"] in references
         a["word"] = "baseline" if a["is_baseline"] else MATCHED_WORD if reference else \
             (a["diffs"][0]["decision"] if a["diffs"] else "no baseline")
         partner = against(a, base["family"]) if base is not None else None
-        target = partner["test_top1"]["mean"] if partner is not None else math.nan
-        a["savings"] = None if a["is_baseline"] or reference or partner is None else \
-            savings(a, target, partner["compute"]["compute_equiv"])
+        a["savings"] = None if a["is_baseline"] or reference or partner is None else savings(a, partner)
     for a in arms:
         a.pop("curves")  # learning curves: in the runs' own records, not in verdict.json
     arms.sort(key=lambda a: (0 if a["is_baseline"] else 1 if a["arm"] in references else 2,
@@ -230,6 +273,9 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
                "baselines": [b["arm"] for b in present.values()], "comparisons": m, "alpha": ALPHA,
                "power": POWER, "margin": margin, "selected_on": selected_on, "tuning": tuning,
                "partial": bool(partial), "budget_matched": dict(matched or {}), "arms": arms,
+               "design": {"seeds": list(design.seeds), "looks": list(design.looks), "alpha": design.alpha,
+                          "margin": design.margin, "judged": len(design.looks) if looks is None else looks,
+                          "sequential": len(design.looks) > 1, "primary": primary},
                "notes": list(notes or [])}
     verdict["sentences"] = sentences(verdict)
     return verdict

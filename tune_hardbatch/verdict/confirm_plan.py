@@ -16,7 +16,7 @@ chosen in `budget.py`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -27,6 +27,7 @@ from ..search.space.schema import ARMS_FILE
 from ..search.trials import Choice, Trial, choose, start_order
 from ..training.config import apply_overrides, flat_dict
 from .comparisons import BASELINES, compared_as
+from .sequential import ALPHA, OPEN, Design, plan_looks
 from .tuning_curves import tuning_curves
 
 ENDED_NOT = ("unfinished", "running", "pending")  # statuses of a run that has not ended
@@ -34,18 +35,84 @@ ENDED_NOT = ("unfinished", "running", "pending")  # statuses of a run that has n
 
 @dataclass(frozen=True)
 class Plan:
-    """The confirmation's arms (each: arm, family, trial_id, value, params, config), seeds and notes; its
-    budget-matched runs (`matched`, arm dicts like the arms' plus `compute_budget` and `for`: the labels of
-    the arms they match), None until decided (after the arms' runs ended)."""
+    """The confirmation's arms (each: arm, family, trial_id, value, params, config), seeds (all the design
+    may use, in training order) and notes; its budget-matched runs (`matched`, arm dicts like the arms' plus
+    `compute_budget` and `for`: the labels of the arms they match), None until decided (after the first
+    look's runs ended); the design (`design`: looks, alpha, margin, primary) and one record per look started
+    (`looks`: look, n, seeds, arms, judged, decisions); `done` once the last look is judged."""
     arms: list
     seeds: list
     notes: list
     matched: Optional[list] = None
+    design: Optional[dict] = None
+    looks: Optional[list] = None
+    done: bool = False
+
+
+DEFAULT_MAX_SEEDS = 12  # with a resolution: looks at 4, 8, 12 seeds by default
 
 
 def confirm_seeds(spec: SearchSpace) -> list[int]:
-    """`confirm.seeds` seeds after the search's own (base) seed: the search never saw them."""
-    return [spec.base_cfg.seed + 1 + i for i in range(spec.confirm.seeds)]
+    """The seeds after the search's own (base) seed, which the search never saw: `confirm.seeds` of them
+    (a fixed design), or `confirm.max_seeds` with a resolution (a sequential one)."""
+    c = spec.confirm
+    count = (c.max_seeds or DEFAULT_MAX_SEEDS) if c.resolution is not None else c.seeds
+    return [spec.base_cfg.seed + 1 + i for i in range(count)]
+
+
+def design_of(spec: SearchSpace, seeds: list) -> dict:
+    """The confirmation's design: one look over every seed (fixed), or `confirm.looks` looks up to
+    `confirm.max_seeds` with the resolution as the equivalence margin (sequential)."""
+    c = spec.confirm
+    looks = plan_looks(len(seeds), c.looks) if c.resolution is not None else (len(seeds),)
+    margin = c.resolution if c.resolution is not None else c.equivalence_margin
+    return {"looks": list(looks), "alpha": ALPHA, "margin": margin, "primary": c.primary}
+
+
+def design(plan: Plan) -> Design:
+    """The plan's `sequential.Design` (a plan saved before designs: one look over its seeds, no margin)."""
+    d = plan.design or {"looks": [len(plan.seeds)], "alpha": ALPHA, "margin": None}
+    return Design(tuple(plan.seeds), tuple(d["looks"]), d["alpha"], d["margin"])
+
+
+def look_root(exp_dir: Path, look: int) -> Path:
+    """Where look `look`'s Ray Tune experiments live: the search's directory for the first (its `confirm`
+    and `budget_matched/confirm`, as a fixed design's), `looks/<k>` below it for the later ones."""
+    return Path(exp_dir) if look == 1 else Path(exp_dir) / LOOKS_DIR / str(look)
+
+
+LOOKS_DIR = "looks"
+
+
+def begin_look(exp_dir: Path, plan: Plan, look: int, arms: Optional[list] = None) -> Plan:
+    """`plan` with look `look` recorded (saved): its seeds and the arms it trains (`arms`: labels; None:
+    every arm). A look already recorded (`--resume`) is kept as it was."""
+    records = list(plan.looks or [])
+    if len(records) >= look:
+        return plan
+    d = design(plan)
+    before = d.looks[look - 2] if look > 1 else 0
+    labels = [a["arm"] for a in plan.arms] if arms is None else [a["arm"] for a in plan.arms if a["arm"] in arms]
+    records.append({"look": look, "n": d.looks[look - 1], "seeds": list(plan.seeds[before:d.looks[look - 1]]),
+                    "arms": labels, "judged": False, "decisions": {}})
+    plan = replace(plan, looks=records)
+    save_plan(exp_dir, plan)
+    return plan
+
+
+def end_look(exp_dir: Path, plan: Plan, look: int, verdict: dict) -> tuple[Plan, Optional[list]]:
+    """Look `look` judged (`verdict`: `build_verdict` over the looks so far): its decisions recorded, and
+    the arms the next look trains (those of an open primary comparison); (plan saved, None) when no look
+    follows (the last look, or every primary comparison decided)."""
+    decisions = {c["name"]: c["decision"] for a in verdict["arms"] for c in a["diffs"] if c.get("primary")}
+    records = [dict(r) for r in plan.looks]
+    records[look - 1].update(judged=True, decisions=decisions)
+    open_ = [c for a in verdict["arms"] for c in a["diffs"] if c.get("primary") and c["decision"] == OPEN]
+    arms = list(dict.fromkeys(x for c in open_ for x in (c["arm"], c["baseline"])))
+    last = look >= len(design(plan).looks) or not arms
+    plan = replace(plan, looks=records, done=last)
+    save_plan(exp_dir, plan)
+    return plan, None if last else arms
 
 
 def plan_arms(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Plan:
@@ -54,14 +121,18 @@ def plan_arms(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Plan:
     if saved is not None:
         return saved
     arms, notes = choose_arms(spec, trials)
-    plan = Plan(arms, confirm_seeds(spec), notes)
+    seeds = confirm_seeds(spec)
+    plan = Plan(arms, seeds, notes, design=design_of(spec, seeds))
     save_plan(exp_dir, plan)
     return plan
 
 
 def arms_ended(plan: Plan, confirmed: list[Trial]) -> bool:
-    """Whether every arm x seed of `plan` has a run that ended (finished, diverged, failed)."""
+    """Whether every arm x seed the plan's looks trained so far (a plan without looks: every arm x seed) has a
+    run that ended (finished, diverged, failed)."""
     ended = {(t.arm, t.seed) for t in confirmed if t.status not in ENDED_NOT}
+    if plan.looks:
+        return all((arm, s) in ended for r in plan.looks for arm in r["arms"] for s in r["seeds"])
     return all((a["arm"], s) in ended for a in plan.arms for s in plan.seeds)
 
 
@@ -169,7 +240,8 @@ def _arm(spec: SearchSpace, c: Choice, label: str, start: Optional[tuple] = None
     was compared with, its start (k of n in its arm), params and the config trained on the full training set."""
     t = c.trial
     cfg = trial_config(spec.base_flat, t.params, spec.dims)
-    full = apply_overrides(cfg, {"data.val_fraction": 0.0})  # the full training set
+    # the full training set; the whole test set unless confirm.test_limit says otherwise
+    full = apply_overrides(cfg, {"data.val_fraction": 0.0, "data.test_limit": spec.confirm.test_limit})
     return {"arm": label, "family": t.family, "strategy": t.strategy, "trial_id": t.trial_id,
             "value": c.value, "budget": c.budget if is_finite(c.budget) else None, "full": c.full,
             "compared": c.compared,
@@ -181,7 +253,8 @@ def save_plan(exp_dir: Path, plan: Plan) -> None:
     path = Path(exp_dir) / ARMS_FILE
     tmp = path.with_suffix(".tmp")
     body = {"arms": plan.arms, "seeds": plan.seeds, "notes": plan.notes,
-            **({"matched": plan.matched} if plan.matched is not None else {})}
+            **({"matched": plan.matched} if plan.matched is not None else {}),
+            **({"design": plan.design, "looks": plan.looks, "done": plan.done} if plan.design is not None else {})}
     tmp.write_text(json.dumps(body, indent=2) + "\n")
     tmp.replace(path)
 
@@ -189,7 +262,8 @@ def save_plan(exp_dir: Path, plan: Plan) -> None:
 def load_plan(exp_dir: Path) -> Optional[Plan]:
     """The saved plan (None before the phase started)."""
     saved = load_arms(exp_dir)
-    return None if saved is None else Plan(saved["arms"], saved["seeds"], saved["notes"], saved.get("matched"))
+    return None if saved is None else Plan(saved["arms"], saved["seeds"], saved["notes"], saved.get("matched"),
+                                           saved.get("design"), saved.get("looks"), bool(saved.get("done")))
 
 
 def load_arms(exp_dir: Path) -> Optional[dict]:

@@ -18,7 +18,8 @@ from ..search.trials import Trial
 from ..training.strategies.labels import strategy_keys
 from .budget import choose_matched, confirm_dirs
 from .comparisons import BASELINES, build_verdict, group_runs
-from .confirm_plan import Plan, arms_ended, load_plan, tuning
+from .confirm_plan import Plan, arms_ended, design, end_look, load_plan, tuning
+from .variance import arm_split
 
 
 class ArmLabel:
@@ -72,20 +73,29 @@ def verdict_on_disk(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Op
     statuses = read_statuses(exp_dir / CONFIRM_RESULTS_FILE)
     confirmed = [with_arm(t, arms) for where, arms in confirm_dirs(exp_dir, plan)
                  for t in load_trials(where, statuses, phase="confirmation")]
-    return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials))
+    return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials), exp_dir=exp_dir)
 
 
-def judge(spec: SearchSpace, trials: list[Trial], plan: Optional[Plan], confirmed: list[Trial]) -> Optional[dict]:
+def judge(spec: SearchSpace, trials: list[Trial], plan: Optional[Plan], confirmed: list[Trial],
+          exp_dir: Optional[Path] = None) -> Optional[dict]:
     """The verdict: from a seed grid's own trials, else from the confirmation's; None without either."""
     if spec.self_confirming:
         return verdict_from_grid(spec, trials)
     if plan is None:
         return None
-    return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials))
+    return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials), exp_dir=exp_dir)
 
 
-def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], plan: Plan, tuned: Optional[dict] = None
-                              ) -> dict:
+def judge_look(spec: SearchSpace, exp_dir: Path, plan: Plan, look: int, confirmed: list[Trial]
+               ) -> tuple[Plan, Optional[list]]:
+    """Look `look` judged from the confirmation's trials so far (the verdict's own decisions, over the first
+    `look` looks) and recorded in the plan: (the plan, the arms the next look trains; None: no look follows)."""
+    verdict = verdict_from_confirmation(spec, confirmed, plan, looks=look, exp_dir=exp_dir)
+    return end_look(exp_dir, plan, look, verdict)
+
+
+def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], plan: Plan, tuned: Optional[dict] = None,
+                              looks: Optional[int] = None, exp_dir: Optional[Path] = None) -> dict:
     """The confirmation's verdict; partial when some arm x seed never ended (an interrupted phase), its
     budget-matched runs included, and when they are still undecided although some arm would get one (the
     arms ended but the phase stopped before deciding them: `--resume` trains them). Each arm with a
@@ -96,9 +106,29 @@ def verdict_from_confirmation(spec: SearchSpace, trials: list[Trial], plan: Plan
     if plan.matched is None and not partial:
         partial = bool(choose_matched(plan, trials)[0])
     matched = {label: m["arm"] for m in plan.matched or [] for label in m["for"]}
+    if looks is None and plan.looks is not None:  # the looks judged so far
+        looks = sum(1 for r in plan.looks if r["judged"])
+        partial = partial or not plan.done
+    d = design(plan)
     return build_verdict(groups, families, "confirmation", plan.seeds, spec.budget, spec.resources.gpu, plan.notes,
-                         margin=spec.confirm.equivalence_margin, tuning=tuned, selected_on=spec.search.metric,
-                         partial=partial, arm_params={a["arm"]: a["params"] for a in every}, matched=matched)
+                         margin=d.margin, tuning=tuned, selected_on=spec.search.metric,
+                         partial=partial, arm_params={a["arm"]: a["params"] for a in every}, matched=matched,
+                         design=d, looks=looks, primary=(plan.design or {}).get("primary"),
+                         variance=_variance(groups, exp_dir, plan) if exp_dir is not None else None)
+
+
+def _variance(groups: dict[str, list[Trial]], exp_dir: Path, plan: Plan) -> dict:
+    """label -> the arm's variance split from its finished runs' per-example results (in their trial folders,
+    under the confirmation's experiments)."""
+    roots = [where for where, _ in confirm_dirs(exp_dir, plan)]
+    out = {}
+    for label, runs in groups.items():
+        dirs = [d for t in runs if t.status == "finished"
+                for d in (root / t.trial_id for root in roots) if d.is_dir()]
+        split = arm_split(dirs) if len(dirs) >= 2 else None
+        if split is not None:
+            out[label] = split
+    return out
 
 
 def verdict_from_grid(spec: SearchSpace, trials: list[Trial]) -> dict:

@@ -62,10 +62,11 @@ def paired_t(diffs: Sequence[float]) -> dict:
     return {"mean": mean, "ci95": ci, "sd": sd, "n": n, "p": p}
 
 
-def t_power(ncp: float, n: int, alpha: float = 0.05) -> float:
+def t_power(ncp: float, n: int, alpha: float = 0.05, df: Optional[float] = None) -> float:
     """Power of the two-sided one-sample t-test at level `alpha` with n observations when the true
-    standardised effect gives noncentrality `ncp` (= delta sqrt(n) / sd): P(|T| > t_crit), T ~ nct(n-1, ncp)."""
-    df = n - 1
+    standardised effect gives noncentrality `ncp` (= delta sqrt(n) / sd): P(|T| > t_crit), T ~ nct(df, ncp);
+    `df` n - 1 unless given (a pooled error term's)."""
+    df = n - 1 if df is None else df
     crit = float(sps.t.ppf(1 - alpha / 2, df))
     upper = float(sps.nct.sf(crit, df, ncp))
     lower = float(sps.nct.cdf(-crit, df, ncp))  # scipy returns NaN for a far, vanishing lower tail
@@ -73,10 +74,10 @@ def t_power(ncp: float, n: int, alpha: float = 0.05) -> float:
         (lower if math.isfinite(lower) else 0.0)
 
 
-def min_detectable(n: int, sd: float, alpha: float = 0.05, power: float = 0.8) -> float:
+def min_detectable(n: int, sd: float, alpha: float = 0.05, power: float = 0.8, df: Optional[float] = None) -> float:
     """Minimum detectable difference: the smallest true mean difference that a two-sided paired t-test
     at level `alpha` detects with probability `power`, with n pairs whose differences have standard
-    deviation `sd`. Exact: the noncentrality at which `t_power` equals `power` (scipy's brentq), times
+    deviation `sd` (`df`: of its estimate, n - 1 unless given). Exact: the noncentrality at which `t_power` equals `power` (scipy's brentq), times
     sd / sqrt(n). NaN when n < 2 or sd is not finite; 0 when sd is 0.
 
     The verdict passes alpha = familywise alpha / number of comparisons (Bonferroni's level, the
@@ -86,9 +87,9 @@ def min_detectable(n: int, sd: float, alpha: float = 0.05, power: float = 0.8) -
     if sd == 0:
         return 0.0
     high = 1.0
-    while t_power(high, n, alpha) < power:
+    while t_power(high, n, alpha, df) < power:
         high *= 2
-    ncp = optimize.brentq(lambda x: t_power(x, n, alpha) - power, 0.0, high, xtol=1e-10)
+    ncp = optimize.brentq(lambda x: t_power(x, n, alpha, df) - power, 0.0, high, xtol=1e-10)
     return float(ncp * abs(sd) / math.sqrt(n))
 
 

@@ -9,7 +9,7 @@ from ..metrics import is_finite
 from ..output.formats import fixed, pm
 
 PARTIAL = "partial: from the seeds that finished"
-WHAT = {"helps": "helps", "hurts": "hurts", "no detectable difference": "makes no detectable difference"}
+WHAT = {"helps": "helps", "hurts": "hurts"}
 MATCHED_WORD = "budget-matched baseline"  # the word of a budget-matched run's row: a reference, not judged
 
 
@@ -25,16 +25,44 @@ def _pct(x) -> str:
     return f"{x:.3g}%"
 
 
-def resolution(c: dict, m: int) -> str:
-    """What a comparison without a detected difference could have seen, and its equivalence test."""
-    out = ""
-    if c["decision"] == "no detectable difference" and is_finite(c.get("min_detectable")):
-        out += (f"; it could have detected a difference of {c['min_detectable']:.2g} points or more (80% power, "
-                f"two-sided at {_pct(100 * c['alpha_mde'])} = 5% / {m}, the strictest Holm step)")
-    if c.get("margin") is not None and c["decision"] == "no detectable difference":
-        shown = "equivalent" if c.get("tost_equivalent") else "not shown equivalent"
-        out += f"; {shown} within ±{c['margin']:g} points (two one-sided tests at 5%, p {_p(c.get('tost_p'))})"
-    return out
+def level_pct(level) -> str:
+    """A confidence level in percent: 95%, 99.3%."""
+    return f"{100 * level:.3g}%" if is_finite(level) else "?"
+
+
+def interval(c: dict) -> str:
+    """'[a, b]' of the interval a decision rests on (inf: no interval yet)."""
+    return f"[{c['low']:+.2f}, {c['high']:+.2f}]" if is_finite(c.get("low")) and is_finite(c.get("high")) else \
+        "[no interval]"
+
+
+def basis(c: dict, sequential: bool) -> str:
+    """What an interval is: its level, repeated (a sequential design) or not, its error term and df."""
+    kind = "repeated " if sequential and c.get("decision") != "exploratory" else ""
+    term = "pooled error term" if c.get("error") == "pooled" else "own paired sd"
+    dof = c.get("decided_df", c.get("df"))
+    df = f", {dof:g} df" if is_finite(dof) else ""
+    return f"{level_pct(c.get('level'))} {kind}CI {interval(c)}; {term}{df}"
+
+
+def decided_phrase(c: dict, verdict: dict) -> str:
+    """The words of one primary comparison's decision, with the interval it rests on."""
+    seq, d = bool((verdict.get("design") or {}).get("sequential")), c["decision"]
+    margin = (verdict.get("design") or {}).get("margin")
+    amount = f"{c.get('decided_mean', c['mean']):+.2f} points of test top-1"
+    n = c.get("decided_n", c["n"])
+    at = f" at look {c['decided_look']} ({_seeds(n)})" if seq and c.get("decided_look") else f" ({_seeds(n)})"
+    if d in ("helps", "hurts"):
+        return f"{WHAT[d]}: {amount} ({basis(c, seq)}){at}"
+    if d == "equivalent":
+        return f"is equivalent within ±{margin:g} points: {amount} ({basis(c, seq)}){at}"
+    could = f"; could detect {_amount(c['min_detectable'])} or more" if is_finite(c.get("min_detectable")) else ""
+    if d == "unresolved":
+        eq = f", nor shown equivalent within ±{margin:g}" if margin else ""
+        return f"is not shown to differ{eq}: {amount} ({basis(c, seq)}{could}){at}"
+    if d == "open":
+        return f"is still open: {amount} so far ({basis(c, False)}){at}"
+    return f"(exploratory) {amount} ({basis(c, False)})"
 
 
 def arm_phrase(a: dict) -> str:
@@ -64,25 +92,65 @@ def against(a: dict, c: dict, verdict: dict) -> tuple[str, str]:
 
 
 def comparison_sentence(a: dict, c: dict, verdict: dict, first: bool) -> str:
+    """The full sentence of a primary comparison (report.md)."""
     head = a["arm"] if a["family"] == a["arm"] else f"{a['family']} ({a['arm']})"
     other, at = against(a, c, verdict)
     tail = f" ({PARTIAL})" if verdict.get("partial") else ""
-    if c["decision"] == "not judged":
+    if not c.get("judged", True) and c["decision"] in ("open", "unresolved"):
         return f"{head} is not judged against {other} ({_seeds(c['n'])}){tail}."
-    m = verdict["comparisons"]
-    amount = f"{c['mean']:+.2f} ± {c['ci95']:.2f}"
-    return (f"{head} {WHAT[c['decision']]} against {other}{at} with {_seeds(c['n'])} (test top-1 {amount} points, "
-            f"paired 95% CI, p {_p(c['p'])}; Holm-adjusted p {_p(c['p_holm'])}, Holm-corrected over "
-            f"{_seeds(m, 'comparison')} at 5% familywise){resolution(c, m)}{arm_phrase(a) if first else ''}{tail}.")
+    family = f"; Holm over {_seeds(verdict['comparisons'], 'primary comparison')} at 5% familywise"
+    return f"{head} against {other}{at} {decided_phrase(c, verdict)}{family}{arm_phrase(a) if first else ''}{tail}."
+
+
+def short_line(a: dict, c: dict, verdict: dict) -> str:
+    """One line of words per primary comparison (the printed verdict): 'trim vs plain: helps: +1.23 ...'."""
+    return f"{c['name']}: {decided_phrase(c, verdict)}"
 
 
 def sentences(verdict: dict) -> list[str]:
-    """One sentence per worded comparison (an arm with the baseline; a delta < 1 arm also with delta = 1; an
-    arm that spends less compute also with its budget-matched baseline)."""
+    """One sentence per primary comparison (an arm with the baseline, with its random control, or as listed
+    in confirm.primary)."""
     if verdict["baseline"] is None:
         return ["No baseline arm (plain SGD, hard_batch.delta null; or delta = 1) was confirmed, so no "
                 "strategy can be judged: add it to the space."]
-    return [comparison_sentence(a, c, verdict, i == 0) for a in verdict["arms"] for i, c in enumerate(a["diffs"])]
+    return [comparison_sentence(a, c, verdict, i == 0) for a in verdict["arms"]
+            for i, c in enumerate(a["diffs"]) if c.get("primary", True)]
+
+
+def exploratory_lines(verdict: dict) -> list[str]:
+    """The secondary comparisons: estimates with their 95% interval, no words."""
+    return [f"{c['name']}: {c['mean']:+.2f} points ({basis(c, False)}; {_seeds(c['n'])})"
+            for a in verdict["arms"] for c in a["diffs"] if not c.get("primary", True)]
+
+
+def design_line(verdict: dict) -> str:
+    """How the seeds were spent: a fixed design, or the looks of a sequential one and where each stopped."""
+    d = verdict.get("design") or {}
+    if not d:
+        return ""
+    if not d.get("sequential"):
+        eq = f"; equivalence within ±{d['margin']:g} points (two one-sided tests)" if d.get("margin") else ""
+        return (f"Fixed design: {_seeds(len(d['seeds']), 'seed')} per arm; Holm over the primary comparisons at "
+                f"5% familywise{eq}.")
+    return (f"Sequential design: looks at {', '.join(str(n) for n in d['looks'])} seeds (judged: {d['judged']}), "
+            f"resolution ±{d['margin']:g} points; O'Brien-Fleming-type Lan-DeMets alpha spending on t quantiles, "
+            "Holm over the primary comparisons at 5% familywise; each comparison stops when its repeated interval "
+            "excludes 0 or lies within the resolution, and what is left at the last look is unresolved.")
+
+
+def variance_lines(verdict: dict) -> list[str]:
+    """Per arm with per-example results: its seed-to-seed variance split into test-set sampling and model."""
+    out = []
+    for a in verdict["arms"]:
+        v = a.get("variance")
+        if not v or not is_finite(v.get("total")):
+            continue
+        out.append(f"{a['arm']}: seed-to-seed sd {v['total'] ** 0.5:.2f} points over {v['runs']} runs; "
+                   f"{100 * v['sampling_share']:.0f}% of its variance is test-set sampling (each of the "
+                   f"{v['examples']} examples a coin flip; a larger test set shrinks it), the rest "
+                   f"(sd {v['model'] ** 0.5:.2f}) the model's true accuracy varying with the seed (more seeds average "
+                   f"it); the fixed test set itself adds ±{v['test_set_se']:.2f} (1 se) that no seed removes.")
+    return out
 
 
 def selection(verdict: dict) -> str:
@@ -122,9 +190,11 @@ def tuning_line(verdict: dict) -> str:
 
 
 def context(verdict: dict) -> list[str]:
-    """The lines before the sentences: partial, selection, tuning, each arm's gain of one more trial."""
+    """The lines before the sentences: partial, selection, the design, tuning, each arm's gain of one more
+    trial."""
     lines = [f"Partial ({PARTIAL}): the confirmation was interrupted."] if verdict.get("partial") else []
-    return lines + [x for x in (selection(verdict), tuning_line(verdict), *gain_lines(verdict)) if x]
+    return lines + [x for x in (selection(verdict), design_line(verdict), tuning_line(verdict),
+                                *gain_lines(verdict)) if x]
 
 
 def points(metric: str) -> str:
@@ -175,19 +245,21 @@ def gain_lines(verdict: dict) -> list[str]:
     return out
 
 
-def comparison_cell(c: dict) -> str:
-    """A table cell: the paired difference and its decision."""
+SHORT = {"helps": "helps", "hurts": "hurts", "equivalent": "equiv.", "unresolved": "unresolved", "open": "open",
+         "exploratory": "expl."}
+
+
+def comparison_cell(c: dict, wide: bool = True) -> str:
+    """A table cell: the difference, its decision and (wide) the interval it rests on, with its seeds."""
     if c is None:
         return "-"
-    if "decision" not in c:  # a verdict.json written before decisions were recorded
+    if "decision" not in c or c["decision"] not in SHORT:  # a verdict.json of an older version
         return pm(c, signed=True)
-    if c["decision"] == "not judged":
-        return f"not judged ({_seeds(c['n'])})"
-    short = {"no detectable difference": "n.d."}.get(c["decision"], c["decision"])
-    extra = f", MDE {c['min_detectable']:.2g}" if short == "n.d." and is_finite(c.get("min_detectable")) else ""
-    eq = (", equiv." if c.get("tost_equivalent") else ", not equiv.") \
-        if c.get("margin") is not None and short == "n.d." else ""
-    return f"{pm(c, signed=True)} {short} (adj. p {_p(c['p_holm'])}{extra}{eq})"
+    mean = c.get("decided_mean", c["mean"]) if c["decision"] != "exploratory" else c["mean"]
+    head = f"{mean:+.2f} {SHORT[c['decision']]}" if is_finite(mean) else f"- {SHORT[c['decision']]}"
+    if not wide:
+        return head
+    return f"{head} {interval(c)} ({level_pct(c.get('level'))}, n {c.get('decided_n', c['n'])})"
 
 
 def convergence_cell(conv: dict) -> str:
@@ -198,13 +270,12 @@ def convergence_cell(conv: dict) -> str:
 
 
 def savings_cell(s) -> str:
-    """Compute to reach the baseline's accuracy (and its share of the baseline's budget), or censored."""
-    if not s:
+    """Compute to reach each seed's baseline run's accuracy, as a share of that run's compute, or censored."""
+    if not s or "reach" in s:  # "reach": a verdict.json of an older version
         return "-"
     if s["reached"] < s["n"] or not s["n"]:
         return f"not reached ({s['n'] - s['reached']} of {s['n']})"
-    share = f" ({100 - s['saving_pct']:.0f}%)" if is_finite(s["saving_pct"]) else ""
-    return pm(s) + share
+    return f"{100 * s['mean']:.0f}% ± {100 * s['ci95']:.0f}%" if is_finite(s["ci95"]) else f"{100 * s['mean']:.0f}%"
 
 
 def _family(comparison: dict) -> str:
@@ -253,20 +324,20 @@ def footer(verdict: dict) -> str:
            if base is not None else "No baseline arm: nothing is compared. ")
     if any(c.get("baseline_family") == CONTROL for a in verdict["arms"] for c in a["diffs"]):
         who += ("An arm whose random control was confirmed is also compared with it (vs random control: the same "
-                "compute and as many samples, drawn at random instead of the hardest), in the same Holm family. ")
-    holm = (f"Decisions are Holm-corrected over {verdict['comparisons']} comparisons at 5% familywise (adj. p: "
-            "Holm-adjusted); n.d.: no detectable difference, with MDE the smallest difference detectable with 80% "
-            "power at 5% / comparisons (Bonferroni's level, the strictest Holm step). " if "comparisons" in verdict
-            else "Decisions from the raw paired intervals (a verdict written before Holm's correction). ")
+                "compute and as many samples, drawn at random instead of the hardest), a secondary comparison. ")
+    holm = (f"Words for the {verdict['comparisons']} primary comparisons, Holm-corrected at 5% familywise; each "
+            "cell: the difference, its decision (helps, hurts, equiv.: within the resolution, unresolved, open: "
+            "looks remain; expl.: a secondary comparison, no words), the interval it rests on with its level and "
+            "the seeds it used. ")
     matched = (f"plain@C: plain SGD ({base}'s configuration) trained for C compute-equivalents with its schedule "
                "fully decayed within them, the budget-matched baseline of the arms that spend about C (Kaddour et "
-               f"al. 2023): each is also compared with it (vs {MATCHED_COLUMN}), in the same Holm family. "
+               f"al. 2023): each is also compared with it (vs {MATCHED_COLUMN}), a secondary comparison. "
                if verdict.get("budget_matched") else "")
     return (f"Test top-1 mean ± 95% t-interval across seeds {verdict['seeds']}; differences are paired by seed. "
             + who + holm + matched + "Convergence epoch over the runs that converged (not conv.: k of n never did), "
-            "its change over the seed pairs where both converged. Reaches base acc. at: the compute at which test "
-            "top-1 first reaches the baseline's final mean (its share of the baseline's compute), or not reached "
-            "in k of n seeds. Compute per run: compute- (else epoch-) equivalents, samples forwarded, samples "
+            "its change over the seed pairs where both converged. Reaches base acc. at: per seed, the compute at which "
+            "test top-1 first reaches that seed's baseline run's final value, as a share of that run's compute "
+            "(mean ± 95% interval), or not reached in k of n seeds. Compute per run: compute- (else epoch-) equivalents, samples forwarded, samples "
             "whose loss has a gradient, GPU seconds (train + eval x GPU share).")
 
 
@@ -274,8 +345,13 @@ def to_markdown(verdict: dict) -> str:
     """'## Verdict': the context, the sentences and the table of arms (report.md opens with it)."""
     head, rows = table(verdict)
     title = "## Verdict" + (f" ({PARTIAL})" if verdict.get("partial") else "")
+    explore, split = exploratory_lines(verdict), variance_lines(verdict)
     lines = [title, "", *context(verdict), "", *[f"- {s}" for s in verdict["sentences"]], "",
+             *(["Exploratory (secondary comparisons: estimates, no words):", "", *[f"- {x}" for x in explore], ""]
+               if explore else []),
              "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1),
              *["| " + " | ".join(r) + " |" for r in rows], "", footer(verdict),
+             *(["", "### What more seeds can and cannot buy (Jordan 2024)", "", *[f"- {x}" for x in split]]
+               if split else []),
              *[f"\nNote: {n}" for n in verdict["notes"]], ""]
     return "\n".join(lines)

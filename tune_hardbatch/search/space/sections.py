@@ -23,7 +23,14 @@ attribute like the training config; their keys, defaults and allowed values.
     confirm:                    # after the search: the best config of each strategy family, re-trained
       seeds: 3                  # with these many seeds (shared by all arms; 0: no confirmation)
       max_arms: null            # at most this many arms (the baselines and the best by validation first)
-      equivalence_margin: null  # points of test top-1: two one-sided tests decide "equivalent within +-m"
+      equivalence_margin: null  # points of test top-1: a fixed design decides "equivalent within +-m" (TOST)
+      resolution: null          # points of test top-1 (0 < R < 100): seeds come in looks until each primary
+                                # comparison differs or is equivalent within +-R (sequential; null: fixed)
+      max_seeds: null           # with a resolution: at most this many seeds per arm (null = 12; >= 2)
+      looks: 3                  # with a resolution: looks evenly spaced up to max_seeds (1..5)
+      test_limit: null          # confirmation runs' test images (null: the whole test set)
+      primary: null             # comparisons that carry words, ["trim vs plain", ...]; null: every arm
+                                # against the baseline and against its random control
     resources: {cpu: 1, gpu: 0}  # per trial; gpu may be a fraction (0.25 = four trials per GPU)
     tracking:                   # MLflow: one parent run per search, a nested child run per trial
       enabled: true
@@ -72,6 +79,11 @@ class ConfirmSection:
     seeds: int = 3
     max_arms: Optional[int] = None
     equivalence_margin: Optional[float] = None
+    resolution: Optional[float] = None
+    max_seeds: Optional[int] = None
+    looks: int = 3
+    test_limit: Optional[int] = None
+    primary: Optional[list] = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,25 @@ def validate_confirm(c: dict) -> None:
     if m is not None and (isinstance(m, bool) or not is_finite(m) or m <= 0):
         raise UserError("confirm.equivalence_margin", f"got {m!r}; allowed: points of test top-1 > 0 (e.g. 1.0), "
                         "or null (no equivalence test)")
+    r = c["resolution"]
+    if r is not None and (isinstance(r, bool) or not is_finite(r) or not 0 < r < 100):
+        raise UserError("confirm.resolution", f"got {r!r}; allowed: points of test top-1, 0 < R < 100 (e.g. 1.0), "
+                        "or null (a fixed design of confirm.seeds seeds)")
+    if c["max_seeds"] is not None and (not is_int(c["max_seeds"]) or c["max_seeds"] < 2):
+        raise UserError("confirm.max_seeds", f"got {c['max_seeds']!r}; allowed: an integer >= 2, or null (12)")
+    if not is_int(c["looks"]) or not 1 <= c["looks"] <= 5:
+        raise UserError("confirm.looks", f"got {c['looks']!r}; allowed: an integer from 1 to 5")
+    if c["test_limit"] is not None and (not is_int(c["test_limit"]) or c["test_limit"] < 1):
+        raise UserError("confirm.test_limit", f"got {c['test_limit']!r}; allowed: an integer >= 1 (test images), "
+                        "or null (the whole test set)")
+    p = c["primary"]
+    if p is not None and (not isinstance(p, (list, tuple)) or not all(_is_pair(x) for x in p)):
+        raise UserError("confirm.primary", f"got {p!r}; allowed: a list of comparisons 'ARM vs OTHER' (e.g. "
+                        "['trim vs plain']), or null (every arm against the baseline and its random control)")
+
+
+def _is_pair(x) -> bool:
+    return isinstance(x, str) and len(parts := x.split(" vs ")) == 2 and all(part.strip() for part in parts)
 
 
 def validate_resources(r: dict) -> None:
