@@ -75,7 +75,7 @@ class SyncHalving(TrialScheduler):
     def _save(self) -> None:
         """Write the ladders when they changed (most reports pass no rung: no write on the driver's loop)."""
         text = json.dumps({g: lad.to_dict() for g, lad in self._state().items()})
-        if text == self._written:
+        if text == getattr(self, "_written", None):  # a scheduler pickled by an older version lacks it
             return
         path = Path(self.exp_dir) / STATE_FILE
         tmp = path.with_suffix(".tmp")
