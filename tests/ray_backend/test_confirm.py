@@ -143,13 +143,14 @@ def test_an_arm_that_spends_less_gets_its_budget_matched_baseline_which_resume_d
     verdict = json.loads((exp / "verdict.json").read_text())
     by_arm = {a["arm"]: a for a in verdict["arms"]}
     at_equal = by_arm["short"]["diffs"][1]
-    assert at_equal["name"] == f"short vs plain at equal compute ({budget:g})" and verdict["comparisons"] == 2
+    assert at_equal["name"] == f"short vs plain at equal compute ({budget:g})" and verdict["comparisons"] == 1
+    assert at_equal["decision"] == "exploratory" and not at_equal["primary"]  # secondary: an estimate
     acc = {k: r["final_test_top1"] for k, r in rows.items()}
     assert at_equal["mean"] == pytest.approx(sum(float(acc[("short", s)]) - float(acc[(matched["arm"], s)])
                                                  for s in (1, 2)) / 2)
     assert not verdict["partial"] and by_arm[matched["arm"]]["diffs"] == []
     assert "vs plain at equal compute" in (exp / "report.md").read_text()
-    assert "against plain at equal compute" in stream.getvalue()  # the printed verdict
+    assert "vs plain at equal compute" in stream.getvalue()  # the printed verdict's column
     build_report(exp)  # `tune-hardbatch report`: judged again from disk
     assert json.loads((exp / "verdict.json").read_text())["sentences"] == verdict["sentences"]
     run_search(str(space_file), out=str(tmp_path / "out"), resume="matched", live_interval_s=1000,
@@ -157,3 +158,56 @@ def test_an_arm_that_spends_less_gets_its_budget_matched_baseline_which_resume_d
     assert json.loads((exp / "confirm_arms.json").read_text()) == plan
     assert len(list((exp / "budget_matched" / "confirm").glob("*/result.json"))) == 2  # nothing trained twice
     assert len(list((exp / "confirm").glob("*/result.json"))) == 4
+
+
+SEQUENTIAL = dict(base={"epochs": 2, "optim": {"batch_size": 64, "lr": 0.1}}, space={"optim.momentum": {"choice": [0.9]}},
+                  arms={"plain": {}, "trim": {"fixed": {"trim.schedule": "linear", "trim.p_end": 0.5}},
+                        "broken": {"fixed": {"hard_batch.delta": 0.5, "optim.lr": 1.0e-5}}},  # learns nothing
+                  search={"searcher": "random", "scheduler": "fifo", "trials_per_arm": 1},
+                  confirm={"resolution": 0.2, "max_seeds": 6, "looks": 3}, run={"name": "looks", "max_failures": 1})
+
+
+@pytest.mark.timeout(600)
+def test_a_sequential_confirmation_stops_a_decided_arm_early_and_resumes_its_plan_after_a_sigkill(local_ray, tmp_path):
+    """confirm.resolution with looks at 2, 4, 6 seeds: 'broken' (learning rate 1e-5) is decided ("hurts") before
+    the last look and trains no more seeds; trim against plain (a resolution of 0.2 points it cannot reach)
+    runs on to the last look. The driver is SIGKILLed during the second look;
+    --resume continues the same plan (confirm_arms.json: its looks, seeds and arms), trains every arm x seed
+    once, and the verdict names per comparison its decision, the look and the seeds it used."""
+    space_file = tmp_path / "looks.yaml"
+    space_file.write_text(yaml.safe_dump(space(**SEQUENTIAL)))
+    exp = tmp_path / "out" / "looks"
+
+    def ready() -> bool:  # the second look has started training
+        return any(p.stat().st_size for p in (exp / "looks" / "2" / "confirm").glob("*/result.json"))
+
+    kill_driver_when([str(space_file), "--out", str(tmp_path / "out")], ready, 300,
+                     "the search ended before its second look could be interrupted")
+    plan = json.loads((exp / "confirm_arms.json").read_text())
+    assert plan["design"]["looks"] == [2, 4, 6] and plan["seeds"] == [1, 2, 3, 4, 5, 6]
+    assert plan["looks"][0]["judged"] and not plan["done"]
+    stream = io.StringIO()
+    run_search(str(space_file), out=str(tmp_path / "out"), resume="looks", live_interval_s=1000, stream=stream)
+    plan = json.loads((exp / "confirm_arms.json").read_text())
+    assert plan["done"] and all(r["judged"] for r in plan["looks"])
+    rows = read_rows(exp / "confirm_results.csv")
+    trained = sorted((r["arm"], int(r["seed"])) for r in rows)
+    assert len(trained) == len(set(trained)) and all(r["status"] == "finished" for r in rows)  # each once
+    seeds = {arm: sorted(s for a, s in trained if a == arm) for arm in ("plain", "trim", "broken")}
+    verdict = json.loads((exp / "verdict.json").read_text())
+    by = {c["name"]: c for a in verdict["arms"] for c in a["diffs"]}
+    broken = by["broken vs plain"]
+    assert broken["decision"] == "hurts" and broken["decided_look"] < 3
+    assert seeds["broken"] == list(range(1, 2 * broken["decided_look"] + 1))  # stopped: no seed after its look
+    assert seeds["plain"] == seeds["trim"] == [1, 2, 3, 4, 5, 6] and by["trim vs plain"]["decided_look"] == 3
+    for r in plan["looks"]:
+        assert ("broken" in r["arms"]) == (r["look"] <= broken["decided_look"])
+    assert verdict["design"]["sequential"] and not verdict["partial"]
+    assert broken["low"] <= broken["decided_mean"] <= broken["high"] < 0
+    printed = stream.getvalue()
+    assert f"broken vs plain: hurts: {broken['decided_mean']:+.2f} points" in printed
+    assert f"look {broken['decided_look']}, {broken['decided_n']} paired seeds" in printed
+    assert "Sequential design: looks at 2, 4, 6 seeds" in (exp / "report.md").read_text()
+    assert len(list((exp / "looks" / "2" / "confirm").glob("*/test_correct.npz"))) >= 4  # per-example results
+    variance = {a["arm"]: a["variance"] for a in verdict["arms"]}
+    assert variance["plain"]["runs"] == 6 and 0 <= variance["plain"]["sampling"]

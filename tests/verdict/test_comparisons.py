@@ -1,4 +1,5 @@
-"""`verdict`: per-arm t-intervals across seeds, differences paired by seed, helps/hurts/no difference."""
+"""`verdict`: per-arm t-intervals across seeds, differences paired by seed, the primary family's words (helps,
+hurts, equivalent, unresolved), secondary comparisons as estimates."""
 
 import json
 import math
@@ -9,8 +10,8 @@ import pytest
 from scipy import stats
 
 from tune_hardbatch.search.trials import Trial
-from tune_hardbatch.verdict.comparisons import build_verdict, to_json, to_markdown, word
-from tune_hardbatch.verdict.stats import holm_adjusted, min_detectable
+from tune_hardbatch.verdict.comparisons import build_verdict, to_json, to_markdown
+from tune_hardbatch.verdict.stats import holm, min_detectable
 
 
 def runs(values, status="finished", conv=None):
@@ -35,7 +36,11 @@ def test_paired_difference_and_interval_equal_scipy():
     assert arm["convergence_change"]["mean"] == pytest.approx(3.5 - 5.0)
     assert arm["compute"]["gpu_seconds"] == pytest.approx(4.0 * 0.5)
     assert arm["word"] == "helps"  # every paired difference is positive and the interval excludes 0
-    assert "delta (delta=0.5) helps against plain at 4 epoch-equivalents with 4 paired seeds" in v["sentences"][0]
+    c = arm["diffs"][0]  # 2 arms x 4 seeds: the pooled term has no more df than the pairs' own (3)
+    assert c["error"] == "own" and c["decided_df"] == 3 and (c["low"], c["high"]) == pytest.approx(
+        (c["mean"] - half, c["mean"] + half))
+    assert (f"delta (delta=0.5) against plain at 4 epoch-equivalents helps: {c['mean']:+.2f} points of test top-1 "
+            f"(95% CI [{c['low']:+.2f}, {c['high']:+.2f}]; own paired sd, 3 df; 4 paired seeds)") in v["sentences"][0]
     md = to_markdown(v)
     assert md.startswith("## Verdict") and "| plain (baseline) | 4 |" in md
 
@@ -46,13 +51,16 @@ def test_overlapping_interval_is_no_detectable_difference_and_failed_runs_are_le
     v = build_verdict({"plain": plain, "trim-linear": trim}, {"plain": "plain", "trim-linear": "trim"},
                       "confirmation", [1, 2, 3], 4.0)
     arm = v["arms"][1]
-    assert arm["n"] == 3 and arm["failed"] == ["t4"] and arm["word"] == "no detectable difference"
-    assert "makes no detectable difference" in v["sentences"][0]
+    assert arm["n"] == 3 and arm["failed"] == ["t4"] and arm["word"] == "unresolved"
+    c = arm["diffs"][0]
+    assert c["low"] < 0 < c["high"] and c["min_detectable"] == pytest.approx(min_detectable(3, c["sd"], 0.05))
+    assert f"is not shown to differ: {c['mean']:+.2f} points" in v["sentences"][0]
+    assert f"could detect {c['min_detectable']:.1f} or more" in v["sentences"][0]
+    for banned in ("no detectable difference", "as good as", "indistinguishable", "none beats"):
+        assert banned not in to_markdown(v)
 
 
 def test_words_and_the_missing_baseline():
-    assert word(-2.0, True) == "hurts" and word(2.0, True) == "helps" and word(-2.0, True, False) == "helps"
-    assert word(2.0, False) == "no detectable difference" and word(float("nan"), True) == "no detectable difference"
     v = build_verdict({"delta=0.5": runs({1: 90.0, 2: 91.0})}, {"delta=0.5": "delta"}, "grid", [1, 2], 4.0)
     assert v["baseline"] is None and v["sentences"][0].startswith("No baseline arm")
 
@@ -84,47 +92,53 @@ def curve_runs(finals, xs=(1.0, 2.0, 3.0, 4.0), key="epoch_equiv", start=50.0, c
 FAM3 = {"plain": "plain", "delta=1": "delta=1", "delta=0.5": "delta", "trim-linear": "trim"}
 
 
-def test_holm_over_every_worded_comparison_and_the_delta_1_comparison():
+def test_a_fixed_design_is_holm_over_the_primary_family_with_the_pooled_error_term():
+    """One look over every seed: the primary family (every arm against plain; delta = 1 too) decided as Holm
+    would decide the t-tests on the pooled residual of the arms x seeds table; delta=0.5 against delta = 1
+    (the paper's own comparison) is secondary: an estimate with a 95% interval, no words."""
     plain = {1: 90.0, 2: 91.0, 3: 89.5, 4: 90.2}
     groups = {"plain": runs(plain), "delta=1": runs({1: 89.8, 2: 91.3, 3: 89.1, 4: 90.0}),
               "delta=0.5": runs({1: 91.0, 2: 91.9, 3: 90.3, 4: 91.3}), "trim-linear": runs({1: 90.6, 2: 91.5, 3: 89.6, 4: 90.9})}
     v = build_verdict(groups, FAM3, "confirmation", [1, 2, 3, 4], 4.0)
     by = {a["arm"]: a for a in v["arms"]}
-    comps = [(a, c) for a in v["arms"] for c in a["diffs"]]
-    assert v["baseline"] == "plain" and v["comparisons"] == 4 == len(comps)
+    primary = [c for a in v["arms"] for c in a["diffs"] if c["primary"]]
+    assert v["comparisons"] == 3 == len(primary)
     assert [c["baseline"] for c in by["delta=0.5"]["diffs"]] == ["plain", "delta=1"]
-    assert [c["baseline"] for c in by["delta=1"]["diffs"]] == ["plain"]  # delta = 1 is judged against plain too
-    for a, c in comps:
-        other = groups[c["baseline"]]
-        ref = stats.ttest_rel([r.final("test_top1") for r in groups[a["arm"]]], [r.final("test_top1") for r in other])
-        assert c["p"] == pytest.approx(ref.pvalue)
-    ps = [c["p"] for _, c in comps]
-    assert [c["p_holm"] for _, c in comps] == pytest.approx(holm_adjusted(ps))
-    trim = by["trim-linear"]["diffs"][0]
-    assert trim["p"] < 0.05 < trim["p_holm"] and trim["decision"] == "no detectable difference"  # Holm, not raw
-    assert by["delta=0.5"]["word"] == "helps" and by["delta=0.5"]["diffs"][1]["decision"] == "helps"
-    delta_1 = next(s for s in v["sentences"] if "against delta=1" in s)
-    assert delta_1.startswith("delta (delta=0.5) helps against delta=1 (the paper's own comparison)")
-    assert all("Holm-corrected over 4 comparisons at 5% familywise" in s for s in v["sentences"])
+    paper = by["delta=0.5"]["diffs"][1]
+    assert not paper["primary"] and paper["decision"] == "exploratory" and paper["level"] == 0.95
+    table = np.array([[groups[a][i].final("test_top1") for i in range(4)] for a in FAM3])
+    resid = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
+    sd_pair, df = math.sqrt(2 * (resid ** 2).sum() / 9), 9
+    ps = []
+    for c in primary:
+        assert c["error"] == "pooled" and c["decided_df"] == df
+        assert c["decided_se"] == pytest.approx(sd_pair / 2)
+        ps.append(2 * stats.t.sf(abs(c["mean"]) / (sd_pair / 2), df))
+    assert [c["decision"] in ("helps", "hurts") for c in primary] == holm(ps)
+    assert "vs plain: helps" in " ".join(f"{c['name']}: {c['decision']}" for c in primary)
+    assert all("Holm over 3 primary comparisons at 5% familywise" in s for s in v["sentences"])
+    assert len(v["sentences"]) == 3 and "delta=0.5 vs delta=1: " + f"{paper['mean']:+.2f}" in to_markdown(v)
 
 
-def test_no_detectable_difference_states_its_minimum_detectable_difference_and_tost():
+def test_equivalence_rests_on_its_90_percent_interval_and_unresolved_says_what_it_could_detect():
     plain, trim = {1: 90.0, 2: 91.0, 3: 89.0}, {1: 90.3, 2: 90.8, 3: 89.4}
     v = build_verdict({"plain": runs(plain), "trim-linear": runs(trim)}, {"plain": "plain", "trim-linear": "trim"},
                       "confirmation", [1, 2, 3], 4.0, margin=1.0)
     c = v["arms"][1]["diffs"][0]
     d = [trim[s] - plain[s] for s in plain]
-    assert c["sd"] == pytest.approx(stats.tstd(d)) and c["alpha_mde"] == 0.05
-    assert c["min_detectable"] == pytest.approx(min_detectable(3, stats.tstd(d), 0.05))
-    crit = stats.t.ppf(0.975, 2)
-    ncp = c["min_detectable"] * math.sqrt(3) / c["sd"]
-    assert stats.nct.sf(crit, 2, ncp) + np.nan_to_num(stats.nct.cdf(-crit, 2, ncp)) == pytest.approx(0.8, abs=1e-6)
+    half = stats.t.ppf(0.95, 2) * stats.tstd(d) / math.sqrt(3)  # two one-sided tests at 5%: the 90% interval
+    assert c["decision"] == "equivalent" and c["level"] == pytest.approx(0.90)
+    assert (c["low"], c["high"]) == pytest.approx((np.mean(d) - half, np.mean(d) + half))
     lower = stats.ttest_1samp(d, -1.0, alternative="greater").pvalue
     upper = stats.ttest_1samp(d, 1.0, alternative="less").pvalue
-    assert c["tost_p"] == pytest.approx(max(lower, upper)) and c["tost_equivalent"] is True and c["margin"] == 1.0
-    s = v["sentences"][0]
-    assert f"it could have detected a difference of {c['min_detectable']:.2g} points or more (80% power" in s
-    assert "equivalent within ±1 points (two one-sided tests at 5%" in s and "not shown" not in s
+    assert max(lower, upper) < 0.05  # TOST agrees
+    assert "is equivalent within ±1 points" in v["sentences"][0] and "(90% CI [" in v["sentences"][0]
+    wide = build_verdict({"plain": runs(plain), "trim-linear": runs({1: 92.3, 2: 88.8, 3: 90.4})},
+                         {"plain": "plain", "trim-linear": "trim"}, "confirmation", [1, 2, 3], 4.0, margin=1.0)
+    u = wide["arms"][1]["diffs"][0]
+    assert u["decision"] == "unresolved" and u["level"] == 0.95
+    assert u["min_detectable"] == pytest.approx(min_detectable(3, u["sd"], 0.05))
+    assert "is not shown to differ, nor shown equivalent within ±1" in wide["sentences"][0]
 
 
 def test_arms_with_fewer_than_two_paired_seeds_are_not_judged_and_leave_the_holm_family():
@@ -132,12 +146,12 @@ def test_arms_with_fewer_than_two_paired_seeds_are_not_judged_and_leave_the_holm
               "trim-linear": runs({3: 95.0}), "delta=1": runs({7: 95.0, 8: 96.0})}
     v = build_verdict(groups, FAM3, "confirmation", [1, 2, 3], 4.0)
     by = {a["arm"]: a for a in v["arms"]}
-    assert v["comparisons"] == 1  # delta=0.5 vs plain only: delta=1 shares no seed with plain or delta=0.5
+    assert v["comparisons"] == 3  # the primary family: each arm against plain
     assert by["trim-linear"]["word"] == "not judged" and by["trim-linear"]["diffs"][0]["n"] == 1
-    assert by["delta=1"]["diffs"][0]["n"] == 0 and by["delta=0.5"]["diffs"][1]["decision"] == "not judged"
+    assert by["delta=1"]["diffs"][0]["n"] == 0 and by["delta=1"]["word"] == "not judged"
     assert "trim (trim-linear) is not judged against plain (1 paired seed)." in v["sentences"]
     assert "delta=1 is not judged against plain (0 paired seeds)." in v["sentences"]
-    assert by["delta=0.5"]["diffs"][0]["p_holm"] == pytest.approx(by["delta=0.5"]["diffs"][0]["p"])  # m = 1
+    assert by["delta=0.5"]["diffs"][0]["alpha"] == pytest.approx(0.05)  # the only one tested: the whole alpha
     assert "| not judged (1 paired seed) |" in to_markdown(v)
 
 
@@ -188,17 +202,21 @@ def test_savings_the_compute_to_reach_the_baselines_accuracy_and_censoring():
     v = build_verdict(groups, FAM3, "confirmation", [1, 2], 4.0)
     by = {a["arm"]: a for a in v["arms"]}
     s = by["delta=0.5"]["savings"]
-    assert s["target"] == 90.0 and s["budget"] == 4.0 and s["values"] == {1: 2.0, 2: 3.0}
-    assert s["mean"] == 2.5 and s["ci95"] == pytest.approx(stats.t.ppf(0.975, 1) * stats.tstd([2.0, 3.0]) / math.sqrt(2))
+    assert s["values"] == {1: 0.5, 2: 0.75}  # the compute to reach that seed's baseline run, over its compute
+    assert s["mean"] == 0.625 and s["ci95"] == pytest.approx(stats.t.ppf(0.975, 1) * stats.tstd([0.5, 0.75]) / math.sqrt(2))
     assert s["saving_pct"] == pytest.approx(37.5) and s["reached"] == 2 == s["n"]
     assert "it reaches the baseline's accuracy at 62% of its compute" in \
         next(x for x in v["sentences"] if x.startswith("delta (delta=0.5)"))
     t = by["trim-linear"]["savings"]
-    assert t["values"] == {1: 4.0, 2: None} and t["reached"] == 1 and math.isnan(t["mean"]) and math.isnan(t["saving_pct"])
+    assert t["values"] == {1: 1.0, 2: None} and t["reached"] == 1 and math.isnan(t["mean"]) and math.isnan(t["saving_pct"])
     assert "it does not reach the baseline's final accuracy in 1 of 2 seeds" in \
         next(x for x in v["sentences"] if x.startswith("trim"))
     md = to_markdown(v)
-    assert "| not reached (1 of 2) |" in md and "| 2.50 ± 6.35 (62%) |" in md
+    assert "| not reached (1 of 2) |" in md and "| 62% ± 159% |" in md
+    slow_base = curve_runs({1: 90.0, 2: 96.0}, xs=(1.0, 2.0, 3.0, 4.0), key="compute_equiv")  # seed 2 is higher
+    alone = build_verdict({"plain": slow_base, "plain-again": curve_runs({1: 90.0, 2: 96.0}, key="compute_equiv")},
+                          {"plain": "plain", "plain-again": "delta"}, "confirmation", [1, 2], 4.0)
+    assert alone["arms"][1]["savings"]["reached"] == 2  # the same runs reach their own seed's baseline
     assert by["plain"]["savings"] is None and "curves" not in by["plain"]
     assert json.loads(to_json(v))["arms"][1]["savings"]["values"]  # JSON-safe
 
@@ -240,9 +258,10 @@ def compute_runs(values, compute):
     return [replace(r, last={**r.last, "compute_equiv": compute}) for r in runs(values)]
 
 
-def test_a_cheaper_arm_is_also_compared_with_its_budget_matched_baseline_in_the_same_holm_family():
+def test_a_cheaper_arm_is_also_compared_with_its_budget_matched_baseline_as_a_secondary_comparison():
     """sb spends 7.46 of plain's 10: its budget-matched run plain@7.46 (plain SGD for 7.46 compute-equivalents)
-    is a reference row; sb's comparison with it is a third worded comparison, Holm-adjusted with the others."""
+    is a reference row; sb's comparison with it is an estimate with its interval (secondary), unless
+    confirm.primary names it."""
     plain = {1: 90.0, 2: 91.0, 3: 89.5, 4: 90.2}
     groups = {"plain": compute_runs(plain, 10.0),
               "plain@7.46": compute_runs({1: 89.0, 2: 90.1, 3: 88.4, 4: 89.0}, 7.46),
@@ -254,7 +273,7 @@ def test_a_cheaper_arm_is_also_compared_with_its_budget_matched_baseline_in_the_
     by = {a["arm"]: a for a in v["arms"]}
     comps = [c for a in v["arms"] for c in a["diffs"]]
     assert [a["arm"] for a in v["arms"]][:2] == ["plain", "plain@7.46"]  # the reference right after the baseline
-    assert v["comparisons"] == 3 == len(comps) and v["budget_matched"] == {"sb=0.5": "plain@7.46"}
+    assert len(comps) == 3 and v["comparisons"] == 1 and v["budget_matched"] == {"sb=0.5": "plain@7.46"}
     assert [c["name"] for c in by["sb=0.5"]["diffs"]] == ["sb=0.5 vs plain", "sb=0.5 vs plain at equal compute (7.46)"]
     at_equal = by["sb=0.5"]["diffs"][1]
     assert at_equal["baseline"] == "plain@7.46" and at_equal["compute_budget"] == 7.46
@@ -262,18 +281,21 @@ def test_a_cheaper_arm_is_also_compared_with_its_budget_matched_baseline_in_the_
     assert at_equal["mean"] == pytest.approx(sum(d) / 4)
     assert at_equal["p"] == pytest.approx(stats.ttest_rel([r.final("test_top1") for r in groups["sb=0.5"]],
                                                           [r.final("test_top1") for r in groups["plain@7.46"]]).pvalue)
-    assert [c["p_holm"] for c in comps] == pytest.approx(holm_adjusted([c["p"] for c in comps]))
-    assert at_equal["alpha_mde"] == pytest.approx(0.05 / 3) and "decision" in at_equal
+    assert at_equal["decision"] == "exploratory" and not at_equal["primary"]
     assert by["sb=0.5"]["word"] == by["sb=0.5"]["diffs"][0]["decision"]  # the primary word: against plain
     assert len(by["delta=0.5-random"]["diffs"]) == 1  # a random control: against plain only, not delta = 1
     ref = by["plain@7.46"]
     assert ref["diffs"] == [] and ref["savings"] is None and not ref["is_baseline"]
     assert ref["convergence_change"]["n"] == 0
-    sentence = next(s for s in v["sentences"] if "at equal compute" in s)
-    assert sentence.startswith("sb (sb=0.5) ") and "against plain at equal compute (plain@7.46: plain SGD trained " \
-        "for 7.46 compute-equivalents, its schedule fully decayed within them) with 4 paired seeds" in sentence
-    assert "Holm-corrected over 3 comparisons" in sentence and "epoch-equivalents" not in sentence
+    assert not any("at equal compute" in s for s in v["sentences"])
     md = to_markdown(v)
+    assert f"sb=0.5 vs plain at equal compute (7.46): {at_equal['mean']:+.2f} points (95% CI" in md
+    chosen = build_verdict(groups, fams, "confirmation", [1, 2, 3, 4], 10.0, arm_params={"plain@7.46": {"compute_budget": 7.46}},
+                           matched={"sb=0.5": "plain@7.46"}, primary=["sb=0.5 vs plain at equal compute (7.46)"])
+    sentence = next(s for s in chosen["sentences"] if "at equal compute" in s)
+    assert sentence.startswith("sb (sb=0.5) against plain at equal compute (plain@7.46: plain SGD trained for 7.46 "
+                               "compute-equivalents, its schedule fully decayed within them) ")
+    assert chosen["comparisons"] == 1 and "Holm over 1 primary comparison" in sentence
     assert "| vs plain (paired) | vs plain at equal compute (paired) |" in md
     assert "| plain@7.46 (budget-matched) | 4 |" in md
     assert "budget-matched baseline" in md
@@ -290,7 +312,7 @@ def test_without_a_matched_run_nothing_changes_and_its_absence_is_not_judged():
     assert missing["comparisons"] == 1 and len(missing["arms"][1]["diffs"]) == 1  # its runs never came: no row
 
 
-def test_an_arm_is_also_compared_with_its_random_control_in_the_same_holm_family():
+def test_an_arm_is_also_compared_with_its_random_control_in_the_primary_family():
     """delta<1 against delta<1-random (as many batches, drawn at random): the effect of hardness itself; the
     control is compared with plain only, and an arm without a confirmed control gets no such comparison."""
     groups = {"plain": runs({1: 90.0, 2: 91.0, 3: 89.5}), "delta<1": runs({1: 91.0, 2: 92.1, 3: 90.4}),
@@ -304,9 +326,10 @@ def test_an_arm_is_also_compared_with_its_random_control_in_the_same_holm_family
     assert control["mean"] == pytest.approx(((91.0 - 90.2) + (92.1 - 91.1) + (90.4 - 89.9)) / 3)
     assert [c["baseline"] for c in by["delta<1-random"]["diffs"]] == ["plain"]
     assert [c["baseline"] for c in by["trim"]["diffs"]] == ["plain"]  # no trim-random confirmed
-    comps = [c for a in v["arms"] for c in a["diffs"]]
-    assert v["comparisons"] == 4 == len(comps)
-    assert [c["p_holm"] for c in comps] == pytest.approx(holm_adjusted([c["p"] for c in comps]))
+    primary = {c["name"] for a in v["arms"] for c in a["diffs"] if c["primary"]}
+    assert primary == {"delta<1 vs plain", "delta<1 vs delta<1-random", "trim vs plain"} == set(
+        list(primary)) and v["comparisons"] == 3
+    assert by["delta<1-random"]["diffs"][0]["decision"] == "exploratory"  # a control against plain: secondary
     md = to_markdown(v)
     assert "vs random control (paired)" in md and "against its random control delta<1-random" in md
 

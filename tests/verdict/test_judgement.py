@@ -121,7 +121,7 @@ def test_the_verdict_compares_the_cheaper_arm_at_equal_compute_and_is_partial_wi
     assert [a["arm"] for a in verdict["arms"]] == ["plain", "plain@7", "sb=0.5"]
     c = by["sb=0.5"]["diffs"][1]
     assert c["name"] == "sb=0.5 vs plain at equal compute (7)" and c["baseline"] == "plain@7" and c["mean"] == 1.0
-    assert verdict["comparisons"] == 2 and by["plain@7"]["diffs"] == [] and by["plain@7"]["savings"] is None
+    assert verdict["comparisons"] == 1 and c["decision"] == "exploratory" and by["plain@7"]["diffs"] == [] and by["plain@7"]["savings"] is None
     assert by["plain@7"]["params"]["compute_budget"] == 7.0 and by["plain@7"]["word"] == "budget-matched baseline"
     cut = judge(spec(), [], plan, arms + matched[:1])
     assert cut["partial"] is True

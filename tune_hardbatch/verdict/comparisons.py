@@ -38,7 +38,7 @@ from .words import CONTROL, MATCHED_WORD, sentences, to_markdown  # noqa: F401 -
 VERDICT_FILE = "verdict.json"
 BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
 WORDS = ("helps", "hurts", "equivalent", sequential.UNRESOLVED, sequential.OPEN)
-NOT_JUDGED = "not judged"
+NOT_JUDGED = sequential.NOT_JUDGED
 EXPLORATORY = "exploratory"  # a secondary comparison: an estimate and its interval, no words
 ALPHA = sequential.ALPHA  # familywise, over the primary comparisons of one verdict
 POWER = sequential.POWER  # of the difference an unresolved comparison could have detected
@@ -225,14 +225,13 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
                   baseline_of: Optional[dict] = None, matched: Optional[dict] = None,
                   design: Optional[sequential.Design] = None, looks: Optional[int] = None,
                   primary: Optional[list] = None, variance: Optional[dict] = None) -> dict:
-    """The verdict of arms {label: runs}; `families`: label -> strategy family. `margin`: the equivalence
-    margin (points); `tuning`: {"mode", "sampler", "trials", "finished"} of the search; `selected_on`: the
-    metric the search chose arms by; `partial`: an interrupted confirmation; `arm_params`: label -> the
-    arm's params; `baseline_of`: label -> {baseline family: the label it is compared with} (a grid's
-    rows matched on their other dimensions); `matched`: label -> the label of its budget-matched baseline;
-    `design`: the confirmation's (`sequential.Design`; None: one look over every seed, a fixed design) and
-    `looks`: how many of its looks were judged (None: all); `primary`: `confirm.primary` (None: the default
-    family); `variance`: label -> the arm's `variance.variance_split` (from per-example results)."""
+    """The verdict of arms {label: runs}; `families`: label -> strategy family; `margin`: the equivalence
+    margin (points); `tuning`: the search's {"mode", "sampler", "trials", "finished"}; `selected_on`: the
+    metric that chose the arms; `partial`: an interrupted confirmation; `arm_params`: label -> params;
+    `baseline_of`: label -> {baseline family: the label it is compared with} (a grid's rows matched on
+    their other dimensions); `matched`: label -> its budget-matched baseline's label; `design` (None: one
+    look over every seed) and `looks` judged (None: all); `primary`: `confirm.primary` (None: the default
+    family); `variance`: label -> the arm's `variance.variance_split`."""
     arms = [arm_entry(label, families[label], runs, gpu, (arm_params or {}).get(label))
             for label, runs in groups.items()]
     present, against = _baselines(arms, baseline_of)
@@ -254,12 +253,12 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
             a["tuning_gain"] = None
     if design is None:
         design = sequential.Design(tuple(seeds), (len(seeds),), ALPHA, margin)
-    m = decide(arms, design, len(design.looks) if looks is None else looks, primary)
+    judged = len(design.looks) if looks is None else looks
+    m = decide(arms, design, judged, primary)
     _resolutions(arms)
     for a in arms:
-        a["variance"] = (variance or {}).get(a["arm"])
-    for a in arms:
         reference = a["arm"] in references
+        a["variance"] = (variance or {}).get(a["arm"])
         a["word"] = "baseline" if a["is_baseline"] else MATCHED_WORD if reference else \
             (a["diffs"][0]["decision"] if a["diffs"] else "no baseline")
         partner = against(a, base["family"]) if base is not None else None
@@ -274,8 +273,8 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
                "power": POWER, "margin": margin, "selected_on": selected_on, "tuning": tuning,
                "partial": bool(partial), "budget_matched": dict(matched or {}), "arms": arms,
                "design": {"seeds": list(design.seeds), "looks": list(design.looks), "alpha": design.alpha,
-                          "margin": design.margin, "judged": len(design.looks) if looks is None else looks,
-                          "sequential": len(design.looks) > 1, "primary": primary},
+                          "margin": design.margin, "judged": judged, "sequential": len(design.looks) > 1,
+                          "primary": primary},
                "notes": list(notes or [])}
     verdict["sentences"] = sentences(verdict)
     return verdict

@@ -35,12 +35,13 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as sps
 
+from ..metrics import is_finite
 from .stats import min_detectable
 
 ALPHA = 0.05  # familywise, over the primary comparisons
 POWER = 0.8  # of the difference an unresolved comparison could have detected
 DECIDED = ("helps", "hurts", "equivalent")
-UNRESOLVED, OPEN = "unresolved", "open"
+UNRESOLVED, OPEN, NOT_JUDGED = "unresolved", "open", "not judged"
 GRID = 801  # points of the numerical integration (boundaries to ~1e-4 on the z scale)
 LEVENE_ALPHA = 0.05  # equal variances are rejected below this
 
@@ -203,9 +204,10 @@ def _try(design: Design, e: dict, look: int, level_alpha: float, last: bool) -> 
     unresolved (last look), or None (open). `within`: the equivalence interval lies within ±R too (both of
     the comparison's null hypotheses rejected)."""
     fr = design.fractions[:look]
-    low, high = _interval(e, z_bounds(fr, level_alpha)[-1])
+    z = z_bounds(fr, level_alpha)[-1]
+    low, high = _interval(e, z)
     out = {**e, "look": look, "alpha": level_alpha, "level": 1 - level_alpha, "low": low, "high": high,
-           "within": False}
+           "within": False, "nominal": 2 * float(sps.norm.sf(z))}  # the boundary's nominal two-sided level
     if design.margin is not None and e["n"] >= 2 and 2 * level_alpha < 1:
         eq_low, eq_high = _interval(e, z_bounds(fr, 2 * level_alpha)[-1])
         out["within"] = -design.margin < eq_low and eq_high < design.margin
@@ -214,16 +216,15 @@ def _try(design: Design, e: dict, look: int, level_alpha: float, last: bool) -> 
     if out["within"]:
         return {**out, "decision": "equivalent", "level": 1 - 2 * level_alpha, "low": eq_low, "high": eq_high}
     if last:
-        nominal = 2 * float(sps.norm.sf(z_bounds(fr, level_alpha)[-1]))  # the final boundary's level
-        return {**out, "decision": UNRESOLVED, "nominal": nominal}
+        return {**out, "decision": UNRESOLVED}
     return None
 
 
 def detectable(d: dict) -> float:
-    """The difference an unresolved comparison could have detected: the minimum detectable difference (80%
-    power) of a fixed test at its final boundary's nominal level, with its n, sd and df (the earlier looks
-    only add power, so this errs on the large side)."""
-    if d.get("decision") != UNRESOLVED or d["n"] < 2:
+    """The difference a decided or unresolved comparison could detect at the look it ended: the minimum
+    detectable difference (80% power) of a fixed test at that look's boundary's nominal level, with its n,
+    sd and df (the earlier looks only add power, so this errs on the large side). NaN: not tested."""
+    if not (d.get("n", 0) >= 2 and is_finite(d.get("nominal")) and is_finite(d.get("sd"))):
         return math.nan
     return min_detectable(d["n"], d["sd"], d["nominal"], POWER, df=d["df"])
 
@@ -237,26 +238,31 @@ def judge(design: Design, values: dict, comparisons: Sequence[Comparison], look:
     Holm's shares come from closed testing over both null hypotheses of each comparison (no difference;
     a difference of R or more): a comparison frees its share only when both are rejected ("helps" with its
     equivalence interval within ±R too), so without a resolution every "helps"/"hurts" frees it, and with
-    one almost none does (Bonferroni). A simulation found the naive recycling (any decision frees it) at
-    6.5% familywise for "equivalent"."""
+    one almost none does (Bonferroni): letting any decision free it does not hold the familywise error of
+    "equivalent" (tests/verdict/test_sequential.py). A comparison with fewer than 2 paired seeds is not tested and takes no
+    share; at the last look it is "not judged"."""
     primary = [c for c in comparisons if c.primary]
     pooled = error_term(values, primary)
     out = dict(before)
+    last = look == len(design.looks)
+    judged = [c for c in primary if len(paired(values, c)) >= 2]  # fewer pairs: no test, no share of alpha
 
     def holding() -> int:  # comparisons that still hold an unrejected null hypothesis
-        return sum(1 for c in primary if not (c.name in out and _resolved(design, out[c.name])))
+        return sum(1 for c in judged if not (c.name in out and _resolved(design, out[c.name])))
 
     count = holding()
     while count:
-        decided = {c.name: d for c in primary if c.name not in out
+        decided = {c.name: d for c in judged if c.name not in out
                    if (d := _try(design, estimate(values, c, pooled), look, design.alpha / count, False))}
         out.update(decided)
         if not decided or holding() == count:
             break
         count = holding()
-    if look == len(design.looks) and count:
-        share = design.alpha / count
-        out.update({c.name: _try(design, estimate(values, c, pooled), look, share, True)
+    if last:
+        out.update({c.name: _try(design, estimate(values, c, pooled), look, design.alpha / max(1, count), True)
+                    for c in judged if c.name not in out})
+        out.update({c.name: {**estimate(values, c, pooled), "decision": NOT_JUDGED, "look": look, "level": math.nan,
+                             "low": math.nan, "high": math.nan, "alpha": math.nan, "within": False}
                     for c in primary if c.name not in out})
     return out
 

@@ -51,18 +51,20 @@ def decided_phrase(c: dict, verdict: dict) -> str:
     margin = (verdict.get("design") or {}).get("margin")
     amount = f"{c.get('decided_mean', c['mean']):+.2f} points of test top-1"
     n = c.get("decided_n", c["n"])
-    at = f" at look {c['decided_look']} ({_seeds(n)})" if seq and c.get("decided_look") else f" ({_seeds(n)})"
-    if d in ("helps", "hurts"):
-        return f"{WHAT[d]}: {amount} ({basis(c, seq)}){at}"
-    if d == "equivalent":
-        return f"is equivalent within ±{margin:g} points: {amount} ({basis(c, seq)}){at}"
+    at = f"; look {c['decided_look']}, {_seeds(n)}" if seq and c.get("decided_look") else f"; {_seeds(n)}"
     could = f"; could detect {_amount(c['min_detectable'])} or more" if is_finite(c.get("min_detectable")) else ""
+    if d in ("helps", "hurts"):
+        return f"{WHAT[d]}: {amount} ({basis(c, seq)}{at})"
+    if d == "equivalent":
+        return f"is equivalent within ±{margin:g} points: {amount} ({basis(c, seq)}{at})"
     if d == "unresolved":
         eq = f", nor shown equivalent within ±{margin:g}" if margin else ""
-        return f"is not shown to differ{eq}: {amount} ({basis(c, seq)}{could}){at}"
+        return f"is not shown to differ{eq}: {amount} ({basis(c, seq)}{could}{at})"
+    if d == "not judged":
+        return f"is not judged ({_seeds(c['n'])})"
     if d == "open":
-        return f"is still open: {amount} so far ({basis(c, False)}){at}"
-    return f"(exploratory) {amount} ({basis(c, False)})"
+        return f"is still open: {amount} so far ({basis(c, False)}{at})"
+    return f"(exploratory) {amount} ({basis(c, False)}; {_seeds(c['n'])})"
 
 
 def arm_phrase(a: dict) -> str:
@@ -96,7 +98,7 @@ def comparison_sentence(a: dict, c: dict, verdict: dict, first: bool) -> str:
     head = a["arm"] if a["family"] == a["arm"] else f"{a['family']} ({a['arm']})"
     other, at = against(a, c, verdict)
     tail = f" ({PARTIAL})" if verdict.get("partial") else ""
-    if not c.get("judged", True) and c["decision"] in ("open", "unresolved"):
+    if c["decision"] == "not judged":
         return f"{head} is not judged against {other} ({_seeds(c['n'])}){tail}."
     family = f"; Holm over {_seeds(verdict['comparisons'], 'primary comparison')} at 5% familywise"
     return f"{head} against {other}{at} {decided_phrase(c, verdict)}{family}{arm_phrase(a) if first else ''}{tail}."
@@ -246,7 +248,7 @@ def gain_lines(verdict: dict) -> list[str]:
 
 
 SHORT = {"helps": "helps", "hurts": "hurts", "equivalent": "equiv.", "unresolved": "unresolved", "open": "open",
-         "exploratory": "expl."}
+         "exploratory": "expl.", "not judged": "not judged"}
 
 
 def comparison_cell(c: dict, wide: bool = True) -> str:
@@ -257,8 +259,8 @@ def comparison_cell(c: dict, wide: bool = True) -> str:
         return pm(c, signed=True)
     mean = c.get("decided_mean", c["mean"]) if c["decision"] != "exploratory" else c["mean"]
     head = f"{mean:+.2f} {SHORT[c['decision']]}" if is_finite(mean) else f"- {SHORT[c['decision']]}"
-    if not wide:
-        return head
+    if not wide or c["decision"] == "not judged":
+        return head if c["decision"] != "not judged" else f"not judged ({_seeds(c['n'])})"
     return f"{head} {interval(c)} ({level_pct(c.get('level'))}, n {c.get('decided_n', c['n'])})"
 
 
@@ -328,7 +330,8 @@ def footer(verdict: dict) -> str:
     holm = (f"Words for the {verdict['comparisons']} primary comparisons, Holm-corrected at 5% familywise; each "
             "cell: the difference, its decision (helps, hurts, equiv.: within the resolution, unresolved, open: "
             "looks remain; expl.: a secondary comparison, no words), the interval it rests on with its level and "
-            "the seeds it used. ")
+            "the seeds it used. " if "comparisons" in verdict
+            else "Decisions from the raw paired intervals (a verdict written before Holm's correction). ")
     matched = (f"plain@C: plain SGD ({base}'s configuration) trained for C compute-equivalents with its schedule "
                "fully decayed within them, the budget-matched baseline of the arms that spend about C (Kaddour et "
                f"al. 2023): each is also compared with it (vs {MATCHED_COLUMN}), a secondary comparison. "
