@@ -132,7 +132,7 @@ def test_equivalence_rests_on_its_90_percent_interval_and_unresolved_says_what_i
     lower = stats.ttest_1samp(d, -1.0, alternative="greater").pvalue
     upper = stats.ttest_1samp(d, 1.0, alternative="less").pvalue
     assert max(lower, upper) < 0.05  # TOST agrees
-    assert "is equivalent within ±1 points" in v["sentences"][0] and "(90% CI [" in v["sentences"][0]
+    assert "is equivalent within ±1 points" in v["sentences"][0] and "decided on its 90% CI [" in v["sentences"][0]
     wide = build_verdict({"plain": runs(plain), "trim-linear": runs({1: 92.3, 2: 88.8, 3: 90.4})},
                          {"plain": "plain", "trim-linear": "trim"}, "confirmation", [1, 2, 3], 4.0, margin=1.0)
     u = wide["arms"][1]["diffs"][0]
@@ -359,3 +359,16 @@ def test_each_arms_gain_of_one_more_trial_stands_beside_the_resolution_of_its_co
     assert "One more trial of plain would gain about 0.3 points of val_top1 (95% bootstrap band 0-0.9; the last step " \
         "of its tuning curve over 6 trials at the full budget); the coarsest comparison with it resolves" in md
     assert json.loads(to_json(v))["arms"][1]["tuning_gain"]["gain"] == 0.3
+
+
+def test_confirm_primary_chooses_the_family_and_may_name_any_pair_of_confirmed_arms():
+    groups = {"plain": runs({1: 90.0, 2: 91.0, 3: 89.5}), "delta=0.5": runs({1: 91.0, 2: 92.1, 3: 90.4}),
+              "trim-linear": runs({1: 90.1, 2: 91.0, 3: 89.6})}
+    v = build_verdict(groups, FAM3, "confirmation", [1, 2, 3], 4.0,
+                      primary=["trim-linear vs delta=0.5", "trim-linear vs nope"])
+    comps = {c["name"]: c for a in v["arms"] for c in a["diffs"]}
+    assert v["comparisons"] == 1 and comps["trim-linear vs delta=0.5"]["primary"]
+    assert comps["trim-linear vs delta=0.5"]["baseline_family"] == "chosen"
+    assert comps["delta=0.5 vs plain"]["decision"] == "exploratory"
+    assert len(v["sentences"]) == 1 and v["sentences"][0].startswith("trim (trim-linear) against delta=0.5")
+    assert any("'trim-linear vs nope'" in n for n in v["notes"])

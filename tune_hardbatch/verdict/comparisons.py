@@ -174,6 +174,7 @@ def decide(arms: list[dict], design: sequential.Design, looks: int, chosen: Opti
         else:
             d = sequential.exploratory(values, p, pooled)
         c.update({"primary": p.primary, "decision": d["decision"], "judged": d["n"] >= 2,
+                  "raw95": list(sequential.raw_interval(d)),
                   **{f"decided_{k}": d.get(k) for k in ("n", "mean", "se", "df", "look")},
                   **{k: d.get(k) for k in ("error", "level", "low", "high", "alpha", "min_detectable", "within")}})
         c["fixed_seeds"] = sequential.fixed_seeds_for(d["sd"], design.margin, design.alpha / m,
@@ -236,21 +237,9 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
             for label, runs in groups.items()]
     present, against = _baselines(arms, baseline_of)
     base = next(iter(present.values()), None)
-    by_label, references = {a["arm"]: a for a in arms}, set((matched or {}).values())
-    controls = {f: a for a in reversed(arms) if a["n"] and (f := a["family"]).endswith(RANDOM)}
-    none = {"mean": math.nan, "ci95": math.nan, "n": 0, "seeds": []}
-    for a in arms:
-        a["is_baseline"] = base is not None and a["family"] == base["family"]
-        reference = a["arm"] in references  # a budget-matched run: compared with nothing itself
-        a["diffs"] = [] if reference else _comparisons(a, base, present, against, margin, controls)
-        if not reference and (a["arm"] in (matched or {})) and matched[a["arm"]] in by_label:
-            a["diffs"].append(_at_equal_compute(a, by_label[matched[a["arm"]]], base, margin))
-        partner = against(a, base["family"]) if base is not None and not reference else None
-        a["convergence_change"] = _paired(a["convergence_epoch"]["values"], partner["convergence_epoch"]["values"]) \
-            if partner is not None and not a["is_baseline"] else dict(none)
-        _tuning(a, tuning)
-        if reference:  # a budget-matched run was not searched: its family's curve is the baseline's
-            a["tuning_gain"] = None
+    references = set((matched or {}).values())
+    _arm_diffs(arms, base, present, against, margin, matched or {}, tuning)
+    notes = list(notes or []) + _chosen_pairs(arms, primary, margin)
     if design is None:
         design = sequential.Design(tuple(seeds), (len(seeds),), ALPHA, margin)
     judged = len(design.looks) if looks is None else looks
@@ -278,6 +267,47 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
                "notes": list(notes or [])}
     verdict["sentences"] = sentences(verdict)
     return verdict
+
+
+def _arm_diffs(arms: list[dict], base: Optional[dict], present: dict, against, margin, matched: dict,
+               tuning: Optional[dict]) -> None:
+    """Each arm's comparisons (`diffs`: `_comparisons`, and the one at equal compute), its convergence change
+    against its baseline and its tuning (in place); a budget-matched run is compared with nothing itself."""
+    by_label, references = {a["arm"]: a for a in arms}, set(matched.values())
+    controls = {f: a for a in reversed(arms) if a["n"] and (f := a["family"]).endswith(RANDOM)}
+    none = {"mean": math.nan, "ci95": math.nan, "n": 0, "seeds": []}
+    for a in arms:
+        a["is_baseline"] = base is not None and a["family"] == base["family"]
+        reference = a["arm"] in references
+        a["diffs"] = [] if reference else _comparisons(a, base, present, against, margin, controls)
+        if not reference and a["arm"] in matched and matched[a["arm"]] in by_label:
+            a["diffs"].append(_at_equal_compute(a, by_label[matched[a["arm"]]], base, margin))
+        partner = against(a, base["family"]) if base is not None and not reference else None
+        a["convergence_change"] = _paired(a["convergence_epoch"]["values"], partner["convergence_epoch"]["values"]) \
+            if partner is not None and not a["is_baseline"] else dict(none)
+        _tuning(a, tuning)
+        if reference:  # a budget-matched run was not searched: its family's curve is the baseline's
+            a["tuning_gain"] = None
+
+
+def _chosen_pairs(arms: list[dict], primary: Optional[list], margin) -> list[str]:
+    """`confirm.primary`'s comparisons that no default rule makes, added to their arm (in place; the column
+    "vs chosen"); notes for names that match no confirmed arm."""
+    by_label, notes = {a["arm"]: a for a in arms}, []
+    have = {c["name"] for a in arms for c in a["diffs"]}
+    for name in primary or []:
+        left, right = (part.strip() for part in name.split(" vs "))
+        if name in have:
+            continue
+        if left in by_label and right in by_label:
+            by_label[left]["diffs"].append({**compare(by_label[left], by_label[right], margin),
+                                            "baseline_family": CHOSEN})
+        else:
+            notes.append(f"confirm.primary names {name!r}, but no such arms were confirmed")
+    return notes
+
+
+CHOSEN = "chosen"  # the column of comparisons only confirm.primary asks for
 
 
 def _at_equal_compute(a: dict, ref: dict, base: Optional[dict], margin) -> dict:

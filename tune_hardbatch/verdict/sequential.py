@@ -295,12 +295,19 @@ def needed(comparisons: Sequence[Comparison], decided: dict) -> list[str]:
     return out
 
 
+def raw_interval(e: dict, level: float = 0.95) -> tuple[float, float]:
+    """The plain (unadjusted, not repeated) `level` t-interval of an estimate: mean ± t(df) se."""
+    if not (e.get("df", 0) >= 1 and math.isfinite(e.get("se", math.nan))):
+        return math.nan, math.nan
+    half = float(sps.t.isf((1 - level) / 2, e["df"])) * e["se"]
+    return e["mean"] - half, e["mean"] + half
+
+
 def exploratory(values: dict, c: Comparison, pooled: dict, level: float = 0.95) -> dict:
     """A secondary comparison: its estimate over every common seed and a plain `level` t-interval, no words."""
     e = estimate(values, c, pooled)
-    q = float(sps.t.isf((1 - level) / 2, e["df"])) if e["df"] >= 1 else math.inf
-    half = q * e["se"] if math.isfinite(e["se"]) else math.inf
-    return {**e, "decision": "exploratory", "level": level, "low": e["mean"] - half, "high": e["mean"] + half}
+    low, high = raw_interval(e, level)
+    return {**e, "decision": "exploratory", "level": level, "low": low, "high": high}
 
 
 def fixed_seeds_for(sd: float, margin: float, alpha: float, power: float = POWER, df_extra: int = 0,

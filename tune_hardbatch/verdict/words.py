@@ -37,12 +37,17 @@ def interval(c: dict) -> str:
 
 
 def basis(c: dict, sequential: bool) -> str:
-    """What an interval is: its level, repeated (a sequential design) or not, its error term and df."""
+    """The interval a decision rests on (its level: Holm's share, repeated in a sequential design), beside the
+    raw 95% interval when they differ, the error term and its df."""
     kind = "repeated " if sequential and c.get("decision") != "exploratory" else ""
     term = "pooled error term" if c.get("error") == "pooled" else "own paired sd"
     dof = c.get("decided_df", c.get("df"))
     df = f", {dof:g} df" if is_finite(dof) else ""
-    return f"{level_pct(c.get('level'))} {kind}CI {interval(c)}; {term}{df}"
+    own = f"{level_pct(c.get('level'))} {kind}CI {interval(c)}"
+    raw = c.get("raw95")
+    if raw and c.get("level") != 0.95 and is_finite(raw[0]):
+        own = f"raw 95% CI [{raw[0]:+.2f}, {raw[1]:+.2f}]; decided on its {own}"
+    return f"{own}; {term}{df}"
 
 
 def decided_phrase(c: dict, verdict: dict) -> str:

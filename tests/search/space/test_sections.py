@@ -13,6 +13,17 @@ from tune_hardbatch.search import space as SP
     ({"confirm": {"seeds": -1}}, "confirm.seeds", "integer >= 0"),
     ({"confirm": {"max_arms": 0}}, "confirm.max_arms", "integer >= 1"),
     ({"confirm": {"sedes": 3}}, "confirm.sedes", "did you mean confirm.seeds"),
+    ({"confirm": {"resolution": 0}}, "confirm.resolution", "0 < R < 100"),
+    ({"confirm": {"resolution": 150.0}}, "confirm.resolution", "0 < R < 100"),
+    ({"confirm": {"resolution": True}}, "confirm.resolution", "0 < R < 100"),
+    ({"confirm": {"max_seeds": 1}}, "confirm.max_seeds", "integer >= 2"),
+    ({"confirm": {"looks": 6}}, "confirm.looks", "from 1 to 5"),
+    ({"confirm": {"looks": 0}}, "confirm.looks", "from 1 to 5"),
+    ({"confirm": {"test_limit": 0}}, "confirm.test_limit", "integer >= 1"),
+    ({"confirm": {"primary": "trim vs plain"}}, "confirm.primary", "a list of comparisons"),
+    ({"confirm": {"primary": ["trim versus plain"]}}, "confirm.primary", "'ARM vs OTHER'"),
+    ({"confirm": {"primary": ["trim vs nope"]}, "arms": {"plain": {}, "trim": {"fixed": {"trim.schedule": "linear"}}},
+      "space": {"optim.lr": {"choice": [0.1]}}}, "confirm.primary", "no arm named 'nope'"),
     ({"search": {"allow_test_metric": "yes"}}, "search.allow_test_metric", "true, false"),
 ])
 def test_bad_confirm_and_search_keys(section, key, fragment):

@@ -147,6 +147,7 @@ def validate_space(raw: dict, question: str = "", source: str = "<dict>") -> Sea
     shared = parse_dims(raw.get("space"), search.searcher)
     arms = parse_arms(raw.get("arms"), shared, search.searcher)
     search = _check_trials_per_arm(search, arms, raw.get("search") or {})
+    _check_primary(confirm, arms)
     if arms:
         budget, corners = _arm_corners(base_flat, arms)
         dims = union_dims(shared, arms)
@@ -201,6 +202,18 @@ def _check_trials_per_arm(search: SearchSection, arms: list[Arm], given: dict) -
                             f"each; allowed: a multiple of {len(arms)}, or set search.trials_per_arm")
         per_arm = total // len(arms)
     return replace(search, trials_per_arm=per_arm, num_samples=per_arm * len(arms))
+
+
+def _check_primary(confirm: ConfirmSection, arms: list[Arm]) -> None:
+    """With declared arms, `confirm.primary` names comparisons of declared arms (a budget-matched run,
+    `plain@C`, is named after the search: it is allowed on the right)."""
+    names = {a.name for a in arms}
+    for pair in confirm.primary or []:
+        left, right = (part.strip() for part in pair.split(" vs "))
+        unknown = [x for x in (left, right) if x not in names and not (x == right and x.startswith("plain@"))]
+        if arms and unknown:
+            raise UserError("confirm.primary", f"got {pair!r}: no arm named {unknown[0]!r}; allowed: 'ARM vs OTHER' "
+                            f"of the arms {', '.join(sorted(names))}")
 
 
 def _arm_corners(base_flat: dict, arms: list[Arm]) -> tuple[float, list]:
