@@ -175,7 +175,7 @@ def decide(arms: list[dict], design: sequential.Design, looks: int, chosen: Opti
             d = sequential.exploratory(values, p, pooled)
         c.update({"primary": p.primary, "decision": d["decision"], "judged": d["n"] >= 2,
                   "raw95": list(sequential.raw_interval(d)),
-                  **{f"decided_{k}": d.get(k) for k in ("n", "mean", "se", "df", "look")},
+                  **{f"decided_{k}": d.get(k) for k in ("n", "mean", "se", "sd", "df", "look")},
                   **{k: d.get(k) for k in ("error", "level", "low", "high", "alpha", "min_detectable", "within")}})
         c["fixed_seeds"] = sequential.fixed_seeds_for(d["sd"], design.margin, design.alpha / m,
                                                       df_extra=d["df"] - d["n"] + 1) \

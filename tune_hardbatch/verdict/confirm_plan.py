@@ -1,16 +1,20 @@
 """The confirmation's plan, Ray-free: which arms are confirmed (`plan_arms`, `choose_arms`), their configs and
-seeds (`confirm_seeds`), how the search tuned them (`tuning`, `sampler_of`), the plan saved for `--resume`
-(`save_plan`, `load_plan`: `confirm_arms.json`) and whether every arm x seed has ended (`arms_ended`).
+seeds (`confirm_seeds`), its design and looks (`design_of`, `begin_look`, `end_look`, `look_root`), how the
+search tuned them (`tuning`, `sampler_of`), the plan saved for `--resume` (`save_plan`, `load_plan`:
+`confirm_arms.json`) and whether every arm x seed trained so far has ended (`arms_ended`).
 
 After a search, the best configuration of each declared arm (or, in a joint search, of each strategy
 family present: plain, delta=1, delta, trim, splits, and each combination searched), chosen by the search's
 validation metric at one budget every compared trial reached (`best_per_arm`: the trials that trained their
 whole budget by their final values; only when none did, the trials stopped early at the highest budget all
-of them reached), is trained again with `confirm.seeds`
-seeds, shared by all arms, on the full training set (no validation hold-out) and evaluated on the test set.
-The arms are fixed once chosen (`confirm_arms.json`): `--resume` continues the same phase. The Ray side is
+of them reached), is trained again on the full training set (no validation hold-out) and evaluated on the
+whole test set (unless `confirm.test_limit`), with seeds the search never saw, shared by all arms: a fixed
+design's `confirm.seeds` in one look, or a sequential design's looks up to `confirm.max_seeds`, each look
+training only the arms of a primary comparison still open (decided by `sequential` through the verdict).
+The arms are fixed once chosen, and each look is recorded before it trains (its seeds and arms) and after
+it is judged (its decisions), so `--resume` continues the same plan. The Ray side is
 `ray_backend/confirm.py`. The plan also carries the budget-matched runs once decided (`Plan.matched`,
-chosen in `budget.py`).
+chosen in `budget.py` after the first look).
 """
 
 from __future__ import annotations

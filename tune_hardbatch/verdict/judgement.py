@@ -1,8 +1,9 @@
 """The confirmation's records and the verdict from them, Ray-free: the confirmation trials' records
 (`confirmed_trials`, `with_arm`: each with its arm, family and seed), how they are labelled in the live view
-and described in MLflow (`ArmLabel`, `ArmRun`), and the verdict (`judge`: from the confirmation, budget-matched
-runs included, or from a seed grid's own trials; `verdict_on_disk`: judged again from what a search left on
-disk).
+and described in MLflow (`ArmLabel`, `ArmRun`), each look judged (`judge_look`: the verdict over the looks so
+far, its decisions recorded in the plan with the arms the next look trains), and the verdict (`judge`: from
+the confirmation, budget-matched runs included, or from a seed grid's own trials; `verdict_on_disk`: judged
+again from what a search left on disk), with each arm's variance split from its runs' per-example results.
 """
 
 from __future__ import annotations

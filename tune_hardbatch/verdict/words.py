@@ -150,14 +150,28 @@ def variance_lines(verdict: dict) -> list[str]:
     out = []
     for a in verdict["arms"]:
         v = a.get("variance")
-        if not v or not is_finite(v.get("total")):
+        if not v or not is_finite(v.get("total")) or v["total"] <= 0:
             continue
-        out.append(f"{a['arm']}: seed-to-seed sd {v['total'] ** 0.5:.2f} points over {v['runs']} runs; "
-                   f"{100 * v['sampling_share']:.0f}% of its variance is test-set sampling (each of the "
-                   f"{v['examples']} examples a coin flip; a larger test set shrinks it), the rest "
-                   f"(sd {v['model'] ** 0.5:.2f}) the model's true accuracy varying with the seed (more seeds average "
-                   f"it); the fixed test set itself adds ±{v['test_set_se']:.2f} (1 se) that no seed removes.")
+        share = v["sampling_share"]
+        what = (f"{100 * share:.0f}% of it is" if share < 1 else
+                f"all of it is (the estimate, {100 * share:.0f}%, exceeds the whole: no model variance is seen)")
+        out.append(f"{a['arm']}: seed-to-seed sd {v['total'] ** 0.5:.2f} points over {v['runs']} runs; {what} "
+                   f"test-set sampling (each of the {v['examples']} test examples a coin flip of its own; a larger "
+                   f"test set shrinks it), the rest (sd {v['model'] ** 0.5:.2f}) the model's true accuracy varying "
+                   f"with the seed (more seeds average it); the fixed test set itself adds ±{v['test_set_se']:.2f} "
+                   "(1 se) to the arm's mean that no number of seeds removes.")
     return out
+
+
+def fixed_design_lines(verdict: dict) -> list[str]:
+    """Per primary comparison, the seeds a fixed design would need to resolve the margin at its sd."""
+    d = verdict.get("design") or {}
+    if not d.get("margin"):
+        return []
+    return [f"{c['name']}: a fixed design resolving ±{d['margin']:g} (80% power, two-sided at 5% / "
+            f"{verdict['comparisons']}) would need {c['fixed_seeds']:.0f} seeds per arm at its paired sd "
+            f"{c['decided_sd']:.2f}" for a in verdict["arms"] for c in a["diffs"]
+            if c.get("primary") and is_finite(c.get("fixed_seeds")) and is_finite(c.get("decided_sd"))]
 
 
 def selection(verdict: dict) -> str:
@@ -175,8 +189,9 @@ def selection(verdict: dict) -> str:
         chosen = f"by {metric}"
     each = "declared arm" if (verdict.get("tuning") or {}).get("mode") == "arms" else "strategy family"
     return (f"Arms chosen {chosen} (the best search trial of each {each}, at one budget every compared trial "
-            f"reached: the full budget where some trained it), re-trained with seeds {verdict['seeds']} on the full "
-            "training set and measured on the test set.")
+            f"reached: the full budget where some trained it), re-trained with "
+            f"{'seeds from' if (verdict.get('design') or {}).get('sequential') else 'seeds'} {verdict['seeds']} on "
+            "the full training set and measured on the test set.")
 
 
 def tuning_line(verdict: dict) -> str:
@@ -361,5 +376,7 @@ def to_markdown(verdict: dict) -> str:
              *["| " + " | ".join(r) + " |" for r in rows], "", footer(verdict),
              *(["", "### What more seeds can and cannot buy (Jordan 2024)", "", *[f"- {x}" for x in split]]
                if split else []),
+             *(["", "### The seeds a fixed design would need for the same resolution", "",
+                *[f"- {x}" for x in fixed]] if (fixed := fixed_design_lines(verdict)) else []),
              *[f"\nNote: {n}" for n in verdict["notes"]], ""]
     return "\n".join(lines)
