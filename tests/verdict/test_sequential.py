@@ -10,8 +10,19 @@ import math
 import numpy as np
 import pytest
 
-from tune_hardbatch.verdict.sequential import (Comparison, Design, UNRESOLVED, detectable, error_term, judge, needed,
-                                               plan_looks, replay, spent, z_bounds)
+from tune_hardbatch.verdict.sequential import (
+    UNRESOLVED,
+    Comparison,
+    Design,
+    detectable,
+    error_term,
+    judge,
+    needed,
+    plan_looks,
+    replay,
+    spent,
+    z_bounds,
+)
 
 ARMS = ["base", "a0", "a1", "a2", "a3", "c0", "c1"]
 FAMILY = [Comparison(f"a{i} vs base", f"a{i}", "base") for i in range(4)] + \

@@ -18,8 +18,16 @@ from ..search.rungs import entrants, keep
 from ..search.space import BEST_FILE, STATUSES, SearchSpace
 from ..search.space.arms import arm_summary
 from ..search.trials import Trial
-from ..verdict.words import (MATCHED_WORD, PARTIAL, column, comparison_cell, context, convergence_cell, savings_cell,
-                             short_line)
+from ..verdict.words import (
+    MATCHED_WORD,
+    PARTIAL,
+    column,
+    comparison_cell,
+    context,
+    convergence_cell,
+    savings_cell,
+    short_line,
+)
 from .formats import num, pm, yaml_value
 from .logs import LOG_FILE
 

@@ -25,9 +25,10 @@ from ..search.storage import abs_storage
 from ..search.trials import Trial
 from ..tracking import parent_files, trial_key
 from ..training.config import to_yaml
-from ..verdict.budget import matched_dir
+from ..verdict.budget import confirm_dirs, matched_dir
 from ..verdict.comparisons import VERDICT_FILE
 from ..verdict.comparisons import to_json as verdict_json
+from ..verdict.confirm_plan import load_plan
 from .checkpoints import prune_ended
 from .search import Run
 
@@ -86,8 +87,11 @@ def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Opti
         raise SearchFailed(f"all {len(trials)} trials failed; see the error.txt files under {exp_dir}")
     best = best_trial(trials, space)
     prune_ended(exp_dir, trials, {best.trial_id} if best else set())  # after tracking (it may upload checkpoints)
-    prune_ended(exp_dir / CONFIRM_DIR, confirmed, set())
-    prune_ended(matched_dir(exp_dir), confirmed, set())  # the budget-matched runs' (verdict/budget.py)
+    plan = load_plan(exp_dir)
+    roots = [where for where, _ in confirm_dirs(exp_dir, plan)] if plan is not None else \
+        [exp_dir / CONFIRM_DIR, matched_dir(exp_dir)]
+    for root in roots:  # every look's, the budget-matched runs' too (verdict/budget.py)
+        prune_ended(root, confirmed, set())
     if verdict is not None:
         print_verdict(verdict, run.stream)
 
