@@ -159,3 +159,23 @@ def test_best_curves_put_compute_on_the_x_axis_and_best_so_far_the_order_started
     fig = plots._best_so_far_figure([(1, 50.0, "finished")], "val_top1", "max")
     assert fig.axes[0].get_xlabel() == "trial (in the order started)"
     plots.plt.close(fig)
+
+
+def test_confirmation_looks_draw_one_panel_per_primary_comparison_within_the_axes():
+    from tune_hardbatch.verdict.sequential import Comparison, Design, trace
+
+    design = Design((1, 2, 3, 4, 5, 6), (2, 4, 6), 0.05, margin=1.0)
+    values = {"plain": {s: 60.0 + (s % 3) * 0.4 for s in range(1, 7)},
+              "sb": {s: 50.0 + (s % 2) * 0.3 for s in range(1, 7)},  # decided early: it hurts by ten points
+              "trim": {s: 60.2 + (s % 3) * 0.5 for s in range(1, 7)}}
+    comps = [Comparison("sb vs plain", "sb", "plain"), Comparison("trim vs plain", "trim", "plain")]
+    looks = trace(design, values, comps, 3)
+    sb = [(look["look"], look["comparisons"]["sb vs plain"]["decision"]) for look in looks
+          if "sb vs plain" in look["comparisons"]]
+    assert sb[-1][1] == "hurts" and len(sb) == sb[-1][0]  # shown until decided, not after
+    assert [look["seeds"] for look in looks] == [2, 4, 6]
+    fig = plots._confirmation_looks_figure({"trace": looks, "margin": 1.0})
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["sb vs plain", "trim vs plain"]
+    low, high = panels[0].get_ylim()
+    assert low < -10 < 10 < high  # the decided difference is inside the axes

@@ -1,6 +1,7 @@
 """PNG plots with matplotlib's Agg backend (no display needed).
 
-The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`, `tuning_curves`) read
+The search plots (`confirmed_arms`, `importances`, `best_so_far`, `best_curves`, `tuning_curves`,
+`confirmation_looks`: a sequential confirmation's intervals look by look) read
 the same for a 20-trial TPE search and for a 4 x 3 grid: one row per arm or dimension with its label on the
 y axis, the figure growing with the rows, labels shortened with an ellipsis, legends outside the axes, and
 a tight bounding box. Each has a `_..._figure` twin that returns the Figure unsaved (the tests measure its labels).
@@ -151,6 +152,59 @@ def _tuning_curves_figure(curves: dict, metric: str, sampler: str):
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
                   title="arm (trials at epoch-eq.)", title_fontsize=8)
     return fig
+
+
+DECISION_COLOURS = {"helps": "C2", "hurts": "C3", "equivalent": "C0", "unresolved": "C7", "open": "k"}
+
+
+def confirmation_looks(design: dict, path):
+    """One panel per primary comparison: at each look (seeds so far) its difference and the repeated interval at
+    its Holm share, coloured by its decision (open until decided), with 0 and the resolution ±R marked."""
+    return _save_tight(_confirmation_looks_figure(design), path)
+
+
+def _confirmation_looks_figure(design: dict):
+    names = list(dict.fromkeys(n for look in design["trace"] for n in look["comparisons"]))
+    cols = min(3, max(1, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False, layout="constrained")
+    margin = design.get("margin")
+    span = _looks_span(design["trace"], margin)
+    for ax, name in zip(axes.flat, names):
+        for look in design["trace"]:
+            c = look["comparisons"].get(name)
+            if c is None or not is_finite(c["mean"]):
+                continue
+            low = c["low"] if is_finite(c["low"]) else c["mean"]
+            high = c["high"] if is_finite(c["high"]) else c["mean"]
+            ax.errorbar(look["seeds"], c["mean"], yerr=[[c["mean"] - low], [high - c["mean"]]], fmt="o", capsize=3,
+                        color=DECISION_COLOURS.get(c["decision"], "k"), label=c["decision"])
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_ylim(-span, span)  # an early look's interval can be tens of points wide: cut at the axes
+        if margin:
+            ax.axhspan(-margin, margin, color="C0", alpha=0.08, lw=0)
+        ax.set_title(shorten(name, 48), fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    band = f"; band: ±{margin:g}" if margin else ""
+    fig.supxlabel("seeds per arm at the look", fontsize=9)
+    fig.supylabel("difference, test top-1 points", fontsize=9)
+    fig.suptitle(f"Confirmation looks: each primary comparison's repeated interval at its Holm share{band}",
+                 fontsize=10)
+    return fig
+
+
+def _looks_span(trace: list, margin) -> float:
+    """The y half-range of the looks' plot: room for every mean, the last look's intervals and the margin."""
+    means = [abs(c["mean"]) for look in trace for c in look["comparisons"].values() if is_finite(c["mean"])]
+    last = [abs(x) for c in trace[-1]["comparisons"].values() for x in (c["low"], c["high"]) if is_finite(x)] \
+        if trace else []
+    return 1.3 * max([2.0 * (margin or 0), *means, *last, 1.0])
 
 
 def shorten(label, limit: int = LABEL_CHARS) -> str:

@@ -42,7 +42,8 @@ from ..verdict.words import resolution_phrase
 from .formats import csv_value, fixed, pm
 
 REPORT_FILE = "report.md"
-PLOTS = ("confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png", "tuning_curves.png")
+PLOTS = ("confirmed_arms.png", "importances.png", "best_so_far.png", "best_curves.png", "tuning_curves.png",
+         "confirmation_looks.png")
 NOT_ARM_KEYS = {"seed", "strategy", "arm"}
 
 
@@ -188,6 +189,8 @@ def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Option
         paths.append(plots.best_curves(curves, out_dir / PLOTS[3], metric))
     if tuning[0]:
         paths.append(plots.tuning_curves(tuning[0], out_dir / PLOTS[4], metric, tuning[1]))
+    if verdict and (verdict.get("design") or {}).get("trace"):
+        paths.append(plots.confirmation_looks(verdict["design"], out_dir / PLOTS[5]))
     return paths
 
 

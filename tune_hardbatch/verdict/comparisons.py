@@ -152,11 +152,13 @@ def is_primary(c: dict, family: str, base_family: Optional[str], chosen: Optiona
     return kind == CONTROL or (kind == base_family and not family.endswith(RANDOM))
 
 
-def decide(arms: list[dict], design: sequential.Design, looks: int, chosen: Optional[list] = None) -> int:
+def decide(arms: list[dict], design: sequential.Design, looks: int, chosen: Optional[list] = None
+           ) -> tuple[int, list]:
     """Each comparison's decision (in place): the primary ones by the group-sequential design over its first
     `looks` looks (`sequential.replay`: helps, hurts, equivalent, unresolved at the last look, open before
     it), each with the repeated interval it rests on, its error term (pooled or own) and df; the secondary
-    ones an estimate with a 95% interval, marked exploratory. Returns the number of primary comparisons."""
+    ones an estimate with a 95% interval, marked exploratory. Returns the number of primary comparisons and,
+    for a sequential design, the looks' trace (`sequential.trace`: each look's intervals)."""
     values = {a["arm"]: a["test_top1"]["values"] for a in arms}
     base = next((a["family"] for a in arms if a["is_baseline"]), None)
     family = {a["arm"]: a["family"] for a in arms}
@@ -180,7 +182,8 @@ def decide(arms: list[dict], design: sequential.Design, looks: int, chosen: Opti
         c["fixed_seeds"] = sequential.fixed_seeds_for(d["sd"], design.margin, design.alpha / m,
                                                       df_extra=d["df"] - d["n"] + 1) \
             if p.primary and design.margin else math.nan
-    return sum(p.primary for p in comps)
+    trace = sequential.trace(design, values, comps, looks) if len(design.looks) > 1 and looks else []
+    return sum(p.primary for p in comps), trace
 
 
 
@@ -243,7 +246,7 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
     if design is None:
         design = sequential.Design(tuple(seeds), (len(seeds),), ALPHA, margin)
     judged = len(design.looks) if looks is None else looks
-    m = decide(arms, design, judged, primary)
+    m, trace = decide(arms, design, judged, primary)
     _resolutions(arms)
     for a in arms:
         reference = a["arm"] in references
@@ -263,7 +266,7 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
                "partial": bool(partial), "budget_matched": dict(matched or {}), "arms": arms,
                "design": {"seeds": list(design.seeds), "looks": list(design.looks), "alpha": design.alpha,
                           "margin": design.margin, "judged": judged, "sequential": len(design.looks) > 1,
-                          "primary": primary},
+                          "primary": primary, "trace": trace},
                "notes": list(notes or [])}
     verdict["sentences"] = sentences(verdict)
     return verdict

@@ -286,6 +286,31 @@ def replay(design: Design, values: dict, comparisons: Sequence[Comparison], look
     return decided
 
 
+def trace(design: Design, values: dict, comparisons: Sequence[Comparison], looks: int) -> list[dict]:
+    """Per look judged, per primary comparison: n, mean and the repeated interval at its Holm share there,
+    and its decision (open until decided; a decided one appears at its look only): the looks' plot."""
+    out, decided = [], {}
+    for k in range(1, looks + 1):
+        values_k = restrict(values, design.seeds_at(k))
+        decided = judge(design, values_k, comparisons, k, decided)
+        primary = [c for c in comparisons if c.primary]
+        pooled = error_term(values_k, primary)
+        holding = sum(1 for c in primary if not (c.name in decided and _resolved(design, decided[c.name])))
+        share = design.alpha / max(1, holding)
+        row = {}
+        for c in primary:
+            d = decided.get(c.name)
+            if d is not None and d["look"] < k:
+                continue
+            if d is None:
+                e = estimate(values_k, c, pooled)
+                low, high = _interval(e, z_bounds(design.fractions[:k], share)[-1])
+                d = {**e, "low": low, "high": high, "decision": OPEN}
+            row[c.name] = {key: d[key] for key in ("n", "mean", "low", "high", "decision")}
+        out.append({"look": k, "seeds": design.looks[k - 1], "comparisons": row})
+    return out
+
+
 def needed(comparisons: Sequence[Comparison], decided: dict) -> list[str]:
     """The arms the next look trains: those of an open primary comparison (in first-seen order)."""
     out: list[str] = []
