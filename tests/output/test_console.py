@@ -92,7 +92,7 @@ def test_the_verdict_table_fits_160_columns_with_one_line_of_words_per_primary_c
     assert lines[2].split()[:5] == ["arm", "seeds", "trials", "test", "top-1"]
     assert lines[3].split()[:6] == ["plain", "(base)", "3", "3", "90.00", "±"] and "base" in lines[3].split()
     assert lines[4].split()[:3] == ["delta=0.5", "3", "12"] and "helps" in lines[4] and "not conv. (1 of 3)" in lines[4]
-    assert lines[5].split()[:3] == ["trim-linear", "3", "-"] and "unresolved" in lines[5]
+    assert lines[5].split()[:3] == ["trim-linear", "3", "-"] and "unres." in lines[5]
     assert max(len(x) for x in lines[2:6]) <= 160  # the table: one line per arm within 160 columns
     assert lines[6] == "  Partial (partial: from the seeds that finished): the confirmation was interrupted."
     assert lines[7].startswith("  Arms chosen by val_top1 on validation data")
@@ -109,3 +109,23 @@ def test_tables_and_short_keys():
     assert short_keys(["optim.lr", "trim.p_end", "a.seed", "seed"]) == \
         {"optim.lr": "lr", "trim.p_end": "p_end", "a.seed": "a.seed", "seed": "seed"}
     assert format_table(["a", "bb"], [["xxx", "y"]]) == "a    bb\nxxx  y"
+
+
+def test_the_controls_studys_verdict_table_fits_160_columns():
+    """Nine arms, three budget-matched runs and four comparison columns (the controls study's shape)."""
+    import random
+
+    rng = random.Random(0)
+    fams = {"plain": "plain", "delta=1": "delta=1", "delta<1": "delta", "delta<1-random": "delta-random",
+            "trim": "trim", "trim-random": "trim-random", "splits": "splits", "sb": "sb", "infobatch": "infobatch",
+            "plain@7.47": "plain@budget", "plain@9.24": "plain@budget", "plain@9.72": "plain@budget"}
+    groups = {a: confirmed({s: 60 + rng.gauss(0, 1.5) for s in range(1, 7)}, converged={1: 0}) for a in fams}
+    verdict = build_verdict(groups, fams, "confirmation", list(range(1, 7)), 10.0, 0.0, [], selected_on="val_top1",
+                            margin=1.0, arm_params={m: {"compute_budget": float(m[6:])} for m in fams if "@" in m},
+                            matched={"infobatch": "plain@7.47", "sb": "plain@9.24", "splits": "plain@9.72"},
+                            tuning={"mode": "arms", "sampler": "Optuna TPE", "trials": {a: 3 for a in fams}})
+    out = io.StringIO()
+    print_verdict(verdict, out)
+    table = out.getvalue().splitlines()[2:2 + 1 + len(fams)]
+    assert "vs random control" in table[0] or "vs random ctl" in table[0]
+    assert max(len(line) for line in table) <= 160, max(table, key=len)

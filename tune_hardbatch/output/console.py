@@ -155,7 +155,7 @@ def print_verdict(verdict: dict, stream) -> None:
     arms, the design and how each arm was tuned, the notes, and one line of words per primary comparison
     (the full sentences are report.md's)."""
     fams = list(dict.fromkeys(c["baseline_family"] for a in verdict["arms"] for c in a["diffs"]))
-    header = ["arm", "seeds", "trials", "test top-1 %", *[f"vs {column(f)}" for f in fams], "conv. epoch",
+    header = ["arm", "seeds", "trials", "test top-1 %", *[f"vs {column(f, short=True)}" for f in fams], "conv. epoch",
               "reaches base", "compute"]
     table = []
     for a in verdict["arms"]:
@@ -168,7 +168,7 @@ def print_verdict(verdict: dict, stream) -> None:
     where = "confirmation runs" if verdict["source"] == "confirmation" else "the grid's own trials"
     partial = f"{PARTIAL}; " if verdict.get("partial") else ""
     print(f"\nverdict ({partial}{where}; test top-1 mean ± 95% t-interval; vs: the paired difference and its "
-          "decision, expl.: exploratory):", file=stream)
+          "decision, unres.: unresolved, expl.: exploratory, ctl: control):", file=stream)
     if table:
         print(format_table(header, table), file=stream)
     for line in [*context(verdict), *verdict["notes"]]:

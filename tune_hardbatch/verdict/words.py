@@ -279,8 +279,10 @@ def comparison_cell(c: dict, wide: bool = True) -> str:
         return pm(c, signed=True)
     mean = c.get("decided_mean", c["mean"]) if c["decision"] != "exploratory" else c["mean"]
     head = f"{mean:+.2f} {SHORT[c['decision']]}" if is_finite(mean) else f"- {SHORT[c['decision']]}"
-    if not wide or c["decision"] == "not judged":
-        return head if c["decision"] != "not judged" else f"not judged ({_seeds(c['n'])})"
+    if c["decision"] == "not judged":
+        return f"not judged ({_seeds(c['n'])})"
+    if not wide:  # the printed table's cell: 160 columns hold four comparison columns
+        return head.replace("unresolved", "unres.")
     return f"{head} {interval(c)} ({level_pct(c.get('level'))}, n {c.get('decided_n', c['n'])})"
 
 
@@ -309,8 +311,11 @@ CONTROL = "random control"  # the comparisons of an arm with its random control:
 MATCHED_COLUMN = "plain at equal compute"  # the column of the budget-matched comparisons
 
 
-def column(family: str) -> str:
-    """A comparison column's name: its baseline family; the budget-matched runs' (plain@budget) in words."""
+def column(family: str, short: bool = False) -> str:
+    """A comparison column's name: its baseline family; the budget-matched runs' (plain@budget) in words
+    (`short`: the printed table's)."""
+    if short:
+        return {"plain@budget": "equal compute", CONTROL: "random ctl"}.get(family, family)
     return MATCHED_COLUMN if family == "plain@budget" else family
 
 
