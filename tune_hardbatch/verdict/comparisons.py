@@ -186,9 +186,6 @@ def decide(arms: list[dict], design: sequential.Design, looks: int, chosen: Opti
     return sum(p.primary for p in comps), trace
 
 
-
-
-
 def _baselines(arms: list[dict], baseline_of: Optional[dict]):
     """(the first arm with runs of each baseline family, in order; a function (arm, family) -> the arm it is
     compared with: `baseline_of[arm label][family]` when given, else that family's first arm)."""

@@ -361,7 +361,9 @@ def footer(verdict: dict) -> str:
                "fully decayed within them, the budget-matched baseline of the arms that spend about C (Kaddour et "
                f"al. 2023): each is also compared with it (vs {MATCHED_COLUMN}), a secondary comparison. "
                if verdict.get("budget_matched") else "")
-    return (f"Test top-1 mean ± 95% t-interval across seeds {verdict['seeds']}; differences are paired by seed. "
+    seeds = f"each arm's seeds (of {verdict['seeds']})" if (verdict.get("design") or {}).get("sequential") \
+        else f"seeds {verdict['seeds']}"
+    return (f"Test top-1 mean ± 95% t-interval across {seeds}; differences are paired by seed. "
             + who + holm + matched + "Convergence epoch over the runs that converged (not conv.: k of n never did), "
             "its change over the seed pairs where both converged. Reaches base acc. at: per seed, the compute at which "
             "test top-1 first reaches that seed's baseline run's final value, as a share of that run's compute "
