@@ -156,10 +156,10 @@ def variance_lines(verdict: dict) -> list[str]:
         what = (f"{100 * share:.0f}% of it is" if share < 1 else
                 f"all of it is (the estimate, {100 * share:.0f}%, exceeds the whole: no model variance is seen)")
         out.append(f"{a['arm']}: seed-to-seed sd {v['total'] ** 0.5:.2f} points over {v['runs']} runs; {what} "
-                   f"test-set sampling (each of the {v['examples']} test examples a coin flip of its own; a larger "
-                   f"test set shrinks it), the rest (sd {v['model'] ** 0.5:.2f}) the model's true accuracy varying "
-                   f"with the seed (more seeds average it); the fixed test set itself adds ±{v['test_set_se']:.2f} "
-                   "(1 se) to the arm's mean that no number of seeds removes.")
+                   f"test-set sampling (each of the {v['examples']} test examples a coin flip of its own: a larger "
+                   f"test set would shrink it in every run), the rest (sd {v['model'] ** 0.5:.2f}) the model's true "
+                   "accuracy varying with the seed. More seeds average both; what no number of seeds removes is "
+                   f"the fixed test set's own error on the arm's mean, ±{v['test_set_se']:.2f} (1 se).")
     return out
 
 
