@@ -1,8 +1,8 @@
-"""The confirmation phase and the verdict on a real local Ray: families x seeds, full training set, test
-set; the verdict's numbers recomputed from the confirmation trials; a driver SIGKILL then --resume. Both
-tests check one search (`killed_and_resumed`): its driver, a CLI subprocess with a local Ray of its own, is
-killed in the confirmation phase, and the --resume runs in-process on the local Ray conftest's `local_ray`
-shares."""
+"""The confirmation phase and the verdict on a real local Ray: arms x seeds in looks, full training set, the
+whole test set; the verdict's numbers recomputed from the confirmation trials; a driver SIGKILL then --resume.
+The first two tests check one search (`killed_and_resumed`): a sequential confirmation whose driver, a CLI
+subprocess with a local Ray of its own, is killed during its second look, and the --resume runs in-process on
+the local Ray conftest's `local_ray` shares."""
 
 from __future__ import annotations
 
@@ -21,90 +21,108 @@ from tune_hardbatch.ray_backend import run_search
 pytestmark = pytest.mark.e2e  # a real local Ray, a CLI driver killed with SIGKILL
 
 FULL_N = 1437 // 64  # confirmation trains on the full training set: no validation hold-out
+TEST_N = 360  # digits' whole test set
 
-
-def confirm_space(name: str, epochs: int = 3, seeds: int = 2) -> dict:
-    """delta null vs 0.5 on a grid without seeds: a search that selects (one trial per family)."""
-    return space(base={"epochs": epochs}, space={"hard_batch.delta": {"grid": [None, 0.5]}},
-                 search={"searcher": "grid", "scheduler": "fifo"}, confirm={"seeds": seeds},
-                 run={"name": name, "max_failures": 1})
+SEQUENTIAL = dict(base={"epochs": 2, "optim": {"batch_size": 64, "lr": 0.1}}, space={"optim.momentum": {"choice": [0.9]}},
+                  arms={"plain": {}, "trim": {"fixed": {"trim.schedule": "linear", "trim.p_end": 0.5}},
+                        "broken": {"fixed": {"hard_batch.delta": 0.5, "optim.lr": 1.0e-5}}},  # learns nothing
+                  search={"searcher": "random", "scheduler": "fifo", "trials_per_arm": 1},
+                  confirm={"resolution": 0.2, "max_seeds": 6, "looks": 3}, run={"name": "looks", "max_failures": 1})
 
 
 def last(trial_dir: Path) -> dict:
     return history(trial_dir)[-1]
 
 
-def check_verdict(exp: Path, seeds: list[int]) -> dict:
-    """confirm_results.csv holds exactly arms x seeds, finished, and verdict.json equals a recomputation."""
-    arms = json.loads((exp / "confirm_arms.json").read_text())
-    assert [a["family"] for a in arms["arms"]] == ["plain", "delta"] and arms["seeds"] == seeds
+@pytest.fixture(scope="module")
+def killed_and_resumed(local_ray, tmp_path_factory):
+    """One search shared by the tests of this module: arms plain, trim and broken (learning rate 1e-5), one
+    trial each, then a confirmation with a resolution of 0.2 points in looks at 2, 4 and 6 seeds; its driver
+    is killed (SIGKILL) once the second look has started training, and --resume (what the CLI runs:
+    `run_search` with the same space and `resume`) finishes it on the shared local Ray.
+
+    Returns (the experiment, confirm_arms.json after the kill, what the resume printed)."""
+    tmp_path = tmp_path_factory.mktemp("confirm")
+    space_file = tmp_path / "looks.yaml"
+    space_file.write_text(yaml.safe_dump(space(**SEQUENTIAL)))
+    exp = tmp_path / "out" / "looks"
+
+    def ready() -> bool:  # the second look has started training
+        return any(p.stat().st_size for p in (exp / "looks" / "2" / "confirm").glob("*/result.json"))
+
+    kill_driver_when([str(space_file), "--out", str(tmp_path / "out")], ready, 300,
+                     "the search ended before its second look could be interrupted")
+    plan_after_kill = json.loads((exp / "confirm_arms.json").read_text())
+    stream = io.StringIO()
+    path = run_search(str(space_file), out=str(tmp_path / "out"), resume="looks", live_interval_s=1000,
+                      stream=stream)
+    assert path.resolve() == (exp / "results.csv").resolve()
+    return exp, plan_after_kill, stream.getvalue()
+
+
+def confirmation_dir(exp: Path, trial_id: str) -> Path:
+    return next(d for d in [exp / "confirm", *(exp / "looks").glob("*/confirm")] if (d / trial_id).is_dir()) / trial_id
+
+
+@pytest.mark.timeout(420)
+def test_confirmation_trains_arms_x_seeds_on_the_full_sets_and_the_verdict_is_recomputable(killed_and_resumed):
+    exp, _, _ = killed_and_resumed
+    search = read_rows(exp / "results.csv")
+    assert len(search) == 3 and all(int(r["backprops"]) < 2 * FULL_N for r in search)  # searched on the split
     rows = read_rows(exp / "confirm_results.csv")
-    assert sorted((r["arm"], int(r["seed"])) for r in rows) == sorted((a, s) for a in ("plain", "delta=0.5")
-                                                                      for s in seeds)
-    assert all(r["status"] == "finished" for r in rows)
-    assert len(list((exp / "confirm").glob("*/result.json"))) == len(rows)  # nothing trained twice
-    acc = {(r["arm"], int(r["seed"])): last(exp / "confirm" / r["trial_id"])["test_top1"] for r in rows}
+    acc = {}
     for r in rows:
-        final = last(exp / "confirm" / r["trial_id"])
-        assert final["backprops"] == 3 * FULL_N and math.isnan(final["val_top1"])  # the full training set
+        final = last(confirmation_dir(exp, r["trial_id"]))
+        assert final["backprops"] == 2 * FULL_N and math.isnan(final["val_top1"])  # the full training set
+        acc[(r["arm"], int(r["seed"]))] = final["test_top1"]
     verdict = json.loads((exp / "verdict.json").read_text())
     by_arm = {a["arm"]: a for a in verdict["arms"]}
     assert verdict["baseline"] == "plain" and by_arm["plain"]["is_baseline"]
-    d = [acc[("delta=0.5", s)] - acc[("plain", s)] for s in seeds]
-    diff = by_arm["delta=0.5"]["diffs"][0]
-    assert diff["mean"] == pytest.approx(sum(d) / len(d))
-    assert diff["ci95"] == pytest.approx(stats.t.ppf(0.975, len(d) - 1) * stats.tstd(d) / math.sqrt(len(d)))
-    plain = [acc[("plain", s)] for s in seeds]
+    plain = [v for (a, _), v in acc.items() if a == "plain"]
     assert by_arm["plain"]["test_top1"]["mean"] == pytest.approx(sum(plain) / len(plain))
-    assert len(verdict["sentences"]) == 1 and verdict["sentences"][0].startswith("delta (delta=0.5) ")
-    return verdict
-
-
-@pytest.fixture(scope="module")
-def killed_and_resumed(local_ray, tmp_path_factory):
-    """One confirmation search (delta null vs 0.5, 2 seeds) shared by the tests of this module: its driver, a CLI
-    subprocess with a local Ray of its own, is killed (SIGKILL) in the confirmation phase; --resume (what the
-    CLI runs: `run_search` with the same space and `resume`) finishes it on the shared local Ray.
-
-    Returns (results.csv path, whether verdict.json existed after the kill, what the resume printed)."""
-    tmp_path = tmp_path_factory.mktemp("confirm")
-    space_file = tmp_path / "kill.yaml"
-    space_file.write_text(yaml.safe_dump(confirm_space("kill", epochs=3, seeds=2)))
-    exp = tmp_path / "out" / "kill"
-    args = [str(space_file), "--out", str(tmp_path / "out")]
-
-    def ready() -> bool:  # a confirmation trial has reported 3 epochs
-        return any(len(p.read_text().splitlines()) >= 3 for p in (exp / "confirm").glob("*/result.json"))
-
-    kill_driver_when(args, ready, 240, "the search ended before its confirmation could be interrupted")
-    verdict_after_kill = (exp / "verdict.json").exists()
-    stream = io.StringIO()
-    path = run_search(str(space_file), out=str(tmp_path / "out"), resume="kill", live_interval_s=1000,
-                      stream=stream)
-    assert path.resolve() == (exp / "results.csv").resolve()
-    return path, verdict_after_kill, stream.getvalue()
-
-
-@pytest.mark.timeout(420)
-def test_confirmation_trains_families_x_seeds_and_the_verdict_is_recomputable(killed_and_resumed):
-    path, _, _ = killed_and_resumed
-    exp = path.parent
-    search = read_rows(path)
-    assert len(search) == 2 and all(int(r["backprops"]) < 3 * FULL_N for r in search)  # searched on the split
-    check_verdict(exp, [1, 2])
+    trim = by_arm["trim"]["diffs"][0]
+    d = [acc[("trim", s)] - acc[("plain", s)] for s in range(1, 7)]
+    assert trim["mean"] == pytest.approx(sum(d) / 6) and trim["decided_n"] == 6
+    assert trim["ci95"] == pytest.approx(stats.t.ppf(0.975, 5) * stats.tstd(d) / math.sqrt(6))
+    assert (trim["decided_df"] == 5) == (trim["error"] == "own")  # the pooled term has more df than its own
+    assert len(verdict["sentences"]) == 2  # the primary family: trim and broken, each against plain
     report = (exp / "report.md").read_text()
     assert report.index("## Verdict") < report.index("## Search trials")
+    assert "Sequential design: looks at 2, 4, 6 seeds" in report and "confirmation_looks.png" in report
+    variance = by_arm["plain"]["variance"]  # from the runs' per-example results, the whole test set
+    assert variance["runs"] == 6 and variance["examples"] == TEST_N and variance["sampling"] >= 0
 
 
 @pytest.mark.timeout(420)
-def test_confirmation_survives_a_driver_sigkill_and_resume(killed_and_resumed):
-    """Killed in the confirmation phase (no verdict yet), then resumed: every arm x seed once, the verdict
-    recomputable and printed last."""
-    path, verdict_after_kill, out = killed_and_resumed
-    assert not verdict_after_kill
-    check_verdict(path.parent, [1, 2])
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert lines[-1].strip().startswith("delta (delta=0.5) "), "the verdict is printed last"
+def test_a_sequential_confirmation_stops_a_decided_arm_early_and_resumes_its_plan_after_a_sigkill(killed_and_resumed):
+    """'broken' is decided ("hurts") before the last look and trains no more seeds; trim against plain (a
+    resolution of 0.2 points it cannot reach) runs on to the last look. Killed during the second look,
+    --resume continues the same plan (its looks, seeds and arms), trains every arm x seed once, and the
+    verdict names per comparison its decision, the look and the seeds it used; it is printed last."""
+    exp, plan, printed = killed_and_resumed
+    assert plan["design"]["looks"] == [2, 4, 6] and plan["seeds"] == [1, 2, 3, 4, 5, 6]
+    assert plan["looks"][0]["judged"] and not plan["done"]
+    plan = json.loads((exp / "confirm_arms.json").read_text())
+    assert plan["done"] and all(r["judged"] for r in plan["looks"])
+    rows = read_rows(exp / "confirm_results.csv")
+    trained = sorted((r["arm"], int(r["seed"])) for r in rows)
+    assert len(trained) == len(set(trained)) and all(r["status"] == "finished" for r in rows)  # each once
+    seeds = {arm: sorted(s for a, s in trained if a == arm) for arm in ("plain", "trim", "broken")}
+    verdict = json.loads((exp / "verdict.json").read_text())
+    by = {c["name"]: c for a in verdict["arms"] for c in a["diffs"]}
+    broken = by["broken vs plain"]
+    assert broken["decision"] == "hurts" and broken["decided_look"] < 3
+    assert seeds["broken"] == list(range(1, 2 * broken["decided_look"] + 1))  # stopped: no seed after its look
+    assert seeds["plain"] == seeds["trim"] == [1, 2, 3, 4, 5, 6] and by["trim vs plain"]["decided_look"] == 3
+    for r in plan["looks"]:
+        assert ("broken" in r["arms"]) == (r["look"] <= broken["decided_look"])
+    assert verdict["design"]["sequential"] and not verdict["partial"]
+    assert broken["low"] <= broken["decided_mean"] <= broken["high"] < 0
+    assert f"broken vs plain: hurts: {broken['decided_mean']:+.2f} points" in printed
+    assert f"look {broken['decided_look']}, {broken['decided_n']} paired seeds" in printed
+    lines = [line for line in printed.splitlines() if line.strip()]
+    assert lines[-1].strip().startswith(("broken vs plain", "trim vs plain")), "the verdict is printed last"
+    assert len(list((exp / "looks" / "2" / "confirm").glob("*/test_correct.npz"))) >= 4  # per-example results
 
 
 @pytest.mark.timeout(300)
@@ -150,7 +168,7 @@ def test_an_arm_that_spends_less_gets_its_budget_matched_baseline_which_resume_d
                                                  for s in (1, 2)) / 2)
     assert not verdict["partial"] and by_arm[matched["arm"]]["diffs"] == []
     assert "vs plain at equal compute" in (exp / "report.md").read_text()
-    assert "vs plain at equal compute" in stream.getvalue()  # the printed verdict's column
+    assert "vs equal compute" in stream.getvalue()  # the printed verdict's column
     build_report(exp)  # `tune-hardbatch report`: judged again from disk
     assert json.loads((exp / "verdict.json").read_text())["sentences"] == verdict["sentences"]
     run_search(str(space_file), out=str(tmp_path / "out"), resume="matched", live_interval_s=1000,
@@ -158,56 +176,3 @@ def test_an_arm_that_spends_less_gets_its_budget_matched_baseline_which_resume_d
     assert json.loads((exp / "confirm_arms.json").read_text()) == plan
     assert len(list((exp / "budget_matched" / "confirm").glob("*/result.json"))) == 2  # nothing trained twice
     assert len(list((exp / "confirm").glob("*/result.json"))) == 4
-
-
-SEQUENTIAL = dict(base={"epochs": 2, "optim": {"batch_size": 64, "lr": 0.1}}, space={"optim.momentum": {"choice": [0.9]}},
-                  arms={"plain": {}, "trim": {"fixed": {"trim.schedule": "linear", "trim.p_end": 0.5}},
-                        "broken": {"fixed": {"hard_batch.delta": 0.5, "optim.lr": 1.0e-5}}},  # learns nothing
-                  search={"searcher": "random", "scheduler": "fifo", "trials_per_arm": 1},
-                  confirm={"resolution": 0.2, "max_seeds": 6, "looks": 3}, run={"name": "looks", "max_failures": 1})
-
-
-@pytest.mark.timeout(600)
-def test_a_sequential_confirmation_stops_a_decided_arm_early_and_resumes_its_plan_after_a_sigkill(local_ray, tmp_path):
-    """confirm.resolution with looks at 2, 4, 6 seeds: 'broken' (learning rate 1e-5) is decided ("hurts") before
-    the last look and trains no more seeds; trim against plain (a resolution of 0.2 points it cannot reach)
-    runs on to the last look. The driver is SIGKILLed during the second look;
-    --resume continues the same plan (confirm_arms.json: its looks, seeds and arms), trains every arm x seed
-    once, and the verdict names per comparison its decision, the look and the seeds it used."""
-    space_file = tmp_path / "looks.yaml"
-    space_file.write_text(yaml.safe_dump(space(**SEQUENTIAL)))
-    exp = tmp_path / "out" / "looks"
-
-    def ready() -> bool:  # the second look has started training
-        return any(p.stat().st_size for p in (exp / "looks" / "2" / "confirm").glob("*/result.json"))
-
-    kill_driver_when([str(space_file), "--out", str(tmp_path / "out")], ready, 300,
-                     "the search ended before its second look could be interrupted")
-    plan = json.loads((exp / "confirm_arms.json").read_text())
-    assert plan["design"]["looks"] == [2, 4, 6] and plan["seeds"] == [1, 2, 3, 4, 5, 6]
-    assert plan["looks"][0]["judged"] and not plan["done"]
-    stream = io.StringIO()
-    run_search(str(space_file), out=str(tmp_path / "out"), resume="looks", live_interval_s=1000, stream=stream)
-    plan = json.loads((exp / "confirm_arms.json").read_text())
-    assert plan["done"] and all(r["judged"] for r in plan["looks"])
-    rows = read_rows(exp / "confirm_results.csv")
-    trained = sorted((r["arm"], int(r["seed"])) for r in rows)
-    assert len(trained) == len(set(trained)) and all(r["status"] == "finished" for r in rows)  # each once
-    seeds = {arm: sorted(s for a, s in trained if a == arm) for arm in ("plain", "trim", "broken")}
-    verdict = json.loads((exp / "verdict.json").read_text())
-    by = {c["name"]: c for a in verdict["arms"] for c in a["diffs"]}
-    broken = by["broken vs plain"]
-    assert broken["decision"] == "hurts" and broken["decided_look"] < 3
-    assert seeds["broken"] == list(range(1, 2 * broken["decided_look"] + 1))  # stopped: no seed after its look
-    assert seeds["plain"] == seeds["trim"] == [1, 2, 3, 4, 5, 6] and by["trim vs plain"]["decided_look"] == 3
-    for r in plan["looks"]:
-        assert ("broken" in r["arms"]) == (r["look"] <= broken["decided_look"])
-    assert verdict["design"]["sequential"] and not verdict["partial"]
-    assert broken["low"] <= broken["decided_mean"] <= broken["high"] < 0
-    printed = stream.getvalue()
-    assert f"broken vs plain: hurts: {broken['decided_mean']:+.2f} points" in printed
-    assert f"look {broken['decided_look']}, {broken['decided_n']} paired seeds" in printed
-    assert "Sequential design: looks at 2, 4, 6 seeds" in (exp / "report.md").read_text()
-    assert len(list((exp / "looks" / "2" / "confirm").glob("*/test_correct.npz"))) >= 4  # per-example results
-    variance = {a["arm"]: a["variance"] for a in verdict["arms"]}
-    assert variance["plain"]["runs"] == 6 and 0 <= variance["plain"]["sampling"]
