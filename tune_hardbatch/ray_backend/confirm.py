@@ -54,7 +54,8 @@ def _look(run: Run, plan: Plan, record: dict) -> tuple[Plan, list[Trial]]:
     first look's arms ended)."""
     root, k = look_root(run.exp_dir, record["look"]), record["look"]
     index = [i for i, a in enumerate(plan.arms) if a["arm"] in record["arms"]]
-    _announce(run, f"confirmation look {k} of {len(plan.design['looks']) if plan.design else 1}: "
+    looks = len(plan.design["looks"]) if plan.design else 1
+    _announce(run, f"confirmation{f' look {k} of {looks}' if looks > 1 else ''}: "
                    f"{len(index)} arms x seeds {record['seeds']} on the full training set, test set reported: "
                    + ", ".join(f"{plan.arms[i]['arm']} (trial {plan.arms[i]['trial_id']})" for i in index))
     done = _train(run, plan.arms, index, record["seeds"], root)
