@@ -153,3 +153,21 @@ def test_the_report_finds_the_budget_matched_runs_on_disk(tmp_path):
     assert on_disk["sentences"] == at_end["sentences"] and on_disk["partial"] is False
     assert [c["name"] for a in on_disk["arms"] for c in a["diffs"]] == ["sb=0.5 vs plain",
                                                                         "sb=0.5 vs plain at equal compute (7)"]
+
+
+def test_report_on_a_running_confirmation_counts_the_runs_that_reported_their_whole_budget(tmp_path):
+    """Before confirm_results.csv exists (the phase runs, or its driver was killed), a run whose last report
+    has its whole budget is finished, one that diverged is diverged, and the others are unfinished: the
+    verdict on disk judges what ended, marked partial."""
+    plan = Plan(ARMS[:2], [1, 2, 3], [])
+    arms = arm_runs({"plain": [10.0, 10.0, 10.0], "sb=0.5": [10.0, 10.0, 10.0]})
+    ended = [replace(t, last={**t.last, "budget_done": 1}) for t in arms if t.seed < 3]
+    diverged = [replace(t, last={**t.last, "diverged": 1, "budget_done": 0}) for t in arms if t.seed == 3
+                and t.arm == "sb=0.5"]
+    running = [replace(t, last={**t.last, "budget_done": 0}) for t in arms if t.seed == 3 and t.arm == "plain"]
+    save_plan(tmp_path, plan)
+    _write_runs(tmp_path / "confirm", ended + diverged + running, ["plain", "sb=0.5"])
+    v = verdict_on_disk(spec(), tmp_path, [])
+    by = {a["arm"]: a for a in v["arms"]}
+    assert by["plain"]["n"] == 2 and by["sb=0.5"]["n"] == 3  # a diverged run counts, a running one does not
+    assert v["partial"] is True and by["sb=0.5"]["diffs"][0]["n"] == 2

@@ -15,7 +15,7 @@ from typing import Optional
 from ..search.history import load_trials, read_statuses
 from ..search.space import SearchSpace, decode
 from ..search.space.schema import CONFIRM_RESULTS_FILE
-from ..search.trials import Trial
+from ..search.trials import Trial, classify
 from ..training.strategies.labels import strategy_keys
 from .budget import choose_matched, confirm_dirs
 from .comparisons import BASELINES, build_verdict, group_runs
@@ -72,9 +72,17 @@ def verdict_on_disk(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Op
     if plan is None:
         return None
     statuses = read_statuses(exp_dir / CONFIRM_RESULTS_FILE)
-    confirmed = [with_arm(t, arms) for where, arms in confirm_dirs(exp_dir, plan)
+    confirmed = [with_arm(_as_reported(t), arms) for where, arms in confirm_dirs(exp_dir, plan)
                  for t in load_trials(where, statuses, phase="confirmation")]
     return verdict_from_confirmation(spec, confirmed, plan, tuning(spec, trials), exp_dir=exp_dir)
+
+
+def _as_reported(t: Trial) -> Trial:
+    """A confirmation trial with no recorded status yet (the phase is running or was killed): ended as its last
+    report says (a confirmation run is never stopped early: a report with its whole budget is its end)."""
+    if t.status in ("running", "unfinished") and t.last:
+        return replace(t, status=classify("RUNNING", t.last))
+    return t
 
 
 def judge(spec: SearchSpace, trials: list[Trial], plan: Optional[Plan], confirmed: list[Trial],
