@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..metrics import is_finite
 from ..output.formats import fixed, pm
+from .design_words import VARIANCE_HEAD, VARIANCE_NOTE, design_line, fixed_design_note, fixed_design_rows, variance_rows
 
 PARTIAL = "partial: from the seeds that finished"
 WHAT = {"helps": "helps", "hurts": "hurts"}
@@ -128,50 +129,6 @@ def exploratory_lines(verdict: dict) -> list[str]:
     """The secondary comparisons: estimates with their 95% interval, no words."""
     return [f"{c['name']}: {c['mean']:+.2f} points ({basis(c, False)}; {_seeds(c['n'])})"
             for a in verdict["arms"] for c in a["diffs"] if not c.get("primary", True)]
-
-
-def design_line(verdict: dict) -> str:
-    """How the seeds were spent: a fixed design, or the looks of a sequential one and where each stopped."""
-    d = verdict.get("design") or {}
-    if not d:
-        return ""
-    if not d.get("sequential"):
-        eq = f"; equivalence within ±{d['margin']:g} points (two one-sided tests)" if d.get("margin") else ""
-        return (f"Fixed design: {_seeds(len(d['seeds']), 'seed')} per arm; Holm over the primary comparisons at "
-                f"5% familywise{eq}.")
-    return (f"Sequential design: looks at {', '.join(str(n) for n in d['looks'])} seeds (judged: {d['judged']}), "
-            f"resolution ±{d['margin']:g} points; O'Brien-Fleming-type Lan-DeMets alpha spending on t quantiles, "
-            "Holm over the primary comparisons at 5% familywise; each comparison stops when its repeated interval "
-            "excludes 0 or lies within the resolution, and what is left at the last look is unresolved.")
-
-
-def variance_lines(verdict: dict) -> list[str]:
-    """Per arm with per-example results: its seed-to-seed variance split into test-set sampling and model."""
-    out = []
-    for a in verdict["arms"]:
-        v = a.get("variance")
-        if not v or not is_finite(v.get("total")) or v["total"] <= 0:
-            continue
-        share = v["sampling_share"]
-        what = (f"{100 * share:.0f}% of it is" if share < 1 else
-                f"all of it is (the estimate, {100 * share:.0f}%, exceeds the whole: no model variance is seen)")
-        out.append(f"{a['arm']}: seed-to-seed sd {v['total'] ** 0.5:.2f} points over {v['runs']} runs; {what} "
-                   f"test-set sampling (each of the {v['examples']} test examples a coin flip of its own: a larger "
-                   f"test set would shrink it in every run), the rest (sd {v['model'] ** 0.5:.2f}) the model's true "
-                   "accuracy varying with the seed. More seeds average both; what no number of seeds removes is "
-                   f"the fixed test set's own error on the arm's mean, ±{v['test_set_se']:.2f} (1 se).")
-    return out
-
-
-def fixed_design_lines(verdict: dict) -> list[str]:
-    """Per primary comparison, the seeds a fixed design would need to resolve the margin at its sd."""
-    d = verdict.get("design") or {}
-    if not d.get("margin"):
-        return []
-    return [f"{c['name']}: a fixed design resolving ±{d['margin']:g} (80% power, two-sided at 5% / "
-            f"{verdict['comparisons']}) would need {c['fixed_seeds']:.0f} seeds per arm at its paired sd "
-            f"{c['decided_sd']:.2f}" for a in verdict["arms"] for c in a["diffs"]
-            if c.get("primary") and is_finite(c.get("fixed_seeds")) and is_finite(c.get("decided_sd"))]
 
 
 def selection(verdict: dict) -> str:
@@ -351,7 +308,7 @@ def footer(verdict: dict) -> str:
            if base is not None else "No baseline arm: nothing is compared. ")
     if any(c.get("baseline_family") == CONTROL for a in verdict["arms"] for c in a["diffs"]):
         who += ("An arm whose random control was confirmed is also compared with it (vs random control: the same "
-                "compute and as many samples, drawn at random instead of the hardest), a secondary comparison. ")
+                "compute and as many samples, drawn at random instead of the hardest), in the primary family. ")
     holm = (f"Words for the {verdict['comparisons']} primary comparisons, Holm-corrected at 5% familywise; each "
             "cell: the difference, its decision (helps, hurts, equiv.: within the resolution, unresolved, open: "
             "looks remain; expl.: a secondary comparison, no words), the interval it rests on with its level and "
@@ -359,7 +316,8 @@ def footer(verdict: dict) -> str:
             else "Decisions from the raw paired intervals (a verdict written before Holm's correction). ")
     matched = (f"plain@C: plain SGD ({base}'s configuration) trained for C compute-equivalents with its schedule "
                "fully decayed within them, the budget-matched baseline of the arms that spend about C (Kaddour et "
-               f"al. 2023): each is also compared with it (vs {MATCHED_COLUMN}), a secondary comparison. "
+               f"al. 2023): each is also compared with it (vs {MATCHED_COLUMN}), a secondary comparison unless "
+               "confirm.primary names it. "
                if verdict.get("budget_matched") else "")
     seeds = f"each arm's seeds (of {verdict['seeds']})" if (verdict.get("design") or {}).get("sequential") \
         else f"seeds {verdict['seeds']}"
@@ -375,15 +333,17 @@ def to_markdown(verdict: dict) -> str:
     """'## Verdict': the context, the sentences and the table of arms (report.md opens with it)."""
     head, rows = table(verdict)
     title = "## Verdict" + (f" ({PARTIAL})" if verdict.get("partial") else "")
-    explore, split = exploratory_lines(verdict), variance_lines(verdict)
+    explore, split = exploratory_lines(verdict), variance_rows(verdict)
     lines = [title, "", *context(verdict), "", *[f"- {s}" for s in verdict["sentences"]], "",
              *(["Exploratory (secondary comparisons: estimates, no words):", "", *[f"- {x}" for x in explore], ""]
                if explore else []),
              "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1),
              *["| " + " | ".join(r) + " |" for r in rows], "", footer(verdict),
-             *(["", "### What more seeds can and cannot buy (Jordan 2024)", "", *[f"- {x}" for x in split]]
-               if split else []),
-             *(["", "### The seeds a fixed design would need for the same resolution", "",
-                *[f"- {x}" for x in fixed]] if (fixed := fixed_design_lines(verdict)) else []),
+             *(["", "### What more seeds can and cannot buy (Jordan 2024)", "", VARIANCE_NOTE, "",
+                "| " + " | ".join(VARIANCE_HEAD) + " |", "|---|" + "---:|" * (len(VARIANCE_HEAD) - 1),
+                *["| " + " | ".join(r) + " |" for r in split]] if split else []),
+             *(["", "### The seeds a fixed design would need for the same resolution", "", fixed_design_note(verdict), "",
+                "| comparison | paired sd | seeds per arm |", "|---|---:|---:|",
+                *["| " + " | ".join(r) + " |" for r in fixed]] if (fixed := fixed_design_rows(verdict)) else []),
              *[f"\nNote: {n}" for n in verdict["notes"]], ""]
     return "\n".join(lines)
