@@ -170,6 +170,7 @@ def _confirmation_looks_figure(design: dict):
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False, layout="constrained")
     margin = design.get("margin")
     span = _looks_span(design["trace"], margin)
+    looks = design.get("looks") or [look["seeds"] for look in design["trace"]]
     for ax, name in zip(axes.flat, names):
         for look in design["trace"]:
             c = look["comparisons"].get(name)
@@ -184,7 +185,8 @@ def _confirmation_looks_figure(design: dict):
         if margin:
             ax.axhspan(-margin, margin, color="C0", alpha=0.08, lw=0)
         ax.set_title(shorten(name, 48), fontsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xticks(looks)
+        ax.set_xlim(looks[0] - 0.5, looks[-1] + 0.5)
         ax.grid(alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
@@ -200,11 +202,12 @@ def _confirmation_looks_figure(design: dict):
 
 
 def _looks_span(trace: list, margin) -> float:
-    """The y half-range of the looks' plot: room for every mean, the last look's intervals and the margin."""
+    """The y half-range of the looks' plot: room for every mean, each comparison's interval at its last look
+    (the one its decision rests on) and the margin; an earlier look's wider interval is cut at the axes."""
+    last = {name: c for look in trace for name, c in look["comparisons"].items()}
     means = [abs(c["mean"]) for look in trace for c in look["comparisons"].values() if is_finite(c["mean"])]
-    last = [abs(x) for c in trace[-1]["comparisons"].values() for x in (c["low"], c["high"]) if is_finite(x)] \
-        if trace else []
-    return 1.3 * max([2.0 * (margin or 0), *means, *last, 1.0])
+    ends = [abs(x) for c in last.values() for x in (c["low"], c["high"]) if is_finite(x)]
+    return 1.1 * max([2.0 * (margin or 0), *means, *ends, 1.0])
 
 
 def shorten(label, limit: int = LABEL_CHARS) -> str:
