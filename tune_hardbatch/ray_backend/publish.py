@@ -20,12 +20,12 @@ from ..output.logs import tool_logger
 from ..output.report import PLOTS, REPORT_FILE, build_report
 from ..search.results import best_choice, best_trial, write_results
 from ..search.space import BEST_FILE, RESULTS_FILE, trial_config
-from ..search.space.schema import CONFIRM_DIR, CONFIRM_RESULTS_FILE
+from ..search.space.schema import CONFIRM_RESULTS_FILE
 from ..search.storage import abs_storage
 from ..search.trials import Trial
 from ..tracking import parent_files, trial_key
 from ..training.config import to_yaml
-from ..verdict.budget import confirm_dirs, matched_dir
+from ..verdict.budget import confirm_dirs
 from ..verdict.comparisons import VERDICT_FILE
 from ..verdict.comparisons import to_json as verdict_json
 from ..verdict.confirm_plan import load_plan
@@ -87,11 +87,10 @@ def publish(run: Run, trials: list[Trial], confirmed: list[Trial], verdict: Opti
         raise SearchFailed(f"all {len(trials)} trials failed; see the error.txt files under {exp_dir}")
     best = best_trial(trials, space)
     prune_ended(exp_dir, trials, {best.trial_id} if best else set())  # after tracking (it may upload checkpoints)
-    plan = load_plan(exp_dir)
-    roots = [where for where, _ in confirm_dirs(exp_dir, plan)] if plan is not None else \
-        [exp_dir / CONFIRM_DIR, matched_dir(exp_dir)]
-    for root in roots:  # every look's, the budget-matched runs' too (verdict/budget.py)
-        prune_ended(root, confirmed, set())
+    plan = load_plan(exp_dir) if confirmed else None  # confirmation trials come only with a saved plan
+    if plan is not None:
+        for root, _ in confirm_dirs(exp_dir, plan):  # every look's experiments, the budget-matched runs' too
+            prune_ended(root, confirmed, set())
     if verdict is not None:
         print_verdict(verdict, run.stream)
 

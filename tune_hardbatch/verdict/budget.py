@@ -38,7 +38,7 @@ def confirm_dirs(exp_dir: Path, plan: Plan) -> list[tuple[Path, list]]:
     """The confirmation's Ray Tune experiments with the arms each trained: per look started, the arms', the
     budget-matched runs'."""
     out = []
-    for look in range(1, len(plan.looks or [None]) + 1):
+    for look in range(1, max(1, len(plan.looks or [])) + 1):  # a plan saved before looks: the first
         root = look_root(exp_dir, look)
         out += [(root / CONFIRM_DIR, plan.arms), (matched_dir(root), plan.matched or [])]
     return out

@@ -30,6 +30,7 @@ from collections import defaultdict
 from typing import Optional
 
 from ..metrics import finite_interval, is_finite, json_safe
+from ..search.space.sections import pair_names
 from ..search.trials import Trial, compute_of
 from . import sequential
 from .stats import first_reach, paired_t
@@ -39,7 +40,6 @@ VERDICT_FILE = "verdict.json"
 BASELINES = ("plain", "delta=1")  # reshuffled SGD (the practitioner's), the paper's fixed partition
 WORDS = ("helps", "hurts", "equivalent", sequential.UNRESOLVED, sequential.OPEN)
 NOT_JUDGED = sequential.NOT_JUDGED
-EXPLORATORY = "exploratory"  # a secondary comparison: an estimate and its interval, no words
 ALPHA = sequential.ALPHA  # familywise, over the primary comparisons of one verdict
 POWER = sequential.POWER  # of the difference an unresolved comparison could have detected
 RANDOM = "-random"  # a random control's family: its twin's family with this suffix (labels.strategy_family)
@@ -125,14 +125,14 @@ def savings(arm: dict, base: dict) -> dict:
             "saving_pct": 100 * (1 - stat["mean"]) if every else math.nan}
 
 
-def compare(arm: dict, base: dict, margin: Optional[float]) -> dict:
+def compare(arm: dict, base: dict) -> dict:
     """The paired comparison of `arm` with `base` (test top-1, by seed) over every seed both have: its own
     t-statistics (`paired_t`); the decision and the interval it rests on come from `decide`."""
     a, b = arm["test_top1"]["values"], base["test_top1"]["values"]
     seeds = sorted(s for s in a if s in b and is_finite(a[s]) and is_finite(b[s]))
     d = [a[s] - b[s] for s in seeds]
     return {"name": f"{arm['arm']} vs {base['arm']}", "arm": arm["arm"], "baseline": base["arm"],
-            "baseline_family": base["family"], **paired_t(d), "seeds": seeds, "margin": margin}
+            "baseline_family": base["family"], **paired_t(d), "seeds": seeds}
 
 
 def kind_of(c: dict) -> str:
@@ -202,7 +202,7 @@ def _baselines(arms: list[dict], baseline_of: Optional[dict]):
     return {f: first[f] for f in BASELINES if f in first}, against
 
 
-def _comparisons(a: dict, base: Optional[dict], present: dict, against, margin, controls: dict) -> list[dict]:
+def _comparisons(a: dict, base: Optional[dict], present: dict, against, controls: dict) -> list[dict]:
     """The worded comparisons of arm `a`: with the baseline; a delta < 1 arm also with delta = 1 (only the
     family 'delta': delta = 1 is the paper's reference for hard batches); an arm whose random control was
     confirmed ('delta' and 'delta-random', 'trim' and 'trim-random') also with it: the same compute and
@@ -212,10 +212,10 @@ def _comparisons(a: dict, base: Optional[dict], present: dict, against, margin, 
         return []
     families = [base["family"]] + (["delta=1"] if a["family"] == "delta" and "delta=1" in present
                                    and base["family"] != "delta=1" else [])
-    out = [compare(a, b, margin) for f in families if (b := against(a, f)) is not None]
+    out = [compare(a, b) for f in families if (b := against(a, f)) is not None]
     control = None if a["family"].endswith(RANDOM) else controls.get(a["family"] + RANDOM)
     if control is not None:
-        out.append({**compare(a, control, margin), "baseline_family": CONTROL})
+        out.append({**compare(a, control), "baseline_family": CONTROL})
     return out
 
 
@@ -238,8 +238,8 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
     present, against = _baselines(arms, baseline_of)
     base = next(iter(present.values()), None)
     references = set((matched or {}).values())
-    _arm_diffs(arms, base, present, against, margin, matched or {}, tuning)
-    notes = list(notes or []) + _chosen_pairs(arms, primary, margin)
+    _arm_diffs(arms, base, present, against, matched or {}, tuning)
+    notes = list(notes or []) + _chosen_pairs(arms, primary)
     if design is None:
         design = sequential.Design(tuple(seeds), (len(seeds),), ALPHA, margin)
     judged = len(design.looks) if looks is None else looks
@@ -269,7 +269,7 @@ def build_verdict(groups: dict[str, list[Trial]], families: dict[str, str], sour
     return verdict
 
 
-def _arm_diffs(arms: list[dict], base: Optional[dict], present: dict, against, margin, matched: dict,
+def _arm_diffs(arms: list[dict], base: Optional[dict], present: dict, against, matched: dict,
                tuning: Optional[dict]) -> None:
     """Each arm's comparisons (`diffs`: `_comparisons`, and the one at equal compute), its convergence change
     against its baseline and its tuning (in place); a budget-matched run is compared with nothing itself."""
@@ -279,9 +279,9 @@ def _arm_diffs(arms: list[dict], base: Optional[dict], present: dict, against, m
     for a in arms:
         a["is_baseline"] = base is not None and a["family"] == base["family"]
         reference = a["arm"] in references
-        a["diffs"] = [] if reference else _comparisons(a, base, present, against, margin, controls)
+        a["diffs"] = [] if reference else _comparisons(a, base, present, against, controls)
         if not reference and a["arm"] in matched and matched[a["arm"]] in by_label:
-            a["diffs"].append(_at_equal_compute(a, by_label[matched[a["arm"]]], base, margin))
+            a["diffs"].append(_at_equal_compute(a, by_label[matched[a["arm"]]], base))
         partner = against(a, base["family"]) if base is not None and not reference else None
         a["convergence_change"] = _paired(a["convergence_epoch"]["values"], partner["convergence_epoch"]["values"]) \
             if partner is not None and not a["is_baseline"] else dict(none)
@@ -290,17 +290,17 @@ def _arm_diffs(arms: list[dict], base: Optional[dict], present: dict, against, m
             a["tuning_gain"] = None
 
 
-def _chosen_pairs(arms: list[dict], primary: Optional[list], margin) -> list[str]:
+def _chosen_pairs(arms: list[dict], primary: Optional[list]) -> list[str]:
     """`confirm.primary`'s comparisons that no default rule makes, added to their arm (in place; the column
     "vs chosen"); notes for names that match no confirmed arm."""
     by_label, notes = {a["arm"]: a for a in arms}, []
     have = {c["name"] for a in arms for c in a["diffs"]}
     for name in primary or []:
-        left, right = (part.strip() for part in name.split(" vs "))
+        left, right = pair_names(name)
         if name in have:
             continue
         if left in by_label and right in by_label:
-            by_label[left]["diffs"].append({**compare(by_label[left], by_label[right], margin),
+            by_label[left]["diffs"].append({**compare(by_label[left], by_label[right]),
                                             "baseline_family": CHOSEN})
         else:
             notes.append(f"confirm.primary names {name!r}, but no such arms were confirmed")
@@ -310,10 +310,10 @@ def _chosen_pairs(arms: list[dict], primary: Optional[list], margin) -> list[str
 CHOSEN = "chosen"  # the column of comparisons only confirm.primary asks for
 
 
-def _at_equal_compute(a: dict, ref: dict, base: Optional[dict], margin) -> dict:
+def _at_equal_compute(a: dict, ref: dict, base: Optional[dict]) -> dict:
     """Arm `a` against its budget-matched baseline `ref` (plain SGD for `a`'s compute, `compute_budget` in its
     params, else its measured compute): "sb vs plain at equal compute (7.46)"."""
-    c = compare(a, ref, margin)
+    c = compare(a, ref)
     c["compute_budget"] = ref["params"].get("compute_budget", ref["compute"]["compute_equiv"])
     plain = base["arm"] if base is not None and base["family"] == "plain" else "plain"
     c["name"] = f"{a['arm']} vs {plain} at equal compute ({c['compute_budget']:g})"

@@ -31,7 +31,7 @@ from ..search.space.schema import ARMS_FILE
 from ..search.trials import Choice, Trial, choose, start_order
 from ..training.config import apply_overrides, flat_dict
 from .comparisons import BASELINES, compared_as
-from .sequential import ALPHA, OPEN, Design, plan_looks
+from .sequential import ALPHA, OPEN, Comparison, Design, needed, plan_looks
 from .tuning_curves import tuning_curves
 
 ENDED_NOT = ("unfinished", "running", "pending")  # statuses of a run that has not ended
@@ -108,11 +108,11 @@ def end_look(exp_dir: Path, plan: Plan, look: int, verdict: dict) -> tuple[Plan,
     """Look `look` judged (`verdict`: `build_verdict` over the looks so far): its decisions recorded, and
     the arms the next look trains (those of an open primary comparison); (plan saved, None) when no look
     follows (the last look, or every primary comparison decided)."""
-    decisions = {c["name"]: c["decision"] for a in verdict["arms"] for c in a["diffs"] if c.get("primary")}
+    primary = [c for a in verdict["arms"] for c in a["diffs"] if c.get("primary")]
     records = [dict(r) for r in plan.looks]
-    records[look - 1].update(judged=True, decisions=decisions)
-    open_ = [c for a in verdict["arms"] for c in a["diffs"] if c.get("primary") and c["decision"] == OPEN]
-    arms = list(dict.fromkeys(x for c in open_ for x in (c["arm"], c["baseline"])))
+    records[look - 1].update(judged=True, decisions={c["name"]: c["decision"] for c in primary})
+    arms = needed([Comparison(c["name"], c["arm"], c["baseline"]) for c in primary],
+                  {c["name"]: c for c in primary if c["decision"] != OPEN})
     last = look >= len(design(plan).looks) or not arms
     plan = replace(plan, looks=records, done=last)
     save_plan(exp_dir, plan)

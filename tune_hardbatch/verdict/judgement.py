@@ -99,7 +99,7 @@ def judge_look(spec: SearchSpace, exp_dir: Path, plan: Plan, look: int, confirme
                ) -> tuple[Plan, Optional[list]]:
     """Look `look` judged from the confirmation's trials so far (the verdict's own decisions, over the first
     `look` looks) and recorded in the plan: (the plan, the arms the next look trains; None: no look follows)."""
-    verdict = verdict_from_confirmation(spec, confirmed, plan, looks=look, exp_dir=exp_dir)
+    verdict = verdict_from_confirmation(spec, confirmed, plan, looks=look)  # no exp_dir: no variance split to read
     return end_look(exp_dir, plan, look, verdict)
 
 

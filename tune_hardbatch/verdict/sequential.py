@@ -42,6 +42,7 @@ ALPHA = 0.05  # familywise, over the primary comparisons
 POWER = 0.8  # of the difference an unresolved comparison could have detected
 DECIDED = ("helps", "hurts", "equivalent")
 UNRESOLVED, OPEN, NOT_JUDGED = "unresolved", "open", "not judged"
+EXPLORATORY = "exploratory"  # a secondary comparison: an estimate and its interval, no words
 GRID = 801  # points of the numerical integration (boundaries to ~1e-4 on the z scale)
 LEVENE_ALPHA = 0.05  # equal variances are rejected below this
 
@@ -332,7 +333,7 @@ def exploratory(values: dict, c: Comparison, pooled: dict, level: float = 0.95) 
     """A secondary comparison: its estimate over every common seed and a plain `level` t-interval, no words."""
     e = estimate(values, c, pooled)
     low, high = raw_interval(e, level)
-    return {**e, "decision": "exploratory", "level": level, "low": low, "high": high}
+    return {**e, "decision": EXPLORATORY, "level": level, "low": low, "high": high}
 
 
 def fixed_seeds_for(sd: float, margin: float, alpha: float, power: float = POWER, df_extra: int = 0,

@@ -42,6 +42,7 @@ from .sections import (
     SearchSection,
     TrackingSection,
     as_dict,
+    pair_names,
     parse_section,
 )
 from .sets import apply_space_sets
@@ -207,11 +208,13 @@ def _check_trials_per_arm(search: SearchSection, arms: list[Arm], given: dict) -
 def _check_primary(confirm: ConfirmSection, arms: list[Arm]) -> None:
     """With declared arms, `confirm.primary` names comparisons of declared arms (a budget-matched run,
     `plain@C`, is named after the search: it is allowed on the right)."""
+    if not arms:  # a joint search's families are known only after it: `comparisons` notes unknown names
+        return
     names = {a.name for a in arms}
     for pair in confirm.primary or []:
-        left, right = (part.strip() for part in pair.split(" vs "))
+        left, right = pair_names(pair)
         unknown = [x for x in (left, right) if x not in names and not (x == right and x.startswith("plain@"))]
-        if arms and unknown:
+        if unknown:
             raise UserError("confirm.primary", f"got {pair!r}: no arm named {unknown[0]!r}; allowed: 'ARM vs OTHER' "
                             f"of the arms {', '.join(sorted(names))}")
 

@@ -217,6 +217,12 @@ def _is_pair(x) -> bool:
     return isinstance(x, str) and len(parts := x.split(" vs ")) == 2 and all(part.strip() for part in parts)
 
 
+def pair_names(comparison: str) -> tuple[str, str]:
+    """The two arm names of a `confirm.primary` entry 'A vs B' (checked by `validate_confirm`)."""
+    left, right = comparison.split(" vs ")
+    return left.strip(), right.strip()
+
+
 def validate_resources(r: dict) -> None:
     if not is_finite(r["cpu"]) or r["cpu"] <= 0:
         raise UserError("resources.cpu", f"got {r['cpu']!r}; allowed: a number of CPUs per trial > 0")
