@@ -145,7 +145,8 @@ def test_pins_are_the_same_everywhere():
     pins = pinned_requirements()
     assert pins["ray"] == "ray[tune]==2.60.0", "update cluster/ together with the Ray pin"
     extra = cluster_extra()
-    assert "ray[default,tune]==2.60.0" in extra and pins["mlflow"] in extra, extra
+    # the head's server with MLflow's basic-auth app (MLFLOW_AUTH=basic), at the same MLflow range
+    assert "ray[default,tune]==2.60.0" in extra and pins["mlflow"].replace("mlflow", "mlflow[auth]", 1) in extra, extra
     script = (CLUSTER / "setup-node.sh").read_text()
     assert 'extras="${THB_EXTRAS:-cluster}"' in script and '"$wheel[$extras]"' in script
     texts = {name: (CLUSTER / name).read_text() for name in (*RAY_CONFIGS, "Dockerfile")}
@@ -324,8 +325,25 @@ def test_kuberay_manifest_has_what_kuberay_and_ray_need():
     assert len(gpu) == 1 and gpu[0]["resources"]["GPU"] == 1 and gpu[0]["min_workers"] == 0
     rc = next(d for d in docs if d["kind"] == "RayCluster")
     assert rc["spec"]["rayVersion"] == "2.60.0"
-    service = next(d for d in docs if d["kind"] == "Service")
-    assert service["spec"]["selector"]["ray.io/cluster"] == rc["metadata"]["name"]
+    # MLflow: cluster/start-mlflow.sh (copied into the image) on the head pod's loopback, so no Service leads
+    # to it; its probe runs inside the pod (the kubelet's would come over the pod IP); the driver's account
+    # and the server's accounts come from the one MLflow Secret, optional keys (accounts are a choice)
+    assert not [d for d in docs if d["kind"] == "Service"]
+    head = rc["spec"]["headGroupSpec"]["template"]["spec"]["containers"]
+    mlflow = next(c for c in head if c["name"] == "mlflow")
+    assert mlflow["command"][1:] == ["/home/ray/tune-hardbatch/cluster/start-mlflow.sh", "--foreground"]
+    assert re.search(r"^COPY .*cluster/start-mlflow\.sh /home/ray/tune-hardbatch/cluster/start-mlflow\.sh$",
+                     (CLUSTER / "Dockerfile").read_text(), re.M)
+    env = {e["name"]: e for e in mlflow["env"]}
+    assert env["MLFLOW_HOST"]["value"] == "127.0.0.1" and "args" not in mlflow and "ports" not in mlflow
+    assert "exec" in mlflow["readinessProbe"] and "httpGet" not in mlflow["readinessProbe"]
+    ray_env = {e["name"]: e for e in head[0]["env"]}
+    for name, key in [("MLFLOW_AUTH", "auth"), ("MLFLOW_AUTH_ADMIN_PASSWORD", "auth_admin_password"),
+                      ("MLFLOW_AUTH_DATABASE_URI", "auth_database_uri"),
+                      ("MLFLOW_TRACKING_USERNAME", "tracking_username"),
+                      ("MLFLOW_TRACKING_PASSWORD", "tracking_password")]:
+        ref = (env if name.startswith("MLFLOW_AUTH") else ray_env)[name]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "tune-hardbatch-mlflow", "key": key, "optional": True}, name
     # one image everywhere
     images = {c["image"] for g in [rc["spec"]["headGroupSpec"], *rc["spec"]["workerGroupSpecs"]]
               for c in g["template"]["spec"]["containers"]}
@@ -400,6 +418,11 @@ def test_mlflow_env_example_names_what_the_script_needs():
     script = (CLUSTER / "start-mlflow.sh").read_text()
     for var in ("MLFLOW_BACKEND_STORE_URI", "MLFLOW_ARTIFACTS_DESTINATION"):
         assert re.search(rf"^{var}=", text, re.M) and f"${{{var}:?" in script
+    # every other setting the script reads is in the example too (commented out: the default), except where
+    # the script and its state live on the node
+    read = set(re.findall(r"\$\{(MLFLOW_[A-Z_]+)", script)) - {"MLFLOW_STATE_DIR", "MLFLOW_BIN"}
+    assert read - set(re.findall(r"^(?:# )?(MLFLOW_[A-Z_]+)=", text, re.M)) == set()
+    assert "MLFLOW_AUTH" in read and "MLFLOW_ALLOW_UNAUTHENTICATED_WIDE" in read
     subprocess.run(["bash", "-n", str(CLUSTER / "start-mlflow.sh")], check=True)
 
 

@@ -56,6 +56,30 @@ def test_unreachable_server_is_a_user_error():
         check_reachable("http://127.0.0.1:9")
 
 
+@pytest.mark.parametrize("code, key, words", [
+    ("UNAUTHENTICATED", "tracking.uri", "refused the credentials of user 'alice' (HTTP 401)"),
+    ("PERMISSION_DENIED", "tracking.experiment", "does not let this account (MLFLOW_TRACKING_USERNAME) use"),
+])
+def test_a_server_that_turns_the_account_away_is_one_line(monkeypatch, code, key, words):
+    """What MLflow's client raises for HTTP 401 / 403 (a server with basic auth): one line naming what to
+    change, without the password (tests/test_mlflow_auth.py: against a real server)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos import databricks_pb2
+
+    from tune_hardbatch.tracking import check_experiment
+
+    def refuse(self, name):
+        raise MlflowException("API request to endpoint ... failed", error_code=getattr(databricks_pb2, code))
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", refuse)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-env")
+    with pytest.raises(UserError) as info:
+        check_experiment("http://127.0.0.1:9", "exp")
+    assert info.value.key == key and words in str(info.value), str(info.value)
+    assert "s3cret" not in str(info.value) and "\n" not in str(info.value)
+
+
 def test_default_and_relative_uris_are_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     uri, artifacts = resolve_uri(None, "out")
