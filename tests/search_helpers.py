@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -100,3 +101,36 @@ def snapshot_statuses(exp: Path) -> dict:
         return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
     except (OSError, ValueError, KeyError):
         return {}
+
+
+# Bad inputs through the CLI: `main(argv)` for many argvs in one fresh interpreter (is Ray imported?)
+
+_RUNNER = textwrap.dedent("""
+    import contextlib, io, json, sys
+    from tune_hardbatch.cli import main
+    out = []
+    for argv in json.loads(sys.argv[1]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(argv)
+        out.append([code, err.getvalue()])
+    print(json.dumps({"results": out, "ray_imported": "ray" in sys.modules}))
+""")
+
+
+def run_mains(argvs: list[list[str]], cwd, timeout: int = 120) -> tuple[list, bool]:
+    """`main(argv)` for each argv in ONE fresh interpreter: [(exit code, stderr)], whether Ray was imported."""
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, json.dumps(argvs)], capture_output=True, text=True,
+                          env=ENV, timeout=timeout, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return report["results"], report["ray_imported"]
+
+
+def assert_one_error_line(code, err, key, fragment=None):
+    lines = err.strip().splitlines()
+    assert code == 2, (code, err)
+    assert len(lines) == 1 and lines[0].startswith(f"error: {key}"), err
+    assert "Traceback" not in err
+    if fragment:
+        assert fragment in lines[0], lines[0]

@@ -19,7 +19,7 @@ PKG = Path(__file__).resolve().parent.parent / "tune_hardbatch"
 # training or searches and sit below everything that prints; output's views (console, live, report) sit above
 # the verdict they show.
 LAYERS = [
-    ("errors", "metrics"),
+    ("errors", "metrics", "files"),
     ("output.formats", "output.plots", "output.logs"),
     ("training",),
     ("search",),

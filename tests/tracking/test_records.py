@@ -34,7 +34,7 @@ def test_search_params_flatten_every_section_and_dimension():
     assert {k for k in params if k.startswith("space.")} == {f"space.{k}" for k in spec.dim_keys}
     assert search_tags(spec)["searcher"] == spec.search.searcher
     # each declared arm, under a name MLflow accepts (letters, digits, _ - . space /: no '<' or '=')
-    assert params["arms.delta_lt_1"] == "searches hard_batch.delta choice [0.5, 0.2]"
+    assert params["arms.delta_lt_1"] == "delta<1: searches hard_batch.delta choice [0.5, 0.2]"  # the name kept
     assert all(re.fullmatch(r"[\w.\- /]+", k) for k in params), [k for k in params if not re.fullmatch(r"[\w.\- /]+", k)]
 
 

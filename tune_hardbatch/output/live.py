@@ -103,7 +103,7 @@ class LiveView:
         path = getattr(trial, "error_file", None)
         try:
             if path:
-                with open(path) as fh:
+                with open(path, encoding="utf-8", errors="replace") as fh:  # a damaged byte: still its line
                     lines = [line.strip() for line in fh if line.strip()]
                 if lines:
                     shown = os.path.join(trial.path, os.path.basename(path)) if getattr(trial, "path", None) \

@@ -27,8 +27,7 @@ from typing import Optional, Sequence
 
 from ..errors import UserError
 from ..metrics import finite_interval, is_finite, json_safe
-from ..search.history import gpu_fraction, load_trials
-from ..search.space import SPACE_FILE, load_space
+from ..search.history import gpu_fraction, load_trials, optional_json, saved_space, warn_skipped
 from ..search.trials import Trial, compute_of, start_order
 from ..training.strategies.labels import strategy_keys
 from ..verdict.comparisons import BASELINES, VERDICT_FILE
@@ -180,7 +179,7 @@ def make_plots(trials: list[Trial], verdict: Optional[dict], importances: Option
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     if verdict and verdict["arms"]:
-        paths.append(plots.confirmed_arms(verdict["arms"], out_dir / PLOTS[0], baseline=verdict["baseline"]))
+        paths.append(plots.confirmed_arms(verdict["arms"], out_dir / PLOTS[0], baseline=verdict.get("baseline")))
     if importances is not None:
         paths.append(plots.importances(importances, out_dir / PLOTS[1]))
     paths.append(plots.best_so_far(started_points(trials, metric), out_dir / PLOTS[2], metric, mode))
@@ -255,7 +254,7 @@ def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Tr
     trials = load_trials(exp_dir)
     if not trials:
         raise UserError("NAME", f"{exp_dir} holds no trials yet")
-    space = load_space(str(exp_dir / SPACE_FILE)) if (exp_dir / SPACE_FILE).is_file() else None
+    space = saved_space(exp_dir)
     metric, mode = (space.search.metric, space.search.mode) if space else ("val_top1", "max")
     if verdict is None:
         verdict = _verdict(exp_dir, space, trials)
@@ -279,7 +278,10 @@ def build_report(exp_dir: Path, verdict: Optional[dict] = None) -> tuple[list[Tr
     parts.append("## Search trials by arm\n\n" + to_markdown(rows))
     parts.append("\n".join(f"![{p.stem}]({p.name})" for p in plot_paths) + "\n")
     report = exp_dir / REPORT_FILE
-    report.write_text("\n".join(parts))
+    try:
+        report.write_text("\n".join(parts))
+    except OSError as exc:  # e.g. a directory in its place: nothing to print from
+        raise UserError(str(report), f"cannot write it ({exc.strerror or exc})") from None
     return trials, rows, report, plot_paths
 
 
@@ -296,10 +298,18 @@ def resolutions(verdict: Optional[dict], curves: dict) -> dict[str, str]:
 
 def _verdict(exp_dir: Path, space, trials: list[Trial]) -> Optional[dict]:
     judged = verdict_on_disk(space, exp_dir, trials) if space is not None else None
+    path = exp_dir / VERDICT_FILE
     if judged is not None:
-        (exp_dir / VERDICT_FILE).write_text(verdict_json(judged))
+        try:
+            path.write_text(verdict_json(judged))
+        except OSError as exc:
+            warn_skipped(f"{path}: cannot write it ({exc.strerror or exc})", "the report shows the verdict judged now")
         return judged
-    return json.loads((exp_dir / VERDICT_FILE).read_text()) if (exp_dir / VERDICT_FILE).is_file() else None
+    saved = optional_json(path, "the report has no verdict")
+    if saved is not None and not (isinstance(saved, dict) and isinstance(saved.get("arms"), list)):
+        warn_skipped(f"{path}: is not a verdict (a JSON object with its arms)", "the report has no verdict")
+        return None
+    return saved
 
 
 def render(rows: list[dict], fmt: str, title: str = "") -> str:

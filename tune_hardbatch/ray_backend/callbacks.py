@@ -18,6 +18,7 @@ from ray import tune
 
 from ..output.live import LiveView
 from ..search.space import SearchSpace
+from ..search.space.arms import ARM_KEY
 from ..search.trials import Trial
 from . import ray_private
 from .checkpoints import hollow_ended
@@ -101,7 +102,7 @@ class TrackingCallback(tune.Callback):
     def _params(self, trial) -> dict:
         if self.dim_keys is None:
             return dict(trial.config)
-        return {k: trial.config[k] for k in self.dim_keys if k in trial.config}
+        return {k: trial.config[k] for k in (*self.dim_keys, ARM_KEY) if k in trial.config}  # its arm: a tag
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.session.call(self.name, "start", trial.trial_id, self._params(trial))

@@ -164,14 +164,14 @@ def _recorded_backprops(trial_dir: Path) -> Optional[int]:
     """The back-propagations of the trial's last result that a driver recorded (result.json), if any: a
     checkpoint beyond it was written by a worker that outlived its driver, and its reports are lost."""
     try:
-        lines = (trial_dir / "result.json").read_text().splitlines()
+        lines = (trial_dir / "result.json").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
     for line in reversed(lines):
         try:
             return int(json.loads(line).get("backprops", 0))
-        except (ValueError, AttributeError):
-            continue  # a line being written
+        except (ValueError, AttributeError, TypeError):
+            continue  # a line being written, or damaged
     return None
 
 

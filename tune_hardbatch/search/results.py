@@ -8,6 +8,7 @@ here, from the records (other tools read them: `final_<metric>`, `best_<metric>`
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -71,15 +72,19 @@ def confirm_row(t: Trial) -> dict:
 
 
 def write_results(trials: list[Trial], space: SearchSpace, path: Path, phase: str = "search") -> None:
-    """results.csv (`phase` search) or confirm_results.csv (confirmation): one row per record."""
+    """results.csv (`phase` search) or confirm_results.csv (confirmation): one row per record, written whole
+    (a temporary file, then a rename), so that `report` on the search never reads it half written."""
     row = search_row if phase == "search" else lambda t, _: confirm_row(t)
     columns = list(row(Trial("", "", phase), space))
-    with open(path, "w", newline="") as fh:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         for t in trials:
             values = row(t, space)
             writer.writerow([csv_value(values[c]) for c in columns])
+    os.replace(tmp, path)
 
 
 CANDIDATES = ("finished", "stopped_early", "unfinished")  # a diverged or failed trial is no best configuration

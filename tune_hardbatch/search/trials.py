@@ -1,10 +1,10 @@
 """A trial as every part of a search reads it: one record (`Trial`), its status, and why it failed.
 
 A record is built from a Ray Tune `Result` (`Trial.from_result`, duck-typed: no Ray here) or from the
-trial's directory on disk (`Trial.from_dir`: a running trial's result.json is read up to its last whole
-line); what a phase knows beyond Ray's config (the strategy label, family and active parameters of a
-search trial, the arm of a confirmation trial) is added by `results.search_trials` and
-`judgement.confirmed_trials`. Results, confirmation, history, verdict, report, console, importances and
+trial's directory on disk (`Trial.from_dir`: every whole line of its result.json, a running trial's last
+one being written left out; damaged files read as far as they are whole); what a phase knows beyond Ray's
+config (the strategy label, family and active parameters of a search trial, the arm of a confirmation
+trial) is added by `results.search_trials` and `judgement.confirmed_trials`. Results, confirmation, history, verdict, report, console, importances and
 MLflow tracking take these records; the live view classifies Ray's running trials with the same `classify`.
 
 Statuses (`classify`, from Ray's status and the last report): finished (trained its whole budget),
@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from ..errors import UserError
+from ..files import read_json
 from ..metrics import is_finite
 from .space import decode
 
@@ -103,15 +105,39 @@ class Trial:
                    history=history, error=error, errored=errored)
 
     @classmethod
-    def from_dir(cls, trial_dir: Path, status: str, phase: str = "search") -> "Trial":
-        """The record of a trial directory (`result.json`, `params.json`); its strategy is the caller's."""
-        reports = _json_lines(trial_dir / "result.json") if (trial_dir / "result.json").is_file() else []
-        params_file = trial_dir / "params.json"
-        params = json.loads(params_file.read_text()) if params_file.is_file() else \
-            (reports[0].get("config", {}) if reports else {})
+    def from_dir(cls, trial_dir: Path, status: str, phase: str = "search",
+                 problems: Optional[list] = None) -> "Trial":
+        """The record of a trial directory (`result.json`, `params.json`); its strategy is the caller's.
+        A damaged file is read as far as it is whole (params.json: else the config of the first report), and
+        each problem appended to `problems` as ("<file>: what is wrong", what the record does instead); a last
+        report being written by a running trial (`status` running) is no problem."""
+        problems = [] if problems is None else problems
+        reports, damage = _json_lines(trial_dir / "result.json")
+        if damage and not (status == "running" and damage == CUT_SHORT):
+            problems.append((f"{trial_dir / 'result.json'}: {damage}",
+                             f"read its {len(reports)} whole report{'' if len(reports) == 1 else 's'}"))
+        params = _params(trial_dir / "params.json", problems)
+        if params is None:
+            config = reports[0].get("config") if reports else None
+            params = config if isinstance(config, dict) else {}
         history = [_without_config(h) for h in reports]
         return cls(trial_dir.name, status, phase, params={k: v for k, v in params.items() if k != "strategy"},
                    last=history[-1] if history else {}, history=history)
+
+
+def _params(path: Path, problems: list) -> Optional[dict]:
+    """A trial's params.json (Ray's config); None when missing or damaged (a problem said)."""
+    if not path.exists():
+        return None
+    try:
+        data = read_json(path)
+    except UserError as exc:
+        problems.append((str(exc).split("; allowed:")[0], "its params are taken from its first report"))
+        return None
+    if not isinstance(data, dict):
+        problems.append((f"{path}: is not a JSON object", "its params are taken from its first report"))
+        return None
+    return data
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -220,23 +246,49 @@ def start_order(trials: Iterable[Trial]) -> list[Trial]:
 
 
 def read_reports(trial_dir: Path) -> list[dict]:
-    """A trial's reported results (without their config), from its result.json; [] if none yet."""
-    path = trial_dir / "result.json"
-    return [_without_config(h) for h in _json_lines(path)] if path.is_file() else []
+    """A trial's reported results (without their config), from its result.json; [] if none yet (a damaged
+    line is left out)."""
+    return [_without_config(h) for h in _json_lines(trial_dir / "result.json")[0]]
 
 
 def _without_config(report: dict) -> dict:
     return {k: v for k, v in report.items() if k != "config"}
 
 
-def _json_lines(path: Path) -> list[dict]:
-    out = []
-    for line in path.read_text().splitlines():
+CUT_SHORT = "its last line is cut short"  # a line being written by a running trial, or a copy cut short
+
+
+def _json_lines(path: Path) -> tuple[list[dict], Optional[str]]:
+    """A JSON-lines file's objects, every line that is one ([] when the file is missing), and what was wrong
+    with the others (None: nothing): a last line without its newline that is not whole is `CUT_SHORT`."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], None
+    except OSError as exc:
+        what = "is a directory, expected a file" if isinstance(exc, IsADirectoryError) else \
+            f"cannot read it ({exc.strerror or exc})"
+        return [], what
+    out, bad = [], []
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line being written by a running trial
-    return out
+            record = json.loads(line.decode("utf-8"))
+        except ValueError:  # not UTF-8 (UnicodeDecodeError), not JSON
+            record = None
+        if isinstance(record, dict):
+            out.append(record)
+        else:
+            bad.append(i)
+    if not bad:
+        return out, None
+    cut = bad[-1] == len(lines)  # the last line, without its newline
+    damaged = bad[:-1] if cut else bad
+    what = [f"line{'s' if len(damaged) > 1 else ''} {', '.join(map(str, damaged))} "
+            f"{'are' if len(damaged) > 1 else 'is'} damaged"] if damaged else []
+    return out, "; ".join(what + ([CUT_SHORT] if cut else []))
 
 
 def _dataframe_records(result) -> list[dict]:

@@ -6,16 +6,14 @@ trial of the confirmation phase (a second Tune experiment, whose ids may repeat 
 tracking server goes away mid-search, training goes on: a warning says so once, and `report NAME --sync`
 later uploads whatever is missing.
 
-A trial's run costs the store few transactions: its params wait for its first results, which are buffered
-and sent together within `SEND_S` (`log_result`, `send`), the last ones with its status tag when it ends
-(`end_trial`); its artifacts go straight to the artifact store its run was created with (no look-up of the
-run), and `set_status` leaves a run that already ended with that status alone.
+A trial's run costs the store few transactions: its params wait for its first results, buffered and sent
+together within `SEND_S` (`log_result`, `send`), the last ones with its status tag when it ends (`end_trial`);
+its artifacts go straight to its run's artifact store, and `set_status` leaves an ended run alone.
 
 The MLflow UI: the experiment is tagged as a model-training one (`mlflow.experimentKind`, what the UI's
 own kind selector writes and UIs without 3.17's per-browser GenAI / Model training switch read), child
-runs are named "<strategy> <trial id>", and `ui_url` is the link that opens the experiment on its runs in
-3.17 too (`?workflowType=machine_learning`: 3.17 decides by that switch, default GenAI, not by the tag).
-"""
+runs are named "<strategy> <trial id>", and `ui_url` opens the experiment on its runs in 3.17 too
+(`?workflowType=machine_learning`: 3.17 decides by that switch, default GenAI, not by the tag)."""
 
 from __future__ import annotations
 
@@ -26,7 +24,9 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..files import read_json
 from ..output.logs import tool_logger
+from ..search.prepare.reachable import unusable_store
 from .records import metrics_of, param_text
 
 MAP_FILE = "mlflow_runs.json"
@@ -71,8 +71,7 @@ def check_experiment(uri: str, name: str) -> None:
     try:
         exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
     except Exception as exc:  # noqa: BLE001 - an unusable store is the same mistake as an unreachable one
-        raise UserError("tracking.uri", f"cannot use the MLflow tracking store {uri} ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+        raise unusable_store(uri, name, exc) from None
     if exp is not None and exp.lifecycle_stage == "deleted":
         raise UserError("tracking.experiment", f"experiment {name!r} is deleted in {uri}; restore it "
                         f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or choose another "
@@ -115,10 +114,11 @@ class SearchTracker:
 
     # ----------------------------------------------------------------------------------- mapping
     def _load_mapping(self) -> dict:
-        path = self.exp_dir / MAP_FILE
-        if path.is_file():
-            return json.loads(path.read_text())
-        return {"tracking_uri": self.uri, "experiment_id": None, "parent": None, "trials": {}}
+        path = self.exp_dir / MAP_FILE  # damaged: one line (a fresh mapping would make every run twice)
+        mapping = read_json(path) if path.exists() else {"trials": {}}
+        if not isinstance(mapping, dict) or not isinstance(mapping.get("trials"), dict):
+            raise UserError(str(path), "is not the trial-to-run mapping this tool writes; it may be damaged")
+        return {"tracking_uri": self.uri, "experiment_id": None, "parent": None, **mapping}
 
     def _save_mapping(self, now: bool = False) -> None:
         """Written whole (atomically) at most every `MAP_SAVE_S`, unless `now`; `flush` writes the rest. A

@@ -9,13 +9,13 @@ test correctness (`training.correctness`), uploaded when it is there (`correct_f
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Optional
 
 from ..metrics import is_finite
 from ..output.formats import csv_value, fixed, pm
 from ..search.space.arms import arm_of, arm_summary
+from ..search.space.names import slug
 from ..search.space.sections import as_dict
 from ..training.correctness import CORRECT_FILE
 from ..training.strategies.labels import strategy_name
@@ -33,7 +33,8 @@ def search_params(spec) -> dict:
     out.update({f"resources.{k}": v for k, v in as_dict(spec.resources).items()})
     out.update({f"space.{d.key}": d.describe() for d in spec.dims})
     for arm in spec.arms:  # each declared arm: its fixed part and its own dimensions
-        out[f"arms.{slug(arm.name)}"] = arm_summary(arm)
+        key = f"arms.{slug(arm.name)}"  # a name MLflow's keys spell otherwise ('delta=1'): kept in the value
+        out[key] = arm_summary(arm) if key == f"arms.{arm.name}" else f"{arm.name}: {arm_summary(arm)}"
     return out
 
 
@@ -151,15 +152,6 @@ def correct_files(out_dir: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------- verdict
-def slug(label: str) -> str:
-    """An arm label as part of an MLflow metric or tag name: MLflow takes letters, digits, '_', '-', '.',
-    ' ', ':' and '/' (no ':' on Windows; '/' nests); anything else, '=' and '+' among them, becomes '_'.
-    'delta=0.5+trim-linear' -> 'delta_0.5_trim-linear'; '<' and '>' are spelt out, so the declared arms
-    'delta<1' and 'delta=1' stay apart ('delta_lt_1', 'delta_1')."""
-    label = str(label).replace("<", "_lt_").replace(">", "_gt_")
-    return re.sub(r"[^\w.\-]+", "_", label).strip("_.") or "arm"
-
-
 def arm_slugs(verdict: dict) -> dict[str, str]:
     """Arm label -> slug, unique within the verdict (a clash gets '_2', '_3', ...)."""
     out: dict[str, str] = {}

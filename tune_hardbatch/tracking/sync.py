@@ -3,7 +3,6 @@ the confirmation phase's trials (with their test correctness, when kept) and the
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -68,12 +67,14 @@ def sync_experiment(tracker: SearchTracker, trials: list[dict], search_name: str
 def sync_search(exp_dir: Path) -> dict:
     """`report NAME --sync`: upload to MLflow whatever the Ray results hold and MLflow does not."""
     from ..output.report import PLOTS, REPORT_FILE, build_report
-    from ..search.history import load_trials
+    from ..search.history import load_trials, optional_json, saved_space
     from ..search.prepare.lock import check_free
-    from ..search.space import BEST_FILE, RESULTS_FILE, SPACE_FILE, load_space
+    from ..search.space import BEST_FILE, RESULTS_FILE, SPACE_FILE
 
     check_free(exp_dir, "--sync")  # marking a running search's live child runs as finished would be wrong
-    space = load_space(str(exp_dir / SPACE_FILE))
+    space = saved_space(exp_dir)
+    if space is None:
+        raise UserError(str(exp_dir / SPACE_FILE), "file not found; --sync uploads a search by its saved space")
     uri, artifacts = tracking_uri(space.tracking, str(exp_dir.parent))
     if uri is None:
         raise UserError("tracking.enabled", f"tracking is off for search {exp_dir.name}; nothing to sync")
@@ -88,8 +89,7 @@ def sync_search(exp_dir: Path) -> dict:
                        "history": t.history, "artifacts": files})
     trials += confirmation_trials(space, exp_dir)
     parent = parent_files(exp_dir, (RESULTS_FILE, REPORT_FILE, BEST_FILE, *PLOTS))
-    verdict_path = exp_dir / VERDICT_FILE
-    verdict = json.loads(verdict_path.read_text()) if verdict_path.is_file() else None
+    verdict = optional_json(exp_dir / VERDICT_FILE, "the verdict is not uploaded")
     return sync_experiment(tracker, trials, exp_dir.name, search_tags(space), search_params(space),
                            exp_dir / SPACE_FILE, parent, verdict)
 
@@ -98,13 +98,17 @@ def confirmation_trials(space, exp_dir: Path) -> list[dict]:
     """The confirmation phase's trials (`<search>/confirm`, and its budget-matched runs'
     `<search>/budget_matched/confirm`) for `sync_experiment`, described as its tracking callback describes
     them (`judgement.ArmRun`); [] when the phase never started."""
-    from ..search.history import load_trials, read_statuses
+    from ..search.history import load_trials, problem_of, read_statuses, warn_skipped
     from ..search.space.schema import CONFIRM_RESULTS_FILE
     from ..verdict.budget import confirm_dirs
     from ..verdict.confirm_plan import load_plan
     from ..verdict.judgement import ArmRun
 
-    plan = load_plan(exp_dir)
+    try:
+        plan = load_plan(exp_dir)
+    except UserError as exc:  # which arm a run trained is in the plan alone
+        warn_skipped(problem_of(exc), "the confirmation's runs are not uploaded")
+        return []
     if plan is None:
         return []
     statuses, out = read_statuses(exp_dir / CONFIRM_RESULTS_FILE), []
@@ -113,6 +117,11 @@ def confirmation_trials(space, exp_dir: Path) -> list[dict]:
             continue
         describe = ArmRun(arms)
         for t in load_trials(confirm_dir, statuses, "confirmation", "unfinished"):
+            i_arm, seed = t.params.get("arm"), t.params.get("seed")
+            if not (isinstance(i_arm, int) and 0 <= i_arm < len(arms)) or seed is None:
+                warn_skipped(f"{confirm_dir / t.trial_id}: neither params.json nor result.json says its arm and "
+                             "seed", "this run is not uploaded")
+                continue
             params, tags, name = describe(t.trial_id, t.params)
             files = trial_artifacts(described_config(space, params), t.history, confirm_dir / t.trial_id, name)
             files += correct_files(confirm_dir / t.trial_id)  # its test correctness, when its worker kept it

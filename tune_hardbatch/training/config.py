@@ -13,11 +13,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-import yaml
-
 from ..errors import UserError
+from ..files import as_text, dump_yaml, load_yaml
 from ..metrics import is_finite
 from .datasets import DATASETS, NAMES
+from .overrides import parse_sets
+from .ranges import CONFIG_RANGES, check_all, describe
 from .schedules import LR_SCHEDULES
 from .strategies import registry
 
@@ -149,29 +150,23 @@ def base_config(flat: dict) -> Config:
     return apply_overrides(Config(), flat)
 
 
-def parse_sets(items: list[str]) -> dict[str, Any]:
-    """`["optim.lr=0.1", "trim.schedule=linear"]` -> dict; values are read as YAML scalars/lists."""
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError("--set", f"expected key=value, got {item!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise UserError(key.strip(), f"cannot read value {raw!r}") from None
-    return out
-
-
-def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested dict -> dotted keys. Sub-mappings of known sections are descended into."""
-    out = {}
+def flatten(mapping: dict, prefix: str = "", where: str = "") -> dict[str, Any]:
+    """Nested dict -> dotted keys. Sub-mappings of known sections are descended into. One key written twice
+    (`optim: {lr: ...}` and `optim.lr: ...`) is an error naming both spellings (`where` prefixes the key)."""
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for key, value in mapping.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and _is_section(dotted):
-            out.update(flatten(value, dotted + "."))
+            inner = flatten(value, dotted + ".", where)
+            spellings = {k: f"{dotted}: {{{k[len(dotted) + 1:]}}}" for k in inner}
         else:
-            out[dotted] = value
+            inner, spellings = {dotted: value}, {dotted: dotted}
+        for k, v in inner.items():
+            if k in out:
+                raise UserError(f"{where}{k}", f"given twice, as {spelled[k]!r} and as {spellings[k]!r}; allowed: "
+                                "one of them")
+            out[k], spelled[k] = v, spellings[k]
     return out
 
 
@@ -221,7 +216,7 @@ def to_dict(cfg: Config) -> dict:
 
 
 def to_yaml(cfg: Config) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    return dump_yaml(to_dict(cfg))
 
 
 def flat_dict(cfg: Config) -> dict[str, Any]:
@@ -253,21 +248,6 @@ def key_summary() -> list[str]:
 
 def all_keys() -> list[str]:
     return list(flatten(to_dict(Config())).keys())
-
-
-def load_yaml(path: str) -> Any:
-    """Read a YAML file; missing files and syntax errors become one-line UserErrors."""
-    try:
-        with open(path) as fh:
-            return yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise UserError(str(path), "file not found") from None
-    except IsADirectoryError:
-        raise UserError(str(path), "is a directory, expected a YAML file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(str(path), f"malformed YAML{where}") from None
 
 
 def config_from_file(path: Optional[str], sets: Optional[list[str]] = None) -> Config:
@@ -332,6 +312,7 @@ def _coerce(value: Any, hint, key: str) -> Any:
         if is_finite(value):
             return float(value)
     elif hint is str:
+        value = as_text(value)  # a name or path that YAML typed as a number: the text the user typed
         if isinstance(value, str):
             return value
     raise UserError(key, f"expected {_describe(hint)}, got {value!r}")
@@ -366,35 +347,14 @@ def validate(cfg: Config) -> None:
         section, _, name = key.rpartition(".")
         value = getattr(getattr(cfg, section) if section else cfg, name)
         _check(value in allowed, key, f"got {value!r}; allowed: {', '.join(allowed)}")
-    d, o = cfg.data, cfg.optim
-    _check(cfg.epochs >= 1, "epochs", f"got {cfg.epochs}; allowed: an integer >= 1")
-    _check(cfg.eval_batch_size >= 1, "eval_batch_size", "allowed: an integer >= 1")
-    _check(cfg.target_top1 is None or 0 < cfg.target_top1 <= 100, "target_top1",
-           f"got {cfg.target_top1}; allowed: a percentage in (0, 100] or null")
-    _check(d.image_size is None or 4 <= d.image_size <= 1024, "data.image_size",
-           f"got {d.image_size}; allowed: 4..1024 or null")
-    _check(d.train_limit is None or d.train_limit >= 1, "data.train_limit",
-           f"got {d.train_limit}; allowed: an integer >= 1 or null")
-    _check(d.test_limit is None or d.test_limit >= 1, "data.test_limit",
-           f"got {d.test_limit}; allowed: an integer >= 1 or null")
-    _check(0 <= d.val_fraction < 1, "data.val_fraction", f"got {d.val_fraction}; allowed: 0 <= val_fraction < 1")
-    _check(d.split_seed >= 0, "data.split_seed", f"got {d.split_seed}; allowed: an integer >= 0")
-    _check(d.pad is None or 0 <= d.pad <= 64, "data.pad", f"got {d.pad}; allowed: 0..64 or null")
-    _check(len(d.synthetic_shape) == 3 and all(s >= 1 for s in d.synthetic_shape), "data.synthetic_shape",
+    check_all(cfg, CONFIG_RANGES)
+    d = cfg.data
+    _check(len(d.synthetic_shape) == 3, "data.synthetic_shape",
            f"got {list(d.synthetic_shape)}; allowed: [channels, height, width], all >= 1")
-    _check(d.synthetic_train >= 1 and d.synthetic_test >= 1, "data.synthetic_train",
-           "allowed: synthetic_train and synthetic_test >= 1")
-    _check(d.synthetic_classes >= 2, "data.synthetic_classes", "allowed: an integer >= 2")
     _check(not DATASETS[d.name].needs_root or d.root is not None, "data.root",
            f"{d.name} needs data.root: a directory with train/ and test/ (or val/) class folders")
-    _check(o.lr > 0, "optim.lr", f"got {o.lr}; allowed: a number > 0")
-    _check(0 <= o.momentum < 1, "optim.momentum", f"got {o.momentum}; allowed: 0 <= momentum < 1")
-    _check(o.weight_decay >= 0, "optim.weight_decay", f"got {o.weight_decay}; allowed: >= 0")
-    _check(o.batch_size >= 1, "optim.batch_size", f"got {o.batch_size}; allowed: an integer >= 1")
-    _check(0 < o.warmup < 1, "optim.warmup", f"got {o.warmup}; allowed: 0 < warmup < 1")
-    _check(0 <= o.label_smoothing < 1, "optim.label_smoothing",
-           f"got {o.label_smoothing}; allowed: 0 <= label_smoothing < 1")
-    _check(cfg.convergence.tol >= 0, "convergence.tol", f"got {cfg.convergence.tol}; allowed: >= 0")
-    _check(cfg.convergence.patience >= 1, "convergence.patience",
-           f"got {cfg.convergence.patience}; allowed: an integer >= 1")
     registry.validate(cfg)
+
+
+__doc__ += "\nRanges of the numeric keys (`ranges.CONFIG_RANGES`; each strategy's are in its declaration)::\n\n" + \
+    "".join(f"    {k}: {describe(r, k.rpartition('.')[2])}\n" for k, r in CONFIG_RANGES.items())

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import UserError
+from ..files import read_json
 from ..metrics import is_finite
+from ..search.history import problem_of
 from ..search.space import SearchSpace, trial_config
 from ..search.space.schema import ARMS_FILE
 from ..search.trials import Choice, Trial, choose, start_order
@@ -271,11 +273,17 @@ def load_plan(exp_dir: Path) -> Optional[Plan]:
 
 
 def load_arms(exp_dir: Path) -> Optional[dict]:
-    """The arms chosen when the phase started (None before): --resume confirms those, not new ones."""
+    """The arms chosen when the phase started (None before): --resume confirms those, not new ones. A
+    damaged file (not UTF-8, cut short, not the plan's JSON object) is one `UserError` naming it."""
     path = Path(exp_dir) / ARMS_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
+    again = "allowed: the plan as the search wrote it (without the file, --resume chooses the arms again)"
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise UserError("--resume", f"{path} is unreadable; delete it to choose the arms again") from None
+        saved = read_json(path)
+    except UserError as exc:
+        raise UserError(str(path), f"{problem_of(exc).removeprefix(f'{path}: ')}; {again}") from None
+    if not isinstance(saved, dict) or not all(isinstance(saved.get(k), list) for k in ("arms", "seeds", "notes")):
+        raise UserError(str(path), f"is not the confirmation's plan (a JSON object with its arms, seeds and "
+                        f"notes); it may be damaged; {again}")
+    return saved

@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from ..search.history import load_trials, read_statuses
+from ..errors import UserError
+from ..search.history import load_trials, problem_of, read_statuses, warn_skipped
 from ..search.space import SearchSpace, decode
 from ..search.space.schema import CONFIRM_RESULTS_FILE
 from ..search.trials import Trial, classify
@@ -68,7 +69,11 @@ def verdict_on_disk(spec: SearchSpace, exp_dir: Path, trials: list[Trial]) -> Op
     trials): `tune-hardbatch report` of a finished, interrupted or running search; None before any."""
     if spec.self_confirming:
         return verdict_from_grid(spec, trials)
-    plan = load_plan(exp_dir)
+    try:
+        plan = load_plan(exp_dir)
+    except UserError as exc:  # the report does without it: the verdict the search saved, if any
+        warn_skipped(problem_of(exc), "the confirmation is not judged again")
+        return None
     if plan is None:
         return None
     statuses = read_statuses(exp_dir / CONFIRM_RESULTS_FILE)

@@ -19,7 +19,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..training.correctness import load_correct
+from ..search.history import warn_skipped
+from ..training.correctness import CORRECT_FILE, load_correct
 
 KEYS = ("runs", "examples", "total", "sampling", "model", "sampling_share", "test_set_se")
 
@@ -64,7 +65,15 @@ def variance_split(correct: np.ndarray) -> dict:
 def arm_split(trial_dirs: list[Path]) -> Optional[dict]:
     """`variance_split` of the runs in `trial_dirs` whose test correctness was kept (a missing or damaged
     file is skipped), those of the most common test-set size n only; None when fewer than 2 are left."""
-    runs = [c for c in (load_correct(Path(d)) for d in trial_dirs) if c is not None]
+    runs = []
+    for d in trial_dirs:
+        correct = load_correct(Path(d))
+        if correct is not None:
+            runs.append(correct)
+        elif (Path(d) / CORRECT_FILE).exists():
+            what = "is a directory, expected a file" if (Path(d) / CORRECT_FILE).is_dir() else \
+                "is damaged or cut short (not a run's test correctness)"
+            warn_skipped(f"{Path(d) / CORRECT_FILE}: {what}", "the arm's variance split leaves this run out")
     if not runs:
         return None
     n = Counter(len(c) for c in runs).most_common(1)[0][0]

@@ -39,21 +39,26 @@ def acquire(exp_dir: Path) -> None:
 def release(exp_dir: Path) -> None:
     path = Path(exp_dir) / LOCK_FILE
     try:
-        if json.loads(path.read_text()).get("pid") == os.getpid():
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(rec, dict) and rec.get("pid") == os.getpid():
             path.unlink()
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # gone or damaged: not this driver's record
         pass
 
 
 def holder(exp_dir: Path) -> Optional[dict]:
-    """The live driver of the search (host, pid), or None: none recorded, or it is gone."""
+    """The live driver of the search (host, pid), or None: none recorded, or it is gone. A damaged file
+    (not UTF-8, cut short, not the record `acquire` writes) records no driver: `acquire` writes it whole (a
+    rename), so only a driver that is gone can have left it so, and the next driver replaces it."""
     try:
-        rec = json.loads((Path(exp_dir) / LOCK_FILE).read_text())
-    except (OSError, ValueError):
+        rec = json.loads((Path(exp_dir) / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # ValueError: not UTF-8, not JSON
+        return None
+    if not isinstance(rec, dict) or not isinstance(rec.get("pid"), int):
         return None
     if rec.get("host") != socket.gethostname():
         return rec  # another machine's driver: cannot be checked from here, so it counts as live
-    if rec.get("pid") == os.getpid() or _start_time(int(rec.get("pid", -1))) != rec.get("start"):
+    if rec["pid"] == os.getpid() or _start_time(rec["pid"]) != rec.get("start"):
         return None  # this very process (a finished run_search), or the recorded process is gone
     return rec
 

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...errors import UserError
+from ...files import as_text
 from ...training.config import all_keys, closest, flatten
 from .dims import Dim, decode, encode
 from .distributions import parse_dims
+from .names import check_arm_names
 
 ARM_KEY = "arm"  # a search trial's config names its arm under this key
 ARM_KEYS = ("fixed", "space")
@@ -67,10 +69,10 @@ def parse_arms(raw, shared: list[Dim], searcher: str) -> list[Arm]:
     shared_keys = {d.key for d in shared}
     _no_grid(shared, "space")
     arms = []
+    check_arm_names([as_text(name) for name in raw])
     for name, body in raw.items():
+        name = as_text(name)  # a key from Python rather than a file: 0.5 is the arm "0.5"
         where = f"arms.{name}"
-        if not isinstance(name, str) or not name.strip() or "/" in name:
-            raise UserError("arms", f"got arm name {name!r}; allowed: a non-empty string without '/'")
         body = {} if body is None else body
         if not isinstance(body, dict) or any(k not in ARM_KEYS for k in body):
             bad = next((k for k in body if k not in ARM_KEYS), None) if isinstance(body, dict) else None
@@ -102,7 +104,7 @@ def _fixed(raw, where: str) -> dict:
         return {}
     if not isinstance(raw, dict):
         raise UserError(where, f"must be a mapping of dotted config keys to values, got {type(raw).__name__}")
-    flat, keys = flatten(raw), all_keys()
+    flat, keys = flatten(raw, where=f"{where}."), all_keys()
     for key in flat:
         if key not in keys:
             hint = closest(key, keys)

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ...errors import UserError
-from ...training.config import Config, base_config, build_config, closest, flatten, load_yaml
+from ...files import load_yaml, read_text
+from ...training.config import Config, base_config, build_config, closest, flatten
 from ...training.datasets import DATASETS
 from ..rungs import first_rung, first_useful, milestones
 from .arms import Arm, parse_arms, union_dims
@@ -125,13 +126,10 @@ def load_space(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
 
 def _leading_comment(path: Path) -> str:
     lines = []
-    try:
-        for line in path.read_text().splitlines():
-            if not line.startswith("#"):
-                break
-            lines.append(line.lstrip("#").strip())
-    except OSError:
-        pass
+    for line in read_text(path).splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
     return " ".join(x for x in lines if x)
 
 
@@ -323,7 +321,7 @@ def _validate_base(base) -> tuple[dict, Config]:
         base = {}
     if not isinstance(base, dict):
         raise UserError("base", f"must be a mapping of training-config keys, got {type(base).__name__}")
-    flat = flatten(base)
+    flat = flatten(base, where="base.")
     for key in ("data.root", "data.cache_dir"):  # trials change directory: make paths absolute
         if isinstance(flat.get(key), str):
             flat[key] = os.path.abspath(os.path.expanduser(flat[key]))

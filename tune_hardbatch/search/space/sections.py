@@ -51,9 +51,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...errors import UserError
-from ...metrics import is_finite
+from ...files import as_text
 from ...training.config import closest
-from .distributions import is_int
+from ...training.ranges import Range, check_all, describe
+from .names import check_experiment_name, check_run_name
 from .schema import METRICS, MINIMISED, SCHEDULERS, SEARCHERS, TEST_METRICS
 from .uris import resolve_uri
 
@@ -126,9 +127,15 @@ def parse_section(raw: dict, name: str):
         hint = closest(f"{name}.{unknown[0]}", [f"{name}.{k}" for k in defaults])
         raise UserError(f"{name}.{unknown[0]}", f"unknown key; {f'did you mean {hint}? ' if hint else ''}"
                         f"allowed: {', '.join(defaults)}")
-    values = {**defaults, **given}
+    values = {**defaults, **{k: _typed(k, v, SECTION_TYPES[name]) for k, v in given.items()}}
     VALIDATORS[name](values)
     return SECTION_TYPES[name](**values)
+
+
+def _typed(key: str, value, cls):
+    """A text field (a name, a path, a URI) that YAML typed as a number or boolean: the text the user typed."""
+    hint = str(cls.__dataclass_fields__[key].type)
+    return as_text(value) if hint in ("str", "Optional[str]") else value
 
 
 def as_dict(section) -> dict:
@@ -147,14 +154,10 @@ def validate_search(s: dict) -> None:
         raise UserError("search.scheduler", f"got {s['scheduler']!r}; allowed: {', '.join(SCHEDULERS)}")
     if s["num_samples"] is None:  # default: 12 samples; the grid searcher runs each point once
         s["num_samples"] = 1 if s["searcher"] == "grid" else 12
-    if not is_int(s["num_samples"]) or s["num_samples"] < 1:
-        raise UserError("search.num_samples", f"got {s['num_samples']!r}; allowed: an integer >= 1")
+    check_all(s, SECTION_RANGES["search"], "search.")
     if s["searcher"] == "grid" and s["num_samples"] != 1:
         raise UserError("search.num_samples", f"got {s['num_samples']}; the grid searcher runs each point "
                         "once (allowed: 1, or leave it out); repeat with a grid over seed")
-    if s["max_concurrent"] is not None and (not is_int(s["max_concurrent"]) or s["max_concurrent"] < 1):
-        raise UserError("search.max_concurrent", f"got {s['max_concurrent']!r}; allowed: an integer >= 1, "
-                        "or null (as many as the resources fit)")
     if s["metric"] not in METRICS:
         raise UserError("search.metric", f"got {s['metric']!r}; allowed: {', '.join(METRICS)}")
     if not isinstance(s["allow_test_metric"], bool):
@@ -171,42 +174,10 @@ def validate_search(s: dict) -> None:
     if s["mode"] != natural:
         raise UserError("search.mode", f"got {s['mode']} for {s['metric']}, which is better when "
                         f"{'smaller' if natural == 'min' else 'larger'}; allowed: {natural} (or leave mode out)")
-    if s["grace_period"] is not None and (not is_finite(s["grace_period"]) or s["grace_period"] <= 0):
-        raise UserError("search.grace_period", f"got {s['grace_period']!r}; allowed: a number of "
-                        "epoch-equivalents > 0")
-    if not is_finite(s["reduction_factor"]) or s["reduction_factor"] <= 1:
-        raise UserError("search.reduction_factor", f"got {s['reduction_factor']!r}; allowed: a number > 1")
-    if s["seed"] is not None and (not is_int(s["seed"]) or s["seed"] < 0):
-        raise UserError("search.seed", f"got {s['seed']!r}; allowed: an integer >= 0, or null")
-    if s["trials_per_arm"] is not None and (not is_int(s["trials_per_arm"]) or s["trials_per_arm"] < 1):
-        raise UserError("search.trials_per_arm", f"got {s['trials_per_arm']!r}; allowed: an integer >= 1 (trials "
-                        "each declared arm gets), or null (6)")
-    if s["startup_trials"] is not None and (not is_int(s["startup_trials"]) or s["startup_trials"] < 0):
-        raise UserError("search.startup_trials", f"got {s['startup_trials']!r}; allowed: an integer >= 0 "
-                        "(Optuna TPE's random start-up trials), or null (a third of num_samples, 2..10)")
 
 
 def validate_confirm(c: dict) -> None:
-    if not is_int(c["seeds"]) or c["seeds"] < 0:
-        raise UserError("confirm.seeds", f"got {c['seeds']!r}; allowed: an integer >= 0 (0: no confirmation; "
-                        "2 or more give intervals)")
-    if c["max_arms"] is not None and (not is_int(c["max_arms"]) or c["max_arms"] < 1):
-        raise UserError("confirm.max_arms", f"got {c['max_arms']!r}; allowed: an integer >= 1, or null (all)")
-    m = c["equivalence_margin"]
-    if m is not None and (isinstance(m, bool) or not is_finite(m) or m <= 0):
-        raise UserError("confirm.equivalence_margin", f"got {m!r}; allowed: points of test top-1 > 0 (e.g. 1.0), "
-                        "or null (no equivalence test)")
-    r = c["resolution"]
-    if r is not None and (isinstance(r, bool) or not is_finite(r) or not 0 < r < 100):
-        raise UserError("confirm.resolution", f"got {r!r}; allowed: points of test top-1, 0 < R < 100 (e.g. 1.0), "
-                        "or null (a fixed design of confirm.seeds seeds)")
-    if c["max_seeds"] is not None and (not is_int(c["max_seeds"]) or c["max_seeds"] < 2):
-        raise UserError("confirm.max_seeds", f"got {c['max_seeds']!r}; allowed: an integer >= 2, or null (12)")
-    if not is_int(c["looks"]) or not 1 <= c["looks"] <= 5:
-        raise UserError("confirm.looks", f"got {c['looks']!r}; allowed: an integer from 1 to 5")
-    if c["test_limit"] is not None and (not is_int(c["test_limit"]) or c["test_limit"] < 1):
-        raise UserError("confirm.test_limit", f"got {c['test_limit']!r}; allowed: an integer >= 1 (test images), "
-                        "or null (the whole test set)")
+    check_all(c, SECTION_RANGES["confirm"], "confirm.")
     p = c["primary"]
     if p is not None and (not isinstance(p, (list, tuple)) or not all(_is_pair(x) for x in p)):
         raise UserError("confirm.primary", f"got {p!r}; allowed: a list of comparisons 'ARM vs OTHER' (e.g. "
@@ -224,10 +195,9 @@ def pair_names(comparison: str) -> tuple[str, str]:
 
 
 def validate_resources(r: dict) -> None:
-    if not is_finite(r["cpu"]) or r["cpu"] <= 0:
-        raise UserError("resources.cpu", f"got {r['cpu']!r}; allowed: a number of CPUs per trial > 0")
+    check_all(r, SECTION_RANGES["resources"], "resources.")
     gpu = r["gpu"]
-    if not is_finite(gpu) or gpu < 0 or (gpu > 1 and not float(gpu).is_integer()):
+    if gpu > 1 and not float(gpu).is_integer():
         raise UserError("resources.gpu", f"got {gpu!r}; allowed: 0, a fraction of one GPU (0 < gpu <= 1) "
                         "or a whole number of GPUs per trial")
 
@@ -237,6 +207,7 @@ def validate_tracking(t: dict) -> None:
         raise UserError("tracking.uri", f"got {t['uri']!r}; allowed: an MLflow tracking URI string, or null")
     if not isinstance(t["experiment"], str) or not t["experiment"].strip():
         raise UserError("tracking.experiment", f"got {t['experiment']!r}; allowed: a non-empty string")
+    check_experiment_name(t["experiment"])
     for key in ("enabled", "log_checkpoint"):
         if not isinstance(t[key], bool):
             raise UserError(f"tracking.{key}", f"got {t[key]!r}; allowed: true, false")
@@ -251,14 +222,46 @@ def validate_run(r: dict) -> None:
     if name is not None:
         if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
             raise UserError("run.name", f"got {name!r}; allowed: a directory name (no '/'), or null")
-    every = r["checkpoint_every"]
-    if every is not None and (not is_finite(every) or every <= 0):
-        raise UserError("run.checkpoint_every", f"got {every!r}; allowed: epoch-equivalents between checkpoints "
-                        "(> 0), or null (auto: checkpoints cost at most 2% of a trial's time)")
-    if not is_int(r["max_failures"]) or r["max_failures"] < -1:
-        raise UserError("run.max_failures", f"got {r['max_failures']!r}; allowed: an integer >= 0 "
-                        "(retries of a crashed trial), or -1 (retry forever)")
+        check_run_name(name)
+    check_all(r, SECTION_RANGES["run"], "run.")
 
+
+SECTION_RANGES = {
+    "search": {
+        "num_samples": Range(1, integer=True, why="trials; null: 12, 1 with the grid searcher"),
+        "max_concurrent": Range(1, integer=True, null="as many as the resources fit", why="trials at once"),
+        "grace_period": Range(0, low_open=True, null="where values start to predict the end",
+                              why="the first rung, in epoch-equivalents of compute"),
+        "reduction_factor": Range(1, low_open=True, why="a rung keeps the best 1/reduction_factor"),
+        "seed": Range(0, integer=True, null="unseeded", why="the sampler's seed"),
+        "startup_trials": Range(0, integer=True, null="a third of num_samples, 2..10",
+                                why="Optuna TPE's random start-up trials"),
+        "trials_per_arm": Range(1, integer=True, null="6", why="trials each declared arm gets"),
+    },
+    "confirm": {
+        "seeds": Range(0, integer=True, why="seeds per arm; 0: no confirmation, 2 or more give intervals"),
+        "max_arms": Range(1, integer=True, null="all", why="arms confirmed"),
+        "equivalence_margin": Range(0, 100, low_open=True, high_open=True, null="no equivalence test",
+                                    why="points of test top-1, within the metric's 0..100"),
+        "resolution": Range(0, 100, low_open=True, high_open=True, null="a fixed design of confirm.seeds",
+                            why="points of test top-1, within the metric's 0..100"),
+        "max_seeds": Range(2, integer=True, null="12", why="seeds per arm at most; a difference needs 2"),
+        "looks": Range(1, 5, integer=True, why="looks at the data, evenly spaced up to max_seeds"),
+        "test_limit": Range(1, integer=True, null="the whole test set", why="test images"),
+    },
+    "resources": {
+        "cpu": Range(0, low_open=True, why="CPUs per trial"),
+        "gpu": Range(0, why="GPUs per trial: a fraction of one, or whole GPUs"),
+    },
+    "run": {
+        "max_failures": Range(-1, integer=True, why="retries of a crashed trial; -1: forever"),
+        "checkpoint_every": Range(0, low_open=True, null="auto: checkpoints cost at most 2% of a trial's time",
+                                  why="epoch-equivalents between checkpoints"),
+    },
+}
 
 VALIDATORS = {"search": validate_search, "confirm": validate_confirm, "resources": validate_resources,
               "tracking": validate_tracking, "run": validate_run}
+
+__doc__ += "\nRanges (`SECTION_RANGES`, checked by `training.ranges.check`; every setting's: `range_table.table()`)::\n\n" + \
+    "".join(f"    {s}.{k}: {describe(r, k)}\n" for s, ranges in SECTION_RANGES.items() for k, r in ranges.items())

@@ -14,48 +14,60 @@ import copy
 from typing import Optional, Union
 
 from ...errors import UserError
-from ...training.config import all_keys, closest, flatten, key_summary, parse_sets
+from ...training.config import all_keys, closest, flatten, key_summary
+from ...training.overrides import set_items, split_key
 from .schema import SECTIONS
 from .sections import SECTION_DEFAULTS
+from .set_arms import set_arm, set_entry
 
 
 def apply_space_sets(raw: dict, sets: Union[list[str], dict], notes: Optional[list[str]] = None) -> dict:
     """Apply `--set` overrides to a raw space mapping (see the module docstring for the rules)."""
     raw = copy.deepcopy(raw)
-    items = parse_sets(sets) if isinstance(sets, list) else dict(sets)
-    for key, value in items.items():
-        section, _, rest = key.partition(".")
-        if section not in SECTIONS:
-            _check_base_key(key)
-            section, rest = "base", key
-        if section in ("base", "space", "search", "resources", "tracking", "run") and not rest:
-            raise UserError(key, f"--set needs a key inside the section, e.g. {section}.<key>=value")
+    items = set_items(sets) if isinstance(sets, list) else [(split_key(k), f"{k}={v}", v) for k, v in sets.items()]
+    seen: dict[tuple, str] = {}
+    for parts, item, value in items:
+        section, rest = (parts[0], parts[1:]) if parts[0] in SECTIONS else ("base", parts)
+        _once(seen, (section, *rest), item)
+        if parts[0] not in SECTIONS:
+            _check_base_key(".".join(parts))
+        if not rest:
+            raise UserError(parts[0], f"--set needs a key inside the section, e.g. {section}.<key>=value")
         target = raw.get(section)
         if target is None:
             target = raw[section] = {}
         if not isinstance(target, dict):
             raise UserError(section, f"must be a mapping, got {type(target).__name__}")
         if section == "base":
-            flat = flatten(target)
-            flat[rest] = value
-            raw["base"] = flat
-            dims = raw.get("space")
-            if isinstance(dims, dict) and rest in dims:
-                del dims[rest]
-                if notes is not None:
-                    notes.append(f"--set {key} fixes {rest}: dimension removed from the space")
-        elif section in ("space", "arms"):  # a dimension, or a whole arm by its name; null drops it
-            if not rest:
-                raise UserError(key, "--set needs an arm's name, e.g. arms.trim={fixed: {trim.schedule: linear}}")
-            if value is None:
-                target.pop(rest, None)
-            else:
-                target[rest] = value
+            _set_base(raw, ".".join(rest), value, notes)
+        elif section == "space":
+            set_entry(target, ".".join(rest), value, "space", "dimension")
+        elif section == "arms":
+            set_arm(target, rest, value, item)
         else:
-            if "." in rest or rest not in SECTION_DEFAULTS[section]:
-                raise UserError(key, unknown_space_key(section, rest))
-            target[rest] = value
+            if len(rest) != 1 or rest[0] not in SECTION_DEFAULTS[section]:
+                raise UserError(".".join(parts), unknown_space_key(section, ".".join(rest)))
+            target[rest[0]] = value
     return raw
+
+
+def _once(seen: dict, key: tuple, item: str) -> None:
+    """One key, one value: the same key twice in --set, in any spelling (`epochs=` and `base.epochs=`)."""
+    if key in seen:
+        raise UserError(".".join(key), f"given twice in --set ({seen[key]!r} and {item!r}); allowed: once")
+    seen[key] = item
+
+
+def _set_base(raw: dict, key: str, value, notes: Optional[list[str]]) -> None:
+    """A base key; one that the space searches is fixed: its dimension is dropped (a note says so)."""
+    flat = flatten(raw["base"], where="base.")
+    flat[key] = value
+    raw["base"] = flat
+    dims = raw.get("space")
+    if isinstance(dims, dict) and key in dims:
+        del dims[key]
+        if notes is not None:
+            notes.append(f"--set base.{key} fixes {key}: dimension removed from the space")
 
 
 def space_keys() -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from ...errors import UserError
+from ..ranges import Range
 from ..schedules import TRIM_SCHEDULES
 from . import plan
 from .declaration import Declaration
@@ -58,25 +59,16 @@ def _random(select: str) -> str:
 
 
 def _hard_batch(cfg) -> None:
-    delta = cfg.hard_batch.delta
-    if delta is not None and not 0 < delta <= 1:
-        raise UserError("hard_batch.delta", f"got {delta}; allowed: 0 < delta <= 1, or null (reshuffled SGD)")
-    if cfg.hard_batch.select == "random" and delta is None:
+    if cfg.hard_batch.select == "random" and cfg.hard_batch.delta is None:
         raise UserError("hard_batch.select", "random needs hard_batch.delta (the fraction of batches drawn); "
                         "allowed with delta null: hardest")
 
 
 def _trim(cfg) -> None:
     t = cfg.trim
-    for key in ("p_start", "p_end"):
-        p = getattr(t, key)
-        if not 0 < p <= 1:
-            raise UserError(f"trim.{key}", f"got {p}; allowed: 0 < p <= 1")
     if t.schedule in ("linear", "cosine", "step") and t.p_end > t.p_start:
         raise UserError("trim.p_end", f"got {t.p_end} > trim.p_start {t.p_start}; the {t.schedule} "
                         "schedule decreases p (keep fewer samples later): p_end <= p_start")
-    if not 0 < t.step_at < 1:
-        raise UserError("trim.step_at", f"got {t.step_at}; allowed: 0 < step_at < 1")
     if t.select == "random" and t.schedule == "none":
         raise UserError("trim.select", "random needs a trim.schedule (the fraction p drawn); "
                         "allowed with trim.schedule none: largest")
@@ -91,24 +83,12 @@ def _trim_applies(name: str, t) -> bool:
 
 def _selective_backprop(cfg) -> None:
     s = cfg.selective_backprop
-    if s.keep is not None and not 0 < s.keep <= 1:
-        raise UserError("selective_backprop.keep", f"got {s.keep}; allowed: 0 < keep <= 1, or null (off)")
-    if not 0 <= s.start < 1:
-        raise UserError("selective_backprop.start", f"got {s.start}; allowed: 0 <= start < 1")
-    if not s.start < s.end <= 1:
+    if not s.start < s.end:
         raise UserError("selective_backprop.end", f"got {s.end}; allowed: selective_backprop.start < end <= 1")
-    if s.interrupt < 0:
-        raise UserError("selective_backprop.interrupt", f"got {s.interrupt}; allowed: an integer >= 0 "
-                        "(0: never interrupt)")
 
 
 def _infobatch(cfg) -> None:
     ib = cfg.infobatch
-    if ib.prune_ratio is not None and not 0 <= ib.prune_ratio < 1:
-        raise UserError("infobatch.prune_ratio", f"got {ib.prune_ratio}; allowed: 0 <= prune_ratio < 1, "
-                        "or null (off)")
-    if not 0 < ib.anneal <= 1:
-        raise UserError("infobatch.anneal", f"got {ib.anneal}; allowed: 0 < anneal <= 1")
     if ib.prune_ratio is None:
         return
     if cfg.hard_batch.delta is not None:
@@ -134,7 +114,8 @@ BUILTIN = (
         "hard_batch", HardBatchConfig, gate="delta", off=(None,), impl=f"{IMPL}.hard_batch:HardBatch",
         label=lambda s: f"delta={s.delta:g}" + _random(s.select),
         family=lambda s: "delta=1" if s.delta == 1.0 and s.select != "random" else "delta" + _random(s.select),
-        choices={"select": ("hardest", "random")}, rules=_hard_batch, selects=("select",), samples=True,
+        choices={"select": ("hardest", "random")}, rules=_hard_batch,
+        ranges={"delta": Range(0, 1, low_open=True, null="reshuffled SGD", why="the share of batches trained")}, selects=("select",), samples=True,
         stream=100,  # + the stage: each stage's random control draws its own stream
         examples={"delta=1": {"hard_batch": {"delta": 1.0}}, "delta<1": {"hard_batch": {"delta": 0.5}},
                   "delta<1-random": {"hard_batch": {"delta": 0.5, "select": "random"}}}),
@@ -142,22 +123,38 @@ BUILTIN = (
         "trim", TrimConfig, gate="schedule", off=("none",), impl=f"{IMPL}.trim:Trim",
         label=lambda s: f"trim-{s.schedule}" + _random(s.select), family=lambda s: "trim" + _random(s.select),
         choices={"schedule": tuple(TRIM_SCHEDULES), "select": ("largest", "random")}, rules=_trim,
+        ranges={"p_start": Range(0, 1, low_open=True, why="the share of each batch kept at the start"),
+                "p_end": Range(0, 1, low_open=True, why="the share of each batch kept at the end"),
+                "step_at": Range(0, 1, low_open=True, high_open=True, why="training progress of the step")},
         applies=_trim_applies, selects=("select",), sets_loss=True, stream=200,
         examples={"trim": {"trim": {"schedule": "linear", "p_end": 0.3}},
                   "trim-random": {"trim": {"schedule": "linear", "p_end": 0.3, "select": "random"}}}),
     Declaration(
         "stepwise", StepwiseConfig, gate="fractions", off=(None,), impl=f"{IMPL}.stepwise:Stepwise",
         label=_splits, family=lambda s: "splits", rules=_stepwise_rules,
+        ranges={"fractions": Range(0, 1, low_open=True, null="off: one stage of the whole set",
+                                   text="a named plan (A-B-C-D-O)", why="each stage's share of the training set"),
+                "epochs": Range(1, integer=True, null="equal per stage", why="epochs of each stage"),
+                "batch_multipliers": Range(1, integer=True, null="f_i / f_1 rounded, 1 in the last stage",
+                                           why="each stage's batch size over optim.batch_size"),
+                "lr_multipliers": Range(0, low_open=True, null="1 first and last, 1/(10 n) between",
+                                        why="each stage's learning rate over optim.lr")},
         applies=lambda name, s: s.fractions is not None,
         examples={"splits": {"stepwise": {"fractions": "A-C-O"}}}),
     Declaration(
         "selective_backprop", SelectiveBackpropConfig, gate="keep", off=(None, 1.0),
         impl=f"{IMPL}.selective_backprop:SelectiveBackprop", label=lambda s: f"sb={s.keep:g}",
         family=lambda s: "sb", rules=_selective_backprop, saves_compute=True, stream=300,
+        ranges={"keep": Range(0, 1, low_open=True, null="off", why="the share of each batch back-propagated"),
+                "start": Range(0, 1, high_open=True, why="training progress from which it selects"),
+                "end": Range(0, 1, low_open=True, why="training progress until which it selects"),
+                "interrupt": Range(0, integer=True, why="every interrupt-th step trains the whole batch; 0: never")},
         examples={"sb": {"selective_backprop": {"keep": 0.5, "start": 0.0}}}),
     Declaration(
         "infobatch", InfoBatchConfig, gate="prune_ratio", off=(None,), impl=f"{IMPL}.infobatch:InfoBatch",
         label=lambda s: f"infobatch={s.prune_ratio:g}", family=lambda s: "infobatch", rules=_infobatch,
+        ranges={"prune_ratio": Range(0, 1, high_open=True, null="off", why="the share of well-learnt samples pruned"),
+                "anneal": Range(0, 1, low_open=True, why="training progress after which nothing is pruned")},
         saves_compute=True, samples=True, stream=400,
         examples={"infobatch": {"infobatch": {"prune_ratio": 0.5}}}),
 )

@@ -2,7 +2,7 @@
 
 A strategy is its implementation (a `base.Strategy`, with torch) plus one `Declaration`: its config section
 with defaults and ranges, the field that turns it on and the values that leave it off, its label and
-family, the fields that apply only while it is on, whether it spends less compute than plain SGD, which
+family, its numeric fields' ranges, the fields that apply only while it is on, whether it spends less compute than plain SGD, which
 hooks it takes over (the sampler, the loss), its random stream and the configs a test trains it with.
 Everything else (the config's sections, the strategy keys, labels, families, the baseline's "off" values,
 the search's gates, the importances' conditions, the budget rule) is derived from the declarations in
@@ -26,6 +26,7 @@ class Declaration:
     label: Callable[[Any], str]  # section -> its part of a trial's label ('trim-linear-random')
     family: Callable[[Any], str]  # section -> its part of a trial's family ('trim-random'): what is compared
     choices: Mapping[str, tuple] = field(default_factory=dict)  # field -> the values it allows
+    ranges: Mapping[str, Any] = field(default_factory=dict)  # numeric field -> its `training.ranges.Range`
     rules: Optional[Callable[[Any], None]] = None  # cfg -> None: ranges and conflicts, `UserError` naming the key
     applies: Optional[Callable[[str, Any], bool]] = None  # (field, section) -> whether a field matters; None: all do
     selects: tuple = ()  # fields besides the gate that change which samples it chooses (random controls)

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Iterable, Optional
 
 from ...errors import UserError
+from ..ranges import check_all
 from . import plugins
 from .catalog import BUILTIN
 from .declaration import Declaration
@@ -88,6 +89,7 @@ def validate(cfg) -> None:
     """Every strategy's rules (its choices are `config.choices()`); then what no two strategies may share:
     the sampler, the loss; and `compute_budget`, which is plain SGD's alone."""
     for d in declarations():
+        check_all(getattr(cfg, d.name), d.ranges, prefix=f"{d.name}.")
         if d.rules is not None:
             d.rules(cfg)
     on = active(cfg)
