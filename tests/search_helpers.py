@@ -28,6 +28,16 @@ SPACE = {"optim.lr": {"loguniform": [0.01, 0.3]}, "trim.schedule": {"choice": ["
          "trim.p_end": {"uniform": [0.2, 0.8]}, "stepwise.fractions": {"choice": [None, [0.5, 1.0]]}}
 
 
+# Names YAML would retype, as a user types them: arms `0.5`, `yes`, `delta=1` (reached by --set only quoted) and
+# one of 100 characters, a run named by a date, an experiment named by a number (one epoch, one trial per arm)
+TYPED_NAME100 = "n" * 100
+TYPED_SPACE = ("search: {scheduler: fifo, trials_per_arm: 1}\nconfirm: {seeds: 0}\nresources: {cpu: 1}\n"
+               "base: {epochs: 1, data: {name: digits, val_fraction: 0.2, train_limit: 400}, optim: {batch_size: 64}}\n"
+               "space: {optim.lr: {loguniform: [0.05, 0.2]}}\nrun: {name: 2026-12-07}\ntracking: {experiment: 2026}\n"
+               f"arms:\n  0.5: {{}}\n  yes: {{fixed: {{trim.schedule: linear}}}}\n  delta=1: {{}}\n  {TYPED_NAME100}: {{}}\n")
+TYPED_SETS = ["--set", 'arms."delta=1".fixed.hard_batch.delta=1.0']
+
+
 def spec(**search):
     from tune_hardbatch.search.space import validate_space
 

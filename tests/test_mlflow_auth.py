@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from search_helpers import TYPED_NAME100, TYPED_SETS, TYPED_SPACE
 from servers import free_port, kill_group
 
 pytestmark = pytest.mark.e2e  # MLflow servers, CLI searches with their own local Ray
@@ -193,33 +194,40 @@ def test_default_start_listens_on_the_loopback_only(server):
 
 def test_search_with_credentials_tracks_every_trial(server, tmp_path, monkeypatch):
     """(b) The credentials in the environment reach every MLflow call of a search (the tracking process's
-    too): one parent run, one child run per trial of results.csv with its status."""
+    too): one parent run, one child run per trial of results.csv with its status. The search's names are
+    ones YAML would retype (issue 35): each run is tracked under the name as typed."""
     env = {**ENV, "MLFLOW_TRACKING_USERNAME": ADMIN, "MLFLOW_TRACKING_PASSWORD": PASSWORD}
-    code, out, err = run_cli(["search", "--out", str(tmp_path), "--set", "run.name=authed",
-                              "--set", f"tracking.uri={server['uri']}", "--set", "tracking.experiment=authed",
-                              *SMALL], env, timeout=300)
+    space = tmp_path / "typed.yaml"
+    space.write_text(TYPED_SPACE)
+    code, out, err = run_cli(["search", str(space), "--out", str(tmp_path), "--set", f"tracking.uri={server['uri']}",
+                              *TYPED_SETS], env, timeout=300)
     assert code == 0, err[-3000:]
     assert "warning: MLflow" not in err, err[-3000:]
-    with open(tmp_path / "authed" / "results.csv") as fh:
+    with open(tmp_path / "2026-12-07" / "results.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 2
+    assert len(rows) == 4
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", ADMIN)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(server["uri"])
-    exp = client.get_experiment_by_name("authed")
+    exp = client.get_experiment_by_name("2026")
     runs = client.search_runs([exp.experiment_id], max_results=100)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parents) == 1 and parents[0].info.run_name == "authed" and parents[0].info.status == "FINISHED"
+    assert len(parents) == 1 and parents[0].info.run_name == "2026-12-07" and parents[0].info.status == "FINISHED"
     children = {r.data.tags["trial_id"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
     assert sorted(children) == sorted(r["trial_id"] for r in rows)
     for row in rows:
         child = children[row["trial_id"]]
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.data.tags["status"] == row["status"] and child.info.status == RUN_STATE[row["status"]]
+        assert child.data.tags["arm"] == row["arm"]  # the arm's name as typed: '0.5', 'yes', 'delta=1', ...
         assert child.data.metrics, row["trial_id"]  # its results got through too
-    written = [tmp_path / "authed" / name for name in ("mlflow_runs.json", "libraries.log")]
+    assert sorted(r["arm"] for r in rows) == sorted(["0.5", "yes", "delta=1", TYPED_NAME100])
+    params = {k: v for k, v in parents[0].data.params.items() if k.startswith("arms.")}
+    assert set(params) == {"arms.0.5", "arms.yes", "arms.delta_1", f"arms.{TYPED_NAME100}"}
+    assert params["arms.delta_1"] == "delta=1: fixed hard_batch.delta=1.0"  # a name MLflow's key spells otherwise
+    written = [tmp_path / "2026-12-07" / name for name in ("mlflow_runs.json", "libraries.log")]
     assert all(PASSWORD not in path.read_text() for path in written)  # the password stays in the environment
 
 

@@ -4,20 +4,15 @@
 Every bad input: exit 2, one `error:` line naming the key or the file, no traceback, Ray never imported, nothing
 written (all run by `main` in one fresh interpreter). The odd-but-valid inputs (arms named `0.5`, `yes`,
 `delta=1`, a 100-character name, a run named by a date, an experiment named by a number) run a real search
-whose tracking keeps every trial under the names typed.
+whose tracking keeps every trial under the names typed: `tests/test_mlflow_auth.py::
+test_search_with_credentials_tracks_every_trial` (one search for both issues' checks).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-from search_helpers import ENV, assert_one_error_line, run_mains
+from search_helpers import assert_one_error_line, run_mains
 
 ARMS = ("search: {scheduler: fifo, trials_per_arm: 1}\nconfirm: {seeds: 0}\n"
         "base: {epochs: 1, data: {name: digits, val_fraction: 0.2, train_limit: 400}, optim: {batch_size: 64}}\n"
@@ -85,30 +80,3 @@ def test_bad_inputs_as_typed_exit_2_with_one_line(tmp_path):
         assert_one_error_line(code, err, key, fragment)
     assert not ray_imported and sorted(tmp_path.rglob("*")) == before  # nothing started, nothing written
     assert len({(tuple(a), k) for a, (k, _) in zip(argvs, expected)}) == len(CASES) == 28
-
-
-@pytest.mark.e2e  # a search with tracking, in a subprocess with its own local Ray
-@pytest.mark.timeout(300)
-def test_names_yaml_would_retype_run_with_tracking_intact(tmp_path):
-    space = tmp_path / "typed.yaml"
-    name100 = "n" * 100
-    space.write_text(ARMS.replace("seeds: 0", "seeds: 0") + "run: {name: 2026-12-07}\ntracking: {experiment: 2026}\n"
-                     f"arms:\n  0.5: {{}}\n  yes: {{fixed: {{trim.schedule: linear}}}}\n  delta=1: {{}}\n  {name100}: {{}}\n")
-    proc = subprocess.run([sys.executable, "-m", "tune_hardbatch", "search", str(space), "--out", str(tmp_path / "o"),
-                           "--set", 'arms."delta=1".fixed.hard_batch.delta=1.0'],
-                          capture_output=True, text=True, env={**ENV, "PYTHONUNBUFFERED": "1"}, timeout=280)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    exp = tmp_path / "o" / "2026-12-07"
-    assert (exp / "results.csv").is_file() and "warning: MLflow" not in proc.stderr
-    db = sqlite3.connect(tmp_path / "o" / "mlflow.db")
-    (exp_id,) = db.execute("select experiment_id from experiments where name = '2026'").fetchone()
-    runs = dict(db.execute("select run_uuid, status from runs where experiment_id = ?", (exp_id,)).fetchall())
-    names = {n for (n,) in db.execute("select name from runs where experiment_id = ?", (exp_id,))}
-    assert len(runs) == 5 and set(runs.values()) == {"FINISHED"} and "2026-12-07" in names  # parent + 4 trials
-    arm_tags = sorted(v for (v,) in db.execute("select value from tags where key = 'arm'"))
-    assert arm_tags == sorted(["0.5", "yes", "delta=1", name100])  # each trial's run tagged with its arm as typed
-    params = dict(db.execute("select key, value from params where key like 'arms.%'").fetchall())
-    assert set(params) == {"arms.0.5", "arms.yes", "arms.delta_1", f"arms.{name100}"}
-    assert params["arms.delta_1"] == "delta=1: fixed hard_batch.delta=1.0"  # the name MLflow's key spells otherwise
-    verdict = json.loads((exp / "verdict.json").read_text()) if (exp / "verdict.json").is_file() else None
-    assert os.path.isdir(tmp_path / "o" / "mlartifacts") and (verdict is None or verdict.get("arms") is not None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from tune_hardbatch.errors import UserError
+from tune_hardbatch.training.ranges import Range
 from tune_hardbatch.training.strategies.declaration import Declaration
 
 
@@ -19,17 +19,11 @@ class LossThresholdConfig:
     factor: Optional[float] = None  # keep samples with loss > factor x running mean; None: off
 
 
-def _rules(cfg) -> None:
-    factor = cfg.loss_threshold.factor
-    if factor is not None and not 0 < factor <= 10:
-        raise UserError("loss_threshold.factor", f"got {factor}; allowed: 0 < factor <= 10, or null (off)")
-
-
 DECLARATION = Declaration(
     "loss_threshold", LossThresholdConfig, gate="factor", off=(None,),
     impl="loss_threshold.strategy:LossThreshold",
     label=lambda s: f"lossthr={s.factor:g}", family=lambda s: "lossthr",
-    rules=_rules,
+    ranges={"factor": Range(0, 10, low_open=True, null="off", why="the multiple of the running mean loss")},
     sets_loss=True,  # its mean over the kept samples is the loss: it cannot combine with trimming
     examples={"loss_threshold": {"loss_threshold": {"factor": 1.0}}},
 )

@@ -87,7 +87,7 @@ def check_state(exp_dir: Path) -> None:
         _check_pickle(tuner)
         for pattern in RAY_STATE:
             newest = max(tuner.parent.glob(pattern), default=None)  # the one Ray restores
-            if newest is not None and newest.suffix == ".pkl":
+            if newest is not None and (newest.suffix == ".pkl" or _pickled(newest)):
                 _check_pickle(newest)
             elif newest is not None:
                 _json_object(newest, ())
@@ -115,6 +115,15 @@ def _json_object(path: Path, keys: tuple) -> None:
     data = _read(path, read_json)
     if not isinstance(data, dict) or any(k not in data for k in keys):
         raise _damaged(path, "is not the JSON object the search wrote; it may be damaged")
+
+
+def _pickled(path: Path) -> bool:
+    """Ray writes some state as a pickle under a .json name (search_gen_state-*.json): its PROTO opcode says."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(1) == b"\x80"
+    except OSError:
+        return False  # read again as JSON, which names what is wrong
 
 
 def _check_pickle(path: Path) -> None:
