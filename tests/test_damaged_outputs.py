@@ -9,17 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from search_helpers import BASE
+from search_helpers import BASE, run_mains
 
 from tune_hardbatch.cli import main
 from tune_hardbatch.output.console import space_yaml
@@ -301,30 +297,6 @@ def test_resume_reads_whole_state_files(tmp_path):
     _resumable(tmp_path / "out" / "ok")
     space, _, name, resuming = resolve_run(None, [], "ok", str(tmp_path / "out"))
     assert resuming and name == "ok"
-
-
-_RUNNER = textwrap.dedent("""
-    import contextlib, io, json, sys
-    from tune_hardbatch.cli import main
-    out = []
-    for argv in json.loads(sys.argv[1]):
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err):
-            code = main(argv)
-        out.append([code, err.getvalue()])
-    print(json.dumps({"results": out, "ray_imported": "ray" in sys.modules}))
-""")
-
-
-def run_mains(argvs: list[list[str]], cwd) -> tuple[list, bool]:
-    """`main(argv)` for each argv in one fresh interpreter (as tests/test_reliability.py's): [(exit code,
-    stderr)], whether Ray was imported."""
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, json.dumps(argvs)], capture_output=True, text=True,
-                          env=env, timeout=100, cwd=cwd)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    return report["results"], report["ray_imported"]
 
 
 @pytest.mark.timeout(120)
