@@ -23,8 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from search_helpers import TYPED_NAME100, TYPED_SETS, TYPED_SPACE
-from servers import free_port, kill_group
+from search_helpers import TYPED_NAME100, TYPED_SETS, TYPED_SPACE, run_cli
+from servers import free_port
 
 pytestmark = pytest.mark.e2e  # MLflow servers, CLI searches with their own local Ray
 
@@ -134,17 +134,6 @@ def listening(pgid: int) -> set[tuple[str, int]]:
     return found
 
 
-def run_cli(args: list[str], env: dict, timeout: float) -> tuple[int, str, str]:
-    """`tune-hardbatch ARGS` in its own process group, killed with the group afterwards."""
-    proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        kill_group(proc)
-    return proc.returncode, out, err
-
-
 # ---------------------------------------------------------------------------------------------------
 # The server
 
@@ -200,7 +189,7 @@ def test_search_with_credentials_tracks_every_trial(server, tmp_path, monkeypatc
     space = tmp_path / "typed.yaml"
     space.write_text(TYPED_SPACE)
     code, out, err = run_cli(["search", str(space), "--out", str(tmp_path), "--set", f"tracking.uri={server['uri']}",
-                              *TYPED_SETS], env, timeout=300)
+                              *TYPED_SETS], 300, env=env, cli=CLI)
     assert code == 0, err[-3000:]
     assert "warning: MLflow" not in err, err[-3000:]
     with open(tmp_path / "2026-12-07" / "results.csv") as fh:
@@ -237,7 +226,7 @@ def test_wrong_credentials_are_one_error_line_before_ray(server, tmp_path):
     wrong = "wrong-password-0c1d"
     env = {**ENV, "MLFLOW_TRACKING_USERNAME": ADMIN, "MLFLOW_TRACKING_PASSWORD": wrong}
     code, out, err = run_cli(["search", "--out", str(tmp_path / "out"), "--set", "run.name=refused",
-                              "--set", f"tracking.uri={server['uri']}", *SMALL], env, timeout=120)
+                              "--set", f"tracking.uri={server['uri']}", *SMALL], 120, env=env, cli=CLI)
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("error: tracking.uri: "), err
