@@ -41,6 +41,7 @@ def test_a_part_of_an_arm_is_changed_in_place():
     ("arms.v1.2.space.optim.lr=null", "arms.v1.2.space.optim.lr", "has: trim.p_end"),
     ("arms.plain.fixed.trim.p_end=null", "arms.plain.fixed.trim.p_end", "has: none"),
     ("arms=null", "arms", "needs a key inside the section"),
+    ("arms.gamma=1=null", "arms.gamma", "a new arm is a mapping {fixed: {...}, space: {...}}, got '1=null'"),
 ])
 def test_what_does_not_exist_is_an_error_listing_what_does(item, key, fragment):
     with pytest.raises(UserError) as info:

@@ -35,6 +35,9 @@ def set_arm(arms: dict, parts: tuple, value: Any, item: str) -> None:
         held = any(str(n).startswith(f"{name}=") for n in arms)  # `arms.delta=1=null`: cut at the first '='
         if value is None or held or cut < len(parts):
             raise UserError(f"arms.{name}", _missing(arms, name, item))
+        if not isinstance(value, dict):  # `arms.delta=1=null` meant an arm 'delta=1' the space lacks
+            raise UserError(f"arms.{name}", f"{_missing(arms, name, item)}; a new arm is a mapping "
+                            f"{{fixed: {{...}}, space: {{...}}}}, got {value!r}")
         arms[name] = value
         return
     if not inner:
