@@ -17,7 +17,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -144,6 +144,13 @@ def parse_yaml(text: str, where: str) -> Any:
 def load_yaml(path: PathLike) -> Any:
     """A YAML file -> data; every problem one `UserError` naming the file."""
     return parse_yaml(read_text(path), str(path))
+
+
+def problem_of(exc: UserError, path: Optional[PathLike] = None) -> str:
+    """A file's `UserError` as "<file>: what is wrong", without the advice to a user who typed the file (a
+    search's own outputs are not the user's to fix); with `path`, only what is wrong."""
+    problem = str(exc).split("; allowed:")[0]
+    return problem.removeprefix(f"{path}: ") if path is not None else problem
 
 
 def read_text(path: PathLike) -> str:

@@ -18,7 +18,6 @@ The folder layout (`checkpoint_<index>`, names sorting by age) is Ray's: `ray_pr
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -30,7 +29,7 @@ from typing import Callable, Optional
 from ray import tune
 
 from ..output.logs import tool_logger
-from ..search.trials import Trial
+from ..search.trials import Trial, read_reports
 from . import ray_private
 
 CHECKPOINT_FILE = "trainer.pt"
@@ -163,15 +162,11 @@ def load_checkpoint(checkpoint, trial_id: str, warn: Optional[Callable[[str], No
 def _recorded_backprops(trial_dir: Path) -> Optional[int]:
     """The back-propagations of the trial's last result that a driver recorded (result.json), if any: a
     checkpoint beyond it was written by a worker that outlived its driver, and its reports are lost."""
-    try:
-        lines = (trial_dir / "result.json").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
+    for report in reversed(read_reports(trial_dir)):  # its whole lines: one being written, or damaged, is out
         try:
-            return int(json.loads(line).get("backprops", 0))
-        except (ValueError, AttributeError, TypeError):
-            continue  # a line being written, or damaged
+            return int(report.get("backprops", 0))
+        except (TypeError, ValueError):
+            continue
     return None
 
 

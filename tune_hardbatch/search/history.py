@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..errors import UserError
-from ..files import load_yaml, read_json, read_text
+from ..files import load_yaml, problem_of, read_json, read_text
 from ..output.logs import tool_logger
 from .space import RESULTS_FILE, SPACE_FILE, STATUSES, SearchSpace, load_space
 from .space.arms import arm_of
@@ -39,11 +39,6 @@ def warn_skipped(problem: str, consequence: str) -> None:
 
 def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def problem_of(exc: UserError) -> str:
-    """A `files` UserError as "<file>: what is wrong" without its advice to a user who typed the file."""
-    return str(exc).split("; allowed:")[0]
 
 
 def optional_json(path: Path, consequence: str) -> Optional[Any]:
@@ -97,7 +92,7 @@ def _salvaged_text(path: Path, problems: list[str]) -> Optional[str]:
     try:
         return read_text(path)
     except UserError as exc:
-        problem = problem_of(exc).removeprefix(f"{path}: ")
+        problem = problem_of(exc, path)
         problems.append(problem)
         try:
             return path.read_bytes().decode("utf-8", errors="replace")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from ..errors import UserError
-from ..files import read_json
+from ..files import problem_of, read_json
 from ..metrics import is_finite
 from .space import decode
 
@@ -132,7 +132,7 @@ def _params(path: Path, problems: list) -> Optional[dict]:
     try:
         data = read_json(path)
     except UserError as exc:
-        problems.append((str(exc).split("; allowed:")[0], "its params are taken from its first report"))
+        problems.append((problem_of(exc), "its params are taken from its first report"))
         return None
     if not isinstance(data, dict):
         problems.append((f"{path}: is not a JSON object", "its params are taken from its first report"))

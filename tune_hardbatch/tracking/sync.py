@@ -98,7 +98,8 @@ def confirmation_trials(space, exp_dir: Path) -> list[dict]:
     """The confirmation phase's trials (`<search>/confirm`, and its budget-matched runs'
     `<search>/budget_matched/confirm`) for `sync_experiment`, described as its tracking callback describes
     them (`judgement.ArmRun`); [] when the phase never started."""
-    from ..search.history import load_trials, problem_of, read_statuses, warn_skipped
+    from ..files import problem_of
+    from ..search.history import load_trials, read_statuses, warn_skipped
     from ..search.space.schema import CONFIRM_RESULTS_FILE
     from ..verdict.budget import confirm_dirs
     from ..verdict.confirm_plan import load_plan

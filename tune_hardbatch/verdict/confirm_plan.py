@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import UserError
-from ..files import read_json
+from ..files import problem_of, read_json
 from ..metrics import is_finite
-from ..search.history import problem_of
 from ..search.space import SearchSpace, trial_config
 from ..search.space.schema import ARMS_FILE
 from ..search.trials import Choice, Trial, choose, start_order
@@ -282,7 +281,7 @@ def load_arms(exp_dir: Path) -> Optional[dict]:
     try:
         saved = read_json(path)
     except UserError as exc:
-        raise UserError(str(path), f"{problem_of(exc).removeprefix(f'{path}: ')}; {again}") from None
+        raise UserError(str(path), f"{problem_of(exc, path)}; {again}") from None
     if not isinstance(saved, dict) or not all(isinstance(saved.get(k), list) for k in ("arms", "seeds", "notes")):
         raise UserError(str(path), f"is not the confirmation's plan (a JSON object with its arms, seeds and "
                         f"notes); it may be damaged; {again}")

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
-from ..search.history import load_trials, problem_of, read_statuses, warn_skipped
+from ..files import problem_of
+from ..search.history import load_trials, read_statuses, warn_skipped
 from ..search.space import SearchSpace, decode
 from ..search.space.schema import CONFIRM_RESULTS_FILE
 from ..search.trials import Trial, classify

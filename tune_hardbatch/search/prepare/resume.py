@@ -15,8 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...errors import UserError
-from ...files import read_json, read_text
-from ..history import problem_of
+from ...files import problem_of, read_json, read_text
 from ..space import SPACE_FILE, SearchSpace, load_space
 from ..space.names import default_run_name
 from ..space.schema import ARMS_FILE, CONFIRM_DIR
@@ -108,7 +107,7 @@ def _read(path: Path, read):
     try:
         return read(path)
     except UserError as exc:
-        raise _damaged(path, problem_of(exc).removeprefix(f"{path}: ")) from None
+        raise _damaged(path, problem_of(exc, path)) from None
 
 
 def _json_object(path: Path, keys: tuple) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ...errors import UserError
-from ...files import load_yaml, read_text
+from ...files import parse_yaml, read_text
 from ...training.config import Config, base_config, build_config, closest, flatten
 from ...training.datasets import DATASETS
 from ..rungs import first_rung, first_useful, milestones
@@ -110,9 +110,10 @@ def load_space(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
         raw, question, source = copy.deepcopy(space), "", "<dict>"
     else:
         path = Path(space)
-        raw = load_yaml(str(path))
+        text = read_text(path)  # read once: its YAML, and its leading comment (the question it answers)
+        raw = parse_yaml(text, str(path))
         raw = {} if raw is None else raw
-        question, source = _leading_comment(path), str(path)
+        question, source = _leading_comment(text), str(path)
         if not isinstance(raw, dict):
             raise UserError(str(path), f"must be a YAML mapping with sections {', '.join(SECTIONS)}, "
                             f"got {type(raw).__name__}")
@@ -124,9 +125,9 @@ def load_space(space: Union[str, os.PathLike, dict, None] = None, sets: Optional
     return search_space
 
 
-def _leading_comment(path: Path) -> str:
+def _leading_comment(text: str) -> str:
     lines = []
-    for line in read_text(path).splitlines():
+    for line in text.splitlines():
         if not line.startswith("#"):
             break
         lines.append(line.lstrip("#").strip())
